@@ -1,0 +1,543 @@
+# The fused training step and the epoch loop of nncore's core.
+#
+# An Engine holds, for one network, pointers to every layer's W, b and activation parameters
+# (the arrays are owned by the Python layers and never reallocated) and a workspace of a, z and
+# delta per layer, allocated by the Python side once per batch size. One nogil call then runs
+# forward through every layer, the loss and its gradient, backward, and the update:
+#
+#   forward   a_l = z_{l-1} @ W_l + b_l;  z_l = phi_l(a_l)                 (z_0 = X)
+#   output    delta_L = dL/da_L  (fused: (z_L - Y) / m for softmax + cross-entropy and
+#                                  sigmoid + binary cross-entropy)
+#   backward  delta_{l-1} = (delta_l @ W_l.T) * phi'_{l-1}                 (never for l = 1)
+#   update    W_l -= lr * z_{l-1}.T @ delta_l   (one gemm with beta = 1: dW is never stored)
+#             b_l -= lr * delta_l.sum(0)
+#
+# With MODE_GRADIENTS the same pass stores dW and db in the workspace instead of updating: the
+# place where optimizers with state will read them.
+#
+# The Python-facing methods check their arrays with the NumPy C API first (type, dtype, shape,
+# contiguity, finite values): arrays that are already right go straight to nogil code; anything
+# else goes through nncore._validate, which converts or raises the error that says what is wrong.
+
+cimport numpy as cnp
+import numpy as np
+from libc.stdint cimport int64_t, uint64_t
+from libc.math cimport INFINITY, isfinite
+from libc.string cimport memcpy
+from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from cython cimport floating
+
+from nncore._kernels cimport (
+    ACT_SIGMOID, ACT_SOFTMAX, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY,
+    gemm, dense_forward, activation_forward, activation_backward, sigmoid_param_gradients,
+    loss_value, loss_gradient, softmax_cross_entropy_value, sigmoid_binary_cross_entropy_value,
+    fused_output_delta, column_sums, all_finite_in,
+)
+
+cnp.import_array()
+
+cdef enum:
+    MODE_LOSS = 0        # forward and loss only
+    MODE_GRADIENTS = 1   # dW, db (and dc, dbeta) into the workspace; parameters unchanged
+    MODE_SGD = 2         # gradient descent, the update folded into the weight-gradient gemm
+
+# predict() runs in chunks of at most this many rows (or the workspace's size, if larger), so
+# that predicting on a large X needs no workspace of X's size.
+cdef int PREDICT_CHUNK = 1024
+
+
+cdef struct LayerC:
+    int n_in
+    int n_out
+    int act
+    bint trainable
+    void* W              # (n_in, n_out), owned by the Python layer
+    void* b              # (n_out,)
+    double* params       # the activation's float64 parameters: (c, beta) or (delta, 0)
+    double dparams[2]    # dL/dc, dL/dbeta of a trainable sigmoid, from the last pass
+    void* a              # workspace (capacity, n_out)
+    void* z              # workspace (capacity, n_out)
+    void* delta          # workspace (capacity, n_out)
+    void* dW             # gradient store (n_in, n_out), MODE_GRADIENTS only
+    void* db             # gradient store (n_out,), MODE_GRADIENTS only
+
+
+# ---------------------------------------------------------------------------------------------
+# nogil passes
+# ---------------------------------------------------------------------------------------------
+
+cdef inline bint _fused_output(LayerC* out, int loss) noexcept nogil:
+    # The pairs whose output delta is (z - y) / m: softmax with cross-entropy, and the plain
+    # sigmoid (c = 1, beta = 1, not trainable) with binary cross-entropy.
+    if loss == LOSS_CROSS_ENTROPY and out.act == ACT_SOFTMAX:
+        return True
+    return (loss == LOSS_BINARY_CROSS_ENTROPY and out.act == ACT_SIGMOID and not out.trainable
+            and out.params[0] == 1 and out.params[1] == 1)
+
+
+cdef void _forward(LayerC* layers, int n_layers, const floating* X, int m,
+                   floating* lse) noexcept nogil:
+    cdef int l
+    cdef LayerC* ly
+    cdef const floating* z_prev = X
+    for l in range(n_layers):
+        ly = &layers[l]
+        dense_forward(z_prev, <floating*>ly.W, <floating*>ly.b, <floating*>ly.a,
+                      m, ly.n_in, ly.n_out)
+        activation_forward(ly.act, ly.params[0], ly.params[1], <floating*>ly.a,
+                           <floating*>ly.z, lse if ly.act == ACT_SOFTMAX else NULL,
+                           m, ly.n_out)
+        z_prev = <floating*>ly.z
+
+
+cdef void _local_gradient(LayerC* ly, floating* delta, int m) noexcept nogil:
+    # delta (the layer's ly.delta) holds g = dL/dz; turn it into dL/da, taking dL/dc and
+    # dL/dbeta of a trainable sigmoid on the way
+    if ly.trainable:
+        sigmoid_param_gradients(ly.params[0], ly.params[1], <floating*>ly.a, delta,
+                                <Py_ssize_t>m * ly.n_out, &ly.dparams[0], &ly.dparams[1])
+    activation_backward(ly.act, ly.params[0], ly.params[1], <floating*>ly.a,
+                        <floating*>ly.z, delta, m, ly.n_out)
+
+
+cdef double _pass(LayerC* layers, int n_layers, int loss, const floating* X,
+                  const floating* Y, int m, floating lr, int mode,
+                  floating* lse) noexcept nogil:
+    """Forward, loss, and (unless MODE_LOSS) backward with gradients or the update."""
+    cdef int l
+    cdef double value
+    cdef LayerC* ly
+    cdef LayerC* prev
+    cdef LayerC* out = &layers[n_layers - 1]
+    cdef const floating* z_prev
+
+    _forward(layers, n_layers, X, m, lse)
+
+    if _fused_output(out, loss):
+        if loss == LOSS_CROSS_ENTROPY:
+            value = softmax_cross_entropy_value(<floating*>out.a, lse, Y, m, out.n_out)
+        else:
+            value = sigmoid_binary_cross_entropy_value(<floating*>out.a, Y, m, out.n_out)
+        if mode == MODE_LOSS:
+            return value
+        fused_output_delta(<floating*>out.z, Y, <floating*>out.delta, m, out.n_out)
+    else:
+        value = loss_value(loss, <floating*>out.z, Y, m, out.n_out)
+        if mode == MODE_LOSS:
+            return value
+        loss_gradient(loss, <floating*>out.z, Y, <floating*>out.delta, m, out.n_out)
+        _local_gradient(out, <floating*>out.delta, m)
+
+    for l in range(n_layers - 1, -1, -1):
+        ly = &layers[l]
+        z_prev = X if l == 0 else <floating*>layers[l - 1].z
+        if l > 0:
+            # delta_prev = delta @ W.T  (then times phi'_prev, below); uses W before its update
+            prev = &layers[l - 1]
+            gemm(False, True, m, ly.n_in, ly.n_out, <floating>1, <floating*>ly.delta,
+                 ly.n_out, <floating*>ly.W, ly.n_out, <floating>0, <floating*>prev.delta,
+                 ly.n_in)
+        if mode == MODE_SGD:
+            # W -= lr * z_prev.T @ delta;  b -= lr * delta.sum(0)
+            gemm(True, False, ly.n_in, ly.n_out, m, -lr, z_prev, ly.n_in,
+                 <floating*>ly.delta, ly.n_out, <floating>1, <floating*>ly.W, ly.n_out)
+            column_sums(<floating*>ly.delta, <floating*>ly.b, m, ly.n_out, -lr, <floating>1)
+            if ly.trainable:
+                ly.params[0] -= lr * ly.dparams[0]
+                ly.params[1] -= lr * ly.dparams[1]
+        else:
+            # dW = z_prev.T @ delta;  db = delta.sum(0)
+            gemm(True, False, ly.n_in, ly.n_out, m, <floating>1, z_prev, ly.n_in,
+                 <floating*>ly.delta, ly.n_out, <floating>0, <floating*>ly.dW, ly.n_out)
+            column_sums(<floating*>ly.delta, <floating*>ly.db, m, ly.n_out, <floating>1,
+                        <floating>0)
+        if l > 0:
+            _local_gradient(prev, <floating*>prev.delta, m)
+    return value
+
+
+cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
+    cdef uint64_t z
+    state[0] += <uint64_t>0x9E3779B97F4A7C15
+    z = state[0]
+    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9
+    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EB
+    return z ^ (z >> 31)
+
+
+cdef void _shuffled_index(int64_t* idx, Py_ssize_t n, uint64_t seed) noexcept nogil:
+    # idx = a permutation of range(n): Fisher-Yates driven by splitmix64(seed). The modulo's
+    # bias is below n / 2**64, far under anything a shuffle for SGD could notice.
+    cdef Py_ssize_t i, j
+    cdef int64_t t
+    cdef uint64_t state = seed
+    for i in range(n):
+        idx[i] = i
+    for i in range(n - 1, 0, -1):
+        j = <Py_ssize_t>(_splitmix64(&state) % <uint64_t>(i + 1))
+        t = idx[i]
+        idx[i] = idx[j]
+        idx[j] = t
+
+
+cdef double _epoch(LayerC* layers, int n_layers, int loss, const floating* X,
+                   const floating* Y, Py_ssize_t n, int batch, floating lr,
+                   int64_t* idx, bint shuffle, uint64_t seed, floating* x_batch,
+                   floating* y_batch, floating* lse) noexcept nogil:
+    """One epoch of mini-batch gradient descent; returns the mean of the losses before each
+    step, weighted by batch size."""
+    cdef int n_in = layers[0].n_in
+    cdef int n_out = layers[n_layers - 1].n_out
+    cdef Py_ssize_t start, i
+    cdef int m, r
+    cdef double total = 0
+    cdef const floating* xs
+    cdef const floating* ys
+    if shuffle:
+        _shuffled_index(idx, n, seed)
+    start = 0
+    while start < n:
+        m = <int>(batch if n - start > batch else n - start)
+        if shuffle:
+            # x_batch = X[idx[start:start + m]];  y_batch = Y[idx[start:start + m]]
+            for r in range(m):
+                i = idx[start + r]
+                memcpy(x_batch + <Py_ssize_t>r * n_in, X + i * n_in, n_in * sizeof(floating))
+                memcpy(y_batch + <Py_ssize_t>r * n_out, Y + i * n_out, n_out * sizeof(floating))
+            xs = x_batch
+            ys = y_batch
+        else:
+            xs = X + start * n_in
+            ys = Y + start * n_out
+        total += _pass(layers, n_layers, loss, xs, ys, m, lr, MODE_SGD, lse) * m
+        start += m
+    return total / n
+
+
+def shuffled_index(Py_ssize_t n, uint64_t seed):
+    """The permutation of range(n) that an epoch with shuffle=True and this seed visits.
+
+    Exposed so that the NumPy backend (and the tests) visit examples in the same order.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    out = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] idx = out
+    if n:
+        with nogil:
+            _shuffled_index(&idx[0], n, seed)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The Engine: one network's pointers and workspace, and the Python-facing calls
+# ---------------------------------------------------------------------------------------------
+
+cdef inline bint _is_exact(object x, int typenum, int n_cols) noexcept:
+    # x is an ndarray of this dtype, 2-D with n_cols columns and >= 1 row, C-contiguous,
+    # aligned and in native byte order: ready for nogil code as it is
+    if not cnp.PyArray_CheckExact(x):
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>x
+    return (cnp.PyArray_NDIM(arr) == 2 and cnp.PyArray_TYPE(arr) == typenum
+            and cnp.PyArray_ISCARRAY_RO(arr) and cnp.PyArray_DIM(arr, 1) == n_cols
+            and cnp.PyArray_DIM(arr, 0) > 0 and cnp.PyArray_DIM(arr, 0) < 2147483647)
+
+
+cdef class Engine:
+    """The compiled backend of one Network (nncore internal).
+
+    Parameters
+    ----------
+    Ws, bs : lists of ndarrays
+        Each layer's weights ``(n_in, n_out)`` and biases ``(n_out,)``, C-contiguous in the
+        engine's dtype. The engine keeps pointers into them: they must never be reallocated
+        (nncore.Dense assigns into them in place).
+    activations : list of int
+        Activation codes (see nncore/_kernels.pxd).
+    params : list of ndarrays
+        Each layer's activation parameters, float64 of shape (2,), updated in place when
+        ``trainable``.
+    trainable : list of bool
+    loss : int
+        Loss code.
+    dtype : numpy dtype, float32 or float64.
+    validate : module
+        nncore._validate, whose functions convert or reject input the fast checks did not take.
+    """
+    cdef LayerC* layers
+    cdef int n_layers
+    cdef int loss_code
+    cdef int n_in
+    cdef int n_out
+    cdef int typenum
+    cdef bint single
+    cdef double target_lo
+    cdef double target_hi
+    cdef int capacity
+    cdef object dtype
+    cdef object validate
+    cdef list _params_keep      # W, b and params arrays the pointers point into
+    cdef list _work             # workspace arrays: a, z, delta per layer
+    cdef list _grads            # dW, db per layer (allocated on the first gradients call)
+    cdef object _lse            # (capacity,) logsumexp of softmax rows
+    cdef object _x_batch        # (capacity, n_in) gather buffers of the epoch loop
+    cdef object _y_batch        # (capacity, n_out)
+
+    def __cinit__(self, list Ws, list bs, list activations, list params, list trainable,
+                  int loss, dtype, validate):
+        cdef int l, n = len(Ws)
+        if n == 0 or not (len(bs) == len(activations) == len(params) == len(trainable) == n):
+            raise ValueError("Engine needs one W, b, activation, params, trainable per layer")
+        self.dtype = np.dtype(dtype)
+        if self.dtype == np.float32:
+            self.single, self.typenum = True, cnp.NPY_FLOAT32
+        elif self.dtype == np.float64:
+            self.single, self.typenum = False, cnp.NPY_FLOAT64
+        else:
+            raise TypeError(f"Engine dtype must be float32 or float64, got {self.dtype}")
+        for l in range(n):
+            W, b, p = Ws[l], bs[l], params[l]
+            if (not _is_exact(W, self.typenum, W.shape[1] if getattr(W, "ndim", 0) == 2 else -1)
+                    or not isinstance(b, np.ndarray) or b.dtype != self.dtype
+                    or b.shape != (W.shape[1],) or not b.flags.c_contiguous
+                    or not isinstance(p, np.ndarray) or p.dtype != np.float64
+                    or p.shape != (2,) or not p.flags.c_contiguous):
+                raise ValueError(f"Engine: layer {l}'s W, b or params are not contiguous "
+                                 f"arrays of the right dtype and shape")
+            if l and W.shape[0] != Ws[l - 1].shape[1]:
+                raise ValueError(f"Engine: layer {l} takes {W.shape[0]} inputs but layer "
+                                 f"{l - 1} gives {Ws[l - 1].shape[1]}")
+        self.layers = <LayerC*>PyMem_Calloc(n, sizeof(LayerC))
+        if self.layers == NULL:
+            raise MemoryError()
+        self.n_layers = n
+        self.loss_code = loss
+        self.validate = validate
+        self._params_keep = []
+        for l in range(n):
+            W, b, p = Ws[l], bs[l], params[l]
+            self._params_keep += [W, b, p]
+            self.layers[l].n_in = W.shape[0]
+            self.layers[l].n_out = W.shape[1]
+            self.layers[l].act = activations[l]
+            self.layers[l].trainable = bool(trainable[l])
+            self.layers[l].W = cnp.PyArray_DATA(<cnp.ndarray>W)
+            self.layers[l].b = cnp.PyArray_DATA(<cnp.ndarray>b)
+            self.layers[l].params = <double*>cnp.PyArray_DATA(<cnp.ndarray>p)
+        self.n_in = self.layers[0].n_in
+        self.n_out = self.layers[n - 1].n_out
+        # targets of the cross-entropies are probabilities, in [0, 1]
+        if loss == LOSS_CROSS_ENTROPY or loss == LOSS_BINARY_CROSS_ENTROPY:
+            self.target_lo, self.target_hi = 0.0, 1.0
+        else:
+            self.target_lo, self.target_hi = -INFINITY, INFINITY
+        self.capacity = 0
+        self._work = []
+        self._grads = []
+
+    def __dealloc__(self):
+        PyMem_Free(self.layers)
+
+    # -- workspace --------------------------------------------------------------------------
+
+    cdef void _reserve(self, int m) except *:
+        """Make the workspace hold at least m rows (reallocating only when it must grow)."""
+        cdef int l
+        if m <= self.capacity:
+            return
+        work = []
+        for l in range(self.n_layers):
+            a = np.empty((m, self.layers[l].n_out), dtype=self.dtype)
+            z = np.empty((m, self.layers[l].n_out), dtype=self.dtype)
+            d = np.empty((m, self.layers[l].n_out), dtype=self.dtype)
+            work += [a, z, d]
+            self.layers[l].a = cnp.PyArray_DATA(<cnp.ndarray>a)
+            self.layers[l].z = cnp.PyArray_DATA(<cnp.ndarray>z)
+            self.layers[l].delta = cnp.PyArray_DATA(<cnp.ndarray>d)
+        self._work = work
+        self._lse = np.empty(m, dtype=self.dtype)
+        self._x_batch = np.empty((m, self.n_in), dtype=self.dtype)
+        self._y_batch = np.empty((m, self.n_out), dtype=self.dtype)
+        self.capacity = m
+
+    cdef void _reserve_gradients(self) except *:
+        cdef int l
+        if self._grads:
+            return
+        grads = []
+        for l in range(self.n_layers):
+            dW = np.zeros((self.layers[l].n_in, self.layers[l].n_out), dtype=self.dtype)
+            db = np.zeros(self.layers[l].n_out, dtype=self.dtype)
+            grads += [dW, db]
+            self.layers[l].dW = cnp.PyArray_DATA(<cnp.ndarray>dW)
+            self.layers[l].db = cnp.PyArray_DATA(<cnp.ndarray>db)
+        self._grads = grads
+
+    # -- checks at the boundary ---------------------------------------------------------------
+
+    cdef bint _finite(self, cnp.ndarray arr, double lo, double hi):
+        cdef Py_ssize_t size = cnp.PyArray_SIZE(arr)
+        cdef void* data = cnp.PyArray_DATA(arr)
+        cdef bint ok
+        with nogil:
+            if self.single:
+                ok = all_finite_in(<float*>data, size, lo, hi)
+            else:
+                ok = all_finite_in(<double*>data, size, lo, hi)
+        return ok
+
+    cdef tuple _batch(self, object X, object Y):
+        """(X, Y, single) ready for nogil code, or the validator's error."""
+        cdef Py_ssize_t m
+        if _is_exact(X, self.typenum, self.n_in) and _is_exact(Y, self.typenum, self.n_out):
+            m = cnp.PyArray_DIM(<cnp.ndarray>X, 0)
+            if (cnp.PyArray_DIM(<cnp.ndarray>Y, 0) == m
+                    and self._finite(<cnp.ndarray>X, -INFINITY, INFINITY)
+                    and self._finite(<cnp.ndarray>Y, self.target_lo, self.target_hi)):
+                return X, Y, False
+        X, single = self.validate.inputs(X, self.n_in, self.dtype)
+        Y = self.validate.targets(Y, X.shape[0], self.n_out, self.dtype, self.loss_code, single)
+        return X, Y, single
+
+    cdef object _inputs(self, object X):
+        if _is_exact(X, self.typenum, self.n_in) and self._finite(<cnp.ndarray>X, -INFINITY, INFINITY):
+            return X, False
+        return self.validate.inputs(X, self.n_in, self.dtype)
+
+    # -- the calls ----------------------------------------------------------------------------
+
+    cdef double _run(self, cnp.ndarray X, cnp.ndarray Y, double lr, int mode):
+        cdef int m = <int>cnp.PyArray_DIM(X, 0)
+        cdef void* x = cnp.PyArray_DATA(X)
+        cdef void* y = cnp.PyArray_DATA(Y)
+        cdef void* lse
+        cdef double value
+        self._reserve(m)
+        if mode == MODE_GRADIENTS:
+            self._reserve_gradients()
+        lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
+        with nogil:
+            if self.single:
+                value = _pass(self.layers, self.n_layers, self.loss_code, <float*>x, <float*>y,
+                              m, <float>lr, mode, <float*>lse)
+            else:
+                value = _pass(self.layers, self.n_layers, self.loss_code, <double*>x,
+                              <double*>y, m, lr, mode, <double*>lse)
+        return value
+
+    def train_step(self, X, Y, lr):
+        """One step of gradient descent on the batch (X, Y); returns the loss before it."""
+        cdef double rate
+        if type(lr) is float and isfinite(<double>lr) and <double>lr > 0:
+            rate = lr
+        else:
+            rate = self.validate.learning_rate(lr)
+        X, Y, _ = self._batch(X, Y)
+        return self._run(X, Y, rate, MODE_SGD)
+
+    def loss(self, X, Y):
+        """The loss of the network's output for X against Y."""
+        X, Y, _ = self._batch(X, Y)
+        return self._run(X, Y, 0.0, MODE_LOSS)
+
+    def gradients(self, X, Y):
+        """Per layer {"W": dL/dW, "b": dL/db} (plus "c", "beta" for a trainable sigmoid)."""
+        cdef int l
+        X, Y, _ = self._batch(X, Y)
+        self._run(X, Y, 0.0, MODE_GRADIENTS)
+        out = []
+        for l in range(self.n_layers):
+            g = {"W": self._grads[2 * l].copy(), "b": self._grads[2 * l + 1].copy()}
+            if self.layers[l].trainable:
+                g["c"] = self.layers[l].dparams[0]
+                g["beta"] = self.layers[l].dparams[1]
+            out.append(g)
+        return out
+
+    def trace(self, X, Y):
+        """Per layer {"a": a, "z": z, "delta": dL/da} of one forward and backward pass."""
+        cdef int l, m
+        X, Y, single = self._batch(X, Y)
+        self._run(X, Y, 0.0, MODE_GRADIENTS)
+        m = X.shape[0]
+        out = []
+        for l in range(self.n_layers):
+            entry = {"a": self._work[3 * l][:m].copy(), "z": self._work[3 * l + 1][:m].copy(),
+                     "delta": self._work[3 * l + 2][:m].copy()}
+            if single:
+                entry = {k: v[0] for k, v in entry.items()}
+            out.append(entry)
+        return out
+
+    def predict(self, X, out=None):
+        """The network's output for X: (N, n_out), or (n_out,) for a single example (n_in,).
+
+        Written into ``out`` when given (same shape, the network's dtype, C-contiguous).
+        """
+        cdef int chunk, m, rows
+        cdef Py_ssize_t n, start
+        cdef void* x
+        cdef void* o
+        cdef void* zl
+        cdef void* lse
+        X, single = self._inputs(X)
+        n = X.shape[0]
+        if out is None:
+            out = np.empty((n, self.n_out), dtype=self.dtype)
+            result = out[0] if single else out
+        else:
+            result = out
+            out = self.validate.output(out, X, n, self.n_out, self.dtype, single)
+        chunk = <int>min(n, max(self.capacity, PREDICT_CHUNK))
+        self._reserve(chunk)
+        x = cnp.PyArray_DATA(<cnp.ndarray>X)
+        o = cnp.PyArray_DATA(<cnp.ndarray>out)
+        zl = self.layers[self.n_layers - 1].z
+        lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
+        rows = self.n_out * (4 if self.single else 8)
+        with nogil:
+            start = 0
+            while start < n:
+                m = <int>(chunk if n - start > chunk else n - start)
+                if self.single:
+                    _forward(self.layers, self.n_layers, <float*>x + start * self.n_in, m,
+                             <float*>lse)
+                else:
+                    _forward(self.layers, self.n_layers, <double*>x + start * self.n_in, m,
+                             <double*>lse)
+                memcpy(<char*>o + start * rows, zl, <Py_ssize_t>m * rows)
+                start += m
+        return result
+
+    def run_epoch(self, X, Y, double lr, int batch_size, bint shuffle, uint64_t seed):
+        """One epoch of mini-batch SGD over (X, Y), already validated by Network.fit.
+
+        Returns the mean loss over the epoch's steps (each taken before its update).
+        """
+        cdef Py_ssize_t n
+        cdef int batch
+        cdef double value
+        if not (_is_exact(X, self.typenum, self.n_in) and _is_exact(Y, self.typenum, self.n_out)
+                and X.shape[0] == Y.shape[0]) or batch_size < 1 or not lr > 0:
+            raise ValueError("run_epoch takes arrays validated by Network.fit")
+        n = X.shape[0]
+        batch = <int>min(batch_size, n)
+        self._reserve(batch)
+        idx = np.empty(n if shuffle else 1, dtype=np.int64)
+        cdef int64_t* pidx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>idx)
+        cdef void* x = cnp.PyArray_DATA(<cnp.ndarray>X)
+        cdef void* y = cnp.PyArray_DATA(<cnp.ndarray>Y)
+        cdef void* xb = cnp.PyArray_DATA(<cnp.ndarray>self._x_batch)
+        cdef void* yb = cnp.PyArray_DATA(<cnp.ndarray>self._y_batch)
+        cdef void* lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
+        with nogil:
+            if self.single:
+                value = _epoch(self.layers, self.n_layers, self.loss_code, <float*>x,
+                               <float*>y, n, batch, <float>lr, pidx, shuffle, seed,
+                               <float*>xb, <float*>yb, <float*>lse)
+            else:
+                value = _epoch(self.layers, self.n_layers, self.loss_code, <double*>x,
+                               <double*>y, n, batch, lr, pidx, shuffle, seed,
+                               <double*>xb, <double*>yb, <double*>lse)
+        return value

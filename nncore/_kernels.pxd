@@ -1,0 +1,80 @@
+# Kernels of nncore's core: declarations that other Cython modules cimport.
+#
+# Every kernel is `noexcept nogil`, trusts its input (the Python layer validated it) and never
+# allocates. Matrices are row-major and contiguous in their last axis; a kernel gets a pointer
+# and its dimensions (plus a leading dimension for gemm), like BLAS, so that the fused step can
+# walk a list of layers whose buffers differ in shape. The `def` wrappers in _kernels.pyx take
+# typed memoryviews. `floating` is float or double: one source, two specialisations.
+
+from cython cimport floating
+
+# Activation codes; the Python side names them in nncore.activations.
+cdef enum:
+    ACT_IDENTITY = 0
+    ACT_SIGMOID = 1       # z = c / (1 + exp(-beta * a)); params = (c, beta)
+    ACT_TANH = 2
+    ACT_RELU = 3
+    ACT_LEAKY_RELU = 4    # z = a if a >= 0 else delta * a; params = (delta,)
+    ACT_SOFTMAX = 5
+
+# Loss codes; the Python side names them in nncore.losses.
+cdef enum:
+    LOSS_MSE = 0
+    LOSS_CROSS_ENTROPY = 1
+    LOSS_BINARY_CROSS_ENTROPY = 2
+
+# C = alpha * op(A) @ op(B) + beta * C, row-major; op(X) is X or X.T.
+# op(A) is (m, k), op(B) is (k, n), C is (m, n); lda, ldb, ldc are row strides in elements.
+# The core's own loops for small products, BLAS (scipy.linalg.cython_blas) for large ones.
+cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
+               const floating* A, int lda, const floating* B, int ldb,
+               floating beta, floating* C, int ldc) noexcept nogil
+cdef void gemm_loops(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
+                     const floating* A, int lda, const floating* B, int ldb,
+                     floating beta, floating* C, int ldc) noexcept nogil
+cdef void gemm_blas(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
+                    const floating* A, int lda, const floating* B, int ldb,
+                    floating beta, floating* C, int ldc) noexcept nogil
+
+# a = z_prev @ W + b, for z_prev (m, n_in), W (n_in, n_out), b (n_out,), a (m, n_out).
+cdef void dense_forward(const floating* z_prev, const floating* W, const floating* b,
+                        floating* a, int m, int n_in, int n_out) noexcept nogil
+
+# z = phi(a) elementwise (row-wise for softmax) over (m, n). For softmax, when lse is not
+# NULL, lse[i] = log(sum(exp(a[i]))) is written too (cross-entropy from logits uses it).
+cdef void activation_forward(int kind, double p0, double p1, const floating* a, floating* z,
+                             floating* lse, int m, int n) noexcept nogil
+
+# delta = g * phi'(a), in place: `delta` holds g = dL/dz on entry and dL/da on return.
+# Softmax applies its Jacobian: delta = z * (g - sum(g * z, axis=1)).
+cdef void activation_backward(int kind, double p0, double p1, const floating* a,
+                              const floating* z, floating* delta, int m, int n) noexcept nogil
+
+# dL/dc = sum(g * s) and dL/dbeta = sum(g * c * s * (1 - s) * a), s = sigmoid(beta * a),
+# for the scaled sigmoid z = c * s; g = dL/dz. Call before activation_backward overwrites g.
+cdef void sigmoid_param_gradients(double c, double beta, const floating* a, const floating* g,
+                                  Py_ssize_t size, double* dc, double* dbeta) noexcept nogil
+
+# L(yhat, y) for (m, n) predictions and targets, and g = dL/dyhat.
+cdef double loss_value(int loss, const floating* yhat, const floating* y, int m, int n) noexcept nogil
+cdef void loss_gradient(int loss, const floating* yhat, const floating* y, floating* g,
+                        int m, int n) noexcept nogil
+
+# The fused output rules: cross-entropy of softmax(a) from the logits a and their lse, and
+# binary cross-entropy of sigmoid(a) from the logits; both give delta = (z - y) / m.
+cdef double softmax_cross_entropy_value(const floating* a, const floating* lse,
+                                        const floating* y, int m, int n) noexcept nogil
+cdef double sigmoid_binary_cross_entropy_value(const floating* a, const floating* y,
+                                               int m, int n) noexcept nogil
+cdef void fused_output_delta(const floating* z, const floating* y, floating* delta,
+                             int m, int n) noexcept nogil
+
+# db = delta.sum(axis=0), scaled: out = beta * out + alpha * delta.sum(axis=0).
+cdef void column_sums(const floating* delta, floating* out, int m, int n,
+                      floating alpha, floating beta) noexcept nogil
+
+# x -= lr * dx over `size` elements.
+cdef void sgd_update(floating* x, const floating* dx, floating lr, Py_ssize_t size) noexcept nogil
+
+# True when every one of `size` values is finite and lies in [lo, hi].
+cdef bint all_finite_in(const floating* x, Py_ssize_t size, double lo, double hi) noexcept nogil

@@ -1,0 +1,19 @@
+"""nncore: small, fast dense neural networks with a Cython core.
+
+>>> import nncore
+>>> net = nncore.Network([3, 4, 2], activation="sigmoid", output="softmax",
+...                      loss="cross_entropy", seed=0)
+
+See README.md for the notation (a, z, delta, W, b) and the quick start.
+"""
+from . import functional
+from .activations import (Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh,
+                          get_activation)
+from .datasets import load_digits
+from .layers import Dense
+from .network import Network
+
+__version__ = "0.1.0"
+
+__all__ = ["Network", "Dense", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
+           "Softmax", "get_activation", "functional", "load_digits"]

@@ -1,0 +1,206 @@
+"""The NumPy backend: the same math as the core, written with plain NumPy.
+
+It is the tests' oracle and the benchmarks' baseline, so it is written the straightforward
+way: one array expression per step of the derivation, no tricks. It reads and updates the very
+arrays the layers own (W, b, and the activation parameters), in place, as the core does.
+"""
+import numpy as np
+
+from . import _validate
+from ._engine import shuffled_index
+from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH
+from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
+
+
+def _sigmoid(x):
+    # 1 / (1 + exp(-x)) without overflow in exp
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _softmax(a):
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# z = phi(a); p holds the activation's parameters (c, beta) or (delta, 0)
+FORWARD = {
+    IDENTITY: lambda a, p: a,
+    SIGMOID: lambda a, p: p[0] * _sigmoid(p[1] * a),
+    TANH: lambda a, p: np.tanh(a),
+    RELU: lambda a, p: np.maximum(a, 0),
+    LEAKY_RELU: lambda a, p: np.where(a >= 0, a, p[0] * a),
+    SOFTMAX: lambda a, p: _softmax(a),
+}
+
+
+def _sigmoid_backward(a, z, g, p):
+    c, beta = p
+    if c == 0:
+        return np.zeros_like(g)
+    return g * beta * z * (1 - z / c)
+
+
+# delta = dL/da from g = dL/dz
+BACKWARD = {
+    IDENTITY: lambda a, z, g, p: g,
+    SIGMOID: _sigmoid_backward,
+    TANH: lambda a, z, g, p: g * (1 - z**2),
+    RELU: lambda a, z, g, p: g * (a > 0),
+    LEAKY_RELU: lambda a, z, g, p: g * np.where(a >= 0, 1, p[0]).astype(g.dtype),
+    SOFTMAX: lambda a, z, g, p: z * (g - (g * z).sum(axis=1, keepdims=True)),
+}
+
+
+def _log(x):
+    return np.log(np.maximum(x, np.finfo(x.dtype).tiny))
+
+
+# L(yhat, y), averaged over the m examples
+LOSS = {
+    MSE: lambda yhat, y, m: ((y - yhat) ** 2).sum() / (2 * m),
+    CROSS_ENTROPY: lambda yhat, y, m: -(y * _log(yhat)).sum() / m,
+    BINARY_CROSS_ENTROPY: lambda yhat, y, m: -(y * _log(yhat) + (1 - y) * _log(1 - yhat)).sum() / m,
+}
+
+
+def _tiny(x):
+    return np.maximum(x, np.finfo(x.dtype).tiny)
+
+
+# g = dL/dyhat
+LOSS_GRADIENT = {
+    MSE: lambda yhat, y, m: (yhat - y) / m,
+    CROSS_ENTROPY: lambda yhat, y, m: -y / _tiny(yhat) / m,
+    BINARY_CROSS_ENTROPY: lambda yhat, y, m: (-y / _tiny(yhat) + (1 - y) / _tiny(1 - yhat)) / m,
+}
+
+
+class NumpyBackend:
+    """Forward, loss, backpropagation and gradient descent over a list of nncore.Dense."""
+
+    def __init__(self, layers, loss, dtype):
+        self.layers = layers
+        self.loss_code = loss
+        self.dtype = dtype
+        self.n_in = layers[0].n_in
+        self.n_out = layers[-1].n_out
+
+    def _fused_output(self):
+        act = self.layers[-1].activation
+        if self.loss_code == CROSS_ENTROPY and act.code == SOFTMAX:
+            return True
+        return (self.loss_code == BINARY_CROSS_ENTROPY and act.code == SIGMOID
+                and not act.trainable and act.c == 1 and act.beta == 1)
+
+    def _pass(self, X, Y, lr=None, need_gradients=True):
+        """Forward, loss, and backward; updates the parameters when lr is given.
+
+        Returns (loss, per-layer records with a, z, delta, dW, db[, c, beta])."""
+        m = X.shape[0]
+        records = []
+        z = X
+        for layer in self.layers:
+            a = z @ layer.W + layer.b
+            z = FORWARD[layer.activation.code](a, layer.activation._params)
+            records.append({"a": a, "z": z})
+
+        out, act = records[-1], self.layers[-1].activation
+        if self._fused_output():
+            a = out["a"]
+            if self.loss_code == CROSS_ENTROPY:
+                mx = a.max(axis=1, keepdims=True)
+                lse = mx + np.log(np.exp(a - mx).sum(axis=1, keepdims=True))
+                value = -(Y * (a - lse)).sum() / m
+            else:
+                value = (np.maximum(a, 0) - a * Y + np.log1p(np.exp(-np.abs(a)))).sum() / m
+            if not need_gradients:
+                return float(value), records
+            out["delta"] = (out["z"] - Y) / m
+        else:
+            value = LOSS[self.loss_code](out["z"], Y, m)
+            if not need_gradients:
+                return float(value), records
+            self._local_gradient(self.layers[-1], out, LOSS_GRADIENT[self.loss_code](out["z"], Y, m))
+
+        for l in range(len(self.layers) - 1, -1, -1):
+            layer, rec = self.layers[l], records[l]
+            z_prev = X if l == 0 else records[l - 1]["z"]
+            g_prev = rec["delta"] @ layer.W.T if l > 0 else None
+            rec["dW"] = z_prev.T @ rec["delta"]
+            rec["db"] = rec["delta"].sum(axis=0)
+            if lr is not None:
+                layer.W -= lr * rec["dW"]
+                layer.b -= lr * rec["db"]
+                if layer.activation.trainable:
+                    layer.activation._params -= lr * np.array([rec["c"], rec["beta"]])
+            if l > 0:
+                self._local_gradient(self.layers[l - 1], records[l - 1], g_prev)
+        return float(value), records
+
+    @staticmethod
+    def _local_gradient(layer, rec, g):
+        act = layer.activation
+        if act.trainable:
+            c, beta = act._params
+            s = _sigmoid(beta * rec["a"])
+            rec["c"] = float((g * s).sum(dtype=np.float64))
+            rec["beta"] = float(c * (g * s * (1 - s) * rec["a"]).sum(dtype=np.float64))
+        rec["delta"] = BACKWARD[act.code](rec["a"], rec["z"], g, act._params).astype(g.dtype, copy=False)
+
+    def _batch(self, X, Y):
+        X, single = _validate.inputs(X, self.n_in, self.dtype)
+        Y = _validate.targets(Y, X.shape[0], self.n_out, self.dtype, self.loss_code, single)
+        return X, Y, single
+
+    # -- the interface shared with nncore._engine.Engine ---------------------------------------
+
+    def train_step(self, X, Y, lr):
+        lr = _validate.learning_rate(lr)
+        X, Y, _ = self._batch(X, Y)
+        return self._pass(X, Y, lr=self.dtype.type(lr))[0]
+
+    def loss(self, X, Y):
+        X, Y, _ = self._batch(X, Y)
+        return self._pass(X, Y, need_gradients=False)[0]
+
+    def gradients(self, X, Y):
+        X, Y, _ = self._batch(X, Y)
+        _, records = self._pass(X, Y)
+        out = []
+        for layer, rec in zip(self.layers, records):
+            g = {"W": rec["dW"], "b": rec["db"]}
+            if layer.activation.trainable:
+                g["c"], g["beta"] = rec["c"], rec["beta"]
+            out.append(g)
+        return out
+
+    def trace(self, X, Y):
+        X, Y, single = self._batch(X, Y)
+        _, records = self._pass(X, Y)
+        keys = ("a", "z", "delta")
+        return [{k: rec[k][0] if single else rec[k] for k in keys} for rec in records]
+
+    def predict(self, X, out=None):
+        X, single = _validate.inputs(X, self.n_in, self.dtype)
+        z = X
+        for layer in self.layers:
+            z = FORWARD[layer.activation.code](z @ layer.W + layer.b, layer.activation._params)
+        if out is not None:
+            _validate.output(out, X, X.shape[0], self.n_out, self.dtype, single)[...] = z
+            return out
+        return z[0] if single else z
+
+    def run_epoch(self, X, Y, lr, batch_size, shuffle, seed):
+        n = X.shape[0]
+        order = shuffled_index(n, seed) if shuffle else None
+        lr = self.dtype.type(lr)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            if shuffle:
+                rows = order[start:start + batch_size]
+                xb, yb = X[rows], Y[rows]
+            else:
+                xb, yb = X[start:start + batch_size], Y[start:start + batch_size]
+            total += self._pass(xb, yb, lr=lr)[0] * xb.shape[0]
+        return total / n

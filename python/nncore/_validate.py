@@ -1,0 +1,158 @@
+"""Checks and conversions at the boundary between user input and the core.
+
+Every array that reaches nogil code has passed through here (or through the engine's fast
+check of an array that is already right, which accepts a subset of what these accept). Each
+function returns what the core can trust, or raises a TypeError / ValueError that says what was
+wrong, with the shapes involved. Nothing here modifies the network.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
+
+# Row counts must fit the core's C int (BLAS takes int dimensions).
+MAX_ROWS = 2**31 - 1
+
+
+def real_array(x, name):
+    """np.asarray(x), refusing anything that is not real numbers (bool, int, float)."""
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, unconvertible objects
+        raise ValueError(f"{name} could not be read as an array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got an array of dtype {arr.dtype}")
+    return arr
+
+
+def _finite(arr, name, lo=-np.inf, hi=np.inf):
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
+    if lo > -np.inf and arr.size and (arr.min() < lo or arr.max() > hi):
+        raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}] for this loss; "
+                         f"it ranges over [{arr.min():g}, {arr.max():g}]")
+
+
+def dtype_of(dtype):
+    """np.float32 or np.float64 from a name or dtype-like; anything else is refused."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dt}")
+    return dt
+
+
+def inputs(X, n_in, dtype):
+    """(X as a C-contiguous (N, n_in) array of dtype, single) where single says X was one
+    example of shape (n_in,)."""
+    arr = real_array(X, "X")
+    single = arr.ndim == 1
+    if arr.ndim == 1:
+        if arr.shape[0] != n_in:
+            raise ValueError(f"X has shape {arr.shape} but the network takes {n_in} inputs: "
+                             f"expected (N, {n_in}) or ({n_in},)")
+        arr = arr.reshape(1, n_in)
+    elif arr.ndim == 2:
+        if arr.shape[1] != n_in:
+            raise ValueError(f"X has shape {arr.shape} but the network takes {n_in} inputs: "
+                             f"expected (N, {n_in})")
+        if arr.shape[0] == 0:
+            raise ValueError(f"X has shape {arr.shape}: no examples")
+        if arr.shape[0] > MAX_ROWS:
+            raise ValueError(f"X has {arr.shape[0]} rows; at most {MAX_ROWS} in one call")
+    else:
+        raise ValueError(f"X must be 2-D (N, {n_in}) or 1-D ({n_in},), got {arr.ndim}-D "
+                         f"with shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    _finite(arr, "X")
+    return arr, single
+
+
+def targets(Y, m, n_out, dtype, loss, single):
+    """Y as a C-contiguous (m, n_out) array of dtype.
+
+    Accepted: rows of shape (m, n_out); integer class labels of shape (m,) (turned into one-hot
+    rows); a column (m,) when n_out == 1; for a single example, (n_out,) or one integer label.
+    Targets of the cross-entropies must lie in [0, 1].
+    """
+    arr = real_array(Y, "Y")
+    labels = None
+    if single and arr.ndim <= 1:
+        if arr.shape == (n_out,):
+            arr = arr.reshape(1, n_out)
+        elif arr.ndim == 0 and n_out == 1:
+            arr = arr.reshape(1, 1)
+        elif arr.ndim == 0 and arr.dtype.kind in "iu":
+            labels = arr.reshape(1)
+        else:
+            raise ValueError(f"Y has shape {arr.shape} for a single example: expected "
+                             f"({n_out},) or one integer class label")
+    elif arr.ndim == 2:
+        if arr.shape != (m, n_out):
+            raise ValueError(f"Y has shape {arr.shape} but X has {m} rows and the network "
+                             f"gives {n_out} outputs: expected ({m}, {n_out})")
+    elif arr.ndim == 1 and arr.shape[0] == m:
+        if n_out == 1:
+            arr = arr.reshape(m, 1)
+        elif arr.dtype.kind in "iu":
+            labels = arr
+        else:
+            raise ValueError(f"Y has shape {arr.shape} and dtype {arr.dtype}: for {n_out} "
+                             f"outputs give rows ({m}, {n_out}) or integer class labels ({m},)")
+    else:
+        raise ValueError(f"Y has shape {arr.shape} but X has {m} rows and the network gives "
+                         f"{n_out} outputs: expected ({m}, {n_out}) or integer labels ({m},)")
+    if labels is not None:
+        if labels.min() < 0 or labels.max() >= n_out:
+            raise ValueError(f"class labels must lie in [0, {n_out}) for {n_out} outputs; "
+                             f"got labels from {labels.min()} to {labels.max()}")
+        arr = np.zeros((labels.shape[0], n_out), dtype=dtype)
+        arr[np.arange(labels.shape[0]), labels] = 1
+        return arr
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if loss in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY):
+        _finite(arr, "Y", 0.0, 1.0)
+    else:
+        _finite(arr, "Y")
+    return arr
+
+
+def output(out, X, n, n_out, dtype, single):
+    """The 2-D (n, n_out) view of a caller's ``out=`` array for predict, after checking it."""
+    expected = (n_out,) if single else (n, n_out)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    if out.shape != expected:
+        raise ValueError(f"out has shape {out.shape}; expected {expected}")
+    if out.dtype != dtype:
+        raise TypeError(f"out has dtype {out.dtype}; expected the network's {np.dtype(dtype)}")
+    if not (out.flags.c_contiguous and out.flags.aligned and out.flags.writeable
+            and out.dtype.isnative):
+        raise ValueError("out must be a writeable, C-contiguous array in native byte order")
+    if np.may_share_memory(out, X):
+        raise ValueError("out must not share memory with X")
+    return out.reshape(n, n_out)
+
+
+def learning_rate(lr):
+    """lr as a float > 0."""
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TypeError(f"lr must be a real number, got {type(lr).__name__}")
+    lr = float(lr)
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr}")
+    return lr
+
+
+def count(value, name, minimum):
+    """value as an int >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)

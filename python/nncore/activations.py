@@ -1,0 +1,200 @@
+"""Activation functions phi, as configuration objects.
+
+The math lives in the core (``nncore/_kernels.pyx``) and, for the NumPy backend, in
+``nncore._numpy_backend``; an activation object names the function and holds its parameters,
+so that ``net.layers[l].activation.c`` can be read and set.
+
+=============  ===============================================  =================================
+name           z = phi(a)                                       phi'(a), from the output z
+=============  ===============================================  =================================
+identity       a                                                1
+sigmoid        c / (1 + exp(-beta * a))   (c = beta = 1: the    beta * z * (1 - z / c)
+               logistic function of the seed)                   (= z (1 - z) for c = beta = 1)
+tanh           tanh(a) = 2 sigmoid(2a) - 1                      1 - z**2
+relu           max(0, a)                                        1 if a > 0 else 0
+leaky_relu     a if a >= 0 else delta * a                       1 if a >= 0 else delta
+softmax        exp(a_k) / sum_j exp(a_j), along each row        Jacobian diag(z) - z z^T, applied
+                                                                as delta = z * (g - sum(g * z))
+=============  ===============================================  =================================
+"""
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax",
+           "get_activation", "ACTIVATION_NAMES"]
+
+# Codes shared with the core (nncore/_kernels.pxd: ACT_*).
+IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = range(6)
+
+
+def _real(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+class Activation:
+    """Base class: an activation's name, its code in the core, and its parameters.
+
+    ``_params`` is a float64 array of shape (2,) that the core reads (and, for a trainable
+    sigmoid, updates in place); subclasses expose its entries as named attributes.
+    """
+
+    name = None
+    code = None
+
+    def __init__(self):
+        self._params = np.zeros(2)
+
+    @property
+    def trainable(self):
+        """Whether training updates this activation's parameters (only a Sigmoid can)."""
+        return False
+
+    def _config(self):
+        return {"name": self.name}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self._config() == other._config()
+
+    __hash__ = object.__hash__
+
+
+class Identity(Activation):
+    """z = a."""
+
+    name, code = "identity", IDENTITY
+
+
+class Sigmoid(Activation):
+    """The seed's scaled sigmoid z = c / (1 + exp(-beta * a)); c = beta = 1 is the logistic.
+
+    Parameters
+    ----------
+    c : float, default 1.0
+        Scale of the output (z lies between 0 and c).
+    beta : float, default 1.0
+        Steepness.
+    trainable : bool, default False
+        When True, training learns ``c`` and ``beta`` by gradient descent with the weights
+        (``gradients()`` then reports ``"c"`` and ``"beta"`` for the layer).
+
+    Examples
+    --------
+    >>> import nncore
+    >>> act = nncore.Sigmoid(c=2.0, beta=0.5, trainable=True)
+    >>> act.c, act.beta
+    (2.0, 0.5)
+    """
+
+    name, code = "sigmoid", SIGMOID
+
+    def __init__(self, c=1.0, beta=1.0, trainable=False):
+        super().__init__()
+        self.c = c
+        self.beta = beta
+        if not isinstance(trainable, (bool, np.bool_)):
+            raise TypeError(f"trainable must be a bool, got {type(trainable).__name__}")
+        self._trainable = bool(trainable)
+
+    @property
+    def c(self):
+        """Output scale (float)."""
+        return float(self._params[0])
+
+    @c.setter
+    def c(self, value):
+        self._params[0] = _real(value, "c")
+
+    @property
+    def beta(self):
+        """Steepness (float)."""
+        return float(self._params[1])
+
+    @beta.setter
+    def beta(self, value):
+        self._params[1] = _real(value, "beta")
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    def _config(self):
+        return {"name": self.name, "c": self.c, "beta": self.beta, "trainable": self.trainable}
+
+
+class Tanh(Activation):
+    """z = tanh(a)."""
+
+    name, code = "tanh", TANH
+
+
+class ReLU(Activation):
+    """z = max(0, a)."""
+
+    name, code = "relu", RELU
+
+
+class LeakyReLU(Activation):
+    """z = a for a >= 0, delta * a otherwise (the seed names the slope delta).
+
+    Parameters
+    ----------
+    delta : float, default 0.01
+        Slope for negative a.
+    """
+
+    name, code = "leaky_relu", LEAKY_RELU
+
+    def __init__(self, delta=0.01):
+        super().__init__()
+        self.delta = delta
+
+    @property
+    def delta(self):
+        """Slope for negative inputs (float)."""
+        return float(self._params[0])
+
+    @delta.setter
+    def delta(self, value):
+        self._params[0] = _real(value, "delta")
+
+    def _config(self):
+        return {"name": self.name, "delta": self.delta}
+
+
+class Softmax(Activation):
+    """z_k = exp(a_k) / sum_j exp(a_j) along each row (each example)."""
+
+    name, code = "softmax", SOFTMAX
+
+
+_BY_NAME = {cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)}
+ACTIVATION_NAMES = tuple(_BY_NAME)
+
+
+def get_activation(spec):
+    """An Activation from a name (``"relu"``), an Activation (returned as it is), or a config
+    dict as saved by ``Network.save``."""
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        name = spec.pop("name", None)
+        if name not in _BY_NAME:
+            raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATION_NAMES}")
+        return _BY_NAME[name](**spec)
+    if isinstance(spec, str):
+        if spec not in _BY_NAME:
+            raise ValueError(f"unknown activation {spec!r}; expected one of {ACTIVATION_NAMES}")
+        return _BY_NAME[spec]()
+    raise TypeError(f"activation must be a name or an nncore.Activation, got {type(spec).__name__}")

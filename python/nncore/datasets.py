@@ -1,0 +1,19 @@
+"""The dataset nncore ships: the 8x8 handwritten digits.
+
+Optical Recognition of Handwritten Digits, E. Alpaydin and C. Kaynak (1998), UCI Machine
+Learning Repository, https://doi.org/10.24432/C50P49, licensed CC BY 4.0. These are the 1,797
+examples of its test set, as distributed with scikit-learn (``sklearn.datasets.load_digits``);
+see ``data/DIGITS.txt`` beside this module.
+"""
+from importlib import resources
+
+import numpy as np
+
+__all__ = ["load_digits"]
+
+
+def load_digits():
+    """The 8x8 digits: X (1797, 64) float64 pixel counts in [0, 16], y (1797,) int64 in 0..9."""
+    with resources.files("nncore").joinpath("data/digits.npz").open("rb") as f:
+        with np.load(f, allow_pickle=False) as data:
+            return data["X"].astype(np.float64), data["y"].astype(np.int64)

@@ -1,0 +1,139 @@
+"""Activations and losses on arrays, computed by nncore's core.
+
+Rows are examples: a 1-D array is one example. float32 input stays float32; anything else is
+computed in float64. Losses take the prediction first, as the seed writes L(yhat, y).
+
+>>> import nncore.functional as F
+>>> F.softmax([0.3, 0.6]).round(4)
+array([0.4255, 0.5745])
+>>> round(F.cross_entropy([0.9, 0.1], [1, 0]), 4)      # natural log: -ln(0.9)
+0.1054
+"""
+import numpy as np
+
+from . import _kernels, _validate
+from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH
+from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
+
+__all__ = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax",
+           "derivative", "softmax_jacobian", "mse", "cross_entropy", "binary_cross_entropy"]
+
+
+def _rows(x, name):
+    """(2-D C-contiguous float array, was_1d) after checking x holds finite reals."""
+    arr = _validate.real_array(x, name)
+    dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    if arr.ndim not in (1, 2) or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D or 2-D array, got shape {arr.shape}")
+    was_1d = arr.ndim == 1
+    arr = np.ascontiguousarray(arr.reshape(1, -1) if was_1d else arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr, was_1d
+
+
+def _activation(code, a, p0=0.0, p1=0.0):
+    a, was_1d = _rows(a, "a")
+    z = np.empty_like(a)
+    _kernels.activation_forward_into(code, p0, p1, a, z)
+    return z[0] if was_1d else z
+
+
+def identity(a):
+    """z = a."""
+    return _activation(IDENTITY, a)
+
+
+def sigmoid(a, c=1.0, beta=1.0):
+    """z = c / (1 + exp(-beta * a))."""
+    return _activation(SIGMOID, a, float(c), float(beta))
+
+
+def tanh(a):
+    """z = tanh(a)."""
+    return _activation(TANH, a)
+
+
+def relu(a):
+    """z = max(0, a)."""
+    return _activation(RELU, a)
+
+
+def leaky_relu(a, delta=0.01):
+    """z = a if a >= 0 else delta * a."""
+    return _activation(LEAKY_RELU, a, float(delta))
+
+
+def softmax(a):
+    """z = exp(a) / exp(a).sum(), along each row."""
+    return _activation(SOFTMAX, a)
+
+
+_ELEMENTWISE = {"identity": (IDENTITY, ()), "sigmoid": (SIGMOID, ("c", "beta")),
+                "tanh": (TANH, ()), "relu": (RELU, ()), "leaky_relu": (LEAKY_RELU, ("delta",))}
+_DEFAULTS = {"c": 1.0, "beta": 1.0, "delta": 0.01}
+
+
+def derivative(name, a, **params):
+    """phi'(a) elementwise for an elementwise activation, computed by the core's backward
+    kernel (g = 1). Parameters as keywords: ``derivative("sigmoid", a, c=2.0)``."""
+    if name not in _ELEMENTWISE:
+        raise ValueError(f"derivative() takes one of {tuple(_ELEMENTWISE)}; "
+                         f"for softmax use softmax_jacobian()")
+    code, names = _ELEMENTWISE[name]
+    unknown = set(params) - set(names)
+    if unknown:
+        raise TypeError(f"{name} has no parameter(s) {sorted(unknown)}")
+    p = [float(params.get(k, _DEFAULTS[k])) for k in names] + [0.0, 0.0]
+    a, was_1d = _rows(a, "a")
+    z = np.empty_like(a)
+    _kernels.activation_forward_into(code, p[0], p[1], a, z)
+    d = np.ones_like(a)
+    _kernels.activation_backward_into(code, p[0], p[1], a, z, d)
+    return d[0] if was_1d else d
+
+
+def softmax_jacobian(a):
+    """The Jacobian J[j, k] = d softmax(a)_j / d a_k of one example a (n,), shape (n, n).
+
+    Computed by the core's backward kernel applied to each unit vector (it is symmetric:
+    J = diag(z) - z z^T).
+    """
+    a, was_1d = _rows(a, "a")
+    if not was_1d:
+        raise ValueError(f"softmax_jacobian takes one example (n,), got shape {a.shape}")
+    n = a.shape[1]
+    rows = np.ascontiguousarray(np.repeat(a, n, axis=0))
+    z = np.empty_like(rows)
+    _kernels.activation_forward_into(SOFTMAX, 0.0, 0.0, rows, z)
+    jac = np.eye(n, dtype=a.dtype)
+    _kernels.activation_backward_into(SOFTMAX, 0.0, 0.0, rows, z, jac)
+    return jac
+
+
+def _loss(code, yhat, y, probabilities):
+    yhat, _ = _rows(yhat, "yhat")
+    y, _ = _rows(y, "y")
+    if yhat.shape != y.shape:
+        raise ValueError(f"yhat has shape {yhat.shape} and y {y.shape}: they must match")
+    y = y.astype(yhat.dtype, copy=False)
+    if probabilities:
+        for name, arr in (("yhat", yhat), ("y", y)):
+            if arr.min() < 0 or arr.max() > 1:
+                raise ValueError(f"{name} must lie in [0, 1] for this loss")
+    return _kernels.loss_value_of(code, yhat, y)
+
+
+def mse(yhat, y):
+    """L = 1/(2N) * sum((y - yhat)**2), N = rows."""
+    return _loss(MSE, yhat, y, False)
+
+
+def cross_entropy(yhat, y):
+    """L = -1/N * sum(y * log(yhat)), natural log; yhat is clipped away from 0."""
+    return _loss(CROSS_ENTROPY, yhat, y, True)
+
+
+def binary_cross_entropy(yhat, y):
+    """L = -1/N * sum(y * log(yhat) + (1 - y) * log(1 - yhat)), natural log."""
+    return _loss(BINARY_CROSS_ENTROPY, yhat, y, True)

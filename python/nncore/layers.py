@@ -1,0 +1,117 @@
+"""Dense (fully connected) layers."""
+import numpy as np
+
+from . import _validate
+from .activations import LEAKY_RELU, RELU, get_activation
+
+__all__ = ["Dense"]
+
+
+class Dense:
+    r"""A fully connected layer: ``a = z_prev @ W + b``, ``z = phi(a)``.
+
+    ``W[i, j]`` connects node i of the previous layer to node j of this one (the seed's
+    :math:`a = W^T z + b`, one example a row).
+
+    Parameters
+    ----------
+    n_in : int
+        Nodes of the previous layer (inputs of this one).
+    n_out : int
+        Nodes of this layer.
+    activation : str or nncore.Activation, default "identity"
+        ``"identity"``, ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"``, ``"softmax"``,
+        or an object such as ``nncore.Sigmoid(c=2.0)``; the object is kept as it is.
+
+    Attributes
+    ----------
+    W : ndarray of shape (n_in, n_out)
+    b : ndarray of shape (n_out,)
+        The parameters, in the network's dtype. They are ``None`` until the layer joins a
+        ``Network``, which allocates and initialises them (from its seed). They can be modified
+        in place, and assigned: assignment checks the shape and values and copies them in, so the
+        array the network computes with stays the same object.
+    activation : nncore.Activation
+
+    Shape
+    -----
+    input ``(N, n_in)``, output ``(N, n_out)``.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> layer = nncore.Dense(3, 4, activation="sigmoid")
+    >>> layer
+    Dense(3, 4, activation=Sigmoid(c=1.0, beta=1.0, trainable=False))
+    """
+
+    def __init__(self, n_in, n_out, activation="identity"):
+        self.n_in = _validate.count(n_in, "n_in", 1)
+        self.n_out = _validate.count(n_out, "n_out", 1)
+        self._activation = get_activation(activation)
+        self._W = None
+        self._b = None
+        self._bound = False
+
+    @property
+    def activation(self):
+        """The layer's activation object."""
+        return self._activation
+
+    @property
+    def W(self):
+        """Weights, shape (n_in, n_out)."""
+        return self._W
+
+    @W.setter
+    def W(self, value):
+        self._assign("W", self._W, value, (self.n_in, self.n_out))
+
+    @property
+    def b(self):
+        """Biases, shape (n_out,)."""
+        return self._b
+
+    @b.setter
+    def b(self, value):
+        self._assign("b", self._b, value, (self.n_out,))
+
+    def _assign(self, name, target, value, shape):
+        if target is None:
+            raise ValueError(f"{name} is allocated when the layer joins a Network; "
+                             f"assign it after building the network")
+        arr = _validate.real_array(value, name)
+        if arr.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+        arr = arr.astype(target.dtype)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or inf (after conversion to {target.dtype})")
+        target[...] = arr
+
+    def _bind(self, dtype, rng):
+        """Allocate W and b in dtype and initialise them: called once, by Network."""
+        if self._bound:
+            raise ValueError("this Dense layer already belongs to a Network; make a new one")
+        self._W = np.empty((self.n_in, self.n_out), dtype=dtype)
+        self._b = np.empty(self.n_out, dtype=dtype)
+        self._bound = True
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None):
+        """Draw W uniformly from [-r, r] and set b to 0, in place.
+
+        r = sqrt(6 / n_in) for relu and leaky_relu (He), sqrt(6 / (n_in + n_out)) otherwise
+        (Glorot). ``rng`` is a numpy Generator or a seed.
+        """
+        if self._W is None:
+            raise ValueError("the layer has no parameters until it joins a Network")
+        rng = np.random.default_rng(rng)
+        if self._activation.code in (RELU, LEAKY_RELU):
+            bound = np.sqrt(6.0 / self.n_in)
+        else:
+            bound = np.sqrt(6.0 / (self.n_in + self.n_out))
+        self._W[...] = rng.uniform(-bound, bound, size=self._W.shape)
+        self._b[...] = 0
+
+    def __repr__(self):
+        return f"Dense({self.n_in}, {self.n_out}, activation={self._activation!r})"

@@ -1,0 +1,244 @@
+"""The Network: a stack of Dense layers, a loss, and a backend that computes with them."""
+import json
+import math
+import numbers
+import os
+
+import numpy as np
+
+from . import _validate
+from ._engine import Engine
+from ._numpy_backend import NumpyBackend
+from .activations import get_activation
+from .layers import Dense
+from .losses import PROBABILITY_OUTPUTS, loss_code
+
+__all__ = ["Network"]
+
+BACKENDS = ("cython", "numpy")
+_FORMAT = "nncore.Network/1"
+_DEFAULT_OUTPUT = {"mse": "identity", "cross_entropy": "softmax",
+                   "binary_cross_entropy": "sigmoid"}
+
+
+class Network:
+    """A feedforward network of dense layers, trained by backpropagation and gradient descent.
+
+    Parameters
+    ----------
+    layers : list of nncore.Dense, or list of int
+        The layers, each taking the previous one's outputs. A list of sizes such as
+        ``[3, 4, 2]`` is a shortcut: hidden layers get ``activation``, the last ``output``.
+    loss : {"mse", "cross_entropy", "binary_cross_entropy"}
+        See nncore.losses. The cross-entropies need a sigmoid or softmax output.
+    activation : str or Activation, default "sigmoid"
+        Hidden activation for the sizes shortcut (an object is shared only if not trainable).
+    output : str or Activation, optional
+        Output activation for the sizes shortcut; by default identity for mse, softmax for
+        cross_entropy, sigmoid for binary_cross_entropy.
+    seed : int or numpy Generator, optional
+        Seeds weight initialisation and the shuffling of ``fit``.
+    dtype : {"float64", "float32"}, default "float64"
+    backend : {"cython", "numpy"}, default "cython"
+        ``"cython"`` computes in nncore's compiled core; ``"numpy"`` with plain NumPy (the same
+        math: the tests' oracle and the benchmarks' baseline).
+
+    Shape
+    -----
+    ``X``: (N, n_in), or one example (n_in,). ``Y``: (N, n_out) rows, or integer class labels
+    (N,), or for one example (n_out,) or one label. Outputs: (N, n_out), or (n_out,).
+
+    Examples
+    --------
+    >>> import numpy as np, nncore
+    >>> net = nncore.Network([3, 4, 2], activation="sigmoid", output="softmax",
+    ...                      loss="cross_entropy", seed=0)
+    >>> net.predict(np.array([1.0, 2.0, 1.0])).sum().round(6)
+    1.0
+    >>> losses = net.fit(np.eye(3), [0, 1, 1], epochs=5, lr=0.5)
+    """
+
+    def __init__(self, layers, *, loss, activation="sigmoid", output=None, seed=None,
+                 dtype="float64", backend="cython"):
+        code = loss_code(loss)
+        self.dtype = _validate.dtype_of(dtype)
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+        layers = self._layers_from(layers, activation,
+                                   _DEFAULT_OUTPUT[loss] if output is None else output)
+        out = layers[-1].activation
+        if loss != "mse" and out.name not in PROBABILITY_OUTPUTS:
+            raise ValueError(f"loss {loss!r} needs probabilities: an output activation in "
+                             f"{PROBABILITY_OUTPUTS}, got {out.name!r}")
+        for layer in layers:
+            if layer._bound:
+                raise ValueError("a Dense layer already belongs to a Network; make a new one")
+        self._rng = np.random.default_rng(seed)
+        for layer in layers:
+            layer._bind(self.dtype, self._rng)
+        self.layers = tuple(layers)
+        self.loss_name = loss
+        self.backend = backend
+        if backend == "cython":
+            self._backend = Engine(
+                [ly.W for ly in layers], [ly.b for ly in layers],
+                [ly.activation.code for ly in layers], [ly.activation._params for ly in layers],
+                [ly.activation.trainable for ly in layers], code, self.dtype, _validate)
+        else:
+            self._backend = NumpyBackend(self.layers, code, self.dtype)
+
+    @staticmethod
+    def _layers_from(layers, activation, output):
+        if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
+            raise TypeError(f"layers must be a list of nncore.Dense or of sizes, got "
+                            f"{type(layers).__name__}")
+        layers = list(layers)
+        if layers and all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
+                          for s in layers):
+            if len(layers) < 2:
+                raise ValueError(f"a list of sizes needs at least 2 (inputs, outputs), got {layers}")
+            n = len(layers) - 1
+            layers = [Dense(layers[i], layers[i + 1], activation if i < n - 1 else output)
+                      for i in range(n)]
+        if not layers or not all(isinstance(ly, Dense) for ly in layers):
+            raise TypeError("layers must be a non-empty list of nncore.Dense, or of int sizes")
+        for i in range(1, len(layers)):
+            if layers[i].n_in != layers[i - 1].n_out:
+                raise ValueError(f"layer {i} takes {layers[i].n_in} inputs but layer {i - 1} "
+                                 f"gives {layers[i - 1].n_out} outputs")
+        if len({id(ly) for ly in layers}) != len(layers):
+            raise ValueError("the same Dense layer appears twice; make a new one for each place")
+        trainable = [id(ly.activation) for ly in layers if ly.activation.trainable]
+        if len(set(trainable)) != len(trainable):
+            raise ValueError("a trainable activation object cannot be shared by several layers")
+        return layers
+
+    # -- sizes ---------------------------------------------------------------------------------
+
+    @property
+    def sizes(self):
+        """Nodes per layer, inputs first: e.g. [3, 4, 2]."""
+        return [self.layers[0].n_in] + [ly.n_out for ly in self.layers]
+
+    # -- computing -----------------------------------------------------------------------------
+
+    def forward(self, X):
+        """The output activations z of the last layer for X.
+
+        X: (N, n_in) or (n_in,); returns (N, n_out) or (n_out,), a new array.
+        """
+        return self._backend.predict(X)
+
+    def predict(self, X, out=None):
+        """The network's outputs for X, as ``forward``; written into ``out`` when given.
+
+        out: ndarray of shape (N, n_out) (or (n_out,) for one example), the network's dtype,
+        C-contiguous. With the cython backend nothing else is allocated per call once the
+        network has run on a batch of this size.
+        """
+        return self._backend.predict(X, out)
+
+    def loss(self, X, Y):
+        """The loss L(yhat, y) of the outputs for X against targets Y (float)."""
+        return self._backend.loss(X, Y)
+
+    def gradients(self, X, Y):
+        """dL/dparameters for the batch (X, Y), without changing the network.
+
+        Returns one dict per layer: ``{"W": (n_in, n_out), "b": (n_out,)}``, plus ``"c"`` and
+        ``"beta"`` (floats) for a trainable sigmoid.
+        """
+        return self._backend.gradients(X, Y)
+
+    def trace(self, X, Y):
+        """Every quantity of one forward and backward pass, in the seed's notation.
+
+        Returns one dict per layer: ``{"a": a, "z": z, "delta": delta}``, each (N, n_out) (or
+        (n_out,) for one example), with a = z_prev @ W + b, z = phi(a), delta = dL/da.
+        """
+        return self._backend.trace(X, Y)
+
+    def train_step(self, X, Y, lr):
+        """One step of gradient descent on the batch (X, Y): W -= lr * dW, b -= lr * db.
+
+        Returns the loss before the step (float).
+        """
+        return self._backend.train_step(X, Y, lr)
+
+    def fit(self, X, Y, epochs, lr, batch_size=32, shuffle=True, callback=None):
+        """Train by mini-batch gradient descent; returns the mean loss of each epoch.
+
+        Parameters
+        ----------
+        X : (N, n_in) ; Y : (N, n_out) or integer labels (N,)
+        epochs : int >= 0
+        lr : float > 0
+        batch_size : int >= 1 (the last batch of an epoch may be smaller)
+        shuffle : bool, default True
+            Visit the examples in a new random order each epoch (seeded by the network's seed).
+        callback : callable, optional
+            Called as ``callback(epoch, loss)`` after each epoch; returning True stops training.
+
+        Returns
+        -------
+        list of float: per epoch, the mean over its steps of the loss before each step.
+        """
+        epochs = _validate.count(epochs, "epochs", 0)
+        lr = _validate.learning_rate(lr)
+        batch_size = _validate.count(batch_size, "batch_size", 1)
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+        X, single = _validate.inputs(X, self.layers[0].n_in, self.dtype)
+        Y = _validate.targets(Y, X.shape[0], self.layers[-1].n_out, self.dtype,
+                              loss_code(self.loss_name), single)
+        losses = []
+        for epoch in range(epochs):
+            seed = int(self._rng.integers(2**63)) if shuffle else 0
+            value = self._backend.run_epoch(X, Y, lr, batch_size, bool(shuffle), seed)
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"training diverged in epoch {epoch}: the loss is {value}; "
+                    f"the weights are no longer finite (try a smaller lr)")
+            losses.append(value)
+            if callback is not None and callback(epoch, value):
+                break
+        return losses
+
+    # -- saving --------------------------------------------------------------------------------
+
+    def save(self, path):
+        """Save the configuration and parameters to ``path`` (.npz, no pickle)."""
+        config = {
+            "format": _FORMAT, "loss": self.loss_name, "dtype": self.dtype.name,
+            "layers": [{"n_in": ly.n_in, "n_out": ly.n_out,
+                        "activation": ly.activation._config()} for ly in self.layers],
+        }
+        arrays = {"config": np.array(json.dumps(config))}
+        for l, ly in enumerate(self.layers):
+            arrays[f"W{l}"], arrays[f"b{l}"] = ly.W, ly.b
+        np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path, backend="cython"):
+        """A Network saved by ``save``."""
+        if not os.path.exists(path) and os.path.exists(str(path) + ".npz"):
+            path = str(path) + ".npz"
+        with np.load(path, allow_pickle=False) as data:
+            try:
+                config = json.loads(str(data["config"]))
+                if config.get("format") != _FORMAT:
+                    raise ValueError(f"unknown format {config.get('format')!r}")
+                layers = [Dense(spec["n_in"], spec["n_out"], get_activation(spec["activation"]))
+                          for spec in config["layers"]]
+                net = cls(layers, loss=config["loss"], dtype=config["dtype"], backend=backend)
+                for l, ly in enumerate(net.layers):
+                    ly.W = data[f"W{l}"]
+                    ly.b = data[f"b{l}"]
+            except (KeyError, TypeError, json.JSONDecodeError) as exc:
+                raise ValueError(f"{path} is not a saved nncore.Network: {exc!r}") from None
+        return net
+
+    def __repr__(self):
+        layers = ", ".join(repr(ly) for ly in self.layers)
+        return (f"Network([{layers}], loss={self.loss_name!r}, dtype={self.dtype.name!r}, "
+                f"backend={self.backend!r})")

@@ -1,0 +1,39 @@
+"""Build the compiled core of nncore.
+
+The Cython sources live in ``nncore/`` (the repository's top folder) and are built into the
+``nncore`` package whose Python code lives in ``python/nncore/``, so users see one package.
+
+Compiler directives are set once, here. ``NNCORE_DEBUG=1 pip install .`` turns bounds,
+wraparound and initialisation checks back on for a debug build.
+"""
+import os
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("NNCORE_DEBUG", "") not in ("", "0")
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+common = dict(
+    include_dirs=[np.get_include()],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
+)
+
+extensions = [
+    Extension("nncore._kernels", ["nncore/_kernels.pyx"], **common),
+    Extension("nncore._engine", ["nncore/_engine.pyx"], **common),
+]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["."]),
+)
