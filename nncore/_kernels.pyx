@@ -13,11 +13,12 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 # Matmul
 # ---------------------------------------------------------------------------------------------
 
-# Products with m * n * k below this go to the core's own loops, larger ones to BLAS: below
-# it the call overhead of BLAS dominates. Chosen by measurement; see benches/matmul_cutover.py
-# and the table in README.md ("Matmul cut-over").
-cdef double GEMM_BLAS_MIN_MNK_DOUBLE = 32768.0
-cdef double GEMM_BLAS_MIN_MNK_FLOAT = 32768.0
+# The core's own loops take products with m * n * k below this, and every product with a single
+# row (m == 1: batch size 1, where BLAS's call overhead dominates even at 1 x 32 x 64); BLAS takes
+# the rest. Chosen by measurement: `python benches/matmul_cutover.py` times both paths on the
+# shapes the fused step runs (the table is in README.md, "Matmul cut-over").
+cdef double GEMM_BLAS_MIN_MNK_DOUBLE = 256.0
+cdef double GEMM_BLAS_MIN_MNK_FLOAT = 256.0
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -143,7 +144,7 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
         return
     if k == 0:
         _scale_rows(C, m, n, ldc, beta)
-    elif mnk < cutover:
+    elif mnk < cutover or m == 1:
         gemm_loops(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
     else:
         gemm_blas(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
@@ -434,6 +435,7 @@ def matmul_into(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, 
                          f"C is ({C.shape[0]}, {C.shape[1]})")
     if path not in ("auto", "loops", "blas"):
         raise ValueError(f"matmul_into: unknown path {path!r}")
+    cdef int which = 0 if path == "auto" else (1 if path == "loops" else 2)
     if m == 0 or n == 0:
         return
     cdef const floating* pa = &A[0, 0] if A.shape[0] * A.shape[1] else NULL
@@ -441,10 +443,10 @@ def matmul_into(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, 
     cdef int lda = max(<int>A.shape[1], 1)
     cdef int ldb = max(<int>B.shape[1], 1)
     with nogil:
-        if path == "loops" or k == 0:
+        if which == 1 or k == 0:
             gemm_loops(trans_a, trans_b, m, n, k, <floating>alpha, pa, lda, pb, ldb,
                        <floating>beta, &C[0, 0], n)
-        elif path == "blas":
+        elif which == 2:
             gemm_blas(trans_a, trans_b, m, n, k, <floating>alpha, pa, lda, pb, ldb,
                       <floating>beta, &C[0, 0], n)
         else:
@@ -563,3 +565,33 @@ def all_finite(const floating[::1] x, double lo=-float("inf"), double hi=float("
     with nogil:
         ok = all_finite_in(&x[0], x.shape[0], lo, hi)
     return ok
+
+
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+
+def time_matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
+                bint trans_a, bint trans_b, str path, int reps):
+    """Seconds per product of `reps` products C = op(A) @ op(B) run back to back in nogil
+    code (no Python call per product): the instrument of benches/matmul_cutover.py."""
+    cdef int m = A.shape[1] if trans_a else A.shape[0]
+    cdef int k = A.shape[0] if trans_a else A.shape[1]
+    cdef int n = B.shape[0] if trans_b else B.shape[1]
+    if (B.shape[1] if trans_b else B.shape[0]) != k or C.shape[0] != m or C.shape[1] != n:
+        raise ValueError("time_matmul: shapes do not fit C = op(A) @ op(B)")
+    if m == 0 or n == 0 or k == 0 or reps < 1 or path not in ("loops", "blas"):
+        raise ValueError("time_matmul: needs non-empty operands, reps >= 1, path loops|blas")
+    cdef bint loops = path == "loops"
+    cdef int r
+    cdef timespec t0, t1
+    with nogil:
+        clock_gettime(CLOCK_MONOTONIC, &t0)
+        for r in range(reps):
+            if loops:
+                gemm_loops(trans_a, trans_b, m, n, k, <floating>1, &A[0, 0], A.shape[1],
+                           &B[0, 0], B.shape[1], <floating>0, &C[0, 0], n)
+            else:
+                gemm_blas(trans_a, trans_b, m, n, k, <floating>1, &A[0, 0], A.shape[1],
+                          &B[0, 0], B.shape[1], <floating>0, &C[0, 0], n)
+        clock_gettime(CLOCK_MONOTONIC, &t1)
+    return ((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9) / reps
