@@ -283,6 +283,7 @@ cdef class Engine:
     cdef object _lse            # (capacity,) logsumexp of softmax rows
     cdef object _x_batch        # (capacity, n_in) gather buffers of the epoch loop
     cdef object _y_batch        # (capacity, n_out)
+    cdef object _index          # (N,) int64 shuffled example order of the epoch loop
 
     def __cinit__(self, list Ws, list bs, list activations, list params, list trainable,
                   int loss, dtype, validate):
@@ -524,8 +525,9 @@ cdef class Engine:
         n = X.shape[0]
         batch = <int>min(batch_size, n)
         self._reserve(batch)
-        idx = np.empty(n if shuffle else 1, dtype=np.int64)
-        cdef int64_t* pidx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>idx)
+        if self._index is None or self._index.shape[0] != n:
+            self._index = np.empty(n, dtype=np.int64)
+        cdef int64_t* pidx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>self._index)
         cdef void* x = cnp.PyArray_DATA(<cnp.ndarray>X)
         cdef void* y = cnp.PyArray_DATA(<cnp.ndarray>Y)
         cdef void* xb = cnp.PyArray_DATA(<cnp.ndarray>self._x_batch)
