@@ -275,6 +275,7 @@ cdef class Engine:
     cdef double target_lo
     cdef double target_hi
     cdef int capacity
+    cdef readonly bint busy     # a call is using the workspace (possibly in another thread)
     cdef object dtype
     cdef object validate
     cdef list _params_keep      # W, b and params arrays the pointers point into
@@ -341,6 +342,15 @@ cdef class Engine:
         PyMem_Free(self.layers)
 
     # -- workspace --------------------------------------------------------------------------
+
+    cdef void _acquire(self) except *:
+        """Claim the workspace for one call. Calls release the GIL, so a second thread could
+        otherwise reallocate or overwrite the workspace under a running pass; it gets an error
+        instead. (Checked and set under the GIL, so the flag itself cannot race.)"""
+        if self.busy:
+            raise RuntimeError("this network is already computing in another thread; "
+                               "use one network per thread")
+        self.busy = True
 
     cdef void _reserve(self, int m) except *:
         """Make the workspace hold at least m rows (reallocating only when it must grow)."""
@@ -414,17 +424,21 @@ cdef class Engine:
         cdef void* y = cnp.PyArray_DATA(Y)
         cdef void* lse
         cdef double value
-        self._reserve(m)
-        if mode == MODE_GRADIENTS:
-            self._reserve_gradients()
-        lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
-        with nogil:
-            if self.single:
-                value = _pass(self.layers, self.n_layers, self.loss_code, <float*>x, <float*>y,
-                              m, <float>lr, mode, <float*>lse)
-            else:
-                value = _pass(self.layers, self.n_layers, self.loss_code, <double*>x,
-                              <double*>y, m, lr, mode, <double*>lse)
+        self._acquire()
+        try:
+            self._reserve(m)
+            if mode == MODE_GRADIENTS:
+                self._reserve_gradients()
+            lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
+            with nogil:
+                if self.single:
+                    value = _pass(self.layers, self.n_layers, self.loss_code, <float*>x,
+                                  <float*>y, m, <float>lr, mode, <float*>lse)
+                else:
+                    value = _pass(self.layers, self.n_layers, self.loss_code, <double*>x,
+                                  <double*>y, m, lr, mode, <double*>lse)
+        finally:
+            self.busy = False
         return value
 
     def train_step(self, X, Y, lr):
@@ -476,8 +490,8 @@ cdef class Engine:
 
         Written into ``out`` when given (same shape, the network's dtype, C-contiguous).
         """
-        cdef int chunk, m, rows
-        cdef Py_ssize_t n, start
+        cdef int chunk, m
+        cdef Py_ssize_t n, start, row_bytes
         cdef void* x
         cdef void* o
         cdef void* zl
@@ -491,24 +505,29 @@ cdef class Engine:
             result = out
             out = self.validate.output(out, X, n, self.n_out, self.dtype, single)
         chunk = <int>min(n, max(self.capacity, PREDICT_CHUNK))
-        self._reserve(chunk)
+        row_bytes = self.n_out * (4 if self.single else 8)
         x = cnp.PyArray_DATA(<cnp.ndarray>X)
         o = cnp.PyArray_DATA(<cnp.ndarray>out)
-        zl = self.layers[self.n_layers - 1].z
-        lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
-        rows = self.n_out * (4 if self.single else 8)
-        with nogil:
-            start = 0
-            while start < n:
-                m = <int>(chunk if n - start > chunk else n - start)
-                if self.single:
-                    _forward(self.layers, self.n_layers, <float*>x + start * self.n_in, m,
-                             <float*>lse)
-                else:
-                    _forward(self.layers, self.n_layers, <double*>x + start * self.n_in, m,
-                             <double*>lse)
-                memcpy(<char*>o + start * rows, zl, <Py_ssize_t>m * rows)
-                start += m
+        self._acquire()
+        try:
+            self._reserve(chunk)
+            zl = self.layers[self.n_layers - 1].z
+            lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
+            with nogil:
+                start = 0
+                while start < n:
+                    # out[start:start + m] = forward(X[start:start + m])
+                    m = <int>(chunk if n - start > chunk else n - start)
+                    if self.single:
+                        _forward(self.layers, self.n_layers, <float*>x + start * self.n_in, m,
+                                 <float*>lse)
+                    else:
+                        _forward(self.layers, self.n_layers, <double*>x + start * self.n_in,
+                                 m, <double*>lse)
+                    memcpy(<char*>o + start * row_bytes, zl, <Py_ssize_t>m * row_bytes)
+                    start += m
+        finally:
+            self.busy = False
         return result
 
     def run_epoch(self, X, Y, double lr, int batch_size, bint shuffle, uint64_t seed):
@@ -524,22 +543,30 @@ cdef class Engine:
             raise ValueError("run_epoch takes arrays validated by Network.fit")
         n = X.shape[0]
         batch = <int>min(batch_size, n)
-        self._reserve(batch)
-        if self._index is None or self._index.shape[0] != n:
-            self._index = np.empty(n, dtype=np.int64)
-        cdef int64_t* pidx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>self._index)
         cdef void* x = cnp.PyArray_DATA(<cnp.ndarray>X)
         cdef void* y = cnp.PyArray_DATA(<cnp.ndarray>Y)
-        cdef void* xb = cnp.PyArray_DATA(<cnp.ndarray>self._x_batch)
-        cdef void* yb = cnp.PyArray_DATA(<cnp.ndarray>self._y_batch)
-        cdef void* lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
-        with nogil:
-            if self.single:
-                value = _epoch(self.layers, self.n_layers, self.loss_code, <float*>x,
-                               <float*>y, n, batch, <float>lr, pidx, shuffle, seed,
-                               <float*>xb, <float*>yb, <float*>lse)
-            else:
-                value = _epoch(self.layers, self.n_layers, self.loss_code, <double*>x,
-                               <double*>y, n, batch, lr, pidx, shuffle, seed,
-                               <double*>xb, <double*>yb, <double*>lse)
+        cdef int64_t* pidx
+        cdef void* xb
+        cdef void* yb
+        cdef void* lse
+        self._acquire()
+        try:
+            self._reserve(batch)
+            if self._index is None or self._index.shape[0] != n:
+                self._index = np.empty(n, dtype=np.int64)
+            pidx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>self._index)
+            xb = cnp.PyArray_DATA(<cnp.ndarray>self._x_batch)
+            yb = cnp.PyArray_DATA(<cnp.ndarray>self._y_batch)
+            lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
+            with nogil:
+                if self.single:
+                    value = _epoch(self.layers, self.n_layers, self.loss_code, <float*>x,
+                                   <float*>y, n, batch, <float>lr, pidx, shuffle, seed,
+                                   <float*>xb, <float*>yb, <float*>lse)
+                else:
+                    value = _epoch(self.layers, self.n_layers, self.loss_code, <double*>x,
+                                   <double*>y, n, batch, lr, pidx, shuffle, seed,
+                                   <double*>xb, <double*>yb, <double*>lse)
+        finally:
+            self.busy = False
         return value
