@@ -310,6 +310,11 @@ cdef class Engine:
             if l and W.shape[0] != Ws[l - 1].shape[1]:
                 raise ValueError(f"Engine: layer {l} takes {W.shape[0]} inputs but layer "
                                  f"{l - 1} gives {Ws[l - 1].shape[1]}")
+        for l in range(n):
+            if not 0 <= activations[l] <= ACT_SOFTMAX:
+                raise ValueError(f"Engine: unknown activation code {activations[l]} (layer {l})")
+        if not 0 <= loss <= LOSS_BINARY_CROSS_ENTROPY:
+            raise ValueError(f"Engine: unknown loss code {loss}")
         self.layers = <LayerC*>PyMem_Calloc(n, sizeof(LayerC))
         if self.layers == NULL:
             raise MemoryError()
@@ -353,36 +358,37 @@ cdef class Engine:
         self.busy = True
 
     cdef void _reserve(self, int m) except *:
-        """Make the workspace hold at least m rows (reallocating only when it must grow)."""
+        """Make the workspace hold at least m rows (reallocating only when it must grow).
+
+        Everything is allocated before any pointer changes, so a MemoryError leaves the old
+        workspace in place and consistent."""
         cdef int l
         if m <= self.capacity:
             return
-        work = []
+        work = [np.empty((m, self.layers[l].n_out), dtype=self.dtype)
+                for l in range(self.n_layers) for _ in range(3)]     # a, z, delta per layer
+        lse = np.empty(m, dtype=self.dtype)
+        x_batch = np.empty((m, self.n_in), dtype=self.dtype)
+        y_batch = np.empty((m, self.n_out), dtype=self.dtype)
         for l in range(self.n_layers):
-            a = np.empty((m, self.layers[l].n_out), dtype=self.dtype)
-            z = np.empty((m, self.layers[l].n_out), dtype=self.dtype)
-            d = np.empty((m, self.layers[l].n_out), dtype=self.dtype)
-            work += [a, z, d]
-            self.layers[l].a = cnp.PyArray_DATA(<cnp.ndarray>a)
-            self.layers[l].z = cnp.PyArray_DATA(<cnp.ndarray>z)
-            self.layers[l].delta = cnp.PyArray_DATA(<cnp.ndarray>d)
-        self._work = work
-        self._lse = np.empty(m, dtype=self.dtype)
-        self._x_batch = np.empty((m, self.n_in), dtype=self.dtype)
-        self._y_batch = np.empty((m, self.n_out), dtype=self.dtype)
+            self.layers[l].a = cnp.PyArray_DATA(<cnp.ndarray>work[3 * l])
+            self.layers[l].z = cnp.PyArray_DATA(<cnp.ndarray>work[3 * l + 1])
+            self.layers[l].delta = cnp.PyArray_DATA(<cnp.ndarray>work[3 * l + 2])
+        self._work, self._lse, self._x_batch, self._y_batch = work, lse, x_batch, y_batch
         self.capacity = m
 
     cdef void _reserve_gradients(self) except *:
+        """Allocate the dW, db store (once)."""
         cdef int l
         if self._grads:
             return
         grads = []
         for l in range(self.n_layers):
-            dW = np.zeros((self.layers[l].n_in, self.layers[l].n_out), dtype=self.dtype)
-            db = np.zeros(self.layers[l].n_out, dtype=self.dtype)
-            grads += [dW, db]
-            self.layers[l].dW = cnp.PyArray_DATA(<cnp.ndarray>dW)
-            self.layers[l].db = cnp.PyArray_DATA(<cnp.ndarray>db)
+            grads.append(np.zeros((self.layers[l].n_in, self.layers[l].n_out), dtype=self.dtype))
+            grads.append(np.zeros(self.layers[l].n_out, dtype=self.dtype))
+        for l in range(self.n_layers):
+            self.layers[l].dW = cnp.PyArray_DATA(<cnp.ndarray>grads[2 * l])
+            self.layers[l].db = cnp.PyArray_DATA(<cnp.ndarray>grads[2 * l + 1])
         self._grads = grads
 
     # -- checks at the boundary ---------------------------------------------------------------
