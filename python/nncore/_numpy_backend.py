@@ -130,8 +130,10 @@ class NumpyBackend:
             rec["dW"] = z_prev.T @ rec["delta"]
             rec["db"] = rec["delta"].sum(axis=0)
             if lr is not None:
-                layer.W -= lr * rec["dW"]
-                layer.b -= lr * rec["db"]
+                # in place, on the layer's own arrays (not through the W/b property setters)
+                W, b = layer.W, layer.b
+                W -= lr * rec["dW"]
+                b -= lr * rec["db"]
                 if layer.activation.trainable:
                     layer.activation._params -= lr * np.array([rec["c"], rec["beta"]])
             if l > 0:
