@@ -6,8 +6,8 @@
 # forward through every layer, the loss and its gradient, backward, and the update:
 #
 #   forward   a_l = z_{l-1} @ W_l + b_l;  z_l = phi_l(a_l)                 (z_0 = X)
-#   output    delta_L = dL/da_L  (fused: (z_L - Y) / m for softmax + cross-entropy and
-#                                  sigmoid + binary cross-entropy)
+#   output    delta_L = dL/da_L  (fused: (z_L - Y) / m for sigmoid + binary cross-entropy,
+#                                  and for softmax + cross-entropy with rows of Y summing to 1)
 #   backward  delta_{l-1} = (delta_l @ W_l.T) * phi'_{l-1}                 (never for l = 1)
 #   update    W_l -= lr * z_{l-1}.T @ delta_l   (one gemm with beta = 1: dW is never stored)
 #             b_l -= lr * delta_l.sum(0)
@@ -22,6 +22,7 @@
 cimport numpy as cnp
 import numpy as np
 from libc.stdint cimport int64_t, uint64_t
+from libc.float cimport FLT_MAX
 from libc.math cimport INFINITY, isfinite
 from libc.string cimport memcpy
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
@@ -31,7 +32,7 @@ from nncore._kernels cimport (
     ACT_SIGMOID, ACT_SOFTMAX, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY,
     gemm, dense_forward, activation_forward, activation_backward, sigmoid_param_gradients,
     loss_value, loss_gradient, softmax_cross_entropy_value, sigmoid_binary_cross_entropy_value,
-    fused_output_delta, column_sums, all_finite_in,
+    softmax_cross_entropy_delta, sigmoid_binary_cross_entropy_delta, column_sums, all_finite_in,
 )
 
 cnp.import_array()
@@ -67,8 +68,9 @@ cdef struct LayerC:
 # ---------------------------------------------------------------------------------------------
 
 cdef inline bint _fused_output(LayerC* out, int loss) noexcept nogil:
-    # The pairs whose output delta is (z - y) / m: softmax with cross-entropy, and the plain
-    # sigmoid (c = 1, beta = 1, not trainable) with binary cross-entropy.
+    # The pairs whose loss comes from the logits and whose delta skips the activation's
+    # derivative: softmax with cross-entropy, and the plain sigmoid (c = 1, beta = 1, not
+    # trainable) with binary cross-entropy.
     if loss == LOSS_CROSS_ENTROPY and out.act == ACT_SOFTMAX:
         return True
     return (loss == LOSS_BINARY_CROSS_ENTROPY and out.act == ACT_SIGMOID and not out.trainable
@@ -116,11 +118,16 @@ cdef double _pass(LayerC* layers, int n_layers, int loss, const floating* X,
     if _fused_output(out, loss):
         if loss == LOSS_CROSS_ENTROPY:
             value = softmax_cross_entropy_value(<floating*>out.a, lse, Y, m, out.n_out)
+            if mode != MODE_LOSS:
+                softmax_cross_entropy_delta(<floating*>out.z, Y, <floating*>out.delta, m,
+                                            out.n_out)
         else:
             value = sigmoid_binary_cross_entropy_value(<floating*>out.a, Y, m, out.n_out)
+            if mode != MODE_LOSS:
+                sigmoid_binary_cross_entropy_delta(<floating*>out.z, Y, <floating*>out.delta,
+                                                   m, out.n_out)
         if mode == MODE_LOSS:
             return value
-        fused_output_delta(<floating*>out.z, Y, <floating*>out.delta, m, out.n_out)
     else:
         value = loss_value(loss, <floating*>out.z, Y, m, out.n_out)
         if mode == MODE_LOSS:
@@ -424,71 +431,86 @@ cdef class Engine:
 
     # -- the calls ----------------------------------------------------------------------------
 
-    cdef double _run(self, cnp.ndarray X, cnp.ndarray Y, double lr, int mode):
+    cdef double _run(self, cnp.ndarray X, cnp.ndarray Y, double lr, int mode) except? -1:
+        """One pass over the batch; the caller holds the workspace (_acquire)."""
         cdef int m = <int>cnp.PyArray_DIM(X, 0)
         cdef void* x = cnp.PyArray_DATA(X)
         cdef void* y = cnp.PyArray_DATA(Y)
         cdef void* lse
         cdef double value
-        self._acquire()
-        try:
-            self._reserve(m)
-            if mode == MODE_GRADIENTS:
-                self._reserve_gradients()
-            lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
-            with nogil:
-                if self.single:
-                    value = _pass(self.layers, self.n_layers, self.loss_code, <float*>x,
-                                  <float*>y, m, <float>lr, mode, <float*>lse)
-                else:
-                    value = _pass(self.layers, self.n_layers, self.loss_code, <double*>x,
-                                  <double*>y, m, lr, mode, <double*>lse)
-        finally:
-            self.busy = False
+        self._reserve(m)
+        if mode == MODE_GRADIENTS:
+            self._reserve_gradients()
+        lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
+        with nogil:
+            if self.single:
+                value = _pass(self.layers, self.n_layers, self.loss_code, <float*>x,
+                              <float*>y, m, <float>lr, mode, <float*>lse)
+            else:
+                value = _pass(self.layers, self.n_layers, self.loss_code, <double*>x,
+                              <double*>y, m, lr, mode, <double*>lse)
         return value
 
     def train_step(self, X, Y, lr):
         """One step of gradient descent on the batch (X, Y); returns the loss before it."""
         cdef double rate
-        if type(lr) is float and isfinite(<double>lr) and <double>lr > 0:
+        if (type(lr) is float and isfinite(<double>lr) and <double>lr > 0
+                and (not self.single or (<double>lr <= FLT_MAX and <float><double>lr > 0))):
             rate = lr
         else:
-            rate = self.validate.learning_rate(lr)
+            rate = self.validate.learning_rate(lr, self.dtype)
         X, Y, _ = self._batch(X, Y)
-        return self._run(X, Y, rate, MODE_SGD)
+        self._acquire()
+        try:
+            return self._run(X, Y, rate, MODE_SGD)
+        finally:
+            self.busy = False
 
     def loss(self, X, Y):
         """The loss of the network's output for X against Y."""
         X, Y, _ = self._batch(X, Y)
-        return self._run(X, Y, 0.0, MODE_LOSS)
+        self._acquire()
+        try:
+            return self._run(X, Y, 0.0, MODE_LOSS)
+        finally:
+            self.busy = False
 
     def gradients(self, X, Y):
         """Per layer {"W": dL/dW, "b": dL/db} (plus "c", "beta" for a trainable sigmoid)."""
         cdef int l
         X, Y, _ = self._batch(X, Y)
-        self._run(X, Y, 0.0, MODE_GRADIENTS)
         out = []
-        for l in range(self.n_layers):
-            g = {"W": self._grads[2 * l].copy(), "b": self._grads[2 * l + 1].copy()}
-            if self.layers[l].trainable:
-                g["c"] = self.layers[l].dparams[0]
-                g["beta"] = self.layers[l].dparams[1]
-            out.append(g)
+        self._acquire()
+        try:
+            self._run(X, Y, 0.0, MODE_GRADIENTS)
+            for l in range(self.n_layers):
+                g = {"W": self._grads[2 * l].copy(), "b": self._grads[2 * l + 1].copy()}
+                if self.layers[l].trainable:
+                    g["c"] = self.layers[l].dparams[0]
+                    g["beta"] = self.layers[l].dparams[1]
+                out.append(g)
+        finally:
+            self.busy = False
         return out
 
     def trace(self, X, Y):
         """Per layer {"a": a, "z": z, "delta": dL/da} of one forward and backward pass."""
         cdef int l, m
         X, Y, single = self._batch(X, Y)
-        self._run(X, Y, 0.0, MODE_GRADIENTS)
         m = X.shape[0]
         out = []
-        for l in range(self.n_layers):
-            entry = {"a": self._work[3 * l][:m].copy(), "z": self._work[3 * l + 1][:m].copy(),
-                     "delta": self._work[3 * l + 2][:m].copy()}
-            if single:
-                entry = {k: v[0] for k, v in entry.items()}
-            out.append(entry)
+        self._acquire()
+        try:
+            self._run(X, Y, 0.0, MODE_GRADIENTS)
+            for l in range(self.n_layers):
+                entry = {"a": self._work[3 * l][:m].copy(),
+                         "z": self._work[3 * l + 1][:m].copy(),
+                         "delta": self._work[3 * l + 2][:m].copy()}
+                if single:
+                    entry = {k: v[0] for k, v in entry.items()}
+                out.append(entry)
+        finally:
+            self.busy = False
         return out
 
     def predict(self, X, out=None):
@@ -545,7 +567,7 @@ cdef class Engine:
         cdef int batch
         cdef double value
         if not (_is_exact(X, self.typenum, self.n_in) and _is_exact(Y, self.typenum, self.n_out)
-                and X.shape[0] == Y.shape[0]) or batch_size < 1 or not lr > 0:
+                and X.shape[0] == Y.shape[0]) or batch_size < 1 or not (lr > 0 and isfinite(lr)):
             raise ValueError("run_epoch takes arrays validated by Network.fit")
         n = X.shape[0]
         batch = <int>min(batch_size, n)

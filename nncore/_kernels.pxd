@@ -60,14 +60,17 @@ cdef double loss_value(int loss, const floating* yhat, const floating* y, int m,
 cdef void loss_gradient(int loss, const floating* yhat, const floating* y, floating* g,
                         int m, int n) noexcept nogil
 
-# The fused output rules: cross-entropy of softmax(a) from the logits a and their lse, and
-# binary cross-entropy of sigmoid(a) from the logits; both give delta = (z - y) / m.
+# The fused output rules. Cross-entropy of softmax(a), from the logits a and their lse, with
+# delta = (z * y.sum(1) - y) / m (= (z - y) / m when each target row sums to 1); binary
+# cross-entropy of sigmoid(a), from the logits, with delta = (z - y) / m.
 cdef double softmax_cross_entropy_value(const floating* a, const floating* lse,
                                         const floating* y, int m, int n) noexcept nogil
+cdef void softmax_cross_entropy_delta(const floating* z, const floating* y, floating* delta,
+                                      int m, int n) noexcept nogil
 cdef double sigmoid_binary_cross_entropy_value(const floating* a, const floating* y,
                                                int m, int n) noexcept nogil
-cdef void fused_output_delta(const floating* z, const floating* y, floating* delta,
-                             int m, int n) noexcept nogil
+cdef void sigmoid_binary_cross_entropy_delta(const floating* z, const floating* y,
+                                             floating* delta, int m, int n) noexcept nogil
 
 # db = delta.sum(axis=0), scaled: out = beta * out + alpha * delta.sum(axis=0).
 cdef void column_sums(const floating* delta, floating* out, int m, int n,

@@ -288,14 +288,15 @@ cdef void sigmoid_param_gradients(double c, double beta, const floating* a, cons
 # Losses: mean over the m examples, summed over the n outputs
 # ---------------------------------------------------------------------------------------------
 
-cdef inline double _safe_log(double x) noexcept nogil:
-    # log(max(x, smallest normal double)): never log(0)
-    return log(x if x > DBL_MIN else DBL_MIN)
+cdef inline double _safe_log(double x, double tiny) noexcept nogil:
+    # log(max(x, tiny)), tiny the dtype's smallest normal number: never log(0)
+    return log(x if x > tiny else tiny)
 
 
 cdef double loss_value(int loss, const floating* yhat, const floating* y, int m, int n) noexcept nogil:
     cdef Py_ssize_t i, size = <Py_ssize_t>m * n
     cdef double d, total = 0
+    cdef double tiny = FLT_MIN if floating is float else DBL_MIN
     if loss == LOSS_MSE:
         # ((y - yhat) ** 2).sum() / (2 * m)
         for i in range(size):
@@ -306,15 +307,15 @@ cdef double loss_value(int loss, const floating* yhat, const floating* y, int m,
         # -(y * np.log(yhat)).sum() / m
         for i in range(size):
             if y[i] != 0:
-                total -= y[i] * _safe_log(yhat[i])
+                total -= y[i] * _safe_log(yhat[i], tiny)
         return total / m
     else:
         # -(y * np.log(yhat) + (1 - y) * np.log(1 - yhat)).sum() / m
         for i in range(size):
             if y[i] != 0:
-                total -= y[i] * _safe_log(yhat[i])
+                total -= y[i] * _safe_log(yhat[i], tiny)
             if y[i] != 1:
-                total -= (1.0 - y[i]) * _safe_log(1.0 - yhat[i])
+                total -= (1.0 - y[i]) * _safe_log(1.0 - <double>yhat[i], tiny)
         return total / m
 
 
@@ -369,8 +370,28 @@ cdef double sigmoid_binary_cross_entropy_value(const floating* a, const floating
     return total / m
 
 
-cdef void fused_output_delta(const floating* z, const floating* y, floating* delta,
-                             int m, int n) noexcept nogil:
+cdef void softmax_cross_entropy_delta(const floating* z, const floating* y, floating* delta,
+                                      int m, int n) noexcept nogil:
+    # delta = (z * y.sum(1, keepdims=True) - y) / m: dL/da of -1/m sum(y log softmax(a))
+    cdef int r, j
+    cdef floating inv_m = <floating>(1.0 / m)
+    cdef floating total
+    cdef const floating* zr
+    cdef const floating* yr
+    cdef floating* dr
+    for r in range(m):
+        zr = z + <Py_ssize_t>r * n
+        yr = y + <Py_ssize_t>r * n
+        dr = delta + <Py_ssize_t>r * n
+        total = 0
+        for j in range(n):
+            total = total + yr[j]
+        for j in range(n):
+            dr[j] = (zr[j] * total - yr[j]) * inv_m
+
+
+cdef void sigmoid_binary_cross_entropy_delta(const floating* z, const floating* y,
+                                             floating* delta, int m, int n) noexcept nogil:
     # delta = (z - y) / m
     cdef Py_ssize_t i, size = <Py_ssize_t>m * n
     cdef floating inv_m = <floating>(1.0 / m)
@@ -555,6 +576,29 @@ def sigmoid_binary_cross_entropy_of(const floating[:, ::1] a, const floating[:, 
     with nogil:
         out = sigmoid_binary_cross_entropy_value(&a[0, 0], &y[0, 0], a.shape[0], a.shape[1])
     return out
+
+
+def softmax_cross_entropy_delta_into(const floating[:, ::1] z, const floating[:, ::1] y,
+                                     floating[:, ::1] delta):
+    """delta = (z * y.sum(1, keepdims=True) - y) / m, in place: dL/da of softmax + cross-entropy."""
+    _check_same_shape(z, y, "softmax_cross_entropy_delta_into")
+    _check_same_shape(z, delta, "softmax_cross_entropy_delta_into")
+    if z.shape[0] == 0 or z.shape[1] == 0:
+        raise ValueError("softmax_cross_entropy_delta_into: empty arrays")
+    with nogil:
+        softmax_cross_entropy_delta(&z[0, 0], &y[0, 0], &delta[0, 0], z.shape[0], z.shape[1])
+
+
+def sigmoid_binary_cross_entropy_delta_into(const floating[:, ::1] z, const floating[:, ::1] y,
+                                            floating[:, ::1] delta):
+    """delta = (z - y) / m, in place: dL/da of sigmoid + binary cross-entropy."""
+    _check_same_shape(z, y, "sigmoid_binary_cross_entropy_delta_into")
+    _check_same_shape(z, delta, "sigmoid_binary_cross_entropy_delta_into")
+    if z.shape[0] == 0 or z.shape[1] == 0:
+        raise ValueError("sigmoid_binary_cross_entropy_delta_into: empty arrays")
+    with nogil:
+        sigmoid_binary_cross_entropy_delta(&z[0, 0], &y[0, 0], &delta[0, 0], z.shape[0],
+                                           z.shape[1])
 
 
 def all_finite(const floating[::1] x, double lo=-float("inf"), double hi=float("inf")):

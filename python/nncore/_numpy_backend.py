@@ -47,7 +47,7 @@ BACKWARD = {
     SIGMOID: _sigmoid_backward,
     TANH: lambda a, z, g, p: g * (1 - z**2),
     RELU: lambda a, z, g, p: g * (a > 0),
-    LEAKY_RELU: lambda a, z, g, p: g * np.where(a >= 0, 1, p[0]).astype(g.dtype),
+    LEAKY_RELU: lambda a, z, g, p: np.where(a >= 0, g, p[0] * g),
     SOFTMAX: lambda a, z, g, p: z * (g - (g * z).sum(axis=1, keepdims=True)),
 }
 
@@ -76,6 +76,12 @@ LOSS_GRADIENT = {
 }
 
 
+def _params(layer):
+    # the activation's parameters as Python floats, which (unlike float64 scalars) keep a
+    # float32 computation in float32
+    return tuple(float(v) for v in layer.activation._params)
+
+
 class NumpyBackend:
     """Forward, loss, backpropagation and gradient descent over a list of nncore.Dense."""
 
@@ -102,7 +108,7 @@ class NumpyBackend:
         z = X
         for layer in self.layers:
             a = z @ layer.W + layer.b
-            z = FORWARD[layer.activation.code](a, layer.activation._params)
+            z = FORWARD[layer.activation.code](a, _params(layer))
             records.append({"a": a, "z": z})
 
         out, act = records[-1], self.layers[-1].activation
@@ -116,7 +122,10 @@ class NumpyBackend:
                 value = (np.maximum(a, 0) - a * Y + np.log1p(np.exp(-np.abs(a)))).sum() / m
             if not need_gradients:
                 return float(value), records
-            out["delta"] = (out["z"] - Y) / m
+            if self.loss_code == CROSS_ENTROPY:
+                out["delta"] = (out["z"] * Y.sum(axis=1, keepdims=True) - Y) / m
+            else:
+                out["delta"] = (out["z"] - Y) / m
         else:
             value = LOSS[self.loss_code](out["z"], Y, m)
             if not need_gradients:
@@ -148,7 +157,7 @@ class NumpyBackend:
             s = _sigmoid(beta * rec["a"])
             rec["c"] = float((g * s).sum(dtype=np.float64))
             rec["beta"] = float(c * (g * s * (1 - s) * rec["a"]).sum(dtype=np.float64))
-        rec["delta"] = BACKWARD[act.code](rec["a"], rec["z"], g, act._params).astype(g.dtype, copy=False)
+        rec["delta"] = BACKWARD[act.code](rec["a"], rec["z"], g, _params(layer))
 
     def _batch(self, X, Y):
         X, single = _validate.inputs(X, self.n_in, self.dtype)
@@ -158,7 +167,7 @@ class NumpyBackend:
     # -- the interface shared with nncore._engine.Engine ---------------------------------------
 
     def train_step(self, X, Y, lr):
-        lr = _validate.learning_rate(lr)
+        lr = _validate.learning_rate(lr, self.dtype)
         X, Y, _ = self._batch(X, Y)
         return self._pass(X, Y, lr=self.dtype.type(lr))[0]
 
@@ -187,7 +196,7 @@ class NumpyBackend:
         X, single = _validate.inputs(X, self.n_in, self.dtype)
         z = X
         for layer in self.layers:
-            z = FORWARD[layer.activation.code](z @ layer.W + layer.b, layer.activation._params)
+            z = FORWARD[layer.activation.code](z @ layer.W + layer.b, _params(layer))
         if out is not None:
             _validate.output(out, X, X.shape[0], self.n_out, self.dtype, single)[...] = z
             return out

@@ -27,10 +27,15 @@ def real_array(x, name):
     return arr
 
 
-def _finite(arr, name, lo=-np.inf, hi=np.inf):
+def _finite(arr, name, lo=-np.inf, hi=np.inf, original=None):
+    """Refuse NaN, inf and values outside [lo, hi]. ``original`` is the array before conversion
+    to arr's dtype: when it was finite, the message says the values overflow that dtype."""
     if not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        if original is not None and np.isfinite(original[bad]):
+            raise ValueError(f"{name}{list(bad)} = {original[bad]} is too large for "
+                             f"{arr.dtype}, the network's dtype")
+        raise ValueError(f"{name} contains NaN or inf (first at index {bad})")
     if lo > -np.inf and arr.size and (arr.min() < lo or arr.max() > hi):
         raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}] for this loss; "
                          f"it ranges over [{arr.min():g}, {arr.max():g}]")
@@ -45,6 +50,13 @@ def dtype_of(dtype):
     if dt not in (np.float32, np.float64):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dt}")
     return dt
+
+
+def _convert(arr, dtype):
+    """arr as a C-contiguous array of dtype (no copy when it already is one); values too large
+    for dtype become inf without a warning, for _finite to report."""
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(arr, dtype=dtype)
 
 
 def inputs(X, n_in, dtype):
@@ -68,9 +80,9 @@ def inputs(X, n_in, dtype):
     else:
         raise ValueError(f"X must be 2-D (N, {n_in}) or 1-D ({n_in},), got {arr.ndim}-D "
                          f"with shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    _finite(arr, "X")
-    return arr, single
+    converted = _convert(arr, dtype)
+    _finite(converted, "X", original=arr)
+    return converted, single
 
 
 def targets(Y, m, n_out, dtype, loss, single):
@@ -114,12 +126,12 @@ def targets(Y, m, n_out, dtype, loss, single):
         arr = np.zeros((labels.shape[0], n_out), dtype=dtype)
         arr[np.arange(labels.shape[0]), labels] = 1
         return arr
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    converted = _convert(arr, dtype)
     if loss in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY):
-        _finite(arr, "Y", 0.0, 1.0)
+        _finite(converted, "Y", 0.0, 1.0, original=arr)
     else:
-        _finite(arr, "Y")
-    return arr
+        _finite(converted, "Y", original=arr)
+    return converted
 
 
 def output(out, X, n, n_out, dtype, single):
@@ -139,13 +151,18 @@ def output(out, X, n, n_out, dtype, single):
     return out.reshape(n, n_out)
 
 
-def learning_rate(lr):
-    """lr as a float > 0."""
+def learning_rate(lr, dtype=np.float64):
+    """lr as a float > 0 that stays finite and > 0 in the network's dtype."""
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
         raise TypeError(f"lr must be a real number, got {type(lr).__name__}")
     lr = float(lr)
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr}")
+    with np.errstate(over="ignore", under="ignore"):
+        in_dtype = np.dtype(dtype).type(lr)
+    if not (np.isfinite(in_dtype) and in_dtype > 0):
+        raise ValueError(f"lr = {lr} is outside the range of {np.dtype(dtype).name}, "
+                         f"the network's dtype")
     return lr
 
 

@@ -30,6 +30,7 @@ IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = range(6)
 
 
 def _real(value, name):
+    """value as a finite float; TypeError / ValueError naming `name` otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)

@@ -4,15 +4,15 @@ Rows are examples: a 1-D array is one example. float32 input stays float32; anyt
 computed in float64. Losses take the prediction first, as the seed writes L(yhat, y).
 
 >>> import nncore.functional as F
->>> F.softmax([0.3, 0.6]).round(4)
-array([0.4255, 0.5745])
+>>> F.softmax([0.3, 0.6])          # the seed's 0.4255 and 0.5745
+array([0.42555748, 0.57444252])
 >>> round(F.cross_entropy([0.9, 0.1], [1, 0]), 4)      # natural log: -ln(0.9)
 0.1054
 """
 import numpy as np
 
 from . import _kernels, _validate
-from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH
+from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH, _real
 from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
 
 __all__ = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax",
@@ -46,7 +46,7 @@ def identity(a):
 
 def sigmoid(a, c=1.0, beta=1.0):
     """z = c / (1 + exp(-beta * a))."""
-    return _activation(SIGMOID, a, float(c), float(beta))
+    return _activation(SIGMOID, a, _real(c, "c"), _real(beta, "beta"))
 
 
 def tanh(a):
@@ -61,7 +61,7 @@ def relu(a):
 
 def leaky_relu(a, delta=0.01):
     """z = a if a >= 0 else delta * a."""
-    return _activation(LEAKY_RELU, a, float(delta))
+    return _activation(LEAKY_RELU, a, _real(delta, "delta"))
 
 
 def softmax(a):
@@ -84,7 +84,7 @@ def derivative(name, a, **params):
     unknown = set(params) - set(names)
     if unknown:
         raise TypeError(f"{name} has no parameter(s) {sorted(unknown)}")
-    p = [float(params.get(k, _DEFAULTS[k])) for k in names] + [0.0, 0.0]
+    p = [_real(params.get(k, _DEFAULTS[k]), k) for k in names] + [0.0, 0.0]
     a, was_1d = _rows(a, "a")
     z = np.empty_like(a)
     _kernels.activation_forward_into(code, p[0], p[1], a, z)

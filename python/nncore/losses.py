@@ -12,10 +12,14 @@ binary_cross_entropy    L = -1/N * sum(y * log(yhat) + (1 - y) * log(1 - yhat))
 The seed's worked figures (0.046 for [0.9, 0.1] against [1, 0]; 1 for [0.1, 0.9]) use base-10
 logarithms; with the natural log they are 0.105 and 2.303.
 
-Fused output rules (the pairs for which delta = dL/da = (yhat - y) / N; the loss is then
-computed from the logits a, which is exact where log(yhat) would underflow):
-softmax + cross_entropy, and the plain sigmoid (c = beta = 1, not trainable) +
-binary_cross_entropy. identity + mse gives the same delta through the general rule.
+Fused output rules (the loss is computed from the logits a, exact where log(yhat) would
+underflow, and delta = dL/da skips the activation's derivative):
+
+- softmax + cross_entropy: delta = (yhat * y.sum(1) - y) / N, which is (yhat - y) / N for
+  targets whose rows sum to 1 (one-hot rows, class labels, probabilities);
+- the plain sigmoid (c = beta = 1, not trainable) + binary_cross_entropy: delta = (yhat - y) / N.
+
+identity + mse gives delta = (yhat - y) / N through the general rule.
 """
 __all__ = ["LOSS_NAMES", "loss_code"]
 

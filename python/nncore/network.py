@@ -30,9 +30,12 @@ class Network:
         The layers, each taking the previous one's outputs. A list of sizes such as
         ``[3, 4, 2]`` is a shortcut: hidden layers get ``activation``, the last ``output``.
     loss : {"mse", "cross_entropy", "binary_cross_entropy"}
-        See nncore.losses. The cross-entropies need a sigmoid or softmax output.
+        See nncore.losses. The cross-entropies need a softmax output or a sigmoid one whose
+        values are probabilities (0 < c <= 1, not trainable).
     activation : str or Activation, default "sigmoid"
-        Hidden activation for the sizes shortcut (an object is shared only if not trainable).
+        Hidden activation for the sizes shortcut. An object is used as it is by every hidden
+        layer, except a trainable one: the first hidden layer gets it, the others a copy each
+        (their parameters are learnt separately).
     output : str or Activation, optional
         Output activation for the sizes shortcut; by default identity for mse, softmax for
         cross_entropy, sigmoid for binary_cross_entropy.
@@ -53,7 +56,7 @@ class Network:
     >>> import numpy as np, nncore
     >>> net = nncore.Network([3, 4, 2], activation="sigmoid", output="softmax",
     ...                      loss="cross_entropy", seed=0)
-    >>> net.predict(np.array([1.0, 2.0, 1.0])).sum().round(6)
+    >>> float(net.predict(np.array([1.0, 2.0, 1.0])).sum().round(6))
     1.0
     >>> losses = net.fit(np.eye(3), [0, 1, 1], epochs=5, lr=0.5)
     """
@@ -70,6 +73,9 @@ class Network:
         if loss != "mse" and out.name not in PROBABILITY_OUTPUTS:
             raise ValueError(f"loss {loss!r} needs probabilities: an output activation in "
                              f"{PROBABILITY_OUTPUTS}, got {out.name!r}")
+        if loss != "mse" and out.name == "sigmoid" and (out.trainable or not 0 < out.c <= 1):
+            raise ValueError(f"loss {loss!r} needs probabilities: a sigmoid output must have "
+                             f"0 < c <= 1 and not be trainable, got {out!r}")
         for layer in layers:
             if layer._bound:
                 raise ValueError("a Dense layer already belongs to a Network; make a new one")
@@ -98,7 +104,11 @@ class Network:
             if len(layers) < 2:
                 raise ValueError(f"a list of sizes needs at least 2 (inputs, outputs), got {layers}")
             n = len(layers) - 1
-            layers = [Dense(layers[i], layers[i + 1], activation if i < n - 1 else output)
+            hidden = get_activation(activation)
+            layers = [Dense(layers[i], layers[i + 1],
+                            output if i == n - 1
+                            else hidden if i == 0 or not hidden.trainable
+                            else get_activation(hidden._config()))   # its own copy
                       for i in range(n)]
         if not layers or not all(isinstance(ly, Dense) for ly in layers):
             raise TypeError("layers must be a non-empty list of nncore.Dense, or of int sizes")
@@ -184,7 +194,7 @@ class Network:
         list of float: per epoch, the mean over its steps of the loss before each step.
         """
         epochs = _validate.count(epochs, "epochs", 0)
-        lr = _validate.learning_rate(lr)
+        lr = _validate.learning_rate(lr, self.dtype)
         batch_size = _validate.count(batch_size, "batch_size", 1)
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
