@@ -1,0 +1,534 @@
+"""Every kernel of the core (nncore._kernels' def wrappers) against NumPy, in float32 and
+float64, with a tolerance per dtype; and the kernels' numerical stability."""
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+import nncore
+from nncore import _kernels as K
+from nncore._engine import shuffled_index
+from nncore.activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH
+from nncore.losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
+
+from _helpers import (ATOL, DTYPES, RTOL, central_difference, ref_backward, ref_forward,
+                      ref_logsumexp, ref_loss, ref_loss_gradient, ref_sigmoid, ref_softmax)
+
+CODES = {"identity": IDENTITY, "sigmoid": SIGMOID, "tanh": TANH, "relu": RELU,
+         "leaky_relu": LEAKY_RELU, "softmax": SOFTMAX}
+LOSSES = {"mse": MSE, "cross_entropy": CROSS_ENTROPY,
+          "binary_cross_entropy": BINARY_CROSS_ENTROPY}
+
+
+def rand(rng, shape, dtype, scale=1.0):
+    return np.ascontiguousarray(rng.normal(scale=scale, size=shape).astype(dtype))
+
+
+# -- matmul --------------------------------------------------------------------------------------
+
+SHAPES = [  # (m, k, n): op(A) is (m, k), op(B) is (k, n)
+    (1, 1, 1), (1, 7, 1), (1, 5, 4), (4, 5, 1), (3, 1, 6), (7, 13, 5), (16, 16, 16),
+    (33, 17, 29), (64, 70, 40), (300, 200, 150),
+]
+PATHS = ["loops", "blas", "auto"]
+TRANS = list(itertools.product([False, True], repeat=2))
+
+
+def matmul_reference(A, B, C0, trans_a, trans_b, alpha, beta):
+    """(float64 result, error scale) of alpha op(A) op(B) + beta C0: the scale is
+    |alpha| |op(A)| |op(B)| + |beta| |C0|, the bound that rounding errors are relative to."""
+    A64, B64, C64 = A.astype(np.float64), B.astype(np.float64), C0.astype(np.float64)
+    opA = A64.T if trans_a else A64
+    opB = B64.T if trans_b else B64
+    ref = alpha * np.matmul(opA, opB) + (beta * C64 if beta != 0 else 0)
+    scale = abs(alpha) * np.matmul(np.abs(opA), np.abs(opB)) + abs(beta) * np.abs(C64)
+    return ref, scale
+
+
+def operands(rng, m, k, n, trans_a, trans_b, dtype):
+    A = rand(rng, (k, m) if trans_a else (m, k), dtype)
+    B = rand(rng, (n, k) if trans_b else (k, n), dtype)
+    return A, B
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("trans_a, trans_b", TRANS)
+@pytest.mark.parametrize("m, k, n", SHAPES)
+def test_matmul_into_matches_numpy_matmul(m, k, n, trans_a, trans_b, path, dtype):
+    rng = np.random.default_rng(m * 10007 + k * 101 + n)
+    A, B = operands(rng, m, k, n, trans_a, trans_b, dtype)
+    C = np.full((m, n), 7.0, dtype=dtype)
+    K.matmul_into(A, B, C, trans_a=trans_a, trans_b=trans_b, path=path)
+    ref, scale = matmul_reference(A, B, np.zeros((m, n), dtype), trans_a, trans_b, 1.0, 0.0)
+    assert np.all(np.abs(C - ref) <= RTOL[dtype] * scale + ATOL[dtype])
+    # and the same numbers as numpy.matmul on the operands themselves, in their dtype
+    opA = A.T if trans_a else A
+    opB = B.T if trans_b else B
+    np.testing.assert_allclose(C, np.matmul(opA, opB), rtol=RTOL[dtype] * 10,
+                               atol=RTOL[dtype] * scale.max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("trans_a, trans_b", TRANS)
+@pytest.mark.parametrize("alpha, beta", [(1.0, 1.0), (-0.5, 2.0), (2.5, -1.0), (0.0, 0.5),
+                                         (1.5, 0.0)])
+@pytest.mark.parametrize("m, k, n", [(1, 4, 3), (9, 6, 11), (40, 50, 30)])
+def test_matmul_into_alpha_beta(m, k, n, alpha, beta, trans_a, trans_b, path, dtype):
+    rng = np.random.default_rng(k * 31 + n)
+    A, B = operands(rng, m, k, n, trans_a, trans_b, dtype)
+    C0 = rand(rng, (m, n), dtype)
+    C = C0.copy()
+    K.matmul_into(A, B, C, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, path=path)
+    ref, scale = matmul_reference(A, B, C0, trans_a, trans_b, alpha, beta)
+    assert np.all(np.abs(C - ref) <= RTOL[dtype] * scale + ATOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("trans_a, trans_b", TRANS)
+@pytest.mark.parametrize("m, k, n", [(1, 3, 2), (5, 4, 3), (60, 70, 80)])
+def test_matmul_into_beta_zero_overwrites_nan_in_C(m, k, n, trans_a, trans_b, path, dtype):
+    rng = np.random.default_rng(0)
+    A, B = operands(rng, m, k, n, trans_a, trans_b, dtype)
+    C = np.full((m, n), np.nan, dtype=dtype)
+    K.matmul_into(A, B, C, trans_a=trans_a, trans_b=trans_b, alpha=1.0, beta=0.0, path=path)
+    assert np.isfinite(C).all()
+    ref, scale = matmul_reference(A, B, np.zeros((m, n), dtype), trans_a, trans_b, 1.0, 0.0)
+    assert np.all(np.abs(C - ref) <= RTOL[dtype] * scale + ATOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("trans_a, trans_b", TRANS)
+def test_matmul_into_with_k_zero_scales_C(trans_a, trans_b, path, dtype):
+    m, n = 3, 4
+    A = np.zeros((0, m) if trans_a else (m, 0), dtype=dtype)
+    B = np.zeros((n, 0) if trans_b else (0, n), dtype=dtype)
+    C = np.full((m, n), np.nan, dtype=dtype)
+    K.matmul_into(A, B, C, trans_a=trans_a, trans_b=trans_b, beta=0.0, path=path)
+    assert np.array_equal(C, np.zeros((m, n)))
+    C[...] = 2.0
+    K.matmul_into(A, B, C, trans_a=trans_a, trans_b=trans_b, beta=-1.5, path=path)
+    assert np.array_equal(C, np.full((m, n), -3.0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_into_refuses_mismatched_shapes(dtype):
+    A = np.ones((3, 4), dtype)
+    with pytest.raises(ValueError, match=r"\(3, 4\)"):
+        K.matmul_into(A, np.ones((5, 2), dtype), np.ones((3, 2), dtype))
+    with pytest.raises(ValueError, match=r"C is \(2, 2\)"):
+        K.matmul_into(A, np.ones((4, 2), dtype), np.ones((2, 2), dtype))
+    with pytest.raises(ValueError, match="path"):
+        K.matmul_into(A, np.ones((4, 2), dtype), np.ones((3, 2), dtype), path="gpu")
+
+
+def test_matmul_loops_and_blas_paths_agree_in_float64():
+    rng = np.random.default_rng(4)
+    A, B = rand(rng, (50, 60), np.float64), rand(rng, (60, 70), np.float64)
+    C1, C2 = np.empty((50, 70)), np.empty((50, 70))
+    K.matmul_into(A, B, C1, path="loops")
+    K.matmul_into(A, B, C2, path="blas")
+    np.testing.assert_allclose(C1, C2, rtol=1e-12, atol=1e-12)
+
+
+# -- dense forward ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, n_in, n_out", [(1, 1, 1), (1, 3, 1), (5, 3, 4), (64, 64, 10),
+                                            (200, 100, 120)])
+def test_dense_forward_into_is_z_prev_at_W_plus_b(m, n_in, n_out, dtype):
+    rng = np.random.default_rng(n_in)
+    z_prev, W = rand(rng, (m, n_in), dtype), rand(rng, (n_in, n_out), dtype)
+    b = rand(rng, (n_out,), dtype)
+    a = np.full((m, n_out), np.nan, dtype=dtype)
+    K.dense_forward_into(z_prev, W, b, a)
+    ref = z_prev.astype(np.float64) @ W.astype(np.float64) + b.astype(np.float64)
+    scale = np.abs(z_prev.astype(np.float64)) @ np.abs(W.astype(np.float64)) + np.abs(b)
+    assert np.all(np.abs(a - ref) <= RTOL[dtype] * scale + ATOL[dtype])
+
+
+def test_dense_forward_into_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="a = z_prev @ W"):
+        K.dense_forward_into(np.ones((2, 3)), np.ones((4, 5)), np.ones(5), np.ones((2, 5)))
+    with pytest.raises(ValueError):
+        K.dense_forward_into(np.ones((2, 3)), np.ones((3, 5)), np.ones(4), np.ones((2, 5)))
+
+
+# -- activations ---------------------------------------------------------------------------------
+
+ACTIVATIONS = [  # (name, p0, p1, params for the reference)
+    ("identity", 0.0, 0.0, {}),
+    ("sigmoid", 1.0, 1.0, {}),
+    ("sigmoid", 1.7, 0.6, {"c": 1.7, "beta": 0.6}),
+    ("sigmoid", 0.5, -2.0, {"c": 0.5, "beta": -2.0}),
+    ("tanh", 0.0, 0.0, {}),
+    ("relu", 0.0, 0.0, {}),
+    ("leaky_relu", 0.01, 0.0, {"delta": 0.01}),
+    ("leaky_relu", 0.3, 0.0, {"delta": 0.3}),
+    ("softmax", 0.0, 0.0, {}),
+]
+ACT_IDS = [f"{n}-{p0}-{p1}" for n, p0, p1, _ in ACTIVATIONS]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (6, 1), (7, 4), (50, 13)])
+@pytest.mark.parametrize("name, p0, p1, params", ACTIVATIONS, ids=ACT_IDS)
+def test_activation_forward_into_matches_numpy(name, p0, p1, params, shape, dtype):
+    rng = np.random.default_rng(shape[0] * 7 + shape[1])
+    a = rand(rng, shape, dtype, scale=2.0)
+    z = np.full(shape, np.nan, dtype=dtype)
+    K.activation_forward_into(CODES[name], p0, p1, a, z)
+    np.testing.assert_allclose(z, ref_forward(name, a, **params), rtol=RTOL[dtype],
+                               atol=ATOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_forward_into_works_in_place(dtype):
+    rng = np.random.default_rng(0)
+    a = rand(rng, (4, 5), dtype)
+    z = a.copy()
+    K.activation_forward_into(TANH, 0.0, 0.0, z, z)
+    np.testing.assert_allclose(z, np.tanh(a.astype(np.float64)), rtol=RTOL[dtype],
+                               atol=ATOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_forward_writes_logsumexp(dtype):
+    rng = np.random.default_rng(1)
+    a = rand(rng, (6, 5), dtype, scale=3.0)
+    z, lse = np.empty_like(a), np.full(6, np.nan, dtype=dtype)
+    K.activation_forward_into(SOFTMAX, 0.0, 0.0, a, z, lse)
+    np.testing.assert_allclose(lse, ref_logsumexp(a), rtol=RTOL[dtype], atol=ATOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (6, 1), (7, 4), (40, 9)])
+@pytest.mark.parametrize("name, p0, p1, params", ACTIVATIONS, ids=ACT_IDS)
+def test_activation_backward_into_matches_numpy(name, p0, p1, params, shape, dtype):
+    rng = np.random.default_rng(shape[0] * 3 + shape[1])
+    # |a| <= ~4 keeps 1 - z (computed from the float32 output) well away from cancellation;
+    # and relu / leaky relu stay off their kink at 0
+    a = np.clip(rand(rng, shape, dtype, scale=1.5), -4, 4)
+    a[np.abs(a) < 1e-3] = 0.5
+    g = rand(rng, shape, dtype)
+    z = np.empty_like(a)
+    K.activation_forward_into(CODES[name], p0, p1, a, z)
+    delta = g.copy()
+    K.activation_backward_into(CODES[name], p0, p1, a, z, delta)
+    np.testing.assert_allclose(delta, ref_backward(name, a, g, **params), rtol=RTOL[dtype] * 10,
+                               atol=ATOL[dtype] * 10)
+
+
+@pytest.mark.parametrize("name, p0, p1, params", ACTIVATIONS[:-1], ids=ACT_IDS[:-1])
+def test_activation_backward_matches_central_differences_of_forward(name, p0, p1, params):
+    # derivative from the kernels alone (forward by central differences in float64), so the
+    # check does not rest on a reference formula
+    a = np.array([[-2.5, -0.7, 0.3, 1.1, 3.0]])
+    z = np.empty_like(a)
+    K.activation_forward_into(CODES[name], p0, p1, a, z)
+    d = np.ones_like(a)
+    K.activation_backward_into(CODES[name], p0, p1, a, z, d)
+
+    def f(x):
+        out = np.empty((1, 1))
+        K.activation_forward_into(CODES[name], p0, p1, np.array([[x]]), out)
+        return out[0, 0]
+
+    num = [(f(x + 1e-6) - f(x - 1e-6)) / 2e-6 for x in a[0]]
+    np.testing.assert_allclose(d[0], num, rtol=1e-6, atol=1e-9)
+
+
+def test_activation_kernels_refuse_unknown_codes_and_shapes():
+    a = np.ones((2, 3))
+    with pytest.raises(ValueError, match="activation code"):
+        K.activation_forward_into(6, 0.0, 0.0, a, np.empty_like(a))
+    with pytest.raises(ValueError, match="activation code"):
+        K.activation_backward_into(-1, 0.0, 0.0, a, a, np.empty_like(a))
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(3, 2\)"):
+        K.activation_forward_into(TANH, 0.0, 0.0, a, np.empty((3, 2)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c, beta", [(1.0, 1.0), (1.7, 0.6), (0.9, -1.3)])
+def test_sigmoid_param_gradients_match_formulas_and_central_differences(c, beta, dtype):
+    rng = np.random.default_rng(2)
+    a, g = rand(rng, (5, 4), dtype), rand(rng, (5, 4), dtype)
+    dc, dbeta = K.sigmoid_param_gradients_of(c, beta, a, g)
+    a64, g64 = a.astype(np.float64), g.astype(np.float64)
+    s = ref_sigmoid(a64, 1.0, beta)
+    # dL/dc = sum(g * s), dL/dbeta = sum(g * c * s * (1 - s) * a) for L with dL/dz = g
+    assert dc == pytest.approx((g64 * s).sum(), rel=RTOL[dtype], abs=ATOL[dtype])
+    assert dbeta == pytest.approx((g64 * c * s * (1 - s) * a64).sum(), rel=RTOL[dtype],
+                                  abs=ATOL[dtype])
+    # L = sum(g * c sigmoid(beta a)) has exactly these derivatives
+    p = [c, beta]
+
+    def loss():
+        return float((g64 * ref_sigmoid(a64, p[0], p[1])).sum())
+
+    num_c = central_difference(loss, lambda: p[0], lambda v: p.__setitem__(0, v))
+    num_beta = central_difference(loss, lambda: p[1], lambda v: p.__setitem__(1, v))
+    assert dc == pytest.approx(num_c, rel=1e-5, abs=1e-6)
+    assert dbeta == pytest.approx(num_beta, rel=1e-5, abs=1e-6)
+
+
+# -- losses --------------------------------------------------------------------------------------
+
+def loss_inputs(rng, name, shape, dtype):
+    if name == "mse":
+        return rand(rng, shape, dtype), rand(rng, shape, dtype)
+    yhat = rng.uniform(0.05, 0.95, size=shape)
+    if name == "cross_entropy":
+        yhat /= yhat.sum(axis=1, keepdims=True)
+        y = np.eye(shape[1])[rng.integers(shape[1], size=shape[0])]
+    else:
+        y = rng.uniform(0, 1, size=shape)
+    return yhat.astype(dtype), y.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 3), (8, 1), (10, 4), (100, 10)])
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_loss_value_of_matches_numpy(name, shape, dtype):
+    rng = np.random.default_rng(shape[0] + 17 * shape[1])
+    yhat, y = loss_inputs(rng, name, shape, dtype)
+    value = K.loss_value_of(LOSSES[name], yhat, y)
+    assert value == pytest.approx(ref_loss(name, yhat, y), rel=RTOL[dtype], abs=ATOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 3), (8, 1), (10, 4)])
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_loss_gradient_into_matches_numpy(name, shape, dtype):
+    rng = np.random.default_rng(shape[0] + 5 * shape[1])
+    yhat, y = loss_inputs(rng, name, shape, dtype)
+    g = np.full(shape, np.nan, dtype=dtype)
+    K.loss_gradient_into(LOSSES[name], yhat, y, g)
+    np.testing.assert_allclose(g, ref_loss_gradient(name, yhat, y), rtol=RTOL[dtype],
+                               atol=ATOL[dtype])
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_loss_gradient_is_the_derivative_of_loss_value(name):
+    rng = np.random.default_rng(9)
+    yhat, y = loss_inputs(rng, name, (4, 3), np.float64)
+    g = np.empty_like(yhat)
+    K.loss_gradient_into(LOSSES[name], yhat, y, g)
+    x = yhat.copy()
+    for idx in np.ndindex(x.shape):
+        num = central_difference(lambda: K.loss_value_of(LOSSES[name], x, y),
+                                 lambda: x[idx], lambda v: x.__setitem__(idx, v))
+        assert g[idx] == pytest.approx(num, rel=1e-5, abs=1e-7)
+
+
+def test_loss_kernels_refuse_unknown_codes_shapes_and_empty_arrays():
+    y = np.full((2, 3), 0.5)
+    with pytest.raises(ValueError, match="loss code"):
+        K.loss_value_of(3, y, y)
+    with pytest.raises(ValueError, match="loss code"):
+        K.loss_gradient_into(-1, y, y, np.empty_like(y))
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(3, 2\)"):
+        K.loss_value_of(MSE, y, np.ones((3, 2)))
+    with pytest.raises(ValueError, match="empty"):
+        K.loss_value_of(MSE, np.ones((0, 3)), np.ones((0, 3)))
+
+
+# -- fused output rules ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 2), (5, 3), (30, 10)])
+@pytest.mark.parametrize("targets", ["onehot", "probabilities"])
+def test_softmax_cross_entropy_of_equals_the_plain_formula(shape, targets, dtype):
+    rng = np.random.default_rng(shape[0])
+    a = rand(rng, shape, dtype, scale=2.0)
+    if targets == "onehot":
+        y = np.eye(shape[1])[rng.integers(shape[1], size=shape[0])]
+    else:
+        y = rng.uniform(0.1, 1, size=shape)
+        y /= y.sum(axis=1, keepdims=True)
+    y = y.astype(dtype)
+    lse = np.empty(shape[0], dtype=dtype)
+    K.activation_forward_into(SOFTMAX, 0.0, 0.0, a, np.empty_like(a), lse)
+    value = K.softmax_cross_entropy_of(a, lse, y)
+    plain = ref_loss("cross_entropy", ref_softmax(a), y)
+    assert value == pytest.approx(plain, rel=RTOL[dtype], abs=ATOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (30, 10)])
+def test_sigmoid_binary_cross_entropy_of_equals_the_plain_formula(shape, dtype):
+    rng = np.random.default_rng(shape[0] + 1)
+    a = rand(rng, shape, dtype, scale=2.0)
+    y = rng.uniform(0, 1, size=shape).astype(dtype)
+    value = K.sigmoid_binary_cross_entropy_of(a, y)
+    plain = ref_loss("binary_cross_entropy", ref_sigmoid(a), y)
+    assert value == pytest.approx(plain, rel=RTOL[dtype], abs=ATOL[dtype])
+
+
+# -- stability: huge logits ------------------------------------------------------------------
+
+HUGE = {np.float32: [80.0, 1e4, 1e30, 3e38], np.float64: [80.0, 1e4, 1e30, 1e300]}
+HUGE_CASES = [(dt, h) for dt in DTYPES for h in HUGE[dt]]
+HUGE_IDS = [f"{np.dtype(dt).name}-{h:g}" for dt, h in HUGE_CASES]
+
+
+@pytest.fixture
+def no_warnings():
+    # every warning is an error, and so is any overflow, invalid operation (NaN) or division
+    # by zero in NumPy code; underflow of exp to 0 is the expected, exact-enough outcome
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+            yield
+
+
+@pytest.mark.parametrize("dtype, h", HUGE_CASES, ids=HUGE_IDS)
+def test_softmax_of_huge_logits_is_finite(dtype, h, no_warnings):
+    a = np.array([[h, -h, 0.0], [-h, -h, -h], [h, h, 0.0]], dtype=dtype)
+    z, lse = np.empty_like(a), np.empty(3, dtype=dtype)
+    K.activation_forward_into(SOFTMAX, 0.0, 0.0, a, z, lse)
+    assert np.isfinite(z).all() and np.isfinite(lse).all()
+    np.testing.assert_allclose(z, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0]],
+                               rtol=RTOL[dtype], atol=ATOL[dtype])
+    # lse = max + log(sum(exp(a - max)))
+    np.testing.assert_allclose(lse, [h, -h + np.log(3), h + np.log(2)], rtol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype, h", HUGE_CASES, ids=HUGE_IDS)
+@pytest.mark.parametrize("c, beta", [(1.0, 1.0), (1.7, 0.6)])
+def test_sigmoid_of_huge_logits_is_finite(dtype, h, c, beta, no_warnings):
+    a = np.array([[h, -h, 0.0]], dtype=dtype)
+    z = np.empty_like(a)
+    K.activation_forward_into(SIGMOID, c, beta, a, z)
+    assert np.isfinite(z).all()
+    np.testing.assert_allclose(z, [[c, 0, c / 2]], rtol=RTOL[dtype], atol=ATOL[dtype])
+    d = np.ones_like(a)
+    K.activation_backward_into(SIGMOID, c, beta, a, z, d)
+    assert np.isfinite(d).all()
+    np.testing.assert_allclose(d, [[0, 0, c * beta / 4]], rtol=RTOL[dtype], atol=ATOL[dtype])
+
+
+@pytest.mark.parametrize("dtype, h", HUGE_CASES, ids=HUGE_IDS)
+def test_tanh_of_huge_logits_is_finite(dtype, h, no_warnings):
+    a = np.array([[h, -h]], dtype=dtype)
+    z = np.empty_like(a)
+    K.activation_forward_into(TANH, 0.0, 0.0, a, z)
+    assert z.tolist() == [[1.0, -1.0]]
+
+
+@pytest.mark.parametrize("dtype, h", HUGE_CASES, ids=HUGE_IDS)
+def test_fused_cross_entropies_of_huge_logits_are_finite_and_exact(dtype, h, no_warnings):
+    # softmax CE of a = [h, -h] against [0, 1]: -(a_1 - lse) = 2h; and [1, 0]: 0
+    a = np.array([[h, -h], [h, -h]], dtype=dtype)
+    y = np.array([[0, 1], [1, 0]], dtype=dtype)
+    lse = np.empty(2, dtype=dtype)
+    K.activation_forward_into(SOFTMAX, 0.0, 0.0, a, np.empty_like(a), lse)
+    value = K.softmax_cross_entropy_of(a, lse, y)
+    assert np.isfinite(value)
+    assert value == pytest.approx((2 * float(np.float64(dtype(h)))) / 2, rel=RTOL[dtype])
+    # sigmoid BCE of a = h against 0 is h (and against 1 it is log1p(exp(-h)) ~ 0)
+    a1 = np.array([[h], [-h], [h]], dtype=dtype)
+    y1 = np.array([[0], [0], [1]], dtype=dtype)
+    value = K.sigmoid_binary_cross_entropy_of(a1, y1)
+    assert np.isfinite(value)
+    assert value == pytest.approx(float(dtype(h)) / 3, rel=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["cross_entropy", "binary_cross_entropy"])
+def test_losses_of_saturated_probabilities_are_finite(name, dtype, no_warnings):
+    # yhat exactly 0 or 1 where the target disagrees: no log(0), no division by zero
+    yhat = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=dtype)
+    y = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype)
+    value = K.loss_value_of(LOSSES[name], yhat, y)
+    assert np.isfinite(value) and value > 0
+    g = np.empty_like(yhat)
+    K.loss_gradient_into(LOSSES[name], yhat, y, g)
+    assert np.isfinite(g).all()
+
+
+# -- all_finite ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_all_finite(dtype):
+    x = np.array([0.0, -1.0, 2.5, 1e30], dtype=dtype)
+    assert K.all_finite(x) is True
+    assert K.all_finite(np.array([], dtype=dtype)) is True
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[2] = bad
+        assert K.all_finite(y) is False
+    # with bounds: every value must lie in [lo, hi]
+    p = np.array([0.0, 0.5, 1.0], dtype=dtype)
+    assert K.all_finite(p, 0.0, 1.0) is True
+    assert K.all_finite(np.array([0.0, 1.5], dtype=dtype), 0.0, 1.0) is False
+    assert K.all_finite(np.array([-0.1, 0.5], dtype=dtype), 0.0, 1.0) is False
+
+
+# -- shuffled_index --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [0, 1, 2, 10, 1000])
+def test_shuffled_index_is_a_permutation(n):
+    idx = shuffled_index(n, 12345)
+    assert idx.dtype == np.int64 and idx.shape == (n,)
+    assert np.array_equal(np.sort(idx), np.arange(n))
+
+
+def test_shuffled_index_is_deterministic_and_depends_on_the_seed():
+    assert np.array_equal(shuffled_index(500, 7), shuffled_index(500, 7))
+    assert not np.array_equal(shuffled_index(500, 7), shuffled_index(500, 8))
+    assert not np.array_equal(shuffled_index(500, 7), np.arange(500))
+    # seeds anywhere in [0, 2**64) are accepted (the network draws them from [0, 2**63))
+    assert np.array_equal(np.sort(shuffled_index(50, 2**64 - 1)), np.arange(50))
+    with pytest.raises(ValueError):
+        shuffled_index(-1, 0)
+
+
+def test_shuffled_index_is_roughly_uniform():
+    # every position takes every value about equally often over many seeds
+    n, trials = 5, 4000
+    counts = np.zeros((n, n))
+    for s in range(trials):
+        counts[np.arange(n), shuffled_index(n, s)] += 1
+    assert np.all(np.abs(counts - trials / n) < 0.15 * trials / n)
+
+
+# -- stability through a network: huge logits at the output ----------------------------------
+
+NET_HUGE = {np.float32: [80.0, 1e4, 1e30], np.float64: [80.0, 1e4, 1e30, 1e300]}
+NET_HUGE_CASES = [(dt, h) for dt in DTYPES for h in NET_HUGE[dt]]
+NET_HUGE_IDS = [f"{np.dtype(dt).name}-{h:g}" for dt, h in NET_HUGE_CASES]
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+@pytest.mark.parametrize("dtype, h", NET_HUGE_CASES, ids=NET_HUGE_IDS)
+@pytest.mark.parametrize("output, loss", [("softmax", "cross_entropy"),
+                                          ("sigmoid", "binary_cross_entropy"),
+                                          ("sigmoid", "cross_entropy"),
+                                          ("softmax", "binary_cross_entropy"),
+                                          ("softmax", "mse"), ("sigmoid", "mse")])
+def test_network_with_huge_output_logits_stays_finite(output, loss, dtype, h, backend,
+                                                      no_warnings):
+    net = nncore.Network([nncore.Dense(2, 2, output)], loss=loss, dtype=np.dtype(dtype).name,
+                         backend=backend)
+    net.layers[0].W = np.eye(2) * h  # a = [h, -h] for x = [1, -1]
+    X = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    Y = np.array([[0.0, 1.0], [0.0, 1.0]])  # wrong, then right, with full confidence
+    z = net.predict(X)
+    assert np.isfinite(z).all()
+    value = net.loss(X, Y)
+    assert np.isfinite(value) and value >= 0
+    if (output, loss) == ("softmax", "cross_entropy"):
+        # row 1: -(a_1 - lse) = 2h; row 2: -log(1) = 0; mean over 2 rows
+        assert value == pytest.approx(float(dtype(h)), rel=RTOL[dtype])
+    if (output, loss) == ("sigmoid", "binary_cross_entropy"):
+        # per row: softplus(h) - 0 + softplus(-h) - ... = h + h (row 1), 0 + 0 (row 2)
+        assert value == pytest.approx(float(dtype(h)), rel=RTOL[dtype])
+    for g in net.gradients(X, Y):
+        assert np.isfinite(g["W"]).all() and np.isfinite(g["b"]).all()
+    for t in net.trace(X, Y):
+        assert all(np.isfinite(v).all() for v in t.values())
