@@ -249,16 +249,15 @@ cdef void activation_backward(int kind, double p0, double p1, const floating* a,
         for i in range(size):
             delta[i] = delta[i] * (1 - z[i] * z[i])
     elif kind == ACT_RELU:
-        # delta = g * (a > 0)
+        # delta = g * (a > 0); a select, not a branch: the signs of a are random, and a
+        # mispredicted branch per element cost more than the rest of the step's elementwise work
         for i in range(size):
-            if not a[i] > 0:
-                delta[i] = 0
+            delta[i] = delta[i] if a[i] > 0 else 0
     elif kind == ACT_LEAKY_RELU:
         # delta = g * np.where(a >= 0, 1, delta_slope)
         slope = <floating>p0
         for i in range(size):
-            if not a[i] >= 0:
-                delta[i] = delta[i] * slope
+            delta[i] = delta[i] * (1 if a[i] >= 0 else slope)
     elif kind == ACT_SOFTMAX:
         # delta = z * (g - (g * z).sum(1, keepdims=True)): the Jacobian-vector product
         for r in range(m):

@@ -10,7 +10,12 @@ import numbers
 
 import numpy as np
 
+from . import _kernels
 from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
+
+# The learning rates that stay finite and > 0 in each dtype.
+_LR_RANGE = {np.dtype(t): (float(np.finfo(t).smallest_subnormal), float(np.finfo(t).max))
+             for t in (np.float32, np.float64)}
 
 # Row counts must fit the core's C int (BLAS takes int dimensions).
 MAX_ROWS = 2**31 - 1
@@ -28,8 +33,13 @@ def real_array(x, name):
 
 
 def _finite(arr, name, lo=-np.inf, hi=np.inf, original=None):
-    """Refuse NaN, inf and values outside [lo, hi]. ``original`` is the array before conversion
-    to arr's dtype: when it was finite, the message says the values overflow that dtype."""
+    """Refuse NaN, inf and values outside [lo, hi] in the C-contiguous float array arr.
+
+    ``original`` is the array before conversion to arr's dtype: when it was finite, the message
+    says the values overflow that dtype. (The check itself is one pass of the core's
+    all_finite kernel; NumPy only works out the message.)"""
+    if _kernels.all_finite(arr.reshape(-1), lo, hi):
+        return
     if not np.isfinite(arr).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
         if original is not None and np.isfinite(original[bad]):
@@ -55,6 +65,8 @@ def dtype_of(dtype):
 def _convert(arr, dtype):
     """arr as a C-contiguous array of dtype (no copy when it already is one); values too large
     for dtype become inf without a warning, for _finite to report."""
+    if arr.dtype == dtype and arr.flags.c_contiguous:
+        return arr
     with np.errstate(over="ignore"):
         return np.ascontiguousarray(arr, dtype=dtype)
 
@@ -158,9 +170,8 @@ def learning_rate(lr, dtype=np.float64):
     lr = float(lr)
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr}")
-    with np.errstate(over="ignore", under="ignore"):
-        in_dtype = np.dtype(dtype).type(lr)
-    if not (np.isfinite(in_dtype) and in_dtype > 0):
+    low, high = _LR_RANGE[np.dtype(dtype)]
+    if not low <= lr <= high:
         raise ValueError(f"lr = {lr} is outside the range of {np.dtype(dtype).name}, "
                          f"the network's dtype")
     return lr
