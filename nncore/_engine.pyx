@@ -424,6 +424,21 @@ cdef class Engine:
         Y = self.validate.targets(Y, X.shape[0], self.n_out, self.dtype, self.loss_code, single)
         return X, Y, single
 
+    cdef bint _writable_output(self, object out, object X, Py_ssize_t n):
+        # out is an ndarray (n, n_out) of this dtype, C-contiguous, aligned, writeable, in
+        # native byte order, and its memory does not overlap X's: ready to be written as it is
+        if not cnp.PyArray_CheckExact(out):
+            return False
+        cdef cnp.ndarray o = <cnp.ndarray>out
+        cdef cnp.ndarray x = <cnp.ndarray>X
+        if not (cnp.PyArray_NDIM(o) == 2 and cnp.PyArray_TYPE(o) == self.typenum
+                and cnp.PyArray_ISCARRAY(o) and cnp.PyArray_DIM(o, 0) == n
+                and cnp.PyArray_DIM(o, 1) == self.n_out):
+            return False
+        cdef char* o0 = <char*>cnp.PyArray_DATA(o)
+        cdef char* x0 = <char*>cnp.PyArray_DATA(x)
+        return o0 + cnp.PyArray_NBYTES(o) <= x0 or x0 + cnp.PyArray_NBYTES(x) <= o0
+
     cdef object _inputs(self, object X):
         if _is_exact(X, self.typenum, self.n_in) and self._finite(<cnp.ndarray>X, -INFINITY, INFINITY):
             return X, False
@@ -524,14 +539,17 @@ cdef class Engine:
         cdef void* o
         cdef void* zl
         cdef void* lse
+        cdef cnp.npy_intp dims[2]
         X, single = self._inputs(X)
         n = X.shape[0]
         if out is None:
-            out = np.empty((n, self.n_out), dtype=self.dtype)
+            dims[0], dims[1] = n, self.n_out
+            out = cnp.PyArray_EMPTY(2, dims, self.typenum, 0)
             result = out[0] if single else out
         else:
             result = out
-            out = self.validate.output(out, X, n, self.n_out, self.dtype, single)
+            if single or not self._writable_output(out, X, n):
+                out = self.validate.output(out, X, n, self.n_out, self.dtype, single)
         chunk = <int>min(n, max(self.capacity, PREDICT_CHUNK))
         row_bytes = self.n_out * (4 if self.single else 8)
         x = cnp.PyArray_DATA(<cnp.ndarray>X)

@@ -221,6 +221,10 @@ def bad_outs(dtype):
     Xs = np.zeros((N, N_IN), dtype=dtype)
     readonly = np.zeros((N, N_OUT), dtype=dtype)
     readonly.flags.writeable = False
+    # X and out cut from one buffer, overlapping in part (both C-contiguous)
+    buffer = np.zeros(N * N_IN + N * N_OUT, dtype=dtype)
+    X_part = buffer[:N * N_IN].reshape(N, N_IN)
+    out_part = buffer[N_IN:N_IN + N * N_OUT].reshape(N, N_OUT)
     return {
         "wrong_dtype": (None, np.empty((N, N_OUT), dtype=other), TypeError, r"dtype"),
         "wrong_shape": (None, np.empty((N, N_OUT + 1), dtype=dtype), ValueError,
@@ -235,6 +239,7 @@ def bad_outs(dtype):
         "read_only": (None, readonly, ValueError, r"writeable"),
         "list": (None, [[0.0] * N_OUT] * N, TypeError, r"numpy array"),
         "shares_X": (Xs, Xs[:, :N_OUT], ValueError, r"share memory"),
+        "overlaps_X": (X_part, out_part, ValueError, r"share memory"),
     }
 
 
