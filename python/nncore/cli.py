@@ -1,10 +1,11 @@
-"""The command line: ``nncore train`` (also ``python -m nncore train``)."""
+"""The command line: ``nncore train`` and ``nncore bench`` (also ``python -m nncore ...``)."""
 import argparse
 import sys
 import time
 
 import numpy as np
 
+from . import bench
 from .activations import ACTIVATION_NAMES
 from .datasets import load_digits
 from .network import BACKENDS, Network
@@ -64,6 +65,10 @@ def build_parser():
                    help="share of the examples held out (default: 0.2)")
     t.add_argument("--save", metavar="PATH", help="save the trained network (.npz)")
     t.set_defaults(func=train)
+    b = sub.add_parser("bench", help="time nncore against NumPy (and PyTorch) and print a table",
+                       description=bench.DESCRIPTION)
+    bench.add_arguments(b)
+    b.set_defaults(func=bench.command)
     return parser
 
 
