@@ -59,8 +59,9 @@ from .network import Network
 
 __all__ = ["Config", "CONFIGS", "DTYPES", "OPS", "BACKENDS", "LR", "GEMM_SHAPE", "Case",
            "make_case", "make_data", "one_hot", "build_network", "build_torch", "torch_module",
-           "blas_threads", "gemm_operands", "gemm_rate", "machine_info", "measure", "Row", "run",
-           "format_table", "report", "add_arguments", "command", "main"]
+           "blas_threads", "gemm_operands", "gemm_rate", "mixed_with_numpy", "machine_info",
+           "measure", "Row", "run", "format_table", "report", "add_arguments", "command",
+           "main"]
 
 LR = 0.01
 DTYPES = ("float32", "float64")
@@ -312,6 +313,23 @@ def gemm_rate(dtype, m=GEMM_SHAPE[0], k=GEMM_SHAPE[1], n=GEMM_SHAPE[2], target=0
     return 2.0 * m * n * k / seconds / 1e9
 
 
+def mixed_with_numpy(dtype, target=0.02, repeats=5):
+    """Seconds per call of (nncore train_step, a NumPy matmul, the two alternating).
+
+    On 784-256-10 b64, with the matmul of its first layer's forward shape (64 x 784 @ 784 x
+    256) done by NumPy's own BLAS: code that mixes nncore and NumPy pays for two BLAS thread
+    pools taking turns (see nncore/__init__.py and README.md, "Two BLAS libraries").
+    """
+    config = CONFIGS[3]
+    step = make_case(config, dtype, "train_step", "cython")
+    A, B, _ = gemm_operands(dtype, config.batch, config.sizes[0], config.sizes[1])
+    matmul = Case(config, dtype, "matmul", "numpy", partial(np.matmul, A, B), 1, config.batch,
+                  2 * A.shape[0] * A.shape[1] * B.shape[1])
+    both = Case(config, dtype, "mixed", "cython+numpy", lambda: (step.fn(), matmul.fn()), 1,
+                config.batch, step.flops + matmul.flops)
+    return tuple(measure(case, target, repeats) for case in (step, matmul, both))
+
+
 # -- the machine -----------------------------------------------------------------------------------
 
 def _threadpool_info():
@@ -527,6 +545,11 @@ def report(quick=False, dtypes=DTYPES, file=None):
               f"{rate:.1f} GFLOP/s; nncore fit on {LARGEST.name}: {fit.gflops():.1f} GFLOP/s = "
               f"{100 * share:.1f}% of it (target >= {100 * GEMM_SHARE_TARGET:.0f}%"
               f"{' ok' if share >= GEMM_SHARE_TARGET else ' MISS'})", file=file)
+    for dtype in dtypes:
+        step, matmul, both = mixed_with_numpy(dtype, *((0.005, 5) if quick else (0.1, 11)))
+        print(f"mixed with NumPy ({CONFIGS[3].name}, {dtype}): train_step {step * 1e6:,.0f} us "
+              f"+ NumPy matmul {matmul * 1e6:,.0f} us alone; alternating {both * 1e6:,.0f} us "
+              f"per pair", file=file)
     print(f"\n{time.perf_counter() - start:.0f} s; made by: python -m nncore bench"
           + (" --quick" if quick else "")
           + ("" if tuple(dtypes) == DTYPES else f" --dtype {dtypes[0]}"), file=file)
