@@ -173,15 +173,20 @@ cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
 
 
 cdef void _shuffled_index(int64_t* idx, Py_ssize_t n, uint64_t seed) noexcept nogil:
-    # idx = a permutation of range(n): Fisher-Yates driven by splitmix64(seed). The modulo's
-    # bias is below n / 2**64, far under anything a shuffle for SGD could notice.
+    # idx = a permutation of range(n): Fisher-Yates driven by splitmix64(seed). j in [0, i] is
+    # (top 32 random bits * (i + 1)) >> 32, a multiply instead of a 64-bit division (which cost
+    # 0.5 us per step of a 3-4-2 fit); its bias, below (i + 1) / 2**32, is far under anything a
+    # shuffle for SGD could notice. Beyond 2**32 examples, the modulo (bias below n / 2**64).
     cdef Py_ssize_t i, j
     cdef int64_t t
     cdef uint64_t state = seed
     for i in range(n):
         idx[i] = i
     for i in range(n - 1, 0, -1):
-        j = <Py_ssize_t>(_splitmix64(&state) % <uint64_t>(i + 1))
+        if i < <Py_ssize_t>4294967295:
+            j = <Py_ssize_t>(((_splitmix64(&state) >> 32) * <uint64_t>(i + 1)) >> 32)
+        else:
+            j = <Py_ssize_t>(_splitmix64(&state) % <uint64_t>(i + 1))
         t = idx[i]
         idx[i] = idx[j]
         idx[j] = t
@@ -196,7 +201,7 @@ cdef double _epoch(LayerC* layers, int n_layers, int loss, const floating* X,
     cdef int n_in = layers[0].n_in
     cdef int n_out = layers[n_layers - 1].n_out
     cdef Py_ssize_t start, i
-    cdef int m, r
+    cdef int m, r, j
     cdef double total = 0
     cdef const floating* xs
     cdef const floating* ys
@@ -207,10 +212,13 @@ cdef double _epoch(LayerC* layers, int n_layers, int loss, const floating* X,
         m = <int>(batch if n - start > batch else n - start)
         if shuffle:
             # x_batch = X[idx[start:start + m]];  y_batch = Y[idx[start:start + m]]
+            # (loops, not memcpy: rows of a few values made the calls cost 2 us per step)
             for r in range(m):
                 i = idx[start + r]
-                memcpy(x_batch + <Py_ssize_t>r * n_in, X + i * n_in, n_in * sizeof(floating))
-                memcpy(y_batch + <Py_ssize_t>r * n_out, Y + i * n_out, n_out * sizeof(floating))
+                for j in range(n_in):
+                    x_batch[<Py_ssize_t>r * n_in + j] = X[i * n_in + j]
+                for j in range(n_out):
+                    y_batch[<Py_ssize_t>r * n_out + j] = Y[i * n_out + j]
             xs = x_batch
             ys = y_batch
         else:

@@ -43,12 +43,11 @@ cdef inline floating _tanh(floating x) noexcept nogil:
 
 
 cdef inline floating _sigmoid(floating x) noexcept nogil:
-    # 1 / (1 + exp(-x)), written so that exp never overflows
-    cdef floating e
-    if x >= 0:
-        return 1 / (1 + _exp(-x))
-    e = _exp(x)
-    return e / (1 + e)
+    # 1 / (1 + exp(-x)), written so that exp never overflows: with e = exp(-|x|),
+    # 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0; a select, not a branch on the sign
+    cdef floating e = _exp(-x if x >= 0 else x)
+    cdef floating r = 1 / (1 + e)
+    return r if x >= 0 else e * r
 
 
 cdef inline void _scale_rows(floating* C, int m, int n, int ldc, floating beta) noexcept nogil:
