@@ -4,7 +4,7 @@
 # memoryviews, check shapes, and are what nncore.functional and the tests call.
 
 from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, fabs, isfinite
-from libc.float cimport DBL_MIN, FLT_MIN
+from libc.float cimport DBL_MAX, DBL_MIN, FLT_MAX, FLT_MIN
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -422,11 +422,21 @@ cdef void sgd_update(floating* x, const floating* dx, floating lr, Py_ssize_t si
 
 cdef bint all_finite_in(const floating* x, Py_ssize_t size, double lo, double hi) noexcept nogil:
     # np.isfinite(x).all() and ((x >= lo) & (x <= hi)).all()
-    cdef Py_ssize_t i
-    cdef double v
-    for i in range(size):
-        v = x[i]
-        if not isfinite(v) or v < lo or v > hi:
+    # Blocks of 1024 without an early exit inside, and comparisons combined with | rather than
+    # short-circuit `or`, so that the compiler vectorises the block (a branchy loop here cost
+    # 10% of a 64-32-10 fit call). NaN fails every comparison; +-inf fails |v| <= max.
+    cdef Py_ssize_t start, i, end
+    cdef floating v
+    cdef floating flo = <floating>lo
+    cdef floating fhi = <floating>hi
+    cdef floating big = FLT_MAX if floating is float else DBL_MAX
+    cdef int bad = 0
+    for start in range(0, size, 1024):
+        end = start + 1024 if size - start > 1024 else size
+        for i in range(start, end):
+            v = x[i]
+            bad = bad | (not v >= flo) | (not v <= fhi) | (not fabs(v) <= big)
+        if bad:
             return False
     return True
 
