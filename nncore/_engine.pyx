@@ -448,7 +448,8 @@ cdef class Engine:
         return o0 + cnp.PyArray_NBYTES(o) <= x0 or x0 + cnp.PyArray_NBYTES(x) <= o0
 
     cdef object _inputs(self, object X):
-        if _is_exact(X, self.typenum, self.n_in) and self._finite(<cnp.ndarray>X, -INFINITY, INFINITY):
+        if (_is_exact(X, self.typenum, self.n_in)
+                and self._finite(<cnp.ndarray>X, -INFINITY, INFINITY)):
             return X, False
         return self.validate.inputs(X, self.n_in, self.dtype)
 

@@ -56,7 +56,8 @@ cdef void sigmoid_param_gradients(double c, double beta, const floating* a, cons
                                   Py_ssize_t size, double* dc, double* dbeta) noexcept nogil
 
 # L(yhat, y) for (m, n) predictions and targets, and g = dL/dyhat.
-cdef double loss_value(int loss, const floating* yhat, const floating* y, int m, int n) noexcept nogil
+cdef double loss_value(int loss, const floating* yhat, const floating* y,
+                       int m, int n) noexcept nogil
 cdef void loss_gradient(int loss, const floating* yhat, const floating* y, floating* g,
                         int m, int n) noexcept nogil
 

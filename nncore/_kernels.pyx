@@ -291,7 +291,8 @@ cdef inline double _safe_log(double x, double tiny) noexcept nogil:
     return log(x if x > tiny else tiny)
 
 
-cdef double loss_value(int loss, const floating* yhat, const floating* y, int m, int n) noexcept nogil:
+cdef double loss_value(int loss, const floating* yhat, const floating* y,
+                       int m, int n) noexcept nogil:
     cdef Py_ssize_t i, size = <Py_ssize_t>m * n
     cdef double d, total = 0
     cdef double tiny = FLT_MIN if floating is float else DBL_MIN

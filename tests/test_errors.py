@@ -255,7 +255,8 @@ def test_bad_out_array_is_refused(net, bad):
 # -- assigning parameters ------------------------------------------------------------------------
 
 BAD_ASSIGN = {  # id: (layer, attribute, value, exception, pattern)
-    "W_wrong_shape": (0, "W", np.zeros((4, 3)), ValueError, r"W must have shape \(3, 4\), got \(4, 3\)"),
+    "W_wrong_shape": (0, "W", np.zeros((4, 3)), ValueError,
+                      r"W must have shape \(3, 4\), got \(4, 3\)"),
     "W_flat": (0, "W", np.zeros(12), ValueError, r"\(3, 4\).*\(12,\)"),
     "W_nan": (1, "W", np.full((4, 4), np.nan), ValueError, r"W contains NaN or inf"),
     "W_inf": (2, "W", np.full((4, 3), -np.inf), ValueError, r"NaN or inf"),

@@ -130,7 +130,8 @@ class NumpyBackend:
             value = LOSS[self.loss_code](out["z"], Y, m)
             if not need_gradients:
                 return float(value), records
-            self._local_gradient(self.layers[-1], out, LOSS_GRADIENT[self.loss_code](out["z"], Y, m))
+            g = LOSS_GRADIENT[self.loss_code](out["z"], Y, m)
+            self._local_gradient(self.layers[-1], out, g)
 
         for l in range(len(self.layers) - 1, -1, -1):
             layer, rec = self.layers[l], records[l]

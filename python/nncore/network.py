@@ -102,7 +102,8 @@ class Network:
         if layers and all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
                           for s in layers):
             if len(layers) < 2:
-                raise ValueError(f"a list of sizes needs at least 2 (inputs, outputs), got {layers}")
+                raise ValueError(f"a list of sizes needs at least 2 (inputs, outputs), "
+                                 f"got {layers}")
             n = len(layers) - 1
             hidden = get_activation(activation)
             layers = [Dense(layers[i], layers[i + 1],
