@@ -6,8 +6,8 @@
 # forward through every layer, the loss and its gradient, backward, and the update:
 #
 #   forward   a_l = z_{l-1} @ W_l + b_l;  z_l = phi_l(a_l)                 (z_0 = X)
-#   output    delta_L = dL/da_L  (fused: (z_L - Y) / m for sigmoid + binary cross-entropy,
-#                                  and for softmax + cross-entropy with rows of Y summing to 1)
+#   output    delta_L = dL/da_L  (the cross-entropies from the logits in closed form, e.g.
+#                                  (z_L - Y) / m for softmax with target rows summing to 1)
 #   backward  delta_{l-1} = (delta_l @ W_l.T) * phi'_{l-1}                 (never for l = 1)
 #   update    W_l -= lr * z_{l-1}.T @ delta_l   (one gemm with beta = 1: dW is never stored)
 #             b_l -= lr * delta_l.sum(0)
@@ -23,16 +23,16 @@ cimport numpy as cnp
 import numpy as np
 from libc.stdint cimport int64_t, uint64_t
 from libc.float cimport FLT_MAX
-from libc.math cimport INFINITY, isfinite
+from libc.math cimport INFINITY, fabs, isfinite
 from libc.string cimport memcpy
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cython cimport floating
 
 from nncore._kernels cimport (
-    ACT_SIGMOID, ACT_SOFTMAX, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY,
+    ACT_LEAKY_RELU, ACT_SIGMOID, ACT_SOFTMAX, LOSS_MSE, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY,
     gemm, dense_forward, activation_forward, activation_backward, sigmoid_param_gradients,
-    loss_value, loss_gradient, softmax_cross_entropy_value, sigmoid_binary_cross_entropy_value,
-    softmax_cross_entropy_delta, sigmoid_binary_cross_entropy_delta, column_sums, all_finite_in,
+    loss_value, loss_gradient, softmax_cross_entropy_value, softmax_cross_entropy_delta,
+    sigmoid_cross_entropy, column_sums, all_finite_in,
 )
 
 cnp.import_array()
@@ -66,16 +66,6 @@ cdef struct LayerC:
 # ---------------------------------------------------------------------------------------------
 # nogil passes
 # ---------------------------------------------------------------------------------------------
-
-cdef inline bint _fused_output(LayerC* out, int loss) noexcept nogil:
-    # The pairs whose loss comes from the logits and whose delta skips the activation's
-    # derivative: softmax with cross-entropy, and the plain sigmoid (c = 1, beta = 1, not
-    # trainable) with binary cross-entropy.
-    if loss == LOSS_CROSS_ENTROPY and out.act == ACT_SOFTMAX:
-        return True
-    return (loss == LOSS_BINARY_CROSS_ENTROPY and out.act == ACT_SIGMOID and not out.trainable
-            and out.params[0] == 1 and out.params[1] == 1)
-
 
 cdef void _forward(LayerC* layers, int n_layers, const floating* X, int m,
                    floating* lse) noexcept nogil:
@@ -115,17 +105,18 @@ cdef double _pass(LayerC* layers, int n_layers, int loss, const floating* X,
 
     _forward(layers, n_layers, X, m, lse)
 
-    if _fused_output(out, loss):
-        if loss == LOSS_CROSS_ENTROPY:
-            value = softmax_cross_entropy_value(<floating*>out.a, lse, Y, m, out.n_out)
-            if mode != MODE_LOSS:
-                softmax_cross_entropy_delta(<floating*>out.z, Y, <floating*>out.delta, m,
-                                            out.n_out)
-        else:
-            value = sigmoid_binary_cross_entropy_value(<floating*>out.a, Y, m, out.n_out)
-            if mode != MODE_LOSS:
-                sigmoid_binary_cross_entropy_delta(<floating*>out.z, Y, <floating*>out.delta,
-                                                   m, out.n_out)
+    # The cross-entropies come from the logits, with delta = dL/da in closed form (the caller
+    # checked that their output is a softmax, or a sigmoid with 0 < c <= 1, not trainable).
+    if loss == LOSS_CROSS_ENTROPY and out.act == ACT_SOFTMAX:
+        value = softmax_cross_entropy_value(<floating*>out.a, lse, Y, m, out.n_out)
+        if mode == MODE_LOSS:
+            return value
+        softmax_cross_entropy_delta(<floating*>out.z, Y, <floating*>out.delta, m, out.n_out)
+    elif loss != LOSS_MSE:
+        value = sigmoid_cross_entropy(<floating*>out.a, Y,
+                                      NULL if mode == MODE_LOSS else <floating*>out.delta,
+                                      m, out.n_out, out.params[0], out.params[1],
+                                      loss == LOSS_BINARY_CROSS_ENTROPY)
         if mode == MODE_LOSS:
             return value
     else:
@@ -279,6 +270,9 @@ cdef class Engine:
     dtype : numpy dtype, float32 or float64.
     validate : module
         nncore._validate, whose functions convert or reject input the fast checks did not take.
+    check_state : callable
+        ``check_state(with_loss)`` raises the error that says what the user changed (W, b or
+        an activation parameter) when the engine's own check of them fails.
     """
     cdef LayerC* layers
     cdef int n_layers
@@ -293,6 +287,9 @@ cdef class Engine:
     cdef readonly bint busy     # a call is using the workspace (possibly in another thread)
     cdef object dtype
     cdef object validate
+    cdef object check_state     # the Network's full check, run when the fast one fails
+    cdef double param_tiny      # the dtype's smallest normal number and largest finite one
+    cdef double param_max
     cdef list _params_keep      # W, b and params arrays the pointers point into
     cdef list _work             # workspace arrays: a, z, delta per layer
     cdef list _grads            # dW, db per layer (allocated on the first gradients call)
@@ -302,7 +299,7 @@ cdef class Engine:
     cdef object _index          # (N,) int64 shuffled example order of the epoch loop
 
     def __cinit__(self, list Ws, list bs, list activations, list params, list trainable,
-                  int loss, dtype, validate):
+                  int loss, dtype, validate, check_state):
         cdef int l, n = len(Ws)
         if n == 0 or not (len(bs) == len(activations) == len(params) == len(trainable) == n):
             raise ValueError("Engine needs one W, b, activation, params, trainable per layer")
@@ -336,6 +333,9 @@ cdef class Engine:
         self.n_layers = n
         self.loss_code = loss
         self.validate = validate
+        self.check_state = check_state
+        self.param_tiny = float(np.finfo(self.dtype).smallest_normal)
+        self.param_max = float(np.finfo(self.dtype).max)
         self._params_keep = []
         for l in range(n):
             W, b, p = Ws[l], bs[l], params[l]
@@ -408,6 +408,49 @@ cdef class Engine:
 
     # -- checks at the boundary ---------------------------------------------------------------
 
+    cdef bint _state_ok(self, bint with_loss):
+        # Every layer's W and b are still the arrays the pointers point into (same data,
+        # dtype, shape, C-contiguous), the activation parameters lie in the dtype's range, and
+        # (with_loss) the output suits the loss: what nncore._validate.network_state checks.
+        cdef int l
+        cdef LayerC* ly
+        cdef cnp.ndarray W, b
+        cdef double c, p1
+        for l in range(self.n_layers):
+            ly = &self.layers[l]
+            W = <cnp.ndarray>self._params_keep[3 * l]
+            b = <cnp.ndarray>self._params_keep[3 * l + 1]
+            if not (cnp.PyArray_DATA(W) == ly.W and cnp.PyArray_DATA(b) == ly.b
+                    and cnp.PyArray_TYPE(W) == self.typenum
+                    and cnp.PyArray_TYPE(b) == self.typenum
+                    and cnp.PyArray_NDIM(W) == 2 and cnp.PyArray_NDIM(b) == 1
+                    and cnp.PyArray_DIM(W, 0) == ly.n_in and cnp.PyArray_DIM(W, 1) == ly.n_out
+                    and cnp.PyArray_DIM(b, 0) == ly.n_out
+                    and cnp.PyArray_IS_C_CONTIGUOUS(W) and cnp.PyArray_IS_C_CONTIGUOUS(b)):
+                return False
+            c, p1 = ly.params[0], ly.params[1]
+            if ly.act == ACT_SIGMOID:
+                if not (fabs(c) <= self.param_max and fabs(p1) <= self.param_max
+                        and (c == 0 or fabs(c) >= self.param_tiny)):
+                    return False
+            elif ly.act == ACT_LEAKY_RELU and not fabs(c) <= self.param_max:
+                return False
+        if with_loss and self.loss_code != LOSS_MSE:
+            ly = &self.layers[self.n_layers - 1]
+            if ly.act == ACT_SOFTMAX:
+                return self.loss_code == LOSS_CROSS_ENTROPY
+            return (ly.act == ACT_SIGMOID and not ly.trainable and ly.params[0] > 0
+                    and ly.params[0] <= 1)
+        return True
+
+    cdef void _check(self, bint with_loss) except *:
+        """Raise, with the Network's message, when _state_ok fails."""
+        if self._state_ok(with_loss):
+            return
+        self.check_state(with_loss)
+        raise RuntimeError("a layer's W or b was reallocated under the network (e.g. by "
+                           "ndarray.resize); build a new Network")
+
     cdef bint _finite(self, cnp.ndarray arr, double lo, double hi):
         cdef Py_ssize_t size = cnp.PyArray_SIZE(arr)
         cdef void* data = cnp.PyArray_DATA(arr)
@@ -420,8 +463,10 @@ cdef class Engine:
         return ok
 
     cdef tuple _batch(self, object X, object Y):
-        """(X, Y, single) ready for nogil code, or the validator's error."""
+        """(X, Y, single) ready for nogil code, or the validator's error; checks the network's
+        own state first."""
         cdef Py_ssize_t m
+        self._check(True)
         if _is_exact(X, self.typenum, self.n_in) and _is_exact(Y, self.typenum, self.n_out):
             m = cnp.PyArray_DIM(<cnp.ndarray>X, 0)
             if (cnp.PyArray_DIM(<cnp.ndarray>Y, 0) == m
@@ -549,6 +594,7 @@ cdef class Engine:
         cdef void* zl
         cdef void* lse
         cdef cnp.npy_intp dims[2]
+        self._check(False)
         X, single = self._inputs(X)
         n = X.shape[0]
         if out is None:
@@ -596,6 +642,7 @@ cdef class Engine:
         if not (_is_exact(X, self.typenum, self.n_in) and _is_exact(Y, self.typenum, self.n_out)
                 and X.shape[0] == Y.shape[0]) or batch_size < 1 or not (lr > 0 and isfinite(lr)):
             raise ValueError("run_epoch takes arrays validated by Network.fit")
+        self._check(True)
         n = X.shape[0]
         batch = <int>min(batch_size, n)
         cdef void* x = cnp.PyArray_DATA(<cnp.ndarray>X)

@@ -61,24 +61,24 @@ cdef double loss_value(int loss, const floating* yhat, const floating* y,
 cdef void loss_gradient(int loss, const floating* yhat, const floating* y, floating* g,
                         int m, int n) noexcept nogil
 
-# The fused output rules. Cross-entropy of softmax(a), from the logits a and their lse, with
-# delta = (z * y.sum(1) - y) / m (= (z - y) / m when each target row sums to 1); binary
-# cross-entropy of sigmoid(a), from the logits, with delta = (z - y) / m.
+# The cross-entropies of the network's outputs, computed from the logits a (exact where
+# log(yhat) would underflow) with their delta = dL/da in closed form:
+# - softmax: L from a and lse = logsumexp(a, 1); delta = (z * y.sum(1) - y) / m
+#   (= (z - y) / m when each target row sums to 1);
+# - the scaled sigmoid z = c * sigmoid(beta * a), 0 < c <= 1, with cross-entropy
+#   (binary = False) or binary cross-entropy (binary = True); delta, when not NULL, gets
+#   beta * (s - y) / m for binary with c = 1 (s = sigmoid(beta * a)); see _kernels.pyx.
 cdef double softmax_cross_entropy_value(const floating* a, const floating* lse,
                                         const floating* y, int m, int n) noexcept nogil
 cdef void softmax_cross_entropy_delta(const floating* z, const floating* y, floating* delta,
                                       int m, int n) noexcept nogil
-cdef double sigmoid_binary_cross_entropy_value(const floating* a, const floating* y,
-                                               int m, int n) noexcept nogil
-cdef void sigmoid_binary_cross_entropy_delta(const floating* z, const floating* y,
-                                             floating* delta, int m, int n) noexcept nogil
+cdef double sigmoid_cross_entropy(const floating* a, const floating* y, floating* delta,
+                                  int m, int n, double c, double beta,
+                                  bint binary) noexcept nogil
 
 # db = delta.sum(axis=0), scaled: out = beta * out + alpha * delta.sum(axis=0).
 cdef void column_sums(const floating* delta, floating* out, int m, int n,
                       floating alpha, floating beta) noexcept nogil
-
-# x -= lr * dx over `size` elements.
-cdef void sgd_update(floating* x, const floating* dx, floating lr, Py_ssize_t size) noexcept nogil
 
 # True when every one of `size` values is finite and lies in [lo, hi].
 cdef bint all_finite_in(const floating* x, Py_ssize_t size, double lo, double hi) noexcept nogil

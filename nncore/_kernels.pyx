@@ -358,17 +358,6 @@ cdef double softmax_cross_entropy_value(const floating* a, const floating* lse,
     return total / m
 
 
-cdef double sigmoid_binary_cross_entropy_value(const floating* a, const floating* y,
-                                               int m, int n) noexcept nogil:
-    # (np.maximum(a, 0) - a * y + np.log1p(np.exp(-abs(a)))).sum() / m
-    cdef Py_ssize_t i, size = <Py_ssize_t>m * n
-    cdef double x, total = 0
-    for i in range(size):
-        x = a[i]
-        total += (x if x > 0 else 0) - x * y[i] + log1p(exp(-fabs(x)))
-    return total / m
-
-
 cdef void softmax_cross_entropy_delta(const floating* z, const floating* y, floating* delta,
                                       int m, int n) noexcept nogil:
     # delta = (z * y.sum(1, keepdims=True) - y) / m: dL/da of -1/m sum(y log softmax(a))
@@ -389,13 +378,43 @@ cdef void softmax_cross_entropy_delta(const floating* z, const floating* y, floa
             dr[j] = (zr[j] * total - yr[j]) * inv_m
 
 
-cdef void sigmoid_binary_cross_entropy_delta(const floating* z, const floating* y,
-                                             floating* delta, int m, int n) noexcept nogil:
-    # delta = (z - y) / m
+cdef inline double _softplus(double x) noexcept nogil:
+    # log(1 + exp(x)) without overflow
+    return (x if x > 0 else 0) + log1p(exp(-fabs(x)))
+
+
+cdef double sigmoid_cross_entropy(const floating* a, const floating* y, floating* delta,
+                                  int m, int n, double c, double beta,
+                                  bint binary) noexcept nogil:
+    # For z = c * s, s = sigmoid(beta * a), 0 < c <= 1, in double, from the logits:
+    #   log z     = log c - softplus(-beta a)
+    #   log(1-z)  = -softplus(beta a)         (c = 1)
+    #             = log1p(-c s)               (c < 1: 1 - z >= 1 - c > 0)
+    #   L = -1/m sum(y log z [+ (1 - y) log(1 - z) if binary])
+    #   delta = dL/da = -beta y (1 - s) / m                                  (cross-entropy)
+    #                 = beta (s - y) / m                                  (binary, c = 1)
+    #                 = beta (1 - s) ((1 - y) c s / (1 - c s) - y) / m    (binary, c < 1)
+    # so a saturated output neither caps the loss nor zeroes the gradient.
     cdef Py_ssize_t i, size = <Py_ssize_t>m * n
-    cdef floating inv_m = <floating>(1.0 / m)
+    cdef double x, s, t, log_c = log(c), total = 0
     for i in range(size):
-        delta[i] = (z[i] - y[i]) * inv_m
+        x = beta * a[i]
+        t = y[i]
+        total -= t * (log_c - _softplus(-x))
+        if binary:
+            if c == 1:
+                total += (1 - t) * _softplus(x)
+            else:
+                total -= (1 - t) * log1p(-c * _sigmoid(x))
+        if delta != NULL:
+            s = _sigmoid(x)
+            if not binary:
+                delta[i] = <floating>(-beta * t * (1 - s) / m)
+            elif c == 1:
+                delta[i] = <floating>(beta * (s - t) / m)
+            else:
+                delta[i] = <floating>(beta * (1 - s) * ((1 - t) * c * s / (1 - c * s) - t) / m)
+    return total / m
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,13 +431,6 @@ cdef void column_sums(const floating* delta, floating* out, int m, int n,
         dr = delta + <Py_ssize_t>r * n
         for j in range(n):
             out[j] += alpha * dr[j]
-
-
-cdef void sgd_update(floating* x, const floating* dx, floating lr, Py_ssize_t size) noexcept nogil:
-    # x -= lr * dx
-    cdef Py_ssize_t i
-    for i in range(size):
-        x[i] -= lr * dx[i]
 
 
 cdef bint all_finite_in(const floating* x, Py_ssize_t size, double lo, double hi) noexcept nogil:
@@ -576,14 +588,22 @@ def softmax_cross_entropy_of(const floating[:, ::1] a, const floating[::1] lse,
     return out
 
 
-def sigmoid_binary_cross_entropy_of(const floating[:, ::1] a, const floating[:, ::1] y):
-    """Binary cross-entropy of sigmoid(a) against y, from the logits a."""
-    _check_same_shape(a, y, "sigmoid_binary_cross_entropy_of")
+def sigmoid_cross_entropy_of(const floating[:, ::1] a, const floating[:, ::1] y, double c,
+                             double beta, bint binary, floating[:, ::1] delta=None):
+    """(Binary) cross-entropy of z = c * sigmoid(beta * a) against y from the logits a;
+    writes dL/da into delta when given."""
+    _check_same_shape(a, y, "sigmoid_cross_entropy_of")
+    if delta is not None:
+        _check_same_shape(a, delta, "sigmoid_cross_entropy_of")
     if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError("sigmoid_binary_cross_entropy_of: empty arrays")
+        raise ValueError("sigmoid_cross_entropy_of: empty arrays")
+    if not 0 < c <= 1:
+        raise ValueError(f"sigmoid_cross_entropy_of: c must lie in (0, 1], got {c}")
+    cdef floating* pd = &delta[0, 0] if delta is not None else NULL
     cdef double out
     with nogil:
-        out = sigmoid_binary_cross_entropy_value(&a[0, 0], &y[0, 0], a.shape[0], a.shape[1])
+        out = sigmoid_cross_entropy(&a[0, 0], &y[0, 0], pd, a.shape[0], a.shape[1], c, beta,
+                                    binary)
     return out
 
 
@@ -596,18 +616,6 @@ def softmax_cross_entropy_delta_into(const floating[:, ::1] z, const floating[:,
         raise ValueError("softmax_cross_entropy_delta_into: empty arrays")
     with nogil:
         softmax_cross_entropy_delta(&z[0, 0], &y[0, 0], &delta[0, 0], z.shape[0], z.shape[1])
-
-
-def sigmoid_binary_cross_entropy_delta_into(const floating[:, ::1] z, const floating[:, ::1] y,
-                                            floating[:, ::1] delta):
-    """delta = (z - y) / m, in place: dL/da of sigmoid + binary cross-entropy."""
-    _check_same_shape(z, y, "sigmoid_binary_cross_entropy_delta_into")
-    _check_same_shape(z, delta, "sigmoid_binary_cross_entropy_delta_into")
-    if z.shape[0] == 0 or z.shape[1] == 0:
-        raise ValueError("sigmoid_binary_cross_entropy_delta_into: empty arrays")
-    with nogil:
-        sigmoid_binary_cross_entropy_delta(&z[0, 0], &y[0, 0], &delta[0, 0], z.shape[0],
-                                           z.shape[1])
 
 
 def all_finite(const floating[::1] x, double lo=-float("inf"), double hi=float("inf")):

@@ -14,7 +14,8 @@ CONFIGS = {  # id: (hidden, output, loss)
     "sigmoid-softmax-ce": ("sigmoid", "softmax", "cross_entropy"),
     "tanh-identity-mse": ("tanh", "identity", "mse"),
     "relu-sigmoid-bce": ("relu", "sigmoid", "binary_cross_entropy"),
-    "leaky-softmax-bce": (lambda: nncore.LeakyReLU(0.1), "softmax", "binary_cross_entropy"),
+    "leaky-scaled-sigmoid-bce": (lambda: nncore.LeakyReLU(0.1),
+                                 lambda: nncore.Sigmoid(c=0.8, beta=1.5), "binary_cross_entropy"),
     "scaled-sigmoid-ce": (lambda: nncore.Sigmoid(c=1.7, beta=0.6), "sigmoid", "cross_entropy"),
     "trainable-sigmoid-mse": (lambda: nncore.Sigmoid(c=1.2, beta=0.8, trainable=True),
                               lambda: nncore.Sigmoid(c=1.5, beta=0.9, trainable=True), "mse"),
@@ -476,20 +477,41 @@ def test_changing_a_sigmoid_output_away_from_c_1_switches_off_the_fused_rule(bac
     np.testing.assert_allclose(t["delta"], g * z * (1 - z / 0.8), rtol=1e-10)
 
 
-# -- loss of saturated probabilities in float32 -----------------------------------------------
+# -- saturated outputs: the cross-entropies come from the logits -------------------------------
 
-def test_float32_loss_of_a_saturated_output_agrees_between_backends():
-    # softmax + binary cross-entropy (not fused): softmax([0, -200]) is exactly [1, 0] in
-    # float32, so both log(1 - 1) and log(0) are clamped
-    nets = []
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output, loss", [
+    (lambda: nncore.Sigmoid(beta=1.0000001), "binary_cross_entropy"),
+    (lambda: nncore.Sigmoid(c=0.5, beta=2.0), "binary_cross_entropy"),
+    (lambda: nncore.Sigmoid(), "cross_entropy"),
+], ids=["sigmoid-beta-bce", "scaled-sigmoid-bce", "sigmoid-ce"])
+def test_a_saturated_wrong_output_keeps_its_loss_and_gradient(output, loss, dtype):
+    # a = 50, y = 0 (binary) or a = -50, y = 1: confidently wrong, sigmoid saturated in float32
+    # and close to it in float64; the loss must grow like |a| and the gradient stay ~beta
+    a = 50.0 if loss == "binary_cross_entropy" else -50.0
+    y = 0.0 if loss == "binary_cross_entropy" else 1.0
     for backend in ("cython", "numpy"):
-        net = nncore.Network([nncore.Dense(2, 2, "softmax")], loss="binary_cross_entropy",
-                             dtype="float32", backend=backend)
-        net.layers[0].W = np.eye(2)
-        nets.append(net)
-    X, Y = np.array([[0.0, -200.0]]), np.array([[0.0, 1.0]])
-    assert nets[0].predict(X).tolist() == [[1.0, 0.0]]
-    close(nets[0].loss(X, Y), nets[1].loss(X, Y), np.float32)
+        act = output()
+        net = nncore.Network([nncore.Dense(1, 1, act)], loss=loss,
+                             dtype=np.dtype(dtype).name, backend=backend)
+        net.layers[0].W = [[1.0]]
+        X, Y = np.array([[a]]), np.array([[y]])
+        c, beta = act.c, act.beta
+        if loss == "binary_cross_entropy":
+            # -log(1 - c s) -> softplus(beta a) for c = 1, -log(1 - c) for c < 1
+            expected = beta * a if c == 1 else -np.log1p(-c)
+        else:
+            expected = -np.log(c) + np.logaddexp(0, -beta * a)  # -log(c s)
+        close(net.loss(X, Y), expected, dtype)
+        # dL/dW = x * dL/da, dL/da in float64 from the closed forms (s = sigmoid(beta a))
+        s = 1 / (1 + np.exp(-beta * a))
+        if loss == "cross_entropy":
+            delta = -beta * y * (1 - s)
+        elif c == 1:
+            delta = beta * (s - y)
+        else:
+            delta = beta * (1 - s) * ((1 - y) * c * s / (1 - c * s) - y)
+        close(net.gradients(X, Y)[0]["W"][0, 0], a * delta, dtype)
 
 
 # -- larger shapes: the fused step's products go to BLAS ---------------------------------------

@@ -132,7 +132,7 @@ def test_save_load_round_trip_gives_identical_predictions(backend, dtype, load_b
     for a, b in zip(net.layers, loaded.layers):
         np.testing.assert_array_equal(a.W, b.W)
         np.testing.assert_array_equal(a.b, b.b)
-        assert a.activation == b.activation  # name and parameters
+        assert a.activation.same_as(b.activation)  # name and parameters
     act = loaded.layers[0].activation
     assert (act.c, act.beta, act.trainable) == (net.layers[0].activation.c,
                                                 net.layers[0].activation.beta, True)

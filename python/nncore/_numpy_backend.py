@@ -52,28 +52,49 @@ BACKWARD = {
 }
 
 
-def _log(x):
-    return np.log(np.maximum(x, np.finfo(x.dtype).tiny))
+# mse: L = 1/(2m) sum((y - yhat)**2) and g = dL/dyhat. (The cross-entropies come from the
+# logits: _cross_entropy below.)
+def _mse(yhat, y, m):
+    return ((y - yhat) ** 2).sum() / (2 * m)
 
 
-# L(yhat, y), averaged over the m examples
-LOSS = {
-    MSE: lambda yhat, y, m: ((y - yhat) ** 2).sum() / (2 * m),
-    CROSS_ENTROPY: lambda yhat, y, m: -(y * _log(yhat)).sum() / m,
-    BINARY_CROSS_ENTROPY: lambda yhat, y, m: -(y * _log(yhat) + (1 - y) * _log(1 - yhat)).sum() / m,
-}
+def _mse_gradient(yhat, y, m):
+    return (yhat - y) / m
 
 
-def _tiny(x):
-    return np.maximum(x, np.finfo(x.dtype).tiny)
+def _softplus(x):
+    # log(1 + exp(x)) without overflow
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
-# g = dL/dyhat
-LOSS_GRADIENT = {
-    MSE: lambda yhat, y, m: (yhat - y) / m,
-    CROSS_ENTROPY: lambda yhat, y, m: -y / _tiny(yhat) / m,
-    BINARY_CROSS_ENTROPY: lambda yhat, y, m: (-y / _tiny(yhat) + (1 - y) / _tiny(1 - yhat)) / m,
-}
+def _cross_entropy(act, a, z, Y, loss, need_delta):
+    """(L, delta = dL/da) of a softmax output with cross-entropy, or of a sigmoid output
+    z = c * sigmoid(beta * a) (0 < c <= 1) with (binary) cross-entropy, from the logits a;
+    the sigmoid's terms in float64, as the core computes them."""
+    m = a.shape[0]
+    if act.code == SOFTMAX:
+        mx = a.max(axis=1, keepdims=True)
+        lse = mx + np.log(np.exp(a - mx).sum(axis=1, keepdims=True))
+        value = -(Y * (a - lse)).sum() / m
+        return value, (z * Y.sum(axis=1, keepdims=True) - Y) / m if need_delta else None
+    c, beta = (float(v) for v in act._params)
+    x = beta * a.astype(np.float64)
+    y = Y.astype(np.float64)
+    s = _sigmoid(x)
+    log_z = np.log(c) - _softplus(-x)
+    value = -(y * log_z).sum()
+    if loss == BINARY_CROSS_ENTROPY:
+        log_1mz = -_softplus(x) if c == 1 else np.log1p(-c * s)
+        value -= ((1 - y) * log_1mz).sum()
+    if not need_delta:
+        return value / m, None
+    if loss == CROSS_ENTROPY:
+        delta = -beta * y * (1 - s) / m
+    elif c == 1:
+        delta = beta * (s - y) / m
+    else:
+        delta = beta * (1 - s) * ((1 - y) * c * s / (1 - c * s) - y) / m
+    return value / m, delta
 
 
 def _params(layer):
@@ -85,19 +106,13 @@ def _params(layer):
 class NumpyBackend:
     """Forward, loss, backpropagation and gradient descent over a list of nncore.Dense."""
 
-    def __init__(self, layers, loss, dtype):
+    def __init__(self, layers, loss, dtype, check_state):
         self.layers = layers
         self.loss_code = loss
         self.dtype = dtype
         self.n_in = layers[0].n_in
         self.n_out = layers[-1].n_out
-
-    def _fused_output(self):
-        act = self.layers[-1].activation
-        if self.loss_code == CROSS_ENTROPY and act.code == SOFTMAX:
-            return True
-        return (self.loss_code == BINARY_CROSS_ENTROPY and act.code == SIGMOID
-                and not act.trainable and act.c == 1 and act.beta == 1)
+        self.check_state = check_state  # raises if W, b or activation parameters went bad
 
     def _pass(self, X, Y, lr=None, need_gradients=True):
         """Forward, loss, and backward; updates the parameters when lr is given.
@@ -112,25 +127,18 @@ class NumpyBackend:
             records.append({"a": a, "z": z})
 
         out, act = records[-1], self.layers[-1].activation
-        if self._fused_output():
-            a = out["a"]
-            if self.loss_code == CROSS_ENTROPY:
-                mx = a.max(axis=1, keepdims=True)
-                lse = mx + np.log(np.exp(a - mx).sum(axis=1, keepdims=True))
-                value = -(Y * (a - lse)).sum() / m
-            else:
-                value = (np.maximum(a, 0) - a * Y + np.log1p(np.exp(-np.abs(a)))).sum() / m
+        if self.loss_code != MSE:
+            # the cross-entropies from the logits, delta in closed form (as in the core)
+            value, delta = _cross_entropy(act, out["a"], out["z"], Y, self.loss_code,
+                                          need_gradients)
             if not need_gradients:
                 return float(value), records
-            if self.loss_code == CROSS_ENTROPY:
-                out["delta"] = (out["z"] * Y.sum(axis=1, keepdims=True) - Y) / m
-            else:
-                out["delta"] = (out["z"] - Y) / m
+            out["delta"] = delta.astype(Y.dtype, copy=False)
         else:
-            value = LOSS[self.loss_code](out["z"], Y, m)
+            value = _mse(out["z"], Y, m)
             if not need_gradients:
                 return float(value), records
-            g = LOSS_GRADIENT[self.loss_code](out["z"], Y, m)
+            g = _mse_gradient(out["z"], Y, m)
             self._local_gradient(self.layers[-1], out, g)
 
         for l in range(len(self.layers) - 1, -1, -1):
@@ -161,6 +169,7 @@ class NumpyBackend:
         rec["delta"] = BACKWARD[act.code](rec["a"], rec["z"], g, _params(layer))
 
     def _batch(self, X, Y):
+        self.check_state()
         X, single = _validate.inputs(X, self.n_in, self.dtype)
         Y = _validate.targets(Y, X.shape[0], self.n_out, self.dtype, self.loss_code, single)
         return X, Y, single
@@ -191,9 +200,11 @@ class NumpyBackend:
         X, Y, single = self._batch(X, Y)
         _, records = self._pass(X, Y)
         keys = ("a", "z", "delta")
-        return [{k: rec[k][0] if single else rec[k] for k in keys} for rec in records]
+        # copies: an identity layer's z is its a, and trace hands out arrays of its own
+        return [{k: (rec[k][0] if single else rec[k]).copy() for k in keys} for rec in records]
 
     def predict(self, X, out=None):
+        self.check_state(with_loss=False)
         X, single = _validate.inputs(X, self.n_in, self.dtype)
         z = X
         for layer in self.layers:
@@ -204,6 +215,7 @@ class NumpyBackend:
         return z[0] if single else z
 
     def run_epoch(self, X, Y, lr, batch_size, shuffle, seed):
+        self.check_state()
         n = X.shape[0]
         order = shuffled_index(n, seed) if shuffle else None
         lr = self.dtype.type(lr)

@@ -11,11 +11,16 @@ import numbers
 import numpy as np
 
 from . import _kernels
-from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
+from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSS_NAMES, MSE
 
 # The learning rates that stay finite and > 0 in each dtype.
 _LR_RANGE = {np.dtype(t): (float(np.finfo(t).smallest_subnormal), float(np.finfo(t).max))
              for t in (np.float32, np.float64)}
+
+# Activation parameters must stay within the dtype's range: |p| <= max, and a sigmoid's c
+# either 0 or at least the smallest normal number (its derivative divides by c).
+_PARAM_RANGE = {np.dtype(t): (float(np.finfo(t).smallest_normal), float(np.finfo(t).max))
+                for t in (np.float32, np.float64)}
 
 # Row counts must fit the core's C int (BLAS takes int dimensions).
 MAX_ROWS = 2**31 - 1
@@ -184,3 +189,45 @@ def count(value, name, minimum):
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def output_for_loss(activation, loss):
+    """Refuse an output activation whose values the loss cannot read as probabilities."""
+    if loss == MSE:
+        return
+    if activation.name == "softmax" and loss == CROSS_ENTROPY:
+        return
+    if activation.name == "sigmoid" and not activation.trainable and 0 < activation.c <= 1:
+        return
+    either = "a softmax output, or " if loss == CROSS_ENTROPY else ""
+    raise ValueError(f"loss {LOSS_NAMES[loss]!r} needs probabilities: {either}a sigmoid output "
+                     f"with 0 < c <= 1 that is not trainable; got {activation!r}")
+
+
+def network_state(layers, dtype, loss=None):
+    """Check what the user can change between calls: each layer's W and b are still
+    C-contiguous arrays of the network's dtype and shape, the activation parameters lie in the
+    dtype's range, and (unless loss is None) the output suits the loss."""
+    for l, layer in enumerate(layers):
+        for name, arr, shape in (("W", layer.W, (layer.n_in, layer.n_out)),
+                                 ("b", layer.b, (layer.n_out,))):
+            if arr.dtype != dtype or arr.shape != shape or not arr.flags.c_contiguous:
+                raise ValueError(
+                    f"layer {l}'s {name} is no longer a C-contiguous {dtype} array of shape "
+                    f"{shape} (its dtype or shape was changed in place); assign "
+                    f"layer.{name} = values instead")
+    activation_params(layers, dtype)
+    if loss is not None:
+        output_for_loss(layers[-1].activation, loss)
+
+
+def activation_params(layers, dtype):
+    """Refuse activation parameters outside the range of the network's dtype."""
+    tiny, big = _PARAM_RANGE[dtype]
+    for l, layer in enumerate(layers):
+        act = layer.activation
+        for i, name in enumerate(act.param_names):
+            value = float(act._params[i])
+            if not (abs(value) <= big and (name != "c" or value == 0 or abs(value) >= tiny)):
+                raise ValueError(f"layer {l}'s {act.name} has {name} = {value}, outside the "
+                                 f"range of {dtype.name}, the network's dtype")

@@ -48,9 +48,11 @@ class Activation:
 
     name = None
     code = None
+    param_names = ()  # the parameters, in the order of _params
 
     def __init__(self):
         self._params = np.zeros(2)
+        self._network = None  # the network a trainable activation learns in
 
     @property
     def trainable(self):
@@ -64,10 +66,9 @@ class Activation:
         args = ", ".join(f"{k}={v!r}" for k, v in self._config().items() if k != "name")
         return f"{type(self).__name__}({args})"
 
-    def __eq__(self, other):
+    def same_as(self, other):
+        """True when `other` is the same kind of activation with the same parameters."""
         return type(self) is type(other) and self._config() == other._config()
-
-    __hash__ = object.__hash__
 
 
 class Identity(Activation):
@@ -98,6 +99,7 @@ class Sigmoid(Activation):
     """
 
     name, code = "sigmoid", SIGMOID
+    param_names = ("c", "beta")
 
     def __init__(self, c=1.0, beta=1.0, trainable=False):
         super().__init__()
@@ -155,6 +157,7 @@ class LeakyReLU(Activation):
     """
 
     name, code = "leaky_relu", LEAKY_RELU
+    param_names = ("delta",)
 
     def __init__(self, delta=0.01):
         super().__init__()

@@ -12,12 +12,16 @@ binary_cross_entropy    L = -1/N * sum(y * log(yhat) + (1 - y) * log(1 - yhat))
 The seed's worked figures (0.046 for [0.9, 0.1] against [1, 0]; 1 for [0.1, 0.9]) use base-10
 logarithms; with the natural log they are 0.105 and 2.303.
 
-Fused output rules (the loss is computed from the logits a, exact where log(yhat) would
-underflow, and delta = dL/da skips the activation's derivative):
+The cross-entropies take probabilities: cross_entropy a softmax output, or a sigmoid output;
+binary_cross_entropy a sigmoid output; the sigmoid with 0 < c <= 1 and not trainable (so that
+its values stay probabilities). Their loss is computed from the logits a (exact where
+log(yhat) would underflow) and delta = dL/da in closed form, so a saturated output neither
+caps the loss nor zeroes the gradient:
 
 - softmax + cross_entropy: delta = (yhat * y.sum(1) - y) / N, which is (yhat - y) / N for
   targets whose rows sum to 1 (one-hot rows, class labels, probabilities);
-- the plain sigmoid (c = beta = 1, not trainable) + binary_cross_entropy: delta = (yhat - y) / N.
+- sigmoid (c = 1) + binary_cross_entropy: delta = beta * (yhat - y) / N;
+- the other sigmoid cases: see sigmoid_cross_entropy in nncore/_kernels.pyx.
 
 identity + mse gives delta = (yhat - y) / N through the general rule.
 """
@@ -28,8 +32,6 @@ MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(3)
 _CODES = {"mse": MSE, "cross_entropy": CROSS_ENTROPY, "binary_cross_entropy": BINARY_CROSS_ENTROPY}
 LOSS_NAMES = tuple(_CODES)
 
-# The cross-entropies need outputs that are probabilities.
-PROBABILITY_OUTPUTS = ("sigmoid", "softmax")
 
 
 def loss_code(name):
@@ -40,6 +42,3 @@ def loss_code(name):
         raise ValueError(f"unknown loss {name!r}; expected one of {LOSS_NAMES}")
     return _CODES[name]
 
-
-def loss_name(code):
-    return LOSS_NAMES[code]

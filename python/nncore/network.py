@@ -6,12 +6,12 @@ import os
 
 import numpy as np
 
-from . import _validate
+from . import _kernels, _validate
 from ._engine import Engine
 from ._numpy_backend import NumpyBackend
 from .activations import get_activation
 from .layers import Dense
-from .losses import PROBABILITY_OUTPUTS, loss_code
+from .losses import loss_code
 
 __all__ = ["Network"]
 
@@ -32,8 +32,8 @@ class Network:
     loss : {"mse", "cross_entropy", "binary_cross_entropy"}
         See nncore.losses. The cross-entropies need a softmax output or a sigmoid one whose
         values are probabilities (0 < c <= 1, not trainable).
-    activation : str or Activation, default "sigmoid"
-        Hidden activation for the sizes shortcut. An object is used as it is by every hidden
+    activation : str or Activation, optional
+        Hidden activation for the sizes shortcut (default "sigmoid"). An object is used as it is by every hidden
         layer, except a trainable one: the first hidden layer gets it, the others a copy each
         (their parameters are learnt separately).
     output : str or Activation, optional
@@ -61,27 +61,25 @@ class Network:
     >>> losses = net.fit(np.eye(3), [0, 1, 1], epochs=5, lr=0.5)
     """
 
-    def __init__(self, layers, *, loss, activation="sigmoid", output=None, seed=None,
+    def __init__(self, layers, *, loss, activation=None, output=None, seed=None,
                  dtype="float64", backend="cython"):
         code = loss_code(loss)
         self.dtype = _validate.dtype_of(dtype)
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
-        layers = self._layers_from(layers, activation,
-                                   _DEFAULT_OUTPUT[loss] if output is None else output)
-        out = layers[-1].activation
-        if loss != "mse" and out.name not in PROBABILITY_OUTPUTS:
-            raise ValueError(f"loss {loss!r} needs probabilities: an output activation in "
-                             f"{PROBABILITY_OUTPUTS}, got {out.name!r}")
-        if loss != "mse" and out.name == "sigmoid" and (out.trainable or not 0 < out.c <= 1):
-            raise ValueError(f"loss {loss!r} needs probabilities: a sigmoid output must have "
-                             f"0 < c <= 1 and not be trainable, got {out!r}")
-        for layer in layers:
-            if layer._bound:
-                raise ValueError("a Dense layer already belongs to a Network; make a new one")
+        layers = self._layers_from(layers, activation, output, loss)
+        _validate.output_for_loss(layers[-1].activation, code)
+        _validate.activation_params(layers, self.dtype)
+        if any(layer._bound for layer in layers):
+            raise ValueError("a Dense layer already belongs to a Network; make a new one")
+        if any(ly.activation._network is not None for ly in layers if ly.activation.trainable):
+            raise ValueError("a trainable activation already learns in another Network; "
+                             "make a new one")
         self._rng = np.random.default_rng(seed)
         for layer in layers:
             layer._bind(self.dtype, self._rng)
+            if layer.activation.trainable:
+                layer.activation._network = self
         self.layers = tuple(layers)
         self.loss_name = loss
         self.backend = backend
@@ -89,12 +87,19 @@ class Network:
             self._backend = Engine(
                 [ly.W for ly in layers], [ly.b for ly in layers],
                 [ly.activation.code for ly in layers], [ly.activation._params for ly in layers],
-                [ly.activation.trainable for ly in layers], code, self.dtype, _validate)
+                [ly.activation.trainable for ly in layers], code, self.dtype,
+                _validate, self._check_state)
         else:
-            self._backend = NumpyBackend(self.layers, code, self.dtype)
+            self._backend = NumpyBackend(self.layers, code, self.dtype, self._check_state)
+
+    def _check_state(self, with_loss=True):
+        """Raise if the user changed W, b or an activation parameter into something the
+        network cannot compute with (called by the backends on every call)."""
+        _validate.network_state(self.layers, self.dtype,
+                                loss_code(self.loss_name) if with_loss else None)
 
     @staticmethod
-    def _layers_from(layers, activation, output):
+    def _layers_from(layers, activation, output, loss):
         if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
             raise TypeError(f"layers must be a list of nncore.Dense or of sizes, got "
                             f"{type(layers).__name__}")
@@ -105,12 +110,16 @@ class Network:
                 raise ValueError(f"a list of sizes needs at least 2 (inputs, outputs), "
                                  f"got {layers}")
             n = len(layers) - 1
-            hidden = get_activation(activation)
+            hidden = get_activation("sigmoid" if activation is None else activation)
+            output = _DEFAULT_OUTPUT[loss] if output is None else output
             layers = [Dense(layers[i], layers[i + 1],
                             output if i == n - 1
                             else hidden if i == 0 or not hidden.trainable
                             else get_activation(hidden._config()))   # its own copy
                       for i in range(n)]
+        elif activation is not None or output is not None:
+            raise TypeError("activation= and output= go with a list of sizes; a Dense layer "
+                            "takes its own activation")
         if not layers or not all(isinstance(ly, Dense) for ly in layers):
             raise TypeError("layers must be a non-empty list of nncore.Dense, or of int sizes")
         for i in range(1, len(layers)):
@@ -174,7 +183,12 @@ class Network:
 
         Returns the loss before the step (float).
         """
-        return self._backend.train_step(X, Y, lr)
+        value = self._backend.train_step(X, Y, lr)
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"the loss is {value}: the weights or activation parameters are no longer "
+                f"finite, or the outputs overflow (after too large a learning rate?)")
+        return value
 
     def fit(self, X, Y, epochs, lr, batch_size=32, shuffle=True, callback=None):
         """Train by mini-batch gradient descent; returns the mean loss of each epoch.
@@ -202,23 +216,31 @@ class Network:
         X, single = _validate.inputs(X, self.layers[0].n_in, self.dtype)
         Y = _validate.targets(Y, X.shape[0], self.layers[-1].n_out, self.dtype,
                               loss_code(self.loss_name), single)
+        batch_size = min(batch_size, X.shape[0])
         losses = []
         for epoch in range(epochs):
             seed = int(self._rng.integers(2**63)) if shuffle else 0
             value = self._backend.run_epoch(X, Y, lr, batch_size, bool(shuffle), seed)
-            if not math.isfinite(value):
+            if not (math.isfinite(value) and self._parameters_finite()):
                 raise FloatingPointError(
-                    f"training diverged in epoch {epoch}: the loss is {value}; "
-                    f"the weights are no longer finite (try a smaller lr)")
+                    f"training diverged in epoch {epoch}: the loss is {value} and the weights "
+                    f"are {'' if self._parameters_finite() else 'no longer '}finite "
+                    f"(try a smaller lr)")
             losses.append(value)
             if callback is not None and callback(epoch, value):
                 break
         return losses
 
+    def _parameters_finite(self):
+        return all(_kernels.all_finite(arr.reshape(-1))
+                   for ly in self.layers for arr in (ly.W, ly.b, ly.activation._params))
+
     # -- saving --------------------------------------------------------------------------------
 
     def save(self, path):
-        """Save the configuration and parameters to ``path`` (.npz, no pickle)."""
+        """Save the configuration and parameters to ``path`` (.npz, no pickle).
+
+        Returns the path written: NumPy adds ``.npz`` to a name that lacks it."""
         config = {
             "format": _FORMAT, "loss": self.loss_name, "dtype": self.dtype.name,
             "layers": [{"n_in": ly.n_in, "n_out": ly.n_out,
@@ -228,6 +250,8 @@ class Network:
         for l, ly in enumerate(self.layers):
             arrays[f"W{l}"], arrays[f"b{l}"] = ly.W, ly.b
         np.savez(path, **arrays)
+        path = os.fspath(path)
+        return path if path.endswith(".npz") else path + ".npz"
 
     @classmethod
     def load(cls, path, backend="cython"):
@@ -245,7 +269,7 @@ class Network:
                 for l, ly in enumerate(net.layers):
                     ly.W = data[f"W{l}"]
                     ly.b = data[f"b{l}"]
-            except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
                 raise ValueError(f"{path} is not a saved nncore.Network: {exc!r}") from None
         return net
 
