@@ -4,13 +4,14 @@
 
 For each (m, n, k) that nncore's fused step runs (forward z_prev @ W, backward delta @ W.T,
 weight gradient z_prev.T @ delta) it times the core's loops and BLAS through
-nncore._kernels.matmul_into and prints the faster one. GEMM_BLAS_MIN_MNK_* in
-nncore/_kernels.pyx is set from this table: the m * n * k above which BLAS wins.
+nncore.bench.time_matmul (nogil runs of the products) and marks the faster one.
+GEMM_BLAS_MIN_MNK_* in nncore/_kernels.pyx is set from this table: the m * n * k above which
+BLAS wins.
 """
 import sys
 import numpy as np
 
-from nncore import _kernels
+from nncore.bench import time_matmul
 
 SHAPES = [  # (m, n, k) as in C(m, n) = op(A)(m, k) @ op(B)(k, n)
     (1, 4, 3), (1, 2, 4), (3, 4, 1), (4, 4, 4), (8, 4, 4), (16, 4, 3), (8, 8, 8), (32, 2, 4),
@@ -24,9 +25,9 @@ CASES = {"NN": (False, False), "NT": (False, True), "TN": (True, False)}
 
 def best_time(A, B, C, ta, tb, path, budget=0.03):
     """Best of 5 of the mean time per product over a run of about `budget` seconds."""
-    once = _kernels.time_matmul(A, B, C, ta, tb, path, 1)
+    once = time_matmul(A, B, C, ta, tb, path, 1)
     reps = max(1, int(budget / max(once, 1e-8)))
-    return min(_kernels.time_matmul(A, B, C, ta, tb, path, reps) for _ in range(5))
+    return min(time_matmul(A, B, C, ta, tb, path, reps) for _ in range(5))
 
 
 def operands(case, m, n, k, dtype, rng):

@@ -41,5 +41,5 @@ def test_blas_gemm(benchmark, dtype):
     A, B, C = gemm_operands(dtype)
     benchmark.group = f"BLAS gemm {m}x{k} @ {k}x{n} {dtype}"
     benchmark.extra_info.update(flops=2 * m * n * k)
-    benchmark.pedantic(_kernels.time_matmul, args=(A, B, C, False, False, "blas", 1),
+    benchmark.pedantic(_kernels.matmul_repeat, args=(A, B, C, False, False, "blas", 1),
                        rounds=20, iterations=1, warmup_rounds=2)

@@ -628,25 +628,22 @@ def all_finite(const floating[::1] x, double lo=-float("inf"), double hi=float("
     return ok
 
 
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
-
-def time_matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
-                bint trans_a, bint trans_b, str path, int reps):
-    """Seconds per product of `reps` products C = op(A) @ op(B) run back to back in nogil
-    code (no Python call per product): the instrument of benches/matmul_cutover.py."""
+def matmul_repeat(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
+                  bint trans_a, bint trans_b, str path, int reps):
+    """Run C = op(A) @ op(B) `reps` times back to back in nogil code, by the core's loops
+    (path "loops") or BLAS ("blas"): timed around one call, it measures the products and not
+    Python's call overhead (nncore.bench.time_matmul, benches/matmul_cutover.py)."""
     cdef int m = A.shape[1] if trans_a else A.shape[0]
     cdef int k = A.shape[0] if trans_a else A.shape[1]
     cdef int n = B.shape[0] if trans_b else B.shape[1]
     if (B.shape[1] if trans_b else B.shape[0]) != k or C.shape[0] != m or C.shape[1] != n:
-        raise ValueError("time_matmul: shapes do not fit C = op(A) @ op(B)")
+        raise ValueError("matmul_repeat: shapes do not fit C = op(A) @ op(B)")
     if m == 0 or n == 0 or k == 0 or reps < 1 or path not in ("loops", "blas"):
-        raise ValueError("time_matmul: needs non-empty operands, reps >= 1, path loops|blas")
+        raise ValueError("matmul_repeat: needs non-empty operands, reps >= 1, path loops|blas")
     cdef bint loops = path == "loops"
     cdef int r
-    cdef timespec t0, t1
     with nogil:
-        clock_gettime(CLOCK_MONOTONIC, &t0)
         for r in range(reps):
             if loops:
                 gemm_loops(trans_a, trans_b, m, n, k, <floating>1, &A[0, 0], A.shape[1],
@@ -654,5 +651,3 @@ def time_matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, 
             else:
                 gemm_blas(trans_a, trans_b, m, n, k, <floating>1, &A[0, 0], A.shape[1],
                           &B[0, 0], B.shape[1], <floating>0, &C[0, 0], n)
-        clock_gettime(CLOCK_MONOTONIC, &t1)
-    return ((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9) / reps

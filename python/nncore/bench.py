@@ -59,9 +59,9 @@ from .network import Network
 
 __all__ = ["Config", "CONFIGS", "DTYPES", "OPS", "BACKENDS", "LR", "GEMM_SHAPE", "Case",
            "make_case", "make_data", "one_hot", "build_network", "build_torch", "torch_module",
-           "blas_threads", "gemm_operands", "gemm_rate", "mixed_with_numpy", "machine_info",
-           "measure", "Row", "run", "format_table", "report", "add_arguments", "command",
-           "main"]
+           "blas_threads", "time_matmul", "gemm_operands", "gemm_rate", "mixed_with_numpy",
+           "machine_info", "measure", "Row", "run", "format_table", "report", "add_arguments",
+           "command", "main"]
 
 LR = 0.01
 DTYPES = ("float32", "float64")
@@ -289,6 +289,15 @@ def measure(case, target=0.02, repeats=5):
     return best
 
 
+def time_matmul(A, B, C, trans_a, trans_b, path, reps):
+    """Seconds per product of `reps` products C = op(A) @ op(B) by the core's loops (path
+    "loops") or BLAS ("blas"), run back to back in one nogil call."""
+    from . import _kernels
+    start = time.perf_counter()
+    _kernels.matmul_repeat(A, B, C, trans_a, trans_b, path, reps)
+    return (time.perf_counter() - start) / reps
+
+
 def gemm_operands(dtype, m=GEMM_SHAPE[0], k=GEMM_SHAPE[1], n=GEMM_SHAPE[2]):
     """(A, B, C): C-contiguous A (m, k), B (k, n) of random values and C (m, n) of zeros."""
     rng = np.random.default_rng(0)
@@ -301,15 +310,13 @@ def gemm_rate(dtype, m=GEMM_SHAPE[0], k=GEMM_SHAPE[1], n=GEMM_SHAPE[2], target=0
               repeats=10):
     """GFLOP/s of the BLAS gemm C(m, n) = A(m, k) @ B(k, n) that nncore calls (sgemm/dgemm).
 
-    Best of `repeats` runs of ``nncore._kernels.time_matmul(A, B, C, False, False, "blas",
-    reps)``: `reps` products back to back in nogil code, about `target` seconds.
+    Best of `repeats` runs of ``time_matmul(A, B, C, False, False, "blas", reps)``: `reps`
+    products back to back in nogil code, about `target` seconds.
     """
-    from . import _kernels
     A, B, C = gemm_operands(dtype, m, k, n)
-    once = min(_kernels.time_matmul(A, B, C, False, False, "blas", 1) for _ in range(2))
+    once = min(time_matmul(A, B, C, False, False, "blas", 1) for _ in range(2))
     reps = max(1, int(target / max(once, 1e-9)))
-    seconds = min(_kernels.time_matmul(A, B, C, False, False, "blas", reps)
-                  for _ in range(repeats))
+    seconds = min(time_matmul(A, B, C, False, False, "blas", reps) for _ in range(repeats))
     return 2.0 * m * n * k / seconds / 1e9
 
 

@@ -22,8 +22,6 @@ def split_digits(test_fraction, seed):
 
 
 def train(args):
-    if not 0 < args.test_fraction < 1:
-        raise SystemExit(f"--test-fraction must lie in (0, 1), got {args.test_fraction}")
     X_train, y_train, X_test, y_test = split_digits(args.test_fraction, args.seed)
     sizes = [X_train.shape[1], *args.hidden, 10]
     net = Network(sizes, activation=args.activation, output="softmax", loss="cross_entropy",
@@ -42,26 +40,43 @@ def train(args):
     print(f"trained in {elapsed:.2f} s")
     print(f"held-out accuracy: {accuracy:.4f}")
     if args.save:
-        net.save(args.save)
-        print(f"saved to {args.save}")
+        print(f"saved to {net.save(args.save)}")
     return accuracy
 
 
+def _number(kind, low, high=None, low_open=False):
+    """An argparse type: a `kind` (int or float) in [low, high) (or (low, high) if low_open)."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        above = value > low if low_open else value >= low
+        if not (above and (high is None or value < high)):  # NaN fails every comparison
+            bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'})"
+            raise argparse.ArgumentTypeError(f"must lie in {bounds}, got {text}")
+        return value
+    return parse
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="nncore", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="nncore", description="nncore: train on the shipped digits, or time the core.")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a network on the shipped 8x8 digits")
-    t.add_argument("--hidden", type=int, nargs="*", default=[64], metavar="N",
+    t.add_argument("--hidden", type=_number(int, 1), nargs="*", default=[64], metavar="N",
                    help="hidden layer sizes (default: 64)")
     t.add_argument("--activation", default="relu", choices=ACTIVATION_NAMES,
                    help="hidden activation (default: relu)")
-    t.add_argument("--epochs", type=int, default=30, help="default: 30")
-    t.add_argument("--lr", type=float, default=0.1, help="learning rate (default: 0.1)")
-    t.add_argument("--batch-size", type=int, default=32, help="default: 32")
-    t.add_argument("--seed", type=int, default=0, help="default: 0")
-    t.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    t.add_argument("--backend", default="cython", choices=BACKENDS)
-    t.add_argument("--test-fraction", type=float, default=0.2,
+    t.add_argument("--epochs", type=_number(int, 0), default=30, help="default: 30")
+    t.add_argument("--lr", type=_number(float, 0, float("inf"), low_open=True), default=0.1,
+                   help="learning rate (default: 0.1)")
+    t.add_argument("--batch-size", type=_number(int, 1), default=32, help="default: 32")
+    t.add_argument("--seed", type=_number(int, 0), default=0, help="default: 0")
+    t.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                   help="default: float64")
+    t.add_argument("--backend", default="cython", choices=BACKENDS, help="default: cython")
+    t.add_argument("--test-fraction", type=_number(float, 0, 1, low_open=True), default=0.2,
                    help="share of the examples held out (default: 0.2)")
     t.add_argument("--save", metavar="PATH", help="save the trained network (.npz)")
     t.set_defaults(func=train)
@@ -79,6 +94,9 @@ def main(argv=None):
     except (ValueError, TypeError) as exc:
         print(f"nncore: error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, FloatingPointError, MemoryError) as exc:
+        print(f"nncore: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -27,6 +27,9 @@ def _rows(x, name):
         raise ValueError(f"{name} must be a non-empty 1-D or 2-D array, got shape {arr.shape}")
     was_1d = arr.ndim == 1
     arr = np.ascontiguousarray(arr.reshape(1, -1) if was_1d else arr, dtype=dtype)
+    if max(arr.shape) > _validate.MAX_ROWS:
+        raise ValueError(f"{name} has shape {arr.shape}: the core takes at most "
+                         f"{_validate.MAX_ROWS} rows or columns")
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")
     return arr, was_1d

@@ -46,12 +46,22 @@ class Dense:
     """
 
     def __init__(self, n_in, n_out, activation="identity"):
-        self.n_in = _validate.count(n_in, "n_in", 1)
-        self.n_out = _validate.count(n_out, "n_out", 1)
+        self._n_in = _validate.count(n_in, "n_in", 1)
+        self._n_out = _validate.count(n_out, "n_out", 1)
         self._activation = get_activation(activation)
         self._W = None
         self._b = None
         self._bound = False
+
+    @property
+    def n_in(self):
+        """Inputs of the layer (int, fixed)."""
+        return self._n_in
+
+    @property
+    def n_out(self):
+        """Nodes of the layer (int, fixed)."""
+        return self._n_out
 
     @property
     def activation(self):

@@ -1,0 +1,38 @@
+"""The command line refuses bad options before training, with one line and no traceback."""
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "nncore", *args], capture_output=True,
+                          text=True, timeout=120, cwd=cwd)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lr", "-1"], "argument --lr: must lie in (0, inf), got -1"),
+    (["--lr", "nan"], "argument --lr: must lie in (0, inf), got nan"),
+    (["--hidden", "0"], "argument --hidden: must lie in [1, inf), got 0"),
+    (["--epochs", "abc"], "argument --epochs: not a number: 'abc'"),
+    (["--test-fraction", "1"], "argument --test-fraction: must lie in (0, 1), got 1"),
+])
+def test_bad_options_are_refused_before_training(args, message):
+    result = run("train", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and "epoch" not in result.stdout
+
+
+def test_a_failed_save_is_an_error_not_a_traceback(tmp_path):
+    result = run("train", "--epochs", "1", "--save", str(tmp_path / "missing" / "model"))
+    assert result.returncode == 1
+    assert "nncore: error: FileNotFoundError" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_save_reports_the_file_numpy_wrote(tmp_path):
+    result = run("train", "--epochs", "1", "--save", str(tmp_path / "model"))
+    assert result.returncode == 0
+    assert f"saved to {tmp_path / 'model.npz'}" in result.stdout
+    assert (tmp_path / "model.npz").exists()
