@@ -536,13 +536,43 @@ cdef class Engine:
             self.busy = False
 
     def loss(self, X, Y):
-        """The loss of the network's output for X against Y."""
+        """The loss of the network's output for X against Y.
+
+        A mean over the examples, so it runs in chunks of rows as predict does: a large X
+        needs no workspace of its size."""
+        cdef Py_ssize_t n, start
+        cdef int chunk, m
+        cdef double total = 0
+        cdef void* x
+        cdef void* y
+        cdef void* lse
         X, Y, _ = self._batch(X, Y)
+        n = X.shape[0]
+        chunk = <int>min(n, max(self.capacity, PREDICT_CHUNK))
+        x = cnp.PyArray_DATA(<cnp.ndarray>X)
+        y = cnp.PyArray_DATA(<cnp.ndarray>Y)
         self._acquire()
         try:
-            return self._run(X, Y, 0.0, MODE_LOSS)
+            self._reserve(chunk)
+            lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
+            with nogil:
+                start = 0
+                while start < n:
+                    m = <int>(chunk if n - start > chunk else n - start)
+                    if self.single:
+                        total += m * _pass(self.layers, self.n_layers, self.loss_code,
+                                           <float*>x + start * self.n_in,
+                                           <float*>y + start * self.n_out, m, 0, MODE_LOSS,
+                                           <float*>lse)
+                    else:
+                        total += m * _pass(self.layers, self.n_layers, self.loss_code,
+                                           <double*>x + start * self.n_in,
+                                           <double*>y + start * self.n_out, m, 0, MODE_LOSS,
+                                           <double*>lse)
+                    start += m
         finally:
             self.busy = False
+        return total / n
 
     def gradients(self, X, Y):
         """Per layer {"W": dL/dW, "b": dL/db} (plus "c", "beta" for a trainable sigmoid)."""

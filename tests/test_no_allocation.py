@@ -69,3 +69,29 @@ def test_the_budget_catches_a_temporary_array():
     net = _network(np.float64)
     X, Y = _data(np.float64, 32)
     assert _peak_growth(lambda: (net.train_step(X, Y, 0.01), np.ones((32, 10))), 50) >= BUDGET
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_loss_on_more_rows_than_a_chunk_is_the_mean_over_all_rows(backend):
+    # the engine computes loss() in chunks of rows (a large X needs no workspace of its size):
+    # the result is still the mean over every example
+    net = nncore.Network([64, 32, 10], activation="relu", output="softmax",
+                         loss="cross_entropy", seed=0, backend=backend)
+    X, Y = _data(np.float64, 2500)
+    parts = [net.loss(X[i:i + 500], Y[i:i + 500]) for i in range(0, 2500, 500)]
+    assert net.loss(X, Y) == pytest.approx(np.mean(parts), rel=1e-12)
+
+
+def test_loss_of_a_large_X_keeps_the_workspace_small():
+    # a workspace for 20,000 rows would be 3 x 20,000 x (32 + 10) doubles = 20 MB; in chunks of
+    # 1,024 rows it is about 1.7 MB
+    net = _network(np.float64)
+    X, Y = _data(np.float64, 20000)
+    tracemalloc.start()
+    try:
+        start, _ = tracemalloc.get_traced_memory()
+        net.loss(X, Y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - start < 4e6
