@@ -463,9 +463,9 @@ def test_non_trainable_sigmoid_parameters_stay_fixed(backend):
 
 
 @pytest.mark.parametrize("backend", ["cython", "numpy"])
-def test_changing_a_sigmoid_output_away_from_c_1_switches_off_the_fused_rule(backend):
-    # with c = beta = 1 the sigmoid + BCE output uses delta = (z - y) / N; after c is set to
-    # 0.8 the general rule must be used (checked against the formula for the new c)
+def test_changing_a_sigmoid_outputs_c_changes_its_delta(backend):
+    # with c = beta = 1 the sigmoid + BCE output has delta = (z - y) / N; after c is set to
+    # 0.8 delta must follow the new c (checked against dL/dz * phi'(a) for c = 0.8)
     out = nncore.Sigmoid()
     net = nncore.Network([nncore.Dense(3, 2, out)], loss="binary_cross_entropy", seed=0,
                          backend=backend)

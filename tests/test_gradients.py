@@ -189,8 +189,9 @@ FUSED = {("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy")}
 
 
 def output_delta(net, a, z, Y):
-    """dL/da of the output layer: (z - y) / N for the fused pairs (plain sigmoid only),
-    otherwise phi'(a) applied to dL/dz."""
+    """dL/da of the output layer: (z - y) / N for softmax + cross-entropy and the plain
+    sigmoid + binary cross-entropy, otherwise phi'(a) applied to dL/dz (which the core's
+    closed forms equal away from saturation)."""
     act = net.layers[-1].activation
     name, params = activation_spec(act)
     plain = name != "sigmoid" or (params["c"] == 1 and params["beta"] == 1 and not act.trainable)
