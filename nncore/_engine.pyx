@@ -126,6 +126,9 @@ cdef double _pass(LayerC* layers, int n_layers, int loss, const floating* X,
         loss_gradient(loss, <floating*>out.z, Y, <floating*>out.delta, m, out.n_out)
         _local_gradient(out, <floating*>out.delta, m)
 
+    if mode == MODE_SGD and not isfinite(value):
+        return value  # no step from a loss that is not finite: the caller raises
+
     for l in range(n_layers - 1, -1, -1):
         ly = &layers[l]
         z_prev = X if l == 0 else <floating*>layers[l - 1].z
@@ -410,7 +413,8 @@ cdef class Engine:
 
     cdef bint _state_ok(self, bint with_loss):
         # Every layer's W and b are still the arrays the pointers point into (same data,
-        # dtype, shape, C-contiguous), the activation parameters lie in the dtype's range, and
+        # dtype, shape; C-contiguous, aligned, writeable, native byte order), the activation
+        # parameters lie in the dtype's range, and
         # (with_loss) the output suits the loss: what nncore._validate.network_state checks.
         cdef int l
         cdef LayerC* ly
@@ -426,7 +430,7 @@ cdef class Engine:
                     and cnp.PyArray_NDIM(W) == 2 and cnp.PyArray_NDIM(b) == 1
                     and cnp.PyArray_DIM(W, 0) == ly.n_in and cnp.PyArray_DIM(W, 1) == ly.n_out
                     and cnp.PyArray_DIM(b, 0) == ly.n_out
-                    and cnp.PyArray_IS_C_CONTIGUOUS(W) and cnp.PyArray_IS_C_CONTIGUOUS(b)):
+                    and cnp.PyArray_ISCARRAY(W) and cnp.PyArray_ISCARRAY(b)):
                 return False
             c, p1 = ly.params[0], ly.params[1]
             if ly.act == ACT_SIGMOID:

@@ -400,8 +400,10 @@ cdef double sigmoid_cross_entropy(const floating* a, const floating* y, floating
     for i in range(size):
         x = beta * a[i]
         t = y[i]
-        total -= t * (log_c - _softplus(-x))
-        if binary:
+        # a term whose weight is 0 is skipped: beta * a can overflow to +-inf in double
+        if t != 0:
+            total -= t * (log_c - _softplus(-x))
+        if binary and t != 1:
             if c == 1:
                 total += (1 - t) * _softplus(x)
             else:

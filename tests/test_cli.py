@@ -14,7 +14,7 @@ def run(*args, cwd=None):
     (["--lr", "-1"], "argument --lr: must lie in (0, inf), got -1"),
     (["--lr", "nan"], "argument --lr: must lie in (0, inf), got nan"),
     (["--hidden", "0"], "argument --hidden: must lie in [1, inf), got 0"),
-    (["--epochs", "abc"], "argument --epochs: not a number: 'abc'"),
+    (["--epochs", "abc"], "argument --epochs: not an integer: 'abc'"),
     (["--test-fraction", "1"], "argument --test-fraction: must lie in (0, 1), got 1"),
 ])
 def test_bad_options_are_refused_before_training(args, message):
@@ -22,6 +22,13 @@ def test_bad_options_are_refused_before_training(args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr and "epoch" not in result.stdout
+
+
+def test_a_test_fraction_that_leaves_an_empty_side_is_refused_before_training():
+    result = run("train", "--test-fraction", "0.0002")
+    assert result.returncode == 2
+    assert "holds out 0 of the 1797 examples" in result.stderr
+    assert "epoch" not in result.stdout
 
 
 def test_a_failed_save_is_an_error_not_a_traceback(tmp_path):

@@ -548,7 +548,8 @@ def test_float32_activation_parameters_outside_float32_are_refused(backend, name
 def test_weights_whose_dtype_was_changed_in_place_are_refused(backend):
     net = nncore.Network([3, 4, 2], loss="mse", backend=backend)
     net.layers[0].W.dtype = np.int64  # NumPy allows this view change in place
-    with pytest.raises(ValueError, match=r"layer 0's W is no longer a C-contiguous float64"):
+    with pytest.raises(ValueError,
+                       match=r"layer 0's W is no longer a writeable, C-contiguous float64"):
         net.predict(np.ones((2, 3)))
 
 
@@ -569,3 +570,62 @@ def test_training_that_overflows_the_weights_raises(backend):
         net.fit(X, Y, epochs=1, lr=1e300)
     with pytest.raises(FloatingPointError, match=r"loss is (nan|inf)"):
         net.train_step(X, Y, 0.1)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_step_from_a_non_finite_loss_is_refused_and_changes_nothing(backend):
+    net = nncore.Network([1, 1], loss="mse", seed=0, backend=backend)
+    W, b = net.layers[0].W.copy(), net.layers[0].b.copy()
+    with pytest.raises(FloatingPointError, match=r"loss is inf"):
+        net.train_step([[1e200]], [[0.0]], 0.1)
+    np.testing.assert_array_equal(net.layers[0].W, W)
+    np.testing.assert_array_equal(net.layers[0].b, b)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("change", ["byteswap", "read_only"])
+def test_weights_made_unusable_in_place_are_refused_by_both_backends(backend, change):
+    net = nncore.Network([3, 4, 2], loss="mse", seed=0, backend=backend)
+    W = net.layers[1].W
+    if change == "byteswap":
+        W.dtype = W.dtype.newbyteorder()
+    else:
+        W.flags.writeable = False
+    before = [ly.W.copy() for ly in net.layers]
+    with pytest.raises(ValueError, match=r"layer 1's W is no longer a writeable"):
+        net.train_step(np.ones((2, 3)), np.zeros((2, 2)), 0.1)
+    assert all(np.array_equal(b, ly.W) for b, ly in zip(before, net.layers))
+
+
+def test_a_network_that_fails_to_build_leaves_its_layers_reusable():
+    act = nncore.Sigmoid(trainable=True)
+    first = nncore.Dense(2, 3, act)
+    with pytest.raises((MemoryError, ValueError)):
+        nncore.Network([first, nncore.Dense(3, 2**40)], loss="mse")
+    net = nncore.Network([first, nncore.Dense(3, 2)], loss="mse")
+    assert net.layers[0] is first and first.activation is act
+
+
+def test_layer_sizes_beyond_the_core_s_int_are_refused():
+    with pytest.raises(ValueError, match=r"n_out must be <= 2147483647"):
+        nncore.Dense(3, 2**31)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_training_that_takes_an_activation_parameter_out_of_float32_raises():
+    net = nncore.Network([nncore.Dense(1, 1, nncore.Sigmoid(beta=0.0, trainable=True))],
+                         loss="mse", dtype="float32", seed=0)
+    with pytest.raises(FloatingPointError, match=r"no longer finite in float32"):
+        net.fit(np.zeros((1, 1)), [[1e18]], epochs=1, lr=1e22)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_binary_cross_entropy_of_logits_beyond_double_range_is_exact(backend):
+    # beta * a overflows to +-inf in double; the terms with weight 0 must not turn into NaN
+    out = nncore.Sigmoid(beta=2.0)
+    net = nncore.Network([nncore.Dense(1, 1, out)], loss="binary_cross_entropy",
+                         backend=backend)
+    net.layers[0].W = [[1.0]]
+    assert net.loss([[1e308]], [[1.0]]) == 0.0
+    assert net.loss([[-1e308]], [[0.0]]) == 0.0

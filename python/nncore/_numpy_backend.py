@@ -78,14 +78,17 @@ def _cross_entropy(act, a, z, Y, loss, need_delta):
         value = -(Y * (a - lse)).sum() / m
         return value, (z * Y.sum(axis=1, keepdims=True) - Y) / m if need_delta else None
     c, beta = (float(v) for v in act._params)
-    x = beta * a.astype(np.float64)
-    y = Y.astype(np.float64)
-    s = _sigmoid(x)
-    log_z = np.log(c) - _softplus(-x)
-    value = -(y * log_z).sum()
-    if loss == BINARY_CROSS_ENTROPY:
-        log_1mz = -_softplus(x) if c == 1 else np.log1p(-c * s)
-        value -= ((1 - y) * log_1mz).sum()
+    # beta * a may overflow to +-inf: the terms whose weight is 0 are then left out (np.where),
+    # and the warnings from computing them anyway are silenced
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = beta * a.astype(np.float64)
+        y = Y.astype(np.float64)
+        s = _sigmoid(x)
+        log_z = np.log(c) - _softplus(-x)
+        value = -np.where(y != 0, y * log_z, 0).sum()
+        if loss == BINARY_CROSS_ENTROPY:
+            log_1mz = -_softplus(x) if c == 1 else np.log1p(-c * s)
+            value -= np.where(y != 1, (1 - y) * log_1mz, 0).sum()
     if not need_delta:
         return value / m, None
     if loss == CROSS_ENTROPY:
@@ -140,6 +143,8 @@ class NumpyBackend:
                 return float(value), records
             g = _mse_gradient(out["z"], Y, m)
             self._local_gradient(self.layers[-1], out, g)
+        if lr is not None and not np.isfinite(value):
+            return float(value), records  # no step from a loss that is not finite
 
         for l in range(len(self.layers) - 1, -1, -1):
             layer, rec = self.layers[l], records[l]

@@ -182,12 +182,14 @@ def learning_rate(lr, dtype=np.float64):
     return lr
 
 
-def count(value, name, minimum):
-    """value as an int >= minimum."""
+def count(value, name, minimum, maximum=None):
+    """value as an int >= minimum (and <= maximum when given)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
 
 
@@ -211,11 +213,13 @@ def network_state(layers, dtype, loss=None):
     for l, layer in enumerate(layers):
         for name, arr, shape in (("W", layer.W, (layer.n_in, layer.n_out)),
                                  ("b", layer.b, (layer.n_out,))):
-            if arr.dtype != dtype or arr.shape != shape or not arr.flags.c_contiguous:
+            flags = arr.flags
+            if (arr.dtype != dtype or arr.shape != shape or not flags.c_contiguous
+                    or not flags.writeable or not flags.aligned):
                 raise ValueError(
-                    f"layer {l}'s {name} is no longer a C-contiguous {dtype} array of shape "
-                    f"{shape} (its dtype or shape was changed in place); assign "
-                    f"layer.{name} = values instead")
+                    f"layer {l}'s {name} is no longer a writeable, C-contiguous {dtype} array "
+                    f"of shape {shape} (its dtype, shape or flags were changed in place); "
+                    f"assign layer.{name} = values instead")
     activation_params(layers, dtype)
     if loss is not None:
         output_for_loss(layers[-1].activation, loss)

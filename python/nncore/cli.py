@@ -17,6 +17,9 @@ def split_digits(test_fraction, seed):
     X = X / 16.0
     order = np.random.default_rng(seed).permutation(len(y))
     n_test = int(round(len(y) * test_fraction))
+    if not 1 <= n_test <= len(y) - 1:
+        raise ValueError(f"--test-fraction {test_fraction} holds out {n_test} of the {len(y)} "
+                         f"examples; it must leave at least one on each side")
     test, train = order[:n_test], order[n_test:]
     return X[train], y[train], X[test], y[test]
 
@@ -50,7 +53,8 @@ def _number(kind, low, high=None, low_open=False):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
         above = value > low if low_open else value >= low
         if not (above and (high is None or value < high)):  # NaN fails every comparison
             bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'})"

@@ -46,8 +46,8 @@ class Dense:
     """
 
     def __init__(self, n_in, n_out, activation="identity"):
-        self._n_in = _validate.count(n_in, "n_in", 1)
-        self._n_out = _validate.count(n_out, "n_out", 1)
+        self._n_in = _validate.count(n_in, "n_in", 1, _validate.MAX_ROWS)
+        self._n_out = _validate.count(n_out, "n_out", 1, _validate.MAX_ROWS)
         self._activation = get_activation(activation)
         self._W = None
         self._b = None
@@ -106,6 +106,11 @@ class Dense:
         self._b = np.empty(self.n_out, dtype=dtype)
         self._bound = True
         self.reset_parameters(rng)
+
+    def _unbind(self):
+        """Undo _bind (when building the network failed after it)."""
+        self._W = self._b = None
+        self._bound = False
 
     def reset_parameters(self, rng=None):
         """Draw W uniformly from [-r, r] and set b to 0, in place.

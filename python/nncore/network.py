@@ -33,9 +33,9 @@ class Network:
         See nncore.losses. The cross-entropies need a softmax output or a sigmoid one whose
         values are probabilities (0 < c <= 1, not trainable).
     activation : str or Activation, optional
-        Hidden activation for the sizes shortcut (default "sigmoid"). An object is used as it is by every hidden
-        layer, except a trainable one: the first hidden layer gets it, the others a copy each
-        (their parameters are learnt separately).
+        Hidden activation for the sizes shortcut (default "sigmoid"). An object is used as it
+        is by every hidden layer, except a trainable one: the first hidden layer gets it, the
+        others a copy each (their parameters are learnt separately).
     output : str or Activation, optional
         Output activation for the sizes shortcut; by default identity for mse, softmax for
         cross_entropy, sigmoid for binary_cross_entropy.
@@ -76,21 +76,30 @@ class Network:
             raise ValueError("a trainable activation already learns in another Network; "
                              "make a new one")
         self._rng = np.random.default_rng(seed)
-        for layer in layers:
-            layer._bind(self.dtype, self._rng)
-            if layer.activation.trainable:
-                layer.activation._network = self
         self.layers = tuple(layers)
         self.loss_name = loss
         self.backend = backend
-        if backend == "cython":
-            self._backend = Engine(
-                [ly.W for ly in layers], [ly.b for ly in layers],
-                [ly.activation.code for ly in layers], [ly.activation._params for ly in layers],
-                [ly.activation.trainable for ly in layers], code, self.dtype,
-                _validate, self._check_state)
-        else:
-            self._backend = NumpyBackend(self.layers, code, self.dtype, self._check_state)
+        try:
+            for layer in layers:
+                layer._bind(self.dtype, self._rng)
+                if layer.activation.trainable:
+                    layer.activation._network = self
+            if backend == "cython":
+                self._backend = Engine(
+                    [ly.W for ly in layers], [ly.b for ly in layers],
+                    [ly.activation.code for ly in layers],
+                    [ly.activation._params for ly in layers],
+                    [ly.activation.trainable for ly in layers], code, self.dtype,
+                    _validate, self._check_state)
+            else:
+                self._backend = NumpyBackend(self.layers, code, self.dtype, self._check_state)
+        except BaseException:
+            # e.g. a MemoryError allocating a large W: leave the layers free for another try
+            for layer in layers:
+                layer._unbind()
+                if layer.activation._network is self:
+                    layer.activation._network = None
+            raise
 
     def _check_state(self, with_loss=True):
         """Raise if the user changed W, b or an activation parameter into something the
@@ -221,19 +230,26 @@ class Network:
         for epoch in range(epochs):
             seed = int(self._rng.integers(2**63)) if shuffle else 0
             value = self._backend.run_epoch(X, Y, lr, batch_size, bool(shuffle), seed)
-            if not (math.isfinite(value) and self._parameters_finite()):
+            if not (math.isfinite(value) and self._parameters_usable()):
                 raise FloatingPointError(
-                    f"training diverged in epoch {epoch}: the loss is {value} and the weights "
-                    f"are {'' if self._parameters_finite() else 'no longer '}finite "
-                    f"(try a smaller lr)")
+                    f"training diverged in epoch {epoch}: the loss is {value} and the "
+                    f"parameters are {'' if self._parameters_usable() else 'no longer '}"
+                    f"finite in {self.dtype.name} (try a smaller lr)")
             losses.append(value)
             if callback is not None and callback(epoch, value):
                 break
         return losses
 
-    def _parameters_finite(self):
-        return all(_kernels.all_finite(arr.reshape(-1))
-                   for ly in self.layers for arr in (ly.W, ly.b, ly.activation._params))
+    def _parameters_usable(self):
+        """W and b finite, and the activation parameters within the dtype's range."""
+        if not all(_kernels.all_finite(arr.reshape(-1))
+                   for ly in self.layers for arr in (ly.W, ly.b)):
+            return False
+        try:
+            _validate.activation_params(self.layers, self.dtype)
+        except ValueError:
+            return False
+        return True
 
     # -- saving --------------------------------------------------------------------------------
 
