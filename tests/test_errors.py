@@ -620,6 +620,7 @@ def test_training_that_takes_an_activation_parameter_out_of_float32_raises():
         net.fit(np.zeros((1, 1)), [[1e18]], epochs=1, lr=1e22)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # NumPy's forward
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_binary_cross_entropy_of_logits_beyond_double_range_is_exact(backend):
     # beta * a overflows to +-inf in double; the terms with weight 0 must not turn into NaN
