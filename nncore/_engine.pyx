@@ -544,36 +544,17 @@ cdef class Engine:
 
         A mean over the examples, so it runs in chunks of rows as predict does: a large X
         needs no workspace of its size."""
-        cdef Py_ssize_t n, start
-        cdef int chunk, m
+        cdef Py_ssize_t n, start, stop, chunk
         cdef double total = 0
-        cdef void* x
-        cdef void* y
-        cdef void* lse
         X, Y, _ = self._batch(X, Y)
         n = X.shape[0]
-        chunk = <int>min(n, max(self.capacity, PREDICT_CHUNK))
-        x = cnp.PyArray_DATA(<cnp.ndarray>X)
-        y = cnp.PyArray_DATA(<cnp.ndarray>Y)
+        chunk = min(n, max(self.capacity, PREDICT_CHUNK))
         self._acquire()
         try:
-            self._reserve(chunk)
-            lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
-            with nogil:
-                start = 0
-                while start < n:
-                    m = <int>(chunk if n - start > chunk else n - start)
-                    if self.single:
-                        total += m * _pass(self.layers, self.n_layers, self.loss_code,
-                                           <float*>x + start * self.n_in,
-                                           <float*>y + start * self.n_out, m, 0, MODE_LOSS,
-                                           <float*>lse)
-                    else:
-                        total += m * _pass(self.layers, self.n_layers, self.loss_code,
-                                           <double*>x + start * self.n_in,
-                                           <double*>y + start * self.n_out, m, 0, MODE_LOSS,
-                                           <double*>lse)
-                    start += m
+            for start in range(0, n, chunk):
+                stop = min(start + chunk, n)
+                total += (stop - start) * self._run(X[start:stop], Y[start:stop], 0.0,
+                                                    MODE_LOSS)
         finally:
             self.busy = False
         return total / n

@@ -37,7 +37,7 @@ def real_array(x, name):
     return arr
 
 
-def _finite(arr, name, lo=-np.inf, hi=np.inf, original=None):
+def _check_values(arr, name, lo=-np.inf, hi=np.inf, original=None):
     """Refuse NaN, inf and values outside [lo, hi] in the C-contiguous float array arr.
 
     ``original`` is the array before conversion to arr's dtype: when it was finite, the message
@@ -69,7 +69,7 @@ def dtype_of(dtype):
 
 def _convert(arr, dtype):
     """arr as a C-contiguous array of dtype (no copy when it already is one); values too large
-    for dtype become inf without a warning, for _finite to report."""
+    for dtype become inf without a warning, for _check_values to report."""
     if arr.dtype == dtype and arr.flags.c_contiguous:
         return arr
     with np.errstate(over="ignore"):
@@ -98,7 +98,7 @@ def inputs(X, n_in, dtype):
         raise ValueError(f"X must be 2-D (N, {n_in}) or 1-D ({n_in},), got {arr.ndim}-D "
                          f"with shape {arr.shape}")
     converted = _convert(arr, dtype)
-    _finite(converted, "X", original=arr)
+    _check_values(converted, "X", original=arr)
     return converted, single
 
 
@@ -145,9 +145,9 @@ def targets(Y, m, n_out, dtype, loss, single):
         return arr
     converted = _convert(arr, dtype)
     if loss in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY):
-        _finite(converted, "Y", 0.0, 1.0, original=arr)
+        _check_values(converted, "Y", 0.0, 1.0, original=arr)
     else:
-        _finite(converted, "Y", original=arr)
+        _check_values(converted, "Y", original=arr)
     return converted
 
 
