@@ -21,10 +21,10 @@
 
 cimport numpy as cnp
 import numpy as np
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.float cimport FLT_MAX
 from libc.math cimport INFINITY, fabs, isfinite
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cython cimport floating
 
@@ -253,6 +253,43 @@ cdef inline bint _is_exact(object x, int typenum, int n_cols) noexcept:
             and cnp.PyArray_DIM(arr, 0) > 0 and cnp.PyArray_DIM(arr, 0) < 2147483647)
 
 
+cdef inline bint _is_example(object x, int typenum, int n):
+    # x is a 1-D ndarray of this dtype with n values, contiguous, aligned, native byte order:
+    # one example (or one target row) ready for nogil code as it is
+    if not cnp.PyArray_CheckExact(x):
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>x
+    return (cnp.PyArray_NDIM(arr) == 1 and cnp.PyArray_TYPE(arr) == typenum
+            and cnp.PyArray_ISCARRAY_RO(arr) and cnp.PyArray_DIM(arr, 0) == n)
+
+
+cdef inline bint _is_labels(object y, Py_ssize_t m) noexcept:
+    # y is a 1-D ndarray of m signed integers of 4 or 8 bytes (int32, int64), contiguous,
+    # aligned and in native byte order: class labels that _fill_one_hot can read as they are
+    if not cnp.PyArray_CheckExact(y):
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>y
+    cdef int t = cnp.PyArray_TYPE(arr)
+    return (cnp.PyArray_NDIM(arr) == 1 and cnp.PyArray_DIM(arr, 0) == m
+            and (t == cnp.NPY_INT or t == cnp.NPY_LONG or t == cnp.NPY_LONGLONG)
+            and (cnp.PyArray_ITEMSIZE(arr) == 4 or cnp.PyArray_ITEMSIZE(arr) == 8)
+            and cnp.PyArray_ISCARRAY_RO(arr))
+
+
+cdef bint _fill_one_hot(const void* labels, bint wide, Py_ssize_t m, int n_out,
+                        floating* Y) noexcept nogil:
+    # Y[:m] = np.eye(n_out)[labels]; False (Y partly written) when a label is not in [0, n_out)
+    cdef Py_ssize_t r
+    cdef int64_t v
+    memset(Y, 0, m * n_out * sizeof(floating))
+    for r in range(m):
+        v = (<const int64_t*>labels)[r] if wide else (<const int32_t*>labels)[r]
+        if v < 0 or v >= n_out:
+            return False
+        Y[r * n_out + v] = 1
+    return True
+
+
 cdef class Engine:
     """The compiled backend of one Network (nncore internal).
 
@@ -283,7 +320,7 @@ cdef class Engine:
     cdef int n_in
     cdef int n_out
     cdef int typenum
-    cdef bint single
+    cdef bint is_float32       # the dtype: float32, else float64
     cdef double target_lo
     cdef double target_hi
     cdef int capacity
@@ -300,6 +337,7 @@ cdef class Engine:
     cdef object _x_batch        # (capacity, n_in) gather buffers of the epoch loop
     cdef object _y_batch        # (capacity, n_out)
     cdef object _index          # (N,) int64 shuffled example order of the epoch loop
+    cdef object _one_hot        # (rows, n_out) targets made from integer labels, reused
 
     def __cinit__(self, list Ws, list bs, list activations, list params, list trainable,
                   int loss, dtype, validate, check_state):
@@ -308,9 +346,9 @@ cdef class Engine:
             raise ValueError("Engine needs one W, b, activation, params, trainable per layer")
         self.dtype = np.dtype(dtype)
         if self.dtype == np.float32:
-            self.single, self.typenum = True, cnp.NPY_FLOAT32
+            self.is_float32, self.typenum = True, cnp.NPY_FLOAT32
         elif self.dtype == np.float64:
-            self.single, self.typenum = False, cnp.NPY_FLOAT64
+            self.is_float32, self.typenum = False, cnp.NPY_FLOAT64
         else:
             raise TypeError(f"Engine dtype must be float32 or float64, got {self.dtype}")
         for l in range(n):
@@ -460,26 +498,68 @@ cdef class Engine:
         cdef void* data = cnp.PyArray_DATA(arr)
         cdef bint ok
         with nogil:
-            if self.single:
+            if self.is_float32:
                 ok = all_finite_in(<float*>data, size, lo, hi)
             else:
                 ok = all_finite_in(<double*>data, size, lo, hi)
         return ok
 
+    cdef object _one_hot_of(self, object labels, Py_ssize_t m):
+        """The one-hot rows of m class labels (an ndarray that _is_labels accepts, or one
+        Python int when m == 1) in the reused buffer self._one_hot, or None when a label is out
+        of range (the validator then says so)."""
+        cdef int64_t one
+        cdef const void* p
+        cdef bint wide, ok
+        cdef void* out
+        if self._one_hot is None or cnp.PyArray_DIM(<cnp.ndarray>self._one_hot, 0) < m:
+            self._one_hot = np.empty((max(m, self.capacity), self.n_out), dtype=self.dtype)
+        out = cnp.PyArray_DATA(<cnp.ndarray>self._one_hot)
+        if type(labels) is int:
+            one = labels      # the caller checked that it fits (-2**62 < labels < 2**62)
+            p, wide = &one, True
+        else:
+            p = cnp.PyArray_DATA(<cnp.ndarray>labels)
+            wide = cnp.PyArray_ITEMSIZE(<cnp.ndarray>labels) == 8
+        with nogil:
+            if self.is_float32:
+                ok = _fill_one_hot(p, wide, m, self.n_out, <float*>out)
+            else:
+                ok = _fill_one_hot(p, wide, m, self.n_out, <double*>out)
+        return self._one_hot if ok else None
+
     cdef tuple _batch(self, object X, object Y):
-        """(X, Y, single) ready for nogil code, or the validator's error; checks the network's
-        own state first."""
+        """(X, Y, m, one) ready for nogil code, or the validator's error; checks the network's
+        own state first. X and Y hold at least m rows of n_in and n_out values (X may be the
+        one example (n_in,) and Y the reused one-hot buffer); `one` says X was one example.
+
+        Taken as they are (the fast path): X a C-contiguous (m, n_in) array of the network's
+        dtype, or one example (n_in,); Y rows (m, n_out) of that dtype, or (n_out,) for one
+        example, or integer class labels: an int32/int64 array (m,) or, for one example, an
+        int (n_out > 1). Anything else goes through nncore._validate."""
         cdef Py_ssize_t m
+        cdef bint one
         self._check(True)
-        if _is_exact(X, self.typenum, self.n_in) and _is_exact(Y, self.typenum, self.n_out):
-            m = cnp.PyArray_DIM(<cnp.ndarray>X, 0)
-            if (cnp.PyArray_DIM(<cnp.ndarray>Y, 0) == m
-                    and self._finite(<cnp.ndarray>X, -INFINITY, INFINITY)
-                    and self._finite(<cnp.ndarray>Y, self.target_lo, self.target_hi)):
-                return X, Y, False
-        X, single = self.validate.inputs(X, self.n_in, self.dtype)
-        Y = self.validate.targets(Y, X.shape[0], self.n_out, self.dtype, self.loss_code, single)
-        return X, Y, single
+        if _is_exact(X, self.typenum, self.n_in):
+            one, m = False, cnp.PyArray_DIM(<cnp.ndarray>X, 0)
+        elif _is_example(X, self.typenum, self.n_in):
+            one, m = True, 1
+        else:
+            m = 0
+        if m and self._finite(<cnp.ndarray>X, -INFINITY, INFINITY):
+            if self.n_out > 1 and (_is_labels(Y, m) or (one and type(Y) is int
+                                                        and -2**62 < Y < 2**62)):
+                T = self._one_hot_of(Y, m)
+                if T is not None:
+                    return X, T, m, one
+            elif ((_is_exact(Y, self.typenum, self.n_out)
+                   and cnp.PyArray_DIM(<cnp.ndarray>Y, 0) == m and not one)
+                  or (one and _is_example(Y, self.typenum, self.n_out))):
+                if self._finite(<cnp.ndarray>Y, self.target_lo, self.target_hi):
+                    return X, Y, m, one
+        X, one = self.validate.inputs(X, self.n_in, self.dtype)
+        Y = self.validate.targets(Y, X.shape[0], self.n_out, self.dtype, self.loss_code, one)
+        return X, Y, X.shape[0], one
 
     cdef bint _writable_output(self, object out, object X, Py_ssize_t n):
         # out is an ndarray (n, n_out) of this dtype, C-contiguous, aligned, writeable, in
@@ -496,46 +576,54 @@ cdef class Engine:
         cdef char* x0 = <char*>cnp.PyArray_DATA(x)
         return o0 + cnp.PyArray_NBYTES(o) <= x0 or x0 + cnp.PyArray_NBYTES(x) <= o0
 
-    cdef object _inputs(self, object X):
-        if (_is_exact(X, self.typenum, self.n_in)
-                and self._finite(<cnp.ndarray>X, -INFINITY, INFINITY)):
-            return X, False
-        return self.validate.inputs(X, self.n_in, self.dtype)
+    cdef tuple _inputs(self, object X):
+        """(X, n, one): X ready for nogil code (as _batch takes it), its n rows, and whether it
+        was one example (n_in,)."""
+        if _is_exact(X, self.typenum, self.n_in):
+            if self._finite(<cnp.ndarray>X, -INFINITY, INFINITY):
+                return X, cnp.PyArray_DIM(<cnp.ndarray>X, 0), False
+        elif _is_example(X, self.typenum, self.n_in):
+            if self._finite(<cnp.ndarray>X, -INFINITY, INFINITY):
+                return X, 1, True
+        X, one = self.validate.inputs(X, self.n_in, self.dtype)
+        return X, X.shape[0], one
 
     # -- the calls ----------------------------------------------------------------------------
 
-    cdef double _run(self, cnp.ndarray X, cnp.ndarray Y, double lr, int mode) except? -1:
-        """One pass over the batch; the caller holds the workspace (_acquire)."""
-        cdef int m = <int>cnp.PyArray_DIM(X, 0)
-        cdef void* x = cnp.PyArray_DATA(X)
-        cdef void* y = cnp.PyArray_DATA(Y)
+    cdef double _run(self, object X, object Y, Py_ssize_t start, Py_ssize_t m, double lr,
+                     int mode) except? -1:
+        """One pass over rows start:start + m of X and Y (ndarrays whose data hold them, as
+        _batch returns); the caller holds the workspace (_acquire)."""
+        cdef Py_ssize_t size = 4 if self.is_float32 else 8
+        cdef char* x = <char*>cnp.PyArray_DATA(<cnp.ndarray>X) + start * self.n_in * size
+        cdef char* y = <char*>cnp.PyArray_DATA(<cnp.ndarray>Y) + start * self.n_out * size
         cdef void* lse
         cdef double value
-        self._reserve(m)
+        self._reserve(<int>m)
         if mode == MODE_GRADIENTS:
             self._reserve_gradients()
         lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
         with nogil:
-            if self.single:
+            if self.is_float32:
                 value = _pass(self.layers, self.n_layers, self.loss_code, <float*>x,
-                              <float*>y, m, <float>lr, mode, <float*>lse)
+                              <float*>y, <int>m, <float>lr, mode, <float*>lse)
             else:
                 value = _pass(self.layers, self.n_layers, self.loss_code, <double*>x,
-                              <double*>y, m, lr, mode, <double*>lse)
+                              <double*>y, <int>m, lr, mode, <double*>lse)
         return value
 
     def train_step(self, X, Y, lr):
         """One step of gradient descent on the batch (X, Y); returns the loss before it."""
         cdef double rate
         if (type(lr) is float and isfinite(<double>lr) and <double>lr > 0
-                and (not self.single or (<double>lr <= FLT_MAX and <float><double>lr > 0))):
+                and (not self.is_float32 or (<double>lr <= FLT_MAX and <float><double>lr > 0))):
             rate = lr
         else:
             rate = self.validate.learning_rate(lr, self.dtype)
-        X, Y, _ = self._batch(X, Y)
+        X, Y, m, _ = self._batch(X, Y)
         self._acquire()
         try:
-            return self._run(X, Y, rate, MODE_SGD)
+            return self._run(X, Y, 0, m, rate, MODE_SGD)
         finally:
             self.busy = False
 
@@ -546,15 +634,13 @@ cdef class Engine:
         needs no workspace of its size."""
         cdef Py_ssize_t n, start, stop, chunk
         cdef double total = 0
-        X, Y, _ = self._batch(X, Y)
-        n = X.shape[0]
+        X, Y, n, _ = self._batch(X, Y)
         chunk = min(n, max(self.capacity, PREDICT_CHUNK))
         self._acquire()
         try:
             for start in range(0, n, chunk):
                 stop = min(start + chunk, n)
-                total += (stop - start) * self._run(X[start:stop], Y[start:stop], 0.0,
-                                                    MODE_LOSS)
+                total += (stop - start) * self._run(X, Y, start, stop - start, 0.0, MODE_LOSS)
         finally:
             self.busy = False
         return total / n
@@ -562,11 +648,11 @@ cdef class Engine:
     def gradients(self, X, Y):
         """Per layer {"W": dL/dW, "b": dL/db} (plus "c", "beta" for a trainable sigmoid)."""
         cdef int l
-        X, Y, _ = self._batch(X, Y)
+        X, Y, m, _ = self._batch(X, Y)
         out = []
         self._acquire()
         try:
-            self._run(X, Y, 0.0, MODE_GRADIENTS)
+            self._run(X, Y, 0, m, 0.0, MODE_GRADIENTS)
             for l in range(self.n_layers):
                 g = {"W": self._grads[2 * l].copy(), "b": self._grads[2 * l + 1].copy()}
                 if self.layers[l].trainable:
@@ -580,17 +666,16 @@ cdef class Engine:
     def trace(self, X, Y):
         """Per layer {"a": a, "z": z, "delta": dL/da} of one forward and backward pass."""
         cdef int l, m
-        X, Y, single = self._batch(X, Y)
-        m = X.shape[0]
+        X, Y, m, one = self._batch(X, Y)
         out = []
         self._acquire()
         try:
-            self._run(X, Y, 0.0, MODE_GRADIENTS)
+            self._run(X, Y, 0, m, 0.0, MODE_GRADIENTS)
             for l in range(self.n_layers):
                 entry = {"a": self._work[3 * l][:m].copy(),
                          "z": self._work[3 * l + 1][:m].copy(),
                          "delta": self._work[3 * l + 2][:m].copy()}
-                if single:
+                if one:
                     entry = {k: v[0] for k, v in entry.items()}
                 out.append(entry)
         finally:
@@ -610,18 +695,18 @@ cdef class Engine:
         cdef void* lse
         cdef cnp.npy_intp dims[2]
         self._check(False)
-        X, single = self._inputs(X)
-        n = X.shape[0]
+        X, n, one = self._inputs(X)
         if out is None:
             dims[0], dims[1] = n, self.n_out
-            out = cnp.PyArray_EMPTY(2, dims, self.typenum, 0)
-            result = out[0] if single else out
+            out = (cnp.PyArray_EMPTY(1, &dims[1], self.typenum, 0) if one
+                   else cnp.PyArray_EMPTY(2, dims, self.typenum, 0))
+            result = out
         else:
             result = out
-            if single or not self._writable_output(out, X, n):
-                out = self.validate.output(out, X, n, self.n_out, self.dtype, single)
+            if one or not self._writable_output(out, X, n):
+                out = self.validate.output(out, X, n, self.n_out, self.dtype, one)
         chunk = <int>min(n, max(self.capacity, PREDICT_CHUNK))
-        row_bytes = self.n_out * (4 if self.single else 8)
+        row_bytes = self.n_out * (4 if self.is_float32 else 8)
         x = cnp.PyArray_DATA(<cnp.ndarray>X)
         o = cnp.PyArray_DATA(<cnp.ndarray>out)
         self._acquire()
@@ -634,7 +719,7 @@ cdef class Engine:
                 while start < n:
                     # out[start:start + m] = forward(X[start:start + m])
                     m = <int>(chunk if n - start > chunk else n - start)
-                    if self.single:
+                    if self.is_float32:
                         _forward(self.layers, self.n_layers, <float*>x + start * self.n_in, m,
                                  <float*>lse)
                     else:
@@ -676,7 +761,7 @@ cdef class Engine:
             yb = cnp.PyArray_DATA(<cnp.ndarray>self._y_batch)
             lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
             with nogil:
-                if self.single:
+                if self.is_float32:
                     value = _epoch(self.layers, self.n_layers, self.loss_code, <float*>x,
                                    <float*>y, n, batch, <float>lr, pidx, shuffle, seed,
                                    <float*>xb, <float*>yb, <float*>lse)
