@@ -5,20 +5,64 @@
 
 from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, fabs, isfinite
 from libc.float cimport DBL_MAX, DBL_MIN, FLT_MAX, FLT_MIN
+from libc.stdint cimport int64_t
 from libc.string cimport memset
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
+
+import os
+
+import numpy as np
+
+cdef extern from "_gemm_simd.h" nogil:
+    int NN_CPU_PORTABLE, NN_CPU_AVX2, NN_CPU_AVX512
+    int nn_cpu_level()
+    void nn_gemm_avx2_f32(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                          const float* A, int lda, const float* B, int ldb, float beta,
+                          float* C, int ldc, const float* bias)
+    void nn_gemm_avx2_f64(int trans_a, int trans_b, int m, int n, int k, double alpha,
+                          const double* A, int lda, const double* B, int ldb, double beta,
+                          double* C, int ldc, const double* bias)
+    void nn_gemm_avx512_f32(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                            const float* A, int lda, const float* B, int ldb, float beta,
+                            float* C, int ldc, const float* bias)
+    void nn_gemm_avx512_f64(int trans_a, int trans_b, int m, int n, int k, double alpha,
+                            const double* A, int lda, const double* B, int ldb, double beta,
+                            double* C, int ldc, const double* bias)
 
 
 # ---------------------------------------------------------------------------------------------
 # Matmul
 # ---------------------------------------------------------------------------------------------
 
-# The core's own loops take products with m * n * k below this, and every product with a single
-# row (m == 1: batch size 1, where BLAS's call overhead dominates even at 1 x 32 x 64); BLAS takes
-# the rest. Chosen by measurement: `python benches/matmul_cutover.py` times both paths on the
-# shapes the fused step runs (the table is in README.md, "Matmul cut-over").
-cdef double GEMM_BLAS_MIN_MNK_DOUBLE = 256.0
-cdef double GEMM_BLAS_MIN_MNK_FLOAT = 256.0
+# Which code computes a product of m * n * k multiply-adds (chosen by measurement, `python
+# benches/matmul_cutover.py`; the table is in README.md, "Matmul cut-over"):
+# - the portable loops below GEMM_SIMD_MIN_MNK;
+# - the core's SIMD tiles (_gemm_simd.h: AVX-512 or AVX2 + FMA, by the CPU) up to
+#   GEMM_BLAS_MIN_MNK, where BLAS's packing and thread start-up cost more than they give back;
+# - BLAS above.
+# On a CPU without AVX2 (or with NNCORE_CPU=portable), the loops below GEMM_LOOPS_MAX_MNK and
+# for a single row, BLAS elsewhere.
+cdef double GEMM_SIMD_MIN_MNK = 64.0
+cdef double GEMM_BLAS_MIN_MNK = 262144.0
+cdef double GEMM_LOOPS_MAX_MNK = 256.0
+
+cdef enum:
+    PATH_LOOPS = 0
+    PATH_SIMD = 1
+    PATH_BLAS = 2
+
+# The instruction set of the SIMD tiles (an NN_CPU_* level), set at import by set_cpu_path
+# from the CPU and NNCORE_CPU; NN_CPU_PORTABLE runs no SIMD tile (the tests run both).
+cdef int _cpu_level = 0
+
+
+cdef inline int _gemm_path(int m, int n, int k) noexcept nogil:
+    cdef double mnk = <double>m * n * k
+    if _cpu_level != NN_CPU_PORTABLE:
+        if mnk < GEMM_SIMD_MIN_MNK:
+            return PATH_LOOPS
+        return PATH_SIMD if mnk < GEMM_BLAS_MIN_MNK else PATH_BLAS
+    return PATH_LOOPS if mnk < GEMM_LOOPS_MAX_MNK or m == 1 else PATH_BLAS
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -116,44 +160,109 @@ cdef void gemm_loops(bint trans_a, bint trans_b, int m, int n, int k, floating a
                     c[j] = alpha * s + beta * c[j]
 
 
+# BLAS, through function pointers set at import (_init_blas): NumPy's own OpenBLAS when it can
+# be found, so that nncore and NumPy share one library, one thread pool (and threadpoolctl
+# limits) and NumPy's build, which is usually the newer one; otherwise SciPy's BLAS
+# (scipy.linalg.cython_blas), whatever library that is.
+ctypedef void (*cblas_sgemm64_t)(int order, int trans_a, int trans_b, int64_t m, int64_t n,
+                                 int64_t k, float alpha, const float* A, int64_t lda,
+                                 const float* B, int64_t ldb, float beta, float* C,
+                                 int64_t ldc) noexcept nogil
+ctypedef void (*cblas_dgemm64_t)(int order, int trans_a, int trans_b, int64_t m, int64_t n,
+                                 int64_t k, double alpha, const double* A, int64_t lda,
+                                 const double* B, int64_t ldb, double beta, double* C,
+                                 int64_t ldc) noexcept nogil
+ctypedef void (*fortran_sgemm_t)(char* ta, char* tb, int* m, int* n, int* k, float* alpha,
+                                 float* A, int* lda, float* B, int* ldb, float* beta, float* C,
+                                 int* ldc) noexcept nogil
+ctypedef void (*fortran_dgemm_t)(char* ta, char* tb, int* m, int* n, int* k, double* alpha,
+                                 double* A, int* lda, double* B, int* ldb, double* beta,
+                                 double* C, int* ldc) noexcept nogil
+
+cdef enum:
+    CBLAS_ROW_MAJOR = 101
+    CBLAS_NO_TRANS = 111
+    CBLAS_TRANS = 112
+
+cdef cblas_sgemm64_t _cblas_sgemm = NULL     # NumPy's OpenBLAS (64-bit integers)
+cdef cblas_dgemm64_t _cblas_dgemm = NULL
+cdef fortran_sgemm_t _fortran_sgemm = NULL   # SciPy's BLAS (Fortran interface)
+cdef fortran_dgemm_t _fortran_dgemm = NULL
+
+
 cdef void gemm_blas(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
                     const floating* A, int lda, const floating* B, int ldb,
                     floating beta, floating* C, int ldc) noexcept nogil:
-    # Row-major C = op(A) op(B) is column-major C.T = op(B).T op(A).T: swap the operands.
+    cdef int ca = CBLAS_TRANS if trans_a else CBLAS_NO_TRANS
+    cdef int cb = CBLAS_TRANS if trans_b else CBLAS_NO_TRANS
+    # Fortran BLAS is column-major: row-major C = op(A) op(B) is C.T = op(B).T op(A).T there,
+    # so the operands swap
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
     if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda,
-              &beta, C, &ldc)
+        if _cblas_sgemm != NULL:
+            _cblas_sgemm(CBLAS_ROW_MAJOR, ca, cb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        else:
+            _fortran_sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda,
+                           &beta, C, &ldc)
     else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda,
-              &beta, C, &ldc)
+        if _cblas_dgemm != NULL:
+            _cblas_dgemm(CBLAS_ROW_MAJOR, ca, cb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        else:
+            _fortran_dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda,
+                           &beta, C, &ldc)
+
+
+cdef void gemm_simd(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
+                    const floating* A, int lda, const floating* B, int ldb,
+                    floating beta, floating* C, int ldc, const floating* bias) noexcept nogil:
+    # C = alpha * op(A) @ op(B) + beta * C (+ bias[None, :] when bias is not NULL), by the
+    # SIMD tiles of _gemm_simd.h; only called when _cpu_level is not NN_CPU_PORTABLE
+    if floating is float:
+        if _cpu_level == NN_CPU_AVX512:
+            nn_gemm_avx512_f32(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                               bias)
+        else:
+            nn_gemm_avx2_f32(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                             bias)
+    else:
+        if _cpu_level == NN_CPU_AVX512:
+            nn_gemm_avx512_f64(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                               bias)
+        else:
+            nn_gemm_avx2_f64(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                             bias)
 
 
 cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
                const floating* A, int lda, const floating* B, int ldb,
                floating beta, floating* C, int ldc) noexcept nogil:
-    cdef double mnk = <double>m * n * k
-    cdef double cutover
-    if floating is float:
-        cutover = GEMM_BLAS_MIN_MNK_FLOAT
-    else:
-        cutover = GEMM_BLAS_MIN_MNK_DOUBLE
+    cdef int path
     if m == 0 or n == 0:
         return
     if k == 0:
         _scale_rows(C, m, n, ldc, beta)
-    elif mnk < cutover or m == 1:
+        return
+    path = _gemm_path(m, n, k)
+    if path == PATH_LOOPS:
         gemm_loops(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+    elif path == PATH_SIMD:
+        gemm_simd(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL)
     else:
         gemm_blas(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
 cdef void dense_forward(const floating* z_prev, const floating* W, const floating* b,
                         floating* a, int m, int n_in, int n_out) noexcept nogil:
-    # a = z_prev @ W + b: rows of a start as b, then one gemm with beta = 1 adds z_prev @ W
+    # a = z_prev @ W + b
     cdef int i, j
     cdef floating* row
+    if _gemm_path(m, n_out, n_in) == PATH_SIMD:
+        # the bias is added as each tile of a is stored
+        gemm_simd(False, False, m, n_out, n_in, <floating>1, z_prev, n_in, W, n_out,
+                  <floating>0, a, n_out, b)
+        return
+    # rows of a start as b, then one gemm with beta = 1 adds z_prev @ W
     for i in range(m):
         row = a + <Py_ssize_t>i * n_out
         for j in range(n_out):
@@ -466,10 +575,40 @@ def _check_same_shape(x, y, str what):
         raise ValueError(f"{what}: shapes {tuple(x.shape)} and {tuple(y.shape)} differ")
 
 
+cdef void _gemm_by(int which, bint trans_a, bint trans_b, int m, int n, int k,
+                  floating alpha, const floating* A, int lda, const floating* B, int ldb,
+                  floating beta, floating* C, int ldc) noexcept nogil:
+    # gemm by the code `which` names: -1 the automatic choice, else a PATH_* (k >= 1)
+    if which == PATH_LOOPS:
+        gemm_loops(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+    elif which == PATH_SIMD:
+        gemm_simd(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL)
+    elif which == PATH_BLAS:
+        gemm_blas(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+    else:
+        gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+_PATHS = {"auto": -1, "loops": PATH_LOOPS, "simd": PATH_SIMD, "blas": PATH_BLAS}
+
+
+def _path_code(str path, bint automatic):
+    if path not in _PATHS or (path == "auto" and not automatic):
+        raise ValueError(f"unknown path {path!r}; expected one of "
+                         f"{[p for p in _PATHS if automatic or p != 'auto']}")
+    if path == "simd" and _cpu_level == NN_CPU_PORTABLE:
+        raise ValueError("path 'simd' needs a CPU with AVX2 and FMA and a SIMD cpu_path(); "
+                         f"it is {cpu_path()!r}")
+    return _PATHS[path]
+
+
 def matmul_into(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
                 bint trans_a=False, bint trans_b=False, double alpha=1.0, double beta=0.0,
                 str path="auto"):
-    """C = alpha * op(A) @ op(B) + beta * C, in place; path is "auto", "loops" or "blas"."""
+    """C = alpha * op(A) @ op(B) + beta * C, in place.
+
+    path: "auto" (what the core chooses for this shape), "loops", "simd" (the SIMD tiles of
+    cpu_path()) or "blas"."""
     cdef int m = A.shape[1] if trans_a else A.shape[0]
     cdef int k = A.shape[0] if trans_a else A.shape[1]
     cdef int k2 = B.shape[1] if trans_b else B.shape[0]
@@ -477,9 +616,7 @@ def matmul_into(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, 
     if k != k2 or C.shape[0] != m or C.shape[1] != n:
         raise ValueError(f"matmul_into: op(A) is ({m}, {k}), op(B) is ({k2}, {n}), "
                          f"C is ({C.shape[0]}, {C.shape[1]})")
-    if path not in ("auto", "loops", "blas"):
-        raise ValueError(f"matmul_into: unknown path {path!r}")
-    cdef int which = 0 if path == "auto" else (1 if path == "loops" else 2)
+    cdef int which = _path_code(path, True)
     if m == 0 or n == 0:
         return
     cdef const floating* pa = &A[0, 0] if A.shape[0] * A.shape[1] else NULL
@@ -487,15 +624,11 @@ def matmul_into(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, 
     cdef int lda = max(<int>A.shape[1], 1)
     cdef int ldb = max(<int>B.shape[1], 1)
     with nogil:
-        if which == 1 or k == 0:
-            gemm_loops(trans_a, trans_b, m, n, k, <floating>alpha, pa, lda, pb, ldb,
-                       <floating>beta, &C[0, 0], n)
-        elif which == 2:
-            gemm_blas(trans_a, trans_b, m, n, k, <floating>alpha, pa, lda, pb, ldb,
-                      <floating>beta, &C[0, 0], n)
+        if k == 0:
+            _scale_rows(&C[0, 0], m, n, n, <floating>beta)
         else:
-            gemm(trans_a, trans_b, m, n, k, <floating>alpha, pa, lda, pb, ldb,
-                 <floating>beta, &C[0, 0], n)
+            _gemm_by(which, trans_a, trans_b, m, n, k, <floating>alpha, pa, lda, pb, ldb,
+                     <floating>beta, &C[0, 0], n)
 
 
 def dense_forward_into(const floating[:, ::1] z_prev, const floating[:, ::1] W,
@@ -634,22 +767,158 @@ def all_finite(const floating[::1] x, double lo=-float("inf"), double hi=float("
 def matmul_repeat(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
                   bint trans_a, bint trans_b, str path, int reps):
     """Run C = op(A) @ op(B) `reps` times back to back in nogil code, by the core's loops
-    (path "loops") or BLAS ("blas"): timed around one call, it measures the products and not
-    Python's call overhead (nncore.bench.time_matmul, benches/matmul_cutover.py)."""
+    (path "loops"), its SIMD tiles ("simd"), BLAS ("blas") or the automatic choice ("auto"):
+    timed around one call, it measures the products and not Python's call overhead
+    (nncore.bench, benches/matmul_cutover.py)."""
     cdef int m = A.shape[1] if trans_a else A.shape[0]
     cdef int k = A.shape[0] if trans_a else A.shape[1]
     cdef int n = B.shape[0] if trans_b else B.shape[1]
     if (B.shape[1] if trans_b else B.shape[0]) != k or C.shape[0] != m or C.shape[1] != n:
         raise ValueError("matmul_repeat: shapes do not fit C = op(A) @ op(B)")
-    if m == 0 or n == 0 or k == 0 or reps < 1 or path not in ("loops", "blas"):
-        raise ValueError("matmul_repeat: needs non-empty operands, reps >= 1, path loops|blas")
-    cdef bint loops = path == "loops"
+    if m == 0 or n == 0 or k == 0 or reps < 1:
+        raise ValueError("matmul_repeat: needs non-empty operands and reps >= 1")
+    cdef int which = _path_code(path, True)
     cdef int r
     with nogil:
         for r in range(reps):
-            if loops:
-                gemm_loops(trans_a, trans_b, m, n, k, <floating>1, &A[0, 0], A.shape[1],
-                           &B[0, 0], B.shape[1], <floating>0, &C[0, 0], n)
-            else:
-                gemm_blas(trans_a, trans_b, m, n, k, <floating>1, &A[0, 0], A.shape[1],
-                          &B[0, 0], B.shape[1], <floating>0, &C[0, 0], n)
+            _gemm_by(which, trans_a, trans_b, m, n, k, <floating>1, &A[0, 0], A.shape[1],
+                     &B[0, 0], B.shape[1], <floating>0, &C[0, 0], n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Run-time choices: the CPU path and the BLAS library
+# ---------------------------------------------------------------------------------------------
+
+_CPU_PATHS = {"portable": NN_CPU_PORTABLE, "avx2": NN_CPU_AVX2, "avx512": NN_CPU_AVX512}
+
+
+def cpu_path():
+    """The instruction set of the core's SIMD tiles: "avx512", "avx2" or "portable" (none)."""
+    return next(name for name, level in _CPU_PATHS.items() if level == _cpu_level)
+
+
+def cpu_paths():
+    """The cpu paths this CPU (and this build) can run, best last: e.g. ["portable", "avx2",
+    "avx512"]."""
+    return [name for name, level in _CPU_PATHS.items() if level <= nn_cpu_level()]
+
+
+def set_cpu_path(str path):
+    """Choose the kernels: "auto" (the best this CPU has), "avx512", "avx2" or "portable".
+
+    Returns the previous cpu_path(). Process-wide; meant for tests and measurements (the
+    environment variable NNCORE_CPU does the same at import). Do not switch while another
+    thread computes."""
+    global _cpu_level
+    if path != "auto" and path not in _CPU_PATHS:
+        raise ValueError(f"unknown cpu path {path!r}; expected 'auto' or one of "
+                         f"{list(_CPU_PATHS)}")
+    if path != "auto" and path not in cpu_paths():
+        raise ValueError(f"this CPU (or build) cannot run cpu path {path!r}; it can run "
+                         f"{cpu_paths()}")
+    previous = cpu_path()
+    _cpu_level = nn_cpu_level() if path == "auto" else _CPU_PATHS[path]
+    return previous
+
+
+_blas = {}     # what blas_info() returns
+
+
+def blas_info():
+    """Which BLAS the core calls for large products: {"library": "numpy" or "scipy",
+    "path": the shared library's file (for "numpy"), "interface": ...}."""
+    return dict(_blas)
+
+
+def _numpy_openblas():
+    """(path, cblas_sgemm address, cblas_dgemm address) of the OpenBLAS that NumPy's wheel
+    carries (scipy-openblas, 64-bit integers), or None when there is none to be found (NumPy
+    built against another BLAS, e.g. MKL or a system OpenBLAS)."""
+    import ctypes
+    import glob
+    here = os.path.dirname(np.__file__)
+    for folder in (here + ".libs", os.path.join(here, ".dylibs"), os.path.join(here, "..",
+                                                                              "numpy.libs")):
+        for path in sorted(glob.glob(os.path.join(folder, "*scipy_openblas64_*"))):
+            try:
+                lib = ctypes.CDLL(path)   # NumPy loaded it already: the same library
+                s = ctypes.cast(lib.scipy_cblas_sgemm64_, ctypes.c_void_p).value
+                d = ctypes.cast(lib.scipy_cblas_dgemm64_, ctypes.c_void_p).value
+            except (OSError, AttributeError):
+                continue
+            if s and d:
+                return os.path.realpath(path), s, d
+    return None
+
+
+def _scipy_blas():
+    """(cython_blas sgemm address, dgemm address) of SciPy's BLAS.
+
+    When this is the first load of SciPy's OpenBLAS, its idle threads are told to sleep at once
+    (OPENBLAS_THREAD_TIMEOUT, unless the user set it): otherwise its pool and NumPy's spin
+    against each other in code that alternates nncore and NumPy products (README.md, "BLAS")."""
+    user_timeout = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
+    if user_timeout is None:
+        os.environ["OPENBLAS_THREAD_TIMEOUT"] = "4"
+    try:
+        from scipy.linalg import cython_blas
+    finally:
+        if user_timeout is None:
+            del os.environ["OPENBLAS_THREAD_TIMEOUT"]
+    caps = cython_blas.__pyx_capi__
+    return tuple(<size_t>PyCapsule_GetPointer(caps[name], PyCapsule_GetName(caps[name]))
+                 for name in ("sgemm", "dgemm"))
+
+
+def _blas_works():
+    """Check the chosen library on one small product per dtype (BLAS path forced)."""
+    for dt in (np.float32, np.float64):
+        A = np.arange(6, dtype=dt).reshape(2, 3)
+        B = np.arange(12, dtype=dt).reshape(3, 4)
+        C = np.full((2, 4), np.nan, dtype=dt)
+        matmul_into(A, B, C, path="blas")
+        if not np.array_equal(C, A.astype(np.float64) @ B):
+            return False
+        C2 = np.full((3, 3), np.nan, dtype=dt)
+        matmul_into(A, A, C2, trans_a=True, path="blas")
+        if not np.array_equal(C2, A.T.astype(np.float64) @ A):
+            return False
+    return True
+
+
+def set_blas(str library):
+    """Choose the BLAS: "numpy" (NumPy's own OpenBLAS), "scipy" (scipy.linalg.cython_blas) or
+    "auto" (NumPy's where it can be found and works, else SciPy's). Returns the previous
+    blas_info()["library"]. Process-wide (the environment variable NNCORE_BLAS does the same
+    at import); do not switch while another thread computes."""
+    global _cblas_sgemm, _cblas_dgemm, _fortran_sgemm, _fortran_dgemm
+    if library not in ("auto", "numpy", "scipy"):
+        raise ValueError(f"unknown BLAS {library!r}; expected 'auto', 'numpy' or 'scipy'")
+    previous = _blas.get("library")
+    saved = (<size_t>_cblas_sgemm, <size_t>_cblas_dgemm, <size_t>_fortran_sgemm,
+             <size_t>_fortran_dgemm, dict(_blas))
+    found = _numpy_openblas() if library != "scipy" else None
+    if found is not None:
+        _cblas_sgemm = <cblas_sgemm64_t><size_t>found[1]
+        _cblas_dgemm = <cblas_dgemm64_t><size_t>found[2]
+        _blas.clear()
+        _blas.update(library="numpy", path=found[0], interface="cblas, 64-bit integers")
+        if _blas_works():
+            return previous
+        _cblas_sgemm = _cblas_dgemm = NULL
+    if library == "numpy":
+        _cblas_sgemm, _cblas_dgemm = <cblas_sgemm64_t>saved[0], <cblas_dgemm64_t>saved[1]
+        _blas.clear()
+        _blas.update(saved[4])
+        raise ValueError("NumPy's OpenBLAS (scipy-openblas64) was not found or did not work")
+    s, d = _scipy_blas()
+    _cblas_sgemm = _cblas_dgemm = NULL
+    _fortran_sgemm = <fortran_sgemm_t><size_t>s
+    _fortran_dgemm = <fortran_dgemm_t><size_t>d
+    _blas.clear()
+    _blas.update(library="scipy", path=None, interface="scipy.linalg.cython_blas")
+    return previous
+
+
+set_cpu_path(os.environ.get("NNCORE_CPU", "auto"))
+set_blas(os.environ.get("NNCORE_BLAS", "auto"))

@@ -30,8 +30,24 @@ def rand(rng, shape, dtype, scale=1.0):
 SHAPES = [  # (m, k, n): op(A) is (m, k), op(B) is (k, n)
     (1, 1, 1), (1, 7, 1), (1, 5, 4), (4, 5, 1), (3, 1, 6), (7, 13, 5), (16, 16, 16),
     (33, 17, 29), (64, 70, 40), (300, 200, 150),
+    # across the SIMD tiles' edges: 6-row tiles, 8/16/32-column panels (AVX2 and AVX-512,
+    # float64 and float32), 256-row blocks of a transposed B
+    (6, 3, 8), (12, 5, 16), (13, 9, 17), (5, 2, 31), (7, 4, 33), (11, 257, 9), (2, 520, 40),
 ]
-PATHS = ["loops", "blas", "auto"]
+PATHS = ["loops", "simd", "blas", "auto"]
+
+
+@pytest.fixture(params=K.cpu_paths())
+def cpu_path(request):
+    """Each kernel test runs on every cpu path this CPU has (the portable one included)."""
+    previous = K.set_cpu_path(request.param)
+    yield request.param
+    K.set_cpu_path(previous)
+
+
+def check_path(path, cpu_path):
+    if path == "simd" and cpu_path == "portable":
+        pytest.skip("no SIMD tiles on the portable cpu path")
 TRANS = list(itertools.product([False, True], repeat=2))
 
 
@@ -56,7 +72,8 @@ def operands(rng, m, k, n, trans_a, trans_b, dtype):
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("trans_a, trans_b", TRANS)
 @pytest.mark.parametrize("m, k, n", SHAPES)
-def test_matmul_into_matches_numpy_matmul(m, k, n, trans_a, trans_b, path, dtype):
+def test_matmul_into_matches_numpy_matmul(m, k, n, trans_a, trans_b, path, dtype, cpu_path):
+    check_path(path, cpu_path)
     rng = np.random.default_rng(m * 10007 + k * 101 + n)
     A, B = operands(rng, m, k, n, trans_a, trans_b, dtype)
     C = np.full((m, n), 7.0, dtype=dtype)
@@ -76,7 +93,8 @@ def test_matmul_into_matches_numpy_matmul(m, k, n, trans_a, trans_b, path, dtype
 @pytest.mark.parametrize("alpha, beta", [(1.0, 1.0), (-0.5, 2.0), (2.5, -1.0), (0.0, 0.5),
                                          (1.5, 0.0)])
 @pytest.mark.parametrize("m, k, n", [(1, 4, 3), (9, 6, 11), (40, 50, 30)])
-def test_matmul_into_alpha_beta(m, k, n, alpha, beta, trans_a, trans_b, path, dtype):
+def test_matmul_into_alpha_beta(m, k, n, alpha, beta, trans_a, trans_b, path, dtype, cpu_path):
+    check_path(path, cpu_path)
     rng = np.random.default_rng(k * 31 + n)
     A, B = operands(rng, m, k, n, trans_a, trans_b, dtype)
     C0 = rand(rng, (m, n), dtype)
@@ -90,7 +108,8 @@ def test_matmul_into_alpha_beta(m, k, n, alpha, beta, trans_a, trans_b, path, dt
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("trans_a, trans_b", TRANS)
 @pytest.mark.parametrize("m, k, n", [(1, 3, 2), (5, 4, 3), (60, 70, 80)])
-def test_matmul_into_beta_zero_overwrites_nan_in_C(m, k, n, trans_a, trans_b, path, dtype):
+def test_matmul_into_beta_zero_overwrites_nan_in_C(m, k, n, trans_a, trans_b, path, dtype, cpu_path):
+    check_path(path, cpu_path)
     rng = np.random.default_rng(0)
     A, B = operands(rng, m, k, n, trans_a, trans_b, dtype)
     C = np.full((m, n), np.nan, dtype=dtype)
@@ -103,7 +122,8 @@ def test_matmul_into_beta_zero_overwrites_nan_in_C(m, k, n, trans_a, trans_b, pa
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("trans_a, trans_b", TRANS)
-def test_matmul_into_with_k_zero_scales_C(trans_a, trans_b, path, dtype):
+def test_matmul_into_with_k_zero_scales_C(trans_a, trans_b, path, dtype, cpu_path):
+    check_path(path, cpu_path)
     m, n = 3, 4
     A = np.zeros((0, m) if trans_a else (m, 0), dtype=dtype)
     B = np.zeros((n, 0) if trans_b else (0, n), dtype=dtype)
@@ -126,21 +146,57 @@ def test_matmul_into_refuses_mismatched_shapes(dtype):
         K.matmul_into(A, np.ones((4, 2), dtype), np.ones((3, 2), dtype), path="gpu")
 
 
-def test_matmul_loops_and_blas_paths_agree_in_float64():
+def test_matmul_paths_agree_in_float64(cpu_path):
     rng = np.random.default_rng(4)
     A, B = rand(rng, (50, 60), np.float64), rand(rng, (60, 70), np.float64)
-    C1, C2 = np.empty((50, 70)), np.empty((50, 70))
+    C1 = np.empty((50, 70))
     K.matmul_into(A, B, C1, path="loops")
-    K.matmul_into(A, B, C2, path="blas")
-    np.testing.assert_allclose(C1, C2, rtol=1e-12, atol=1e-12)
+    for path in ["blas"] + (["simd"] if cpu_path != "portable" else []):
+        C2 = np.empty((50, 70))
+        K.matmul_into(A, B, C2, path=path)
+        np.testing.assert_allclose(C1, C2, rtol=1e-12, atol=1e-12)
+
+
+def test_set_cpu_path_refuses_unknown_paths_and_keeps_the_current_one():
+    before = K.cpu_path()
+    with pytest.raises(ValueError, match="unknown cpu path"):
+        K.set_cpu_path("sse9")
+    assert K.cpu_path() == before
+    assert K.cpu_paths()[0] == "portable" and before in K.cpu_paths()
+
+
+@pytest.mark.parametrize("library", ["numpy", "scipy"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_both_blas_libraries_compute_the_product(library, dtype):
+    # the core calls NumPy's own OpenBLAS where it finds it, else SciPy's BLAS
+    try:
+        previous = K.set_blas(library)
+    except ValueError:
+        pytest.skip(f"no {library} BLAS here")
+    try:
+        assert K.blas_info()["library"] == library
+        rng = np.random.default_rng(1)
+        for trans_a, trans_b in TRANS:
+            A, B = operands(rng, 70, 90, 50, trans_a, trans_b, dtype)
+            C = rand(rng, (70, 50), dtype)
+            C0 = C.copy()
+            K.matmul_into(A, B, C, trans_a=trans_a, trans_b=trans_b, alpha=-0.5, beta=2.0,
+                          path="blas")
+            ref, scale = matmul_reference(A, B, C0, trans_a, trans_b, -0.5, 2.0)
+            assert np.all(np.abs(C - ref) <= RTOL[dtype] * scale + ATOL[dtype])
+    finally:
+        K.set_blas(previous)
 
 
 # -- dense forward ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m, n_in, n_out", [(1, 1, 1), (1, 3, 1), (5, 3, 4), (64, 64, 10),
-                                            (200, 100, 120)])
-def test_dense_forward_into_is_z_prev_at_W_plus_b(m, n_in, n_out, dtype):
+                                            (200, 100, 120), (7, 9, 33), (13, 40, 17),
+                                            (256, 784, 1024)])
+def test_dense_forward_into_is_z_prev_at_W_plus_b(m, n_in, n_out, dtype, cpu_path):
+    # small shapes take the loops, mid-size ones the SIMD tiles with the bias added in
+    # registers, large ones BLAS
     rng = np.random.default_rng(n_in)
     z_prev, W = rand(rng, (m, n_in), dtype), rand(rng, (n_in, n_out), dtype)
     b = rand(rng, (n_out,), dtype)

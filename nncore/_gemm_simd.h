@@ -1,0 +1,148 @@
+/* nncore's own SIMD matrix products for small and mid-size shapes, chosen at run time.
+ *
+ * Written in C with intrinsics (included from _kernels.pyx) because Cython cannot express
+ * SIMD registers or per-function target attributes. Each function here is compiled for its
+ * instruction set with __attribute__((target)), while the rest of the extension stays
+ * portable x86-64: one wheel imports on any CPU and runs these only where nn_cpu_level()
+ * says the CPU (and the OS) support them. Elsewhere (other compilers, other architectures)
+ * NN_HAVE_SIMD_KERNELS is 0 and the portable loops in _kernels.pyx run instead.
+ *
+ * nn_gemm_{avx2,avx512}_{f32,f64}(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C,
+ *                                 ldc, bias)
+ *     C = alpha * op(A) @ op(B) + beta * C  [+ bias[None, :]],  row-major, as
+ *     _kernels.gemm; bias (n,) may be NULL. beta == 0 never reads C.
+ *
+ * How: C is computed in tiles of MR = 6 rows by NR = 2 vectors (AVX2: 16 floats or 8
+ * doubles; AVX-512: 32 or 16), twelve accumulators kept in registers across the whole k
+ * loop, each step one broadcast of an A value per row and two loads of a B row; alpha, beta
+ * and the bias are applied once per tile, as it is stored. B rows are read in place for
+ * op(B) = B (row-major, contiguous along n); for op(B) = B.T, panels of NR columns by KC rows
+ * are first copied (transposed) into a buffer on the stack, so that the same tile code reads
+ * them. op(A) is read through two strides, so trans_a costs nothing. Columns past the last
+ * full panel use masked loads and stores, which never touch memory outside the matrices.
+ * The tile code is written once (_gemm_simd_impl.h) and included once per instruction set
+ * and type, with the intrinsics as macros.
+ */
+#ifndef NNCORE_GEMM_SIMD_H
+#define NNCORE_GEMM_SIMD_H
+
+#include <stddef.h>
+
+#define NN_CPU_PORTABLE 0
+#define NN_CPU_AVX2 1      /* AVX2 + FMA */
+#define NN_CPU_AVX512 2    /* AVX-512 F (with AVX2 + FMA) */
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define NN_HAVE_SIMD_KERNELS 1
+#include <immintrin.h>
+
+/* The best instruction set that the CPU has and the OS saves the registers of (GCC's and
+ * clang's __builtin_cpu_supports check both). */
+static int nn_cpu_level(void)
+{
+    __builtin_cpu_init();
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
+        return NN_CPU_PORTABLE;
+    return __builtin_cpu_supports("avx512f") ? NN_CPU_AVX512 : NN_CPU_AVX2;
+}
+
+#define NN_INLINE static inline __attribute__((always_inline))
+#define NN_MR 6      /* rows per tile */
+#define NN_KC 256    /* rows of a transposed B panel held on the stack */
+
+/* ---- AVX2 + FMA ---- */
+#define NN_TARGET __attribute__((target("avx2,fma")))
+#define NN_MASK_T __m256i
+
+#define NN_T float
+#define NN_SUFFIX avx2_f32
+#define NN_VL 8
+#define NN_VEC __m256
+#define NN_ZERO() _mm256_setzero_ps()
+#define NN_SET1(x) _mm256_set1_ps(x)
+#define NN_LOAD(p) _mm256_loadu_ps(p)
+#define NN_STORE(p, v) _mm256_storeu_ps(p, v)
+#define NN_MLOAD(p, m) _mm256_maskload_ps(p, m)
+#define NN_MSTORE(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define NN_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define NN_MASK(count) _mm256_cmpgt_epi32(_mm256_set1_epi32(count), \
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#include "_gemm_simd_impl.h"
+
+#define NN_T double
+#define NN_SUFFIX avx2_f64
+#define NN_VL 4
+#define NN_VEC __m256d
+#define NN_ZERO() _mm256_setzero_pd()
+#define NN_SET1(x) _mm256_set1_pd(x)
+#define NN_LOAD(p) _mm256_loadu_pd(p)
+#define NN_STORE(p, v) _mm256_storeu_pd(p, v)
+#define NN_MLOAD(p, m) _mm256_maskload_pd(p, m)
+#define NN_MSTORE(p, m, v) _mm256_maskstore_pd(p, m, v)
+#define NN_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define NN_MASK(count) _mm256_cmpgt_epi64(_mm256_set1_epi64x(count), \
+                                          _mm256_setr_epi64x(0, 1, 2, 3))
+#include "_gemm_simd_impl.h"
+
+#undef NN_TARGET
+#undef NN_MASK_T
+
+/* ---- AVX-512 F ---- */
+#define NN_TARGET __attribute__((target("avx512f,avx2,fma")))
+/* lanes [0, count) of a vector of NN_VL lanes, as a k-mask */
+#define NN_LANES(count) ((count) <= 0 ? 0u : (count) >= NN_VL ? (1u << NN_VL) - 1u \
+                                                                : (1u << (count)) - 1u)
+
+#define NN_MASK_T __mmask16
+#define NN_T float
+#define NN_SUFFIX avx512_f32
+#define NN_VL 16
+#define NN_VEC __m512
+#define NN_ZERO() _mm512_setzero_ps()
+#define NN_SET1(x) _mm512_set1_ps(x)
+#define NN_LOAD(p) _mm512_loadu_ps(p)
+#define NN_STORE(p, v) _mm512_storeu_ps(p, v)
+#define NN_MLOAD(p, m) _mm512_maskz_loadu_ps(m, p)
+#define NN_MSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define NN_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define NN_MASK(count) ((__mmask16)NN_LANES(count))
+#include "_gemm_simd_impl.h"
+#undef NN_MASK_T
+
+#define NN_MASK_T __mmask8
+#define NN_T double
+#define NN_SUFFIX avx512_f64
+#define NN_VL 8
+#define NN_VEC __m512d
+#define NN_ZERO() _mm512_setzero_pd()
+#define NN_SET1(x) _mm512_set1_pd(x)
+#define NN_LOAD(p) _mm512_loadu_pd(p)
+#define NN_STORE(p, v) _mm512_storeu_pd(p, v)
+#define NN_MLOAD(p, m) _mm512_maskz_loadu_pd(m, p)
+#define NN_MSTORE(p, m, v) _mm512_mask_storeu_pd(p, m, v)
+#define NN_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define NN_MASK(count) ((__mmask8)NN_LANES(count))
+#include "_gemm_simd_impl.h"
+#undef NN_MASK_T
+
+#undef NN_TARGET
+#undef NN_LANES
+
+#else  /* no SIMD kernels for this compiler or architecture: the portable loops run, and
+        * _kernels.pyx never calls the functions below (nn_cpu_level() is 0) */
+#define NN_HAVE_SIMD_KERNELS 0
+
+static int nn_cpu_level(void) { return NN_CPU_PORTABLE; }
+
+#define NN_NO_KERNEL(SUFFIX, T)                                                             \
+    static void nn_gemm_##SUFFIX(int ta, int tb, int m, int n, int k, T alpha, const T* A,  \
+                                 int lda, const T* B, int ldb, T beta, T* C, int ldc,       \
+                                 const T* bias) {}
+NN_NO_KERNEL(avx2_f32, float)
+NN_NO_KERNEL(avx2_f64, double)
+NN_NO_KERNEL(avx512_f32, float)
+NN_NO_KERNEL(avx512_f64, double)
+#undef NN_NO_KERNEL
+#endif
+
+#endif /* NNCORE_GEMM_SIMD_H */

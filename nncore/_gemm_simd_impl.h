@@ -1,0 +1,161 @@
+/* The body of nncore's SIMD gemm for one instruction set and floating type: included by
+ * _gemm_simd.h once per pair, with NN_TARGET, NN_T, NN_VEC, NN_VL, NN_MASK_T and the NN_*
+ * intrinsics defined (a C template). See _gemm_simd.h for the contract and the method. */
+
+#define NN_CAT_(a, b) a##_##b
+#define NN_CAT(a, b) NN_CAT_(a, b)
+#define NN_FN(name) NN_CAT(name, NN_SUFFIX)
+#define NN_NR (2 * NN_VL)   /* columns per tile: two vectors */
+
+/* One tile: rows 0..mr-1 and columns 0..NR-1 of C (only `cols` of them when !store_full) get
+ *   C[r, :] = alpha * sum_p op(A)[r, p] * Bp[p, :]  (+ bias)  (+ beta * C[r, :])
+ * op(A)[r, p] = A[r * a_r + p * a_p]; Bp[p, j] = B[p * ldb + j]. A tile is two vectors wide,
+ * or one (two = 0) when the panel has at most NN_VL columns (an output layer of 10 classes).
+ * mr, two, load_full and store_full are constants at every call site, so the compiler makes
+ * one straight-line version of the loop per combination, its accumulators in registers. */
+NN_TARGET NN_INLINE void NN_FN(nn_tile)(
+    const int mr, const int two, const int load_full, const int store_full, ptrdiff_t kc,
+    const NN_T* A, ptrdiff_t a_r, ptrdiff_t a_p, const NN_T* B, ptrdiff_t ldb,
+    NN_T* C, ptrdiff_t ldc, NN_T alpha, NN_T beta, const NN_T* bias, NN_MASK_T m0, NN_MASK_T m1)
+{
+    NN_VEC acc0[NN_MR], acc1[NN_MR];
+    NN_VEC b0, b1 = NN_ZERO(), a, v0, v1, bias0, bias1;
+    ptrdiff_t p;
+    int r;
+    for (r = 0; r < mr; r++) {
+        acc0[r] = NN_ZERO();
+        acc1[r] = NN_ZERO();
+    }
+    for (p = 0; p < kc; p++) {
+        /* acc[r] += op(A)[r, p] * B[p, 0:NR] */
+        b0 = load_full ? NN_LOAD(B + p * ldb) : NN_MLOAD(B + p * ldb, m0);
+        if (two)
+            b1 = load_full ? NN_LOAD(B + p * ldb + NN_VL) : NN_MLOAD(B + p * ldb + NN_VL, m1);
+        for (r = 0; r < mr; r++) {
+            a = NN_SET1(A[r * a_r + p * a_p]);
+            acc0[r] = NN_FMA(a, b0, acc0[r]);
+            if (two)
+                acc1[r] = NN_FMA(a, b1, acc1[r]);
+        }
+    }
+    if (bias != NULL) {
+        bias0 = store_full ? NN_LOAD(bias) : NN_MLOAD(bias, m0);
+        bias1 = !two ? NN_ZERO() : store_full ? NN_LOAD(bias + NN_VL)
+                                              : NN_MLOAD(bias + NN_VL, m1);
+    } else {
+        bias0 = bias1 = NN_ZERO();
+    }
+    for (r = 0; r < mr; r++) {
+        /* C[r] = alpha * acc[r] + bias + beta * C[r]; beta == 0 never reads C */
+        NN_T* c = C + r * ldc;
+        v0 = NN_FMA(NN_SET1(alpha), acc0[r], bias0);
+        if (beta != 0)
+            v0 = NN_FMA(NN_SET1(beta), store_full ? NN_LOAD(c) : NN_MLOAD(c, m0), v0);
+        if (store_full)
+            NN_STORE(c, v0);
+        else
+            NN_MSTORE(c, m0, v0);
+        if (!two)
+            continue;
+        v1 = NN_FMA(NN_SET1(alpha), acc1[r], bias1);
+        if (beta != 0)
+            v1 = NN_FMA(NN_SET1(beta), store_full ? NN_LOAD(c + NN_VL)
+                                                  : NN_MLOAD(c + NN_VL, m1), v1);
+        if (store_full)
+            NN_STORE(c + NN_VL, v1);
+        else
+            NN_MSTORE(c + NN_VL, m1, v1);
+    }
+}
+
+/* All row tiles of one column panel: rows 0..m-1, in tiles of NN_MR and a last smaller one. */
+#define NN_TILE_CASE(MR_, TWO_, LF_, SF_) \
+    NN_FN(nn_tile)(MR_, TWO_, LF_, SF_, kc, A + i * a_r, a_r, a_p, B, ldb, C + i * ldc, ldc, \
+                   alpha, beta, bias, m0, m1)
+#define NN_TILE_ROWS(TWO_, LF_, SF_)                                        \
+    for (i = 0; i + NN_MR <= m; i += NN_MR)                                 \
+        NN_TILE_CASE(NN_MR, TWO_, LF_, SF_);                                \
+    switch (m - i) {                                                        \
+        case 5: NN_TILE_CASE(5, TWO_, LF_, SF_); break;                     \
+        case 4: NN_TILE_CASE(4, TWO_, LF_, SF_); break;                     \
+        case 3: NN_TILE_CASE(3, TWO_, LF_, SF_); break;                     \
+        case 2: NN_TILE_CASE(2, TWO_, LF_, SF_); break;                     \
+        case 1: NN_TILE_CASE(1, TWO_, LF_, SF_); break;                     \
+        default: break;                                                     \
+    }
+
+NN_TARGET static void NN_FN(nn_panel)(
+    int m, ptrdiff_t kc, int cols, int packed, const NN_T* A, ptrdiff_t a_r, ptrdiff_t a_p,
+    const NN_T* B, ptrdiff_t ldb, NN_T* C, ptrdiff_t ldc, NN_T alpha, NN_T beta,
+    const NN_T* bias)
+{
+    ptrdiff_t i;
+    NN_MASK_T m0 = NN_MASK(cols), m1 = NN_MASK(cols - NN_VL);
+    if (cols == NN_NR) {
+        NN_TILE_ROWS(1, 1, 1)
+    } else if (cols == NN_VL) {
+        NN_TILE_ROWS(0, 1, 1)
+    } else if (cols < NN_VL) {
+        if (packed) {
+            NN_TILE_ROWS(0, 1, 0)
+        } else {
+            NN_TILE_ROWS(0, 0, 0)
+        }
+    } else if (packed) {
+        NN_TILE_ROWS(1, 1, 0)
+    } else {
+        NN_TILE_ROWS(1, 0, 0)
+    }
+}
+
+#undef NN_TILE_ROWS
+#undef NN_TILE_CASE
+
+NN_TARGET static void NN_FN(nn_gemm)(
+    int trans_a, int trans_b, int m, int n, int k, NN_T alpha, const NN_T* A, int lda,
+    const NN_T* B, int ldb, NN_T beta, NN_T* C, int ldc, const NN_T* bias)
+{
+    /* op(A)[i, p] = A[i * a_r + p * a_p] */
+    ptrdiff_t a_r = trans_a ? 1 : lda, a_p = trans_a ? lda : 1;
+    NN_T pack[NN_KC * NN_NR] __attribute__((aligned(32)));
+    ptrdiff_t j, p0, p, kc;
+    int jj, cols;
+    for (j = 0; j < n; j += NN_NR) {
+        cols = n - j < NN_NR ? (int)(n - j) : NN_NR;
+        if (!trans_b) {
+            /* B[p, j:j + NR] read in place */
+            NN_FN(nn_panel)(m, k, cols, 0, A, a_r, a_p, B + j, ldb, C + j, ldc, alpha, beta,
+                            bias ? bias + j : NULL);
+            continue;
+        }
+        /* op(B)[p, j + jj] = B[(j + jj) * ldb + p]: copy KC rows of it at a time into pack,
+         * zero-filled past the last column, then accumulate (beta applies to the first block,
+         * the bias with it) */
+        for (p0 = 0; p0 < k; p0 += NN_KC) {
+            kc = k - p0 < NN_KC ? k - p0 : NN_KC;
+            for (p = 0; p < kc; p++)
+                for (jj = 0; jj < NN_NR; jj++)
+                    pack[p * NN_NR + jj] = jj < cols ? B[(j + jj) * (ptrdiff_t)ldb + p0 + p] : 0;
+            NN_FN(nn_panel)(m, kc, cols, 1, A + p0 * a_p, a_r, a_p, pack, NN_NR, C + j, ldc,
+                            alpha, p0 == 0 ? beta : (NN_T)1,
+                            p0 == 0 && bias ? bias + j : NULL);
+        }
+    }
+}
+
+#undef NN_NR
+#undef NN_FN
+#undef NN_CAT
+#undef NN_CAT_
+#undef NN_T
+#undef NN_SUFFIX
+#undef NN_VL
+#undef NN_VEC
+#undef NN_ZERO
+#undef NN_SET1
+#undef NN_LOAD
+#undef NN_STORE
+#undef NN_MLOAD
+#undef NN_MSTORE
+#undef NN_FMA
+#undef NN_MASK
