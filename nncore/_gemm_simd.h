@@ -20,8 +20,14 @@
  * are first copied (transposed) into a buffer on the stack, so that the same tile code reads
  * them. op(A) is read through two strides, so trans_a costs nothing. Columns past the last
  * full panel use masked loads and stores, which never touch memory outside the matrices.
- * The tile code is written once (_gemm_simd_impl.h) and included once per instruction set
- * and type, with the intrinsics as macros.
+ *
+ * nn_exp_{...}(x, y, n): y = exp(x) over n values (x == y allowed), to about 1 ulp.
+ * nn_sigmoid_{...}(a, z, n, c, beta): z = c / (1 + exp(-beta * a)) over n values, by the same
+ *     formula as _kernels._sigmoid (exp of -|x| only, so it never overflows).
+ * nn_all_finite_in_{...}(x, n, lo, hi): 1 when all n values are finite and in [lo, hi].
+ *
+ * The code is written once (_gemm_simd_impl.h) and included once per instruction set and
+ * type, with the intrinsics as macros.
  */
 #ifndef NNCORE_GEMM_SIMD_H
 #define NNCORE_GEMM_SIMD_H
@@ -47,7 +53,14 @@ static int nn_cpu_level(void)
 }
 
 #define NN_INLINE static inline __attribute__((always_inline))
+#include <float.h>
 #define NN_MR 6      /* rows per tile */
+/* exp's constants per type: the clamp of x (exp underflows to 0 below it, overflows to inf
+ * above), ln 2 in two parts (Cody and Waite), 1.5 * 2**mantissa bits (adding it rounds to an
+ * integer), the exponent's bits and bias */
+#define NN_EXP_CONSTANTS_float -104.0f, 89.0f, 0.693359375f, -2.12194440e-4f, 12582912.0f, 23, 127
+#define NN_EXP_CONSTANTS_double -746.0, 710.0, 6.93147180369123816490e-01, \
+    1.90821492927058770002e-10, 6755399441055744.0, 52, 1023
 #define NN_KC 256    /* rows of a transposed B panel held on the stack */
 
 /* ---- AVX2 + FMA ---- */
@@ -56,6 +69,26 @@ static int nn_cpu_level(void)
 
 #define NN_T float
 #define NN_SUFFIX avx2_f32
+#define NN_OK_T __m256
+#define NN_OK_ALL_TRUE() _mm256_castsi256_ps(_mm256_set1_epi32(-1))
+#define NN_OK_IN(x, lo, hi, big) _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(x, lo, _CMP_GE_OQ), \
+    _mm256_cmp_ps(x, hi, _CMP_LE_OQ)), _mm256_cmp_ps(NN_ABS(x), big, _CMP_LE_OQ))
+#define NN_OK_AND(a, b) _mm256_and_ps(a, b)
+#define NN_OK_ALL(a) (_mm256_movemask_ps(a) == 0xFF)
+#define NN_ITYPE __m256i
+#define NN_CAST_I(v) _mm256_castps_si256(v)
+#define NN_CAST_F(i) _mm256_castsi256_ps(i)
+#define NN_IADD(a, b) _mm256_add_epi32(a, b)
+#define NN_ISUB(a, b) _mm256_sub_epi32(a, b)
+#define NN_ISHL(a, bits) _mm256_slli_epi32(a, bits)
+#define NN_ISET1(x) _mm256_set1_epi32(x)
+#define NN_MAX(a, b) _mm256_max_ps(a, b)
+#define NN_MIN(a, b) _mm256_min_ps(a, b)
+#define NN_SUB(a, b) _mm256_sub_ps(a, b)
+#define NN_MUL(a, b) _mm256_mul_ps(a, b)
+#define NN_DIV(a, b) _mm256_div_ps(a, b)
+#define NN_ABS(x) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x)
+#define NN_SELECT_GE0(x, ge, lt) _mm256_blendv_ps(lt, ge, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ))
 #define NN_VL 8
 #define NN_VEC __m256
 #define NN_ZERO() _mm256_setzero_ps()
@@ -71,6 +104,26 @@ static int nn_cpu_level(void)
 
 #define NN_T double
 #define NN_SUFFIX avx2_f64
+#define NN_OK_T __m256d
+#define NN_OK_ALL_TRUE() _mm256_castsi256_pd(_mm256_set1_epi32(-1))
+#define NN_OK_IN(x, lo, hi, big) _mm256_and_pd(_mm256_and_pd(_mm256_cmp_pd(x, lo, _CMP_GE_OQ), \
+    _mm256_cmp_pd(x, hi, _CMP_LE_OQ)), _mm256_cmp_pd(NN_ABS(x), big, _CMP_LE_OQ))
+#define NN_OK_AND(a, b) _mm256_and_pd(a, b)
+#define NN_OK_ALL(a) (_mm256_movemask_pd(a) == 0xF)
+#define NN_ITYPE __m256i
+#define NN_CAST_I(v) _mm256_castpd_si256(v)
+#define NN_CAST_F(i) _mm256_castsi256_pd(i)
+#define NN_IADD(a, b) _mm256_add_epi64(a, b)
+#define NN_ISUB(a, b) _mm256_sub_epi64(a, b)
+#define NN_ISHL(a, bits) _mm256_slli_epi64(a, bits)
+#define NN_ISET1(x) _mm256_set1_epi64x(x)
+#define NN_MAX(a, b) _mm256_max_pd(a, b)
+#define NN_MIN(a, b) _mm256_min_pd(a, b)
+#define NN_SUB(a, b) _mm256_sub_pd(a, b)
+#define NN_MUL(a, b) _mm256_mul_pd(a, b)
+#define NN_DIV(a, b) _mm256_div_pd(a, b)
+#define NN_ABS(x) _mm256_andnot_pd(_mm256_set1_pd(-0.0), x)
+#define NN_SELECT_GE0(x, ge, lt) _mm256_blendv_pd(lt, ge, _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_GE_OQ))
 #define NN_VL 4
 #define NN_VEC __m256d
 #define NN_ZERO() _mm256_setzero_pd()
@@ -96,6 +149,26 @@ static int nn_cpu_level(void)
 #define NN_MASK_T __mmask16
 #define NN_T float
 #define NN_SUFFIX avx512_f32
+#define NN_OK_T __mmask16
+#define NN_OK_ALL_TRUE() ((__mmask16)0xFFFF)
+#define NN_OK_IN(x, lo, hi, big) (_mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ) \
+    & _mm512_cmp_ps_mask(x, hi, _CMP_LE_OQ) & _mm512_cmp_ps_mask(NN_ABS(x), big, _CMP_LE_OQ))
+#define NN_OK_AND(a, b) ((NN_OK_T)((a) & (b)))
+#define NN_OK_ALL(a) ((a) == (NN_OK_T)0xFFFF)
+#define NN_ITYPE __m512i
+#define NN_CAST_I(v) _mm512_castps_si512(v)
+#define NN_CAST_F(i) _mm512_castsi512_ps(i)
+#define NN_IADD(a, b) _mm512_add_epi32(a, b)
+#define NN_ISUB(a, b) _mm512_sub_epi32(a, b)
+#define NN_ISHL(a, bits) _mm512_slli_epi32(a, bits)
+#define NN_ISET1(x) _mm512_set1_epi32(x)
+#define NN_MAX(a, b) _mm512_max_ps(a, b)
+#define NN_MIN(a, b) _mm512_min_ps(a, b)
+#define NN_SUB(a, b) _mm512_sub_ps(a, b)
+#define NN_MUL(a, b) _mm512_mul_ps(a, b)
+#define NN_DIV(a, b) _mm512_div_ps(a, b)
+#define NN_ABS(x) _mm512_abs_ps(x)
+#define NN_SELECT_GE0(x, ge, lt) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), lt, ge)
 #define NN_VL 16
 #define NN_VEC __m512
 #define NN_ZERO() _mm512_setzero_ps()
@@ -112,6 +185,26 @@ static int nn_cpu_level(void)
 #define NN_MASK_T __mmask8
 #define NN_T double
 #define NN_SUFFIX avx512_f64
+#define NN_OK_T __mmask8
+#define NN_OK_ALL_TRUE() ((__mmask8)0xFF)
+#define NN_OK_IN(x, lo, hi, big) (_mm512_cmp_pd_mask(x, lo, _CMP_GE_OQ) \
+    & _mm512_cmp_pd_mask(x, hi, _CMP_LE_OQ) & _mm512_cmp_pd_mask(NN_ABS(x), big, _CMP_LE_OQ))
+#define NN_OK_AND(a, b) ((NN_OK_T)((a) & (b)))
+#define NN_OK_ALL(a) ((a) == (NN_OK_T)0xFF)
+#define NN_ITYPE __m512i
+#define NN_CAST_I(v) _mm512_castpd_si512(v)
+#define NN_CAST_F(i) _mm512_castsi512_pd(i)
+#define NN_IADD(a, b) _mm512_add_epi64(a, b)
+#define NN_ISUB(a, b) _mm512_sub_epi64(a, b)
+#define NN_ISHL(a, bits) _mm512_slli_epi64(a, bits)
+#define NN_ISET1(x) _mm512_set1_epi64(x)
+#define NN_MAX(a, b) _mm512_max_pd(a, b)
+#define NN_MIN(a, b) _mm512_min_pd(a, b)
+#define NN_SUB(a, b) _mm512_sub_pd(a, b)
+#define NN_MUL(a, b) _mm512_mul_pd(a, b)
+#define NN_DIV(a, b) _mm512_div_pd(a, b)
+#define NN_ABS(x) _mm512_abs_pd(x)
+#define NN_SELECT_GE0(x, ge, lt) _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GE_OQ), lt, ge)
 #define NN_VL 8
 #define NN_VEC __m512d
 #define NN_ZERO() _mm512_setzero_pd()
@@ -138,11 +231,20 @@ static int nn_cpu_level(void) { return NN_CPU_PORTABLE; }
     static void nn_gemm_##SUFFIX(int ta, int tb, int m, int n, int k, T alpha, const T* A,  \
                                  int lda, const T* B, int ldb, T beta, T* C, int ldc,       \
                                  const T* bias) {}
+#define NN_NO_ELEMENTWISE(SUFFIX, T)                                                        \
+    static void nn_exp_##SUFFIX(const T* x, T* y, ptrdiff_t n) {}                           \
+    static void nn_sigmoid_##SUFFIX(const T* a, T* z, ptrdiff_t n, T c, T beta) {}          \
+    static int nn_all_finite_in_##SUFFIX(const T* x, ptrdiff_t n, T lo, T hi) { return 0; }
 NN_NO_KERNEL(avx2_f32, float)
 NN_NO_KERNEL(avx2_f64, double)
 NN_NO_KERNEL(avx512_f32, float)
 NN_NO_KERNEL(avx512_f64, double)
+NN_NO_ELEMENTWISE(avx2_f32, float)
+NN_NO_ELEMENTWISE(avx2_f64, double)
+NN_NO_ELEMENTWISE(avx512_f32, float)
+NN_NO_ELEMENTWISE(avx512_f64, double)
 #undef NN_NO_KERNEL
+#undef NN_NO_ELEMENTWISE
 #endif
 
 #endif /* NNCORE_GEMM_SIMD_H */

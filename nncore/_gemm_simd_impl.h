@@ -143,6 +143,118 @@ NN_TARGET static void NN_FN(nn_gemm)(
     }
 }
 
+/* ---- elementwise ---- */
+
+#define NN_EXP_CONSTANTS_(T) NN_EXP_CONSTANTS_##T
+#define NN_EXP_CONSTANTS(T) NN_EXP_CONSTANTS_(T)
+
+/* exp(x) of a vector to about 1 ulp: x = n ln2 + r with |r| <= ln2 / 2 (Cody and Waite), exp(r)
+ * by its Taylor polynomial (degree 7 for float, 13 for double: the remainder, r**8 / 8! or
+ * r**14 / 14!, is under a tenth of an ulp), times 2**n made in the exponent bits in two
+ * halves, so that 2**n may be subnormal or overflow to inf as exp does. x is clamped first
+ * (max and min return their second operand when one is NaN: NaN stays NaN). */
+NN_TARGET NN_INLINE NN_VEC NN_FN(nn_vexp)(NN_VEC x)
+{
+    static const NN_T k[] = {NN_EXP_CONSTANTS(NN_T)};
+    const NN_VEC magic = NN_SET1(k[4]);
+    const int mant = (int)k[5];
+    const NN_ITYPE bias = NN_ISET1((int)k[6]);
+    NN_VEC t, n, h, r, p;
+    NN_ITYPE i1, i2;
+    x = NN_MAX(NN_SET1(k[0]), x);
+    x = NN_MIN(NN_SET1(k[1]), x);
+    t = NN_FMA(x, NN_SET1((NN_T)1.4426950408889634), magic);   /* n + magic, n = round(x / ln2) */
+    n = NN_SUB(t, magic);
+    r = NN_FMA(n, NN_SET1(-k[2]), x);
+    r = NN_FMA(n, NN_SET1(-k[3]), r);
+    if (sizeof(NN_T) == 4) {
+        p = NN_FMA(NN_SET1((NN_T)(1.0 / 5040)), r, NN_SET1((NN_T)(1.0 / 720)));
+        p = NN_FMA(p, r, NN_SET1((NN_T)(1.0 / 120)));
+    } else {
+        p = NN_FMA(NN_SET1((NN_T)(1.0 / 6227020800.0)), r, NN_SET1((NN_T)(1.0 / 479001600.0)));
+        p = NN_FMA(p, r, NN_SET1((NN_T)(1.0 / 39916800.0)));
+        p = NN_FMA(p, r, NN_SET1((NN_T)(1.0 / 3628800.0)));
+        p = NN_FMA(p, r, NN_SET1((NN_T)(1.0 / 362880.0)));
+        p = NN_FMA(p, r, NN_SET1((NN_T)(1.0 / 40320.0)));
+        p = NN_FMA(p, r, NN_SET1((NN_T)(1.0 / 5040.0)));
+        p = NN_FMA(p, r, NN_SET1((NN_T)(1.0 / 720.0)));
+        p = NN_FMA(p, r, NN_SET1((NN_T)(1.0 / 120.0)));
+    }
+    p = NN_FMA(p, r, NN_SET1((NN_T)(1.0 / 24)));
+    p = NN_FMA(p, r, NN_SET1((NN_T)(1.0 / 6)));
+    p = NN_FMA(p, r, NN_SET1((NN_T)0.5));
+    p = NN_FMA(p, r, NN_SET1((NN_T)1));
+    p = NN_FMA(p, r, NN_SET1((NN_T)1));
+    /* 2**n = 2**h * 2**(n - h), h = round(n / 2): each half's exponent field is in range */
+    t = NN_FMA(n, NN_SET1((NN_T)0.5), magic);
+    h = NN_SUB(t, magic);
+    i1 = NN_ISUB(NN_CAST_I(t), NN_CAST_I(magic));
+    i2 = NN_ISUB(NN_CAST_I(NN_FMA(NN_SET1((NN_T)1), NN_SUB(n, h), magic)), NN_CAST_I(magic));
+    p = NN_MUL(p, NN_CAST_F(NN_ISHL(NN_IADD(i1, bias), mant)));
+    return NN_MUL(p, NN_CAST_F(NN_ISHL(NN_IADD(i2, bias), mant)));
+}
+
+NN_TARGET static void NN_FN(nn_exp)(const NN_T* x, NN_T* y, ptrdiff_t n)
+{
+    ptrdiff_t i;
+    NN_MASK_T m;
+    for (i = 0; i + NN_VL <= n; i += NN_VL)
+        NN_STORE(y + i, NN_FN(nn_vexp)(NN_LOAD(x + i)));
+    if (i < n) {
+        m = NN_MASK((int)(n - i));
+        NN_MSTORE(y + i, m, NN_FN(nn_vexp)(NN_MLOAD(x + i, m)));
+    }
+}
+
+/* z = c * s(beta * a), s(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0, e = exp(-|x|) */
+NN_TARGET NN_INLINE NN_VEC NN_FN(nn_vsigmoid)(NN_VEC a, NN_VEC c, NN_VEC beta)
+{
+    NN_VEC x = NN_MUL(beta, a);
+    NN_VEC e = NN_FN(nn_vexp)(NN_SUB(NN_ZERO(), NN_ABS(x)));
+    NN_VEC r = NN_DIV(NN_SET1((NN_T)1), NN_FMA(NN_SET1((NN_T)1), e, NN_SET1((NN_T)1)));
+    return NN_MUL(c, NN_SELECT_GE0(x, r, NN_MUL(e, r)));
+}
+
+NN_TARGET static void NN_FN(nn_sigmoid)(const NN_T* a, NN_T* z, ptrdiff_t n, NN_T c, NN_T beta)
+{
+    ptrdiff_t i;
+    NN_MASK_T m;
+    NN_VEC vc = NN_SET1(c), vb = NN_SET1(beta);
+    for (i = 0; i + NN_VL <= n; i += NN_VL)
+        NN_STORE(z + i, NN_FN(nn_vsigmoid)(NN_LOAD(a + i), vc, vb));
+    if (i < n) {
+        m = NN_MASK((int)(n - i));
+        NN_MSTORE(z + i, m, NN_FN(nn_vsigmoid)(NN_MLOAD(a + i, m), vc, vb));
+    }
+}
+
+/* 1 when every one of the n values of x is finite and lies in [lo, hi]: vector compares,
+ * checked every 1024 values (NaN fails every ordered compare; +-inf fails |x| <= max) */
+NN_TARGET static int NN_FN(nn_all_finite_in)(const NN_T* x, ptrdiff_t n, NN_T lo, NN_T hi)
+{
+    const NN_VEC vlo = NN_SET1(lo), vhi = NN_SET1(hi);
+    const NN_VEC big = NN_SET1(sizeof(NN_T) == 4 ? (NN_T)FLT_MAX : (NN_T)DBL_MAX);
+    NN_OK_T ok = NN_OK_ALL_TRUE();
+    ptrdiff_t i, j;
+    NN_T v;
+    for (i = 0; i + NN_VL <= n; i += NN_VL) {
+        ok = NN_OK_AND(ok, NN_OK_IN(NN_LOAD(x + i), vlo, vhi, big));
+        if ((i & 1023) == 1024 - NN_VL && !NN_OK_ALL(ok))
+            return 0;
+    }
+    if (!NN_OK_ALL(ok))
+        return 0;
+    for (j = i; j < n; j++) {
+        v = x[j];
+        if (!(v >= lo && v <= hi && (v - v) == 0))
+            return 0;
+    }
+    return 1;
+}
+
+#undef NN_EXP_CONSTANTS
+#undef NN_EXP_CONSTANTS_
+
 #undef NN_NR
 #undef NN_FN
 #undef NN_CAT
@@ -159,3 +271,22 @@ NN_TARGET static void NN_FN(nn_gemm)(
 #undef NN_MSTORE
 #undef NN_FMA
 #undef NN_MASK
+#undef NN_ITYPE
+#undef NN_CAST_I
+#undef NN_CAST_F
+#undef NN_IADD
+#undef NN_ISUB
+#undef NN_ISHL
+#undef NN_ISET1
+#undef NN_MAX
+#undef NN_MIN
+#undef NN_SUB
+#undef NN_MUL
+#undef NN_DIV
+#undef NN_ABS
+#undef NN_SELECT_GE0
+#undef NN_OK_T
+#undef NN_OK_ALL_TRUE
+#undef NN_OK_IN
+#undef NN_OK_AND
+#undef NN_OK_ALL

@@ -28,6 +28,19 @@ cdef extern from "_gemm_simd.h" nogil:
     void nn_gemm_avx512_f64(int trans_a, int trans_b, int m, int n, int k, double alpha,
                             const double* A, int lda, const double* B, int ldb, double beta,
                             double* C, int ldc, const double* bias)
+    void nn_exp_avx2_f32(const float* x, float* y, Py_ssize_t n)
+    void nn_exp_avx2_f64(const double* x, double* y, Py_ssize_t n)
+    void nn_exp_avx512_f32(const float* x, float* y, Py_ssize_t n)
+    void nn_exp_avx512_f64(const double* x, double* y, Py_ssize_t n)
+    void nn_sigmoid_avx2_f32(const float* a, float* z, Py_ssize_t n, float c, float beta)
+    void nn_sigmoid_avx2_f64(const double* a, double* z, Py_ssize_t n, double c, double beta)
+    void nn_sigmoid_avx512_f32(const float* a, float* z, Py_ssize_t n, float c, float beta)
+    void nn_sigmoid_avx512_f64(const double* a, double* z, Py_ssize_t n, double c,
+                               double beta)
+    bint nn_all_finite_in_avx2_f32(const float* x, Py_ssize_t n, float lo, float hi)
+    bint nn_all_finite_in_avx2_f64(const double* x, Py_ssize_t n, double lo, double hi)
+    bint nn_all_finite_in_avx512_f32(const float* x, Py_ssize_t n, float lo, float hi)
+    bint nn_all_finite_in_avx512_f64(const double* x, Py_ssize_t n, double lo, double hi)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,6 +247,35 @@ cdef void gemm_simd(bint trans_a, bint trans_b, int m, int n, int k, floating al
                              bias)
 
 
+cdef inline void _exp_simd(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
+    # y = np.exp(x) by the SIMD code of _cpu_level (not NN_CPU_PORTABLE)
+    if floating is float:
+        if _cpu_level == NN_CPU_AVX512:
+            nn_exp_avx512_f32(x, y, n)
+        else:
+            nn_exp_avx2_f32(x, y, n)
+    else:
+        if _cpu_level == NN_CPU_AVX512:
+            nn_exp_avx512_f64(x, y, n)
+        else:
+            nn_exp_avx2_f64(x, y, n)
+
+
+cdef inline void _sigmoid_simd(const floating* a, floating* z, Py_ssize_t n, floating c,
+                               floating beta) noexcept nogil:
+    # z = c / (1 + np.exp(-beta * a)) by the SIMD code of _cpu_level (not NN_CPU_PORTABLE)
+    if floating is float:
+        if _cpu_level == NN_CPU_AVX512:
+            nn_sigmoid_avx512_f32(a, z, n, c, beta)
+        else:
+            nn_sigmoid_avx2_f32(a, z, n, c, beta)
+    else:
+        if _cpu_level == NN_CPU_AVX512:
+            nn_sigmoid_avx512_f64(a, z, n, c, beta)
+        else:
+            nn_sigmoid_avx2_f64(a, z, n, c, beta)
+
+
 cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
                const floating* A, int lda, const floating* B, int ldb,
                floating beta, floating* C, int ldc) noexcept nogil:
@@ -275,6 +317,38 @@ cdef void dense_forward(const floating* z_prev, const floating* W, const floatin
 # Activations
 # ---------------------------------------------------------------------------------------------
 
+cdef void _softmax_simd(const floating* a, floating* z, floating* lse, int m,
+                        int n) noexcept nogil:
+    # activation_forward's softmax with the exps in one vector pass over the block:
+    # z = a - a.max(1); z = np.exp(z); total = z.sum(1); z /= total; lse = max + log(total)
+    cdef int r, j
+    cdef floating mx, total, inv
+    cdef const floating* ar
+    cdef floating* zr
+    for r in range(m):
+        ar = a + <Py_ssize_t>r * n
+        zr = z + <Py_ssize_t>r * n
+        mx = ar[0]
+        for j in range(1, n):
+            if ar[j] > mx:
+                mx = ar[j]
+        for j in range(n):
+            zr[j] = ar[j] - mx
+        if lse != NULL:
+            lse[r] = mx
+    _exp_simd(z, z, <Py_ssize_t>m * n)
+    for r in range(m):
+        zr = z + <Py_ssize_t>r * n
+        total = 0
+        for j in range(n):
+            total = total + zr[j]
+        inv = 1 / total
+        for j in range(n):
+            zr[j] = zr[j] * inv
+        if lse != NULL:
+            lse[r] = lse[r] + _log(total)
+
+
 cdef void activation_forward(int kind, double p0, double p1, const floating* a, floating* z,
                              floating* lse, int m, int n) noexcept nogil:
     cdef Py_ssize_t i, size = <Py_ssize_t>m * n
@@ -291,7 +365,9 @@ cdef void activation_forward(int kind, double p0, double p1, const floating* a, 
         # z = c / (1 + exp(-beta * a))
         c = <floating>p0
         beta = <floating>p1
-        if c == 1 and beta == 1:
+        if _cpu_level != NN_CPU_PORTABLE:
+            _sigmoid_simd(a, z, size, c, beta)
+        elif c == 1 and beta == 1:
             for i in range(size):
                 z[i] = _sigmoid(a[i])
         else:
@@ -312,6 +388,9 @@ cdef void activation_forward(int kind, double p0, double p1, const floating* a, 
             z[i] = a[i] if a[i] >= 0 else slope * a[i]
     elif kind == ACT_SOFTMAX:
         # e = np.exp(a - a.max(1, keepdims=True)); z = e / e.sum(1, keepdims=True)
+        if _cpu_level != NN_CPU_PORTABLE:
+            _softmax_simd(a, z, lse, m, n)
+            return
         for r in range(m):
             ar = a + <Py_ssize_t>r * n
             zr = z + <Py_ssize_t>r * n
@@ -546,15 +625,26 @@ cdef void column_sums(const floating* delta, floating* out, int m, int n,
 
 cdef bint all_finite_in(const floating* x, Py_ssize_t size, double lo, double hi) noexcept nogil:
     # np.isfinite(x).all() and ((x >= lo) & (x <= hi)).all()
-    # Blocks of 1024 without an early exit inside, and comparisons combined with | rather than
-    # short-circuit `or`, so that the compiler vectorises the block (a branchy loop here cost
-    # 10% of a 64-32-10 fit call). NaN fails every comparison; +-inf fails |v| <= max.
+    # On a SIMD cpu path, vector compares (_gemm_simd.h). The portable loop: blocks of 1024
+    # without an early exit inside, comparisons combined with | rather than short-circuit `or`
+    # (a branchy loop here cost 10% of a 64-32-10 fit call). NaN fails every comparison; +-inf
+    # fails |v| <= max.
     cdef Py_ssize_t start, i, end
     cdef floating v
     cdef floating flo = <floating>lo
     cdef floating fhi = <floating>hi
     cdef floating big = FLT_MAX if floating is float else DBL_MAX
     cdef int bad = 0
+    if _cpu_level == NN_CPU_AVX512:
+        if floating is float:
+            return nn_all_finite_in_avx512_f32(x, size, flo, fhi)
+        else:
+            return nn_all_finite_in_avx512_f64(x, size, flo, fhi)
+    elif _cpu_level == NN_CPU_AVX2:
+        if floating is float:
+            return nn_all_finite_in_avx2_f32(x, size, flo, fhi)
+        else:
+            return nn_all_finite_in_avx2_f64(x, size, flo, fhi)
     for start in range(0, size, 1024):
         end = start + 1024 if size - start > 1024 else size
         for i in range(start, end):
@@ -751,6 +841,21 @@ def softmax_cross_entropy_delta_into(const floating[:, ::1] z, const floating[:,
         raise ValueError("softmax_cross_entropy_delta_into: empty arrays")
     with nogil:
         softmax_cross_entropy_delta(&z[0, 0], &y[0, 0], &delta[0, 0], z.shape[0], z.shape[1])
+
+
+def exp_into(const floating[::1] x, floating[::1] y):
+    """y = np.exp(x), in place: by the SIMD code of cpu_path() (to about 1 ulp), or libm's
+    exp on the portable path. The exps of the sigmoid and the softmax are computed this way."""
+    _check_same_shape(x, y, "exp_into")
+    cdef Py_ssize_t i, n = x.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if _cpu_level != NN_CPU_PORTABLE:
+            _exp_simd(&x[0], &y[0], n)
+        else:
+            for i in range(n):
+                y[i] = _exp(x[i])
 
 
 def all_finite(const floating[::1] x, double lo=-float("inf"), double hi=float("inf")):

@@ -231,9 +231,9 @@ ACT_IDS = [f"{n}-{p0}-{p1}" for n, p0, p1, _ in ACTIVATIONS]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (6, 1), (7, 4), (50, 13)])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (6, 1), (7, 4), (50, 13), (3, 17)])
 @pytest.mark.parametrize("name, p0, p1, params", ACTIVATIONS, ids=ACT_IDS)
-def test_activation_forward_into_matches_numpy(name, p0, p1, params, shape, dtype):
+def test_activation_forward_into_matches_numpy(name, p0, p1, params, shape, dtype, cpu_path):
     rng = np.random.default_rng(shape[0] * 7 + shape[1])
     a = rand(rng, shape, dtype, scale=2.0)
     z = np.full(shape, np.nan, dtype=dtype)
@@ -242,8 +242,37 @@ def test_activation_forward_into_matches_numpy(name, p0, p1, params, shape, dtyp
                                atol=ATOL[dtype])
 
 
+EXP_RANGE = {np.float32: (-104.0, 89.0), np.float64: (-746.0, 710.0)}
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_activation_forward_into_works_in_place(dtype):
+def test_exp_into_is_within_two_ulps_of_numpy_everywhere(dtype, cpu_path):
+    # over the whole range where exp is finite and not zero, its edges (subnormal results,
+    # overflow to inf, underflow to 0), and special values; lengths not a multiple of any
+    # vector width
+    lo, hi = EXP_RANGE[dtype]
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.linspace(lo, hi, 100003), rng.uniform(-1, 1, 999),
+                        [0.0, -0.0, 1e-30, -1e-30, np.log(np.finfo(dtype).max) * 0.999,
+                         np.log(np.finfo(dtype).tiny) - 5, lo - 100, hi + 100, -np.inf,
+                         np.inf]]).astype(dtype)
+    y = np.empty_like(x)
+    K.exp_into(x, y)
+    with np.errstate(over="ignore", under="ignore"):
+        ref = np.exp(x.astype(np.float64)).astype(dtype)     # rounded to dtype: inf, 0 too
+    finfo = np.finfo(dtype)
+    ulp = np.maximum(np.abs(ref), finfo.tiny) * finfo.eps    # subnormals: the smallest normal's
+    inf = np.isinf(ref)
+    assert np.array_equal(y[inf], ref[inf])
+    assert np.all(np.abs(y[~inf] - ref[~inf]) <= 2 * ulp[~inf])
+    nan = np.array([np.nan, 1.0, np.nan], dtype=dtype)
+    K.exp_into(nan, nan)
+    assert np.isnan(nan[0]) and np.isnan(nan[2])
+    assert abs(nan[1] - np.e) <= 2 * finfo.eps * np.e
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_forward_into_works_in_place(dtype, cpu_path):
     rng = np.random.default_rng(0)
     a = rand(rng, (4, 5), dtype)
     z = a.copy()
@@ -253,7 +282,7 @@ def test_activation_forward_into_works_in_place(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_forward_writes_logsumexp(dtype):
+def test_softmax_forward_writes_logsumexp(dtype, cpu_path):
     rng = np.random.default_rng(1)
     a = rand(rng, (6, 5), dtype, scale=3.0)
     z, lse = np.empty_like(a), np.full(6, np.nan, dtype=dtype)
@@ -264,7 +293,7 @@ def test_softmax_forward_writes_logsumexp(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 1), (1, 5), (6, 1), (7, 4), (40, 9)])
 @pytest.mark.parametrize("name, p0, p1, params", ACTIVATIONS, ids=ACT_IDS)
-def test_activation_backward_into_matches_numpy(name, p0, p1, params, shape, dtype):
+def test_activation_backward_into_matches_numpy(name, p0, p1, params, shape, dtype, cpu_path):
     rng = np.random.default_rng(shape[0] * 3 + shape[1])
     # |a| <= ~4 keeps 1 - z (computed from the float32 output) well away from cancellation;
     # and relu / leaky relu stay off their kink at 0
@@ -450,7 +479,7 @@ def no_warnings():
 
 
 @pytest.mark.parametrize("dtype, h", HUGE_CASES, ids=HUGE_IDS)
-def test_softmax_of_huge_logits_is_finite(dtype, h, no_warnings):
+def test_softmax_of_huge_logits_is_finite(dtype, h, no_warnings, cpu_path):
     a = np.array([[h, -h, 0.0], [-h, -h, -h], [h, h, 0.0]], dtype=dtype)
     z, lse = np.empty_like(a), np.empty(3, dtype=dtype)
     K.activation_forward_into(SOFTMAX, 0.0, 0.0, a, z, lse)
@@ -463,7 +492,7 @@ def test_softmax_of_huge_logits_is_finite(dtype, h, no_warnings):
 
 @pytest.mark.parametrize("dtype, h", HUGE_CASES, ids=HUGE_IDS)
 @pytest.mark.parametrize("c, beta", [(1.0, 1.0), (1.7, 0.6)])
-def test_sigmoid_of_huge_logits_is_finite(dtype, h, c, beta, no_warnings):
+def test_sigmoid_of_huge_logits_is_finite(dtype, h, c, beta, no_warnings, cpu_path):
     a = np.array([[h, -h, 0.0]], dtype=dtype)
     z = np.empty_like(a)
     K.activation_forward_into(SIGMOID, c, beta, a, z)
@@ -484,7 +513,7 @@ def test_tanh_of_huge_logits_is_finite(dtype, h, no_warnings):
 
 
 @pytest.mark.parametrize("dtype, h", HUGE_CASES, ids=HUGE_IDS)
-def test_fused_cross_entropies_of_huge_logits_are_finite_and_exact(dtype, h, no_warnings):
+def test_fused_cross_entropies_of_huge_logits_are_finite_and_exact(dtype, h, no_warnings, cpu_path):
     # softmax CE of a = [h, -h] against [0, 1]: -(a_1 - lse) = 2h; and [1, 0]: 0
     a = np.array([[h, -h], [h, -h]], dtype=dtype)
     y = np.array([[0, 1], [1, 0]], dtype=dtype)
@@ -517,7 +546,7 @@ def test_losses_of_saturated_probabilities_are_finite(name, dtype, no_warnings):
 # -- all_finite ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_all_finite(dtype):
+def test_all_finite(dtype, cpu_path):
     x = np.array([0.0, -1.0, 2.5, 1e30], dtype=dtype)
     assert K.all_finite(x) is True
     assert K.all_finite(np.array([], dtype=dtype)) is True
@@ -530,6 +559,21 @@ def test_all_finite(dtype):
     assert K.all_finite(p, 0.0, 1.0) is True
     assert K.all_finite(np.array([0.0, 1.5], dtype=dtype), 0.0, 1.0) is False
     assert K.all_finite(np.array([-0.1, 0.5], dtype=dtype), 0.0, 1.0) is False
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 17, 1023, 1024, 1025, 3001])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_all_finite_finds_a_bad_value_anywhere(size, dtype, cpu_path):
+    # vector body, 1024-value blocks and the scalar tail: first, last and a middle index
+    x = np.random.default_rng(size).uniform(0.0, 1.0, size).astype(dtype)
+    assert K.all_finite(x) is True and K.all_finite(x, 0.0, 1.0) is True
+    for where in sorted({0, size // 2, size - 1}):
+        for bad, lo, hi in ((np.nan, -np.inf, np.inf), (np.inf, -np.inf, np.inf),
+                            (-np.inf, -np.inf, np.inf), (1.5, 0.0, 1.0), (-0.5, 0.0, 1.0),
+                            (np.finfo(dtype).max, -np.inf, 1e30)):
+            y = x.copy()
+            y[where] = bad
+            assert K.all_finite(y, lo, hi) is False, (where, bad)
 
 
 # -- shuffled_index --------------------------------------------------------------------------
