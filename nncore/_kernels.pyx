@@ -533,10 +533,21 @@ cdef void loss_gradient(int loss, const floating* yhat, const floating* y, float
 cdef double softmax_cross_entropy_value(const floating* a, const floating* lse,
                                         const floating* y, int m, int n) noexcept nogil:
     # -(y * (a - lse[:, None])).sum() / m, with log(softmax(a)) = a - lse taken from the logits
+    # Every term first, without a branch (one on where a one-hot row's 1 lies mispredicted
+    # once a row). Only when that gives NaN, again leaving out the terms whose weight is 0: an
+    # overflowed logit a = -inf with weight 0 makes 0 * -inf = NaN, but adds nothing to L.
     cdef int r, j
     cdef double total = 0
     cdef const floating* ar
     cdef const floating* yr
+    for r in range(m):
+        ar = a + <Py_ssize_t>r * n
+        yr = y + <Py_ssize_t>r * n
+        for j in range(n):
+            total -= yr[j] * (<double>ar[j] - <double>lse[r])
+    if total == total:
+        return total / m
+    total = 0
     for r in range(m):
         ar = a + <Py_ssize_t>r * n
         yr = y + <Py_ssize_t>r * n

@@ -444,6 +444,18 @@ def test_softmax_cross_entropy_of_equals_the_plain_formula(shape, targets, dtype
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_cross_entropy_leaves_out_an_overflowed_logit_of_weight_zero(dtype):
+    # a = -inf where the target is 0 adds nothing (not 0 * -inf = NaN); where it is 1, L = inf
+    a = np.array([[-np.inf, 1.0, 2.0], [0.5, -1.0, 0.0]], dtype=dtype)
+    lse = np.log(np.exp(a.astype(np.float64)).sum(axis=1)).astype(dtype)
+    y = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]], dtype=dtype)
+    expected = -((2.0 - float(lse[0])) + (0.5 - float(lse[1]))) / 2
+    assert K.softmax_cross_entropy_of(a, lse, y) == pytest.approx(expected, rel=RTOL[dtype])
+    y[0] = [1.0, 0.0, 0.0]
+    assert K.softmax_cross_entropy_of(a, lse, y) == np.inf
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 1), (5, 3), (30, 10)])
 @pytest.mark.parametrize("c, beta", [(1.0, 1.0), (1.0, 1.7), (0.8, 0.6)])
 @pytest.mark.parametrize("name", ["binary_cross_entropy", "cross_entropy"])
