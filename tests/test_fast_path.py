@@ -129,3 +129,18 @@ def test_labels_for_a_single_output_are_values_not_classes():
     X = np.array([[0.0, 1.0], [1.0, 1.0]])
     y = np.array([3, -2])
     assert net.loss(X, y) == net.loss(X, y[:, None].astype(float))
+
+
+@pytest.mark.parametrize("n_out", [2, 1024, 1025, 3000])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_one_hot_rows_of_labels_on_both_sides_of_the_identity_limit(n_out, dtype):
+    # fit turns labels into rows once (nncore._validate.one_hot): rows of the identity up to
+    # 1024 classes, assignment beyond
+    from nncore import _validate
+    labels = np.random.default_rng(n_out).integers(0, n_out, 500)
+    labels[0], labels[-1] = 0, n_out - 1
+    rows = _validate.one_hot(labels, n_out, dtype)
+    assert rows.dtype == dtype and rows.shape == (500, n_out) and rows.flags.c_contiguous
+    expected = np.zeros((500, n_out))
+    expected[np.arange(500), labels] = 1
+    np.testing.assert_array_equal(rows, expected)
