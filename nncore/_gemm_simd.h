@@ -54,7 +54,6 @@ static int nn_cpu_level(void)
 
 #define NN_INLINE static inline __attribute__((always_inline))
 #include <float.h>
-#define NN_MR 6      /* rows per tile */
 /* exp's constants per type: the clamp of x (exp underflows to 0 below it, overflows to inf
  * above), ln 2 in two parts (Cody and Waite), 1.5 * 2**mantissa bits (adding it rounds to an
  * integer), the exponent's bits and bias */
@@ -65,6 +64,7 @@ static int nn_cpu_level(void)
 
 /* ---- AVX2 + FMA ---- */
 #define NN_TARGET __attribute__((target("avx2,fma")))
+#define NN_MR 6      /* rows per tile: 12 accumulators of the 16 vector registers */
 #define NN_MASK_T __m256i
 
 #define NN_T float
@@ -141,7 +141,9 @@ static int nn_cpu_level(void)
 #undef NN_MASK_T
 
 /* ---- AVX-512 F ---- */
+#undef NN_MR
 #define NN_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define NN_MR 8      /* rows per tile: 16 accumulators of the 32 vector registers */
 /* lanes [0, count) of a vector of NN_VL lanes, as a k-mask */
 #define NN_LANES(count) ((count) <= 0 ? 0u : (count) >= NN_VL ? (1u << NN_VL) - 1u \
                                                                 : (1u << (count)) - 1u)
@@ -220,6 +222,7 @@ static int nn_cpu_level(void)
 
 #undef NN_TARGET
 #undef NN_LANES
+#undef NN_MR
 
 #else  /* no SIMD kernels for this compiler or architecture: the portable loops run, and
         * _kernels.pyx never calls the functions below (nn_cpu_level() is 0) */

@@ -18,7 +18,7 @@ NN_TARGET NN_INLINE void NN_FN(nn_tile)(
     const NN_T* A, ptrdiff_t a_r, ptrdiff_t a_p, const NN_T* B, ptrdiff_t ldb,
     NN_T* C, ptrdiff_t ldc, NN_T alpha, NN_T beta, const NN_T* bias, NN_MASK_T m0, NN_MASK_T m1)
 {
-    NN_VEC acc0[NN_MR], acc1[NN_MR];
+    NN_VEC acc0[12], acc1[12];   /* mr <= NN_MR <= 12 of them live in registers */
     NN_VEC b0, b1 = NN_ZERO(), a, v0, v1, bias0, bias1;
     ptrdiff_t p;
     int r;
@@ -76,6 +76,12 @@ NN_TARGET NN_INLINE void NN_FN(nn_tile)(
     for (i = 0; i + NN_MR <= m; i += NN_MR)                                 \
         NN_TILE_CASE(NN_MR, TWO_, LF_, SF_);                                \
     switch (m - i) {                                                        \
+        case 11: NN_TILE_CASE(11, TWO_, LF_, SF_); break;                   \
+        case 10: NN_TILE_CASE(10, TWO_, LF_, SF_); break;                   \
+        case 9: NN_TILE_CASE(9, TWO_, LF_, SF_); break;                     \
+        case 8: NN_TILE_CASE(8, TWO_, LF_, SF_); break;                     \
+        case 7: NN_TILE_CASE(7, TWO_, LF_, SF_); break;                     \
+        case 6: NN_TILE_CASE(6, TWO_, LF_, SF_); break;                     \
         case 5: NN_TILE_CASE(5, TWO_, LF_, SF_); break;                     \
         case 4: NN_TILE_CASE(4, TWO_, LF_, SF_); break;                     \
         case 3: NN_TILE_CASE(3, TWO_, LF_, SF_); break;                     \
@@ -119,7 +125,7 @@ NN_TARGET static void NN_FN(nn_gemm)(
     ptrdiff_t a_r = trans_a ? 1 : lda, a_p = trans_a ? lda : 1;
     NN_T pack[NN_KC * NN_NR] __attribute__((aligned(32)));
     ptrdiff_t j, p0, p, kc;
-    int jj, cols;
+    int jj, cols, width;
     for (j = 0; j < n; j += NN_NR) {
         cols = n - j < NN_NR ? (int)(n - j) : NN_NR;
         if (!trans_b) {
@@ -128,15 +134,19 @@ NN_TARGET static void NN_FN(nn_gemm)(
                             bias ? bias + j : NULL);
             continue;
         }
-        /* op(B)[p, j + jj] = B[(j + jj) * ldb + p]: copy KC rows of it at a time into pack,
-         * zero-filled past the last column, then accumulate (beta applies to the first block,
-         * the bias with it) */
+        /* op(B)[p, j + jj] = B[(j + jj) * ldb + p]: copy KC rows of it at a time into pack
+         * (rows of `width` values, the tile's: one vector or two), zero-filled past the last
+         * column, then accumulate (beta applies to the first block, the bias with it) */
+        width = cols <= NN_VL ? NN_VL : NN_NR;
         for (p0 = 0; p0 < k; p0 += NN_KC) {
             kc = k - p0 < NN_KC ? k - p0 : NN_KC;
+            for (jj = 0; jj < cols; jj++)
+                for (p = 0; p < kc; p++)
+                    pack[p * width + jj] = B[(j + jj) * (ptrdiff_t)ldb + p0 + p];
             for (p = 0; p < kc; p++)
-                for (jj = 0; jj < NN_NR; jj++)
-                    pack[p * NN_NR + jj] = jj < cols ? B[(j + jj) * (ptrdiff_t)ldb + p0 + p] : 0;
-            NN_FN(nn_panel)(m, kc, cols, 1, A + p0 * a_p, a_r, a_p, pack, NN_NR, C + j, ldc,
+                for (jj = cols; jj < width; jj++)
+                    pack[p * width + jj] = 0;
+            NN_FN(nn_panel)(m, kc, cols, 1, A + p0 * a_p, a_r, a_p, pack, width, C + j, ldc,
                             alpha, p0 == 0 ? beta : (NN_T)1,
                             p0 == 0 && bias ? bias + j : NULL);
         }
