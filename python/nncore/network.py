@@ -12,6 +12,7 @@ from ._numpy_backend import NumpyBackend
 from .activations import get_activation
 from .layers import Dense
 from .losses import loss_code
+from .optimizers import Optimizer, get_optimizer
 
 __all__ = ["Network"]
 
@@ -45,6 +46,9 @@ class Network:
     backend : {"cython", "numpy"}, default "cython"
         ``"cython"`` computes in nncore's compiled core; ``"numpy"`` with plain NumPy (the same
         math: the tests' oracle and the benchmarks' baseline).
+    optimizer : {"sgd", "adam", "adamw", "rmsprop"} or nncore.Optimizer, default "sgd"
+        The update rule of ``train_step`` and ``fit`` (see nncore.optimizers); also the
+        ``optimizer`` attribute, which can be reassigned (fresh state).
 
     Shape
     -----
@@ -62,8 +66,12 @@ class Network:
     """
 
     def __init__(self, layers, *, loss, activation=None, output=None, seed=None,
-                 dtype="float64", backend="cython"):
+                 dtype="float64", backend="cython", optimizer="sgd"):
         code = loss_code(loss)
+        optimizer = get_optimizer(optimizer)
+        if optimizer._network is not None:
+            raise ValueError(f"this {type(optimizer).__name__} already trains another Network; "
+                             f"make a new one")
         self.dtype = _validate.dtype_of(dtype)
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
@@ -93,6 +101,8 @@ class Network:
                     _validate, self._check_state)
             else:
                 self._backend = NumpyBackend(self.layers, code, self.dtype, self._check_state)
+            self._optimizer = None
+            self.optimizer = optimizer
         except BaseException:
             # e.g. a MemoryError allocating a large W: leave the layers free for another try
             for layer in layers:
@@ -100,6 +110,39 @@ class Network:
                 if layer.activation._network is self:
                     layer.activation._network = None
             raise
+
+    @property
+    def optimizer(self):
+        """The nncore.Optimizer that ``train_step`` and ``fit`` use.
+
+        Assigning one (or a name) binds it to this network with fresh state: zero moments,
+        step 0; the previous optimizer is released. An optimizer serves one network only."""
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, spec):
+        new = get_optimizer(spec)
+        if new._network is not None and new._network is not self:
+            raise ValueError(f"this {type(new).__name__} already trains another Network; "
+                             f"make a new one")
+        old = self._optimizer
+        saved = (new._state, new._step.copy())
+        new._bind(self)
+        try:
+            self._backend.set_optimizer(*self._optimizer_args(new))
+        except BaseException:
+            new._state, new._step[...] = saved
+            if new is not old:
+                new._network = None
+            raise
+        if old is not None and old is not new:
+            old._unbind()
+        self._optimizer = new
+
+    def _optimizer_args(self, opt):
+        if self.backend == "cython":
+            return opt._code(), opt._hyper(), opt._step, opt._state
+        return (opt,)
 
     def _check_state(self, with_loss=True):
         """Raise if the user changed W, b or an activation parameter into something the
@@ -188,7 +231,8 @@ class Network:
         return self._backend.trace(X, Y)
 
     def train_step(self, X, Y, lr):
-        """One step of gradient descent on the batch (X, Y): W -= lr * dW, b -= lr * db.
+        """One step of the network's optimizer on the batch (X, Y) at rate ``lr``; with the
+        default ``"sgd"``, gradient descent: W -= lr * dW, b -= lr * db.
 
         Returns the loss before the step (float).
         """
