@@ -777,15 +777,18 @@ cdef class Engine:
         return result
 
     def run_epoch(self, X, Y, double lr, int batch_size, bint shuffle, uint64_t seed):
-        """One epoch of mini-batch SGD over (X, Y), already validated by Network.fit.
+        """One epoch of mini-batch steps of the optimizer over (X, Y), already validated by
+        Network.fit.
 
         Returns the mean loss over the epoch's steps (each taken before its update).
         """
         cdef Py_ssize_t n
         cdef int batch
         cdef double value
+        # (lr may be 0: a schedule's rate can reach it)
         if not (_is_exact(X, self.typenum, self.n_in) and _is_exact(Y, self.typenum, self.n_out)
-                and X.shape[0] == Y.shape[0]) or batch_size < 1 or not (lr > 0 and isfinite(lr)):
+                and X.shape[0] == Y.shape[0]) or batch_size < 1 or not (lr >= 0
+                                                                        and isfinite(lr)):
             raise ValueError("run_epoch takes arrays validated by Network.fit")
         self._check(True)
         n = X.shape[0]
