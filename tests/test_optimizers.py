@@ -380,3 +380,58 @@ def test_blocked_update_of_large_layers_agrees_with_numpy(opt, sizes, dtype):
         close(nets[0].train_step(X, Y, 0.01), nets[1].train_step(X, Y, 0.01), dtype)
     assert_same_parameters(*nets, dtype)
     assert_same_state(*nets, dtype)
+
+
+# -- saving and resuming ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("opt", ["sgd-nesterov", "adam-amsgrad", "adamw", "rmsprop-momentum",
+                                 None])
+def test_fit_resumed_from_a_saved_file_is_fit_without_interruption(opt, dtype, backend,
+                                                                   tmp_path):
+    hidden = lambda: nncore.Sigmoid(c=1.2, beta=0.8, trainable=True)  # noqa: E731
+    nets = [make_net(hidden, "softmax", "cross_entropy", n_hidden_layers=2, seed=7,
+                     dtype=np.dtype(dtype).name, backend=backend) for _ in range(2)]
+    if opt is not None:
+        for net in nets:
+            net.optimizer = OPTIMIZERS[opt](0.01)
+    X, Y = batch(nets[0], n=21, kind="onehot")
+    kw = dict(lr=0.05, batch_size=4, shuffle=True)
+    whole = nets[0].fit(X, Y, epochs=4, **kw)
+    first = nets[1].fit(X, Y, epochs=2, **kw)
+    path = nets[1].save(tmp_path / "half")
+    resumed = nncore.Network.load(path, backend=backend)
+    assert type(resumed.optimizer) is type(nets[0].optimizer)
+    assert resumed.optimizer.get_config() == nets[0].optimizer.get_config()
+    rest = resumed.fit(X, Y, epochs=2, **kw)
+    assert whole == first + rest
+    for la, lb in zip(nets[0].layers, resumed.layers):
+        assert np.array_equal(la.W, lb.W) and np.array_equal(la.b, lb.b)
+        assert la.activation._params.tolist() == lb.activation._params.tolist()
+    assert resumed.optimizer.step_count == nets[0].optimizer.step_count
+
+
+def test_a_file_without_optimizer_loads_with_sgd(tmp_path):
+    import json
+    net = nncore.Network([3, 2], loss="mse", seed=0, optimizer="adam")
+    path = net.save(tmp_path / "net")
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files if not k.startswith("opt")}
+    config = json.loads(str(arrays["config"]))
+    del config["optimizer"], config["rng"]
+    arrays["config"] = np.array(json.dumps(config))
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = nncore.Network.load(tmp_path / "old.npz")
+    assert type(old.optimizer) is nncore.SGD and np.array_equal(old.layers[0].W, net.layers[0].W)
+
+
+def test_saved_optimizer_state_of_the_wrong_shape_is_refused(tmp_path):
+    net = nncore.Network([3, 2], loss="mse", seed=0, optimizer="adam")
+    path = net.save(tmp_path / "net")
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["opt0_W_exp_avg"] = np.zeros((2, 3))
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="optimizer state W of layer 0"):
+        nncore.Network.load(tmp_path / "bad.npz")

@@ -13,7 +13,7 @@ from .activations import get_activation
 from .layers import Dense
 from .losses import loss_code
 from . import training
-from .optimizers import get_optimizer
+from .optimizers import Optimizer, get_optimizer
 from .schedules import get_schedule
 from .training import EarlyStopping, History
 
@@ -446,7 +446,9 @@ class Network:
     # -- saving --------------------------------------------------------------------------------
 
     def save(self, path):
-        """Save the configuration and parameters to ``path`` (.npz, no pickle).
+        """Save the configuration and parameters to ``path`` (.npz, no pickle), with the
+        optimizer (kind, hyper-parameters, state) and the state of the shuffling generator, so
+        that ``fit`` continues after ``load`` as if never interrupted.
 
         Returns the path written: NumPy adds ``.npz`` to a name that lacks it."""
         config = {
@@ -454,7 +456,14 @@ class Network:
             "layers": [{"n_in": ly.n_in, "n_out": ly.n_out,
                         "activation": ly.activation._config()} for ly in self.layers],
         }
-        arrays = {"config": np.array(json.dumps(config))}
+        config["optimizer"], arrays = self.optimizer._save()
+        rng_state = self._rng.bit_generator.state
+        try:
+            json.dumps(rng_state)
+            config["rng"] = rng_state
+        except TypeError:
+            pass  # a generator of the user's whose state JSON cannot hold: not saved
+        arrays["config"] = np.array(json.dumps(config))
         for l, ly in enumerate(self.layers):
             arrays[f"W{l}"], arrays[f"b{l}"] = ly.W, ly.b
         np.savez(path, **arrays)
@@ -473,10 +482,17 @@ class Network:
                     raise ValueError(f"unknown format {config.get('format')!r}")
                 layers = [Dense(spec["n_in"], spec["n_out"], get_activation(spec["activation"]))
                           for spec in config["layers"]]
-                net = cls(layers, loss=config["loss"], dtype=config["dtype"], backend=backend)
+                saved_opt = config.get("optimizer")   # files of older versions have none
+                optimizer = "sgd" if saved_opt is None else Optimizer._from_saved(saved_opt)
+                net = cls(layers, loss=config["loss"], dtype=config["dtype"], backend=backend,
+                          optimizer=optimizer)
                 for l, ly in enumerate(net.layers):
                     ly.W = data[f"W{l}"]
                     ly.b = data[f"b{l}"]
+                if saved_opt is not None:
+                    net.optimizer._load_state(saved_opt, data)
+                if "rng" in config:
+                    net._rng.bit_generator.state = config["rng"]
             except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
                 raise ValueError(f"{path} is not a saved nncore.Network: {exc!r}") from None
         return net

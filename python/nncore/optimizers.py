@@ -107,6 +107,43 @@ class Optimizer:
         """The hyper-parameters, as keyword arguments of the constructor."""
         raise NotImplementedError
 
+    # -- saving -----------------------------------------------------------------------------------
+
+    def _save(self):
+        """(config, arrays): the kind, hyper-parameters and step count (JSON-able), and every
+        state array by name ``opt{layer}_{W|b|activation}_{state name}``."""
+        config = {"kind": type(self).__name__, "config": self.get_config(),
+                  "step": self.step_count}
+        arrays = {}
+        for l, groups in enumerate(self._state or ()):
+            for key, group in zip(("W", "b", "activation"), groups):
+                for name, arr in zip(self._state_names, group):
+                    arrays[f"opt{l}_{key}_{name}"] = arr
+        return config, arrays
+
+    @staticmethod
+    def _from_saved(config):
+        """A new optimizer with the saved kind and hyper-parameters."""
+        cls = _BY_NAME.get(str(config["kind"]).lower())
+        if cls is None:
+            raise ValueError(f"unknown optimizer kind {config['kind']!r}")
+        return cls(**config["config"])
+
+    def _load_state(self, config, arrays):
+        """Copy saved state into the (bound) optimizer's arrays, in place, and its step."""
+        step = config["step"]
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"bad step count {step!r}")
+        for l, groups in enumerate(self._state):
+            for key, group in zip(("W", "b", "activation"), groups):
+                for name, arr in zip(self._state_names, group):
+                    saved = arrays[f"opt{l}_{key}_{name}"]
+                    if saved.shape != arr.shape or saved.dtype != arr.dtype:
+                        raise ValueError(f"optimizer state {key} of layer {l} is {saved.shape} "
+                                         f"{saved.dtype}, not {arr.shape} {arr.dtype}")
+                    np.copyto(arr, saved)
+        self._step[0] = step
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
