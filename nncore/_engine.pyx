@@ -239,8 +239,8 @@ cdef double _epoch(LayerC* layers, int n_layers, int loss, const floating* X,
                    const floating* Y, Py_ssize_t n, int batch, floating lr,
                    int64_t* idx, bint shuffle, uint64_t seed, floating* x_batch,
                    floating* y_batch, floating* lse, int mode, OptC* opt) noexcept nogil:
-    """One epoch of mini-batch steps (MODE_SGD or MODE_OPTIM); returns the mean of the losses before each
-    step, weighted by batch size."""
+    """One epoch of mini-batch steps (MODE_SGD or MODE_OPTIM); returns the mean of the losses
+    before each step, weighted by batch size."""
     cdef int n_in = layers[0].n_in
     cdef int n_out = layers[n_layers - 1].n_out
     cdef Py_ssize_t start, i
@@ -657,7 +657,8 @@ cdef class Engine:
         return value
 
     def train_step(self, X, Y, lr):
-        """One step of gradient descent on the batch (X, Y); returns the loss before it."""
+        """One step of the optimizer (plain gradient descent unless set_optimizer chose another
+        rule) on the batch (X, Y); returns the loss before it."""
         cdef double rate
         if (type(lr) is float and isfinite(<double>lr) and <double>lr > 0
                 and (not self.single or (<double>lr <= FLT_MAX and <float><double>lr > 0))):

@@ -250,7 +250,7 @@ def test_weight_decay_touches_W_only(opt, backend):
         assert (ly.activation.c, ly.activation.beta) == (c, beta)
 
 
-# -- binding, fresh state, bad hyper-parameters ----------------------------------------------------
+# -- binding, fresh state, bad hyper-parameters ---------------------------------------------------
 
 def test_names_and_objects():
     for name, cls in [("sgd", nncore.SGD), ("adam", nncore.Adam), ("adamw", nncore.AdamW),

@@ -283,7 +283,7 @@ def test_val_accuracy_is_maximised():
     assert "accuracy" in history.metrics
 
 
-# -- History ---------------------------------------------------------------------------------------
+# -- History --------------------------------------------------------------------------------------
 
 def test_history_is_the_list_of_losses():
     X, y = blobs()

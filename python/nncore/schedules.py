@@ -5,8 +5,9 @@ Epoch ``e`` (from 0) of ``fit(..., lr=lr, schedule=s)`` trains at the rate ``s``
 
 - ``StepLR(step_size, gamma=0.1)``: ``lr * gamma ** (e // step_size)``
 - ``ExponentialLR(gamma)``: ``lr * gamma ** e``
-- ``CosineLR(T_max=None, lr_min=0.0)``: ``lr_min + (lr - lr_min) * (1 + cos(pi * min(e, T) / T)) / 2``
-  with ``T = T_max`` or the number of epochs of the ``fit`` call
+- ``CosineLR(T_max=None, lr_min=0.0)``:
+  ``lr_min + (lr - lr_min) * (1 + cos(pi * min(e, T) / T)) / 2`` with ``T = T_max`` or the number
+  of epochs of the ``fit`` call
 - ``ReduceLROnPlateau(factor=0.1, patience=10, threshold=1e-4, min_lr=0.0)``: PyTorch's rule
   (mode min, relative threshold, no cooldown) on the validation loss, or the training loss
   without validation data
