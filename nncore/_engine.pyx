@@ -100,18 +100,6 @@ cdef void _local_gradient(LayerC* ly, floating* delta, int m) noexcept nogil:
                         <floating*>ly.z, delta, m, ly.n_out)
 
 
-# MODE_OPTIM computes dW and updates W in blocks of whole rows of about this many values
-# (128 kB of float64): the block of dW the gemm writes is read back by the update from L2, not
-# from memory, and a 784 x 256 layer takes 13 gemm calls (4096-value blocks took 49 calls,
-# whose overhead ate what the smaller blocks saved)
-cdef int OPT_BLOCK = 16384
-
-
-cdef inline floating* _at(floating* p, Py_ssize_t off) noexcept nogil:
-    # p + off, or NULL for a state the rule does not use
-    return NULL if p == NULL else p + off
-
-
 cdef double _pass(LayerC* layers, int n_layers, int loss, const floating* X,
                   const floating* Y, int m, floating lr, int mode,
                   floating* lse, OptC* opt) noexcept nogil:
@@ -122,8 +110,6 @@ cdef double _pass(LayerC* layers, int n_layers, int loss, const floating* X,
     cdef LayerC* prev
     cdef LayerC* out = &layers[n_layers - 1]
     cdef const floating* z_prev
-    cdef int rows, r, r0
-    cdef Py_ssize_t off
 
     _forward(layers, n_layers, X, m, lse)
 
@@ -173,20 +159,15 @@ cdef double _pass(LayerC* layers, int n_layers, int loss, const floating* X,
                 ly.params[0] -= lr * ly.dparams[0]
                 ly.params[1] -= lr * ly.dparams[1]
         elif mode == MODE_OPTIM:
-            # W -= step(dW) (with weight decay), dW = z_prev.T @ delta, in blocks of rows of W
-            # so that each block of dW is still in cache when the update reads it
-            rows = OPT_BLOCK // ly.n_out if ly.n_out < OPT_BLOCK else 1
-            r0 = 0
-            while r0 < ly.n_in:
-                r = rows if ly.n_in - r0 > rows else ly.n_in - r0
-                off = <Py_ssize_t>r0 * ly.n_out
-                gemm(True, False, r, ly.n_out, m, <floating>1, z_prev + r0, ly.n_in,
-                     <floating*>ly.delta, ly.n_out, <floating>0, <floating*>ly.dW + off,
-                     ly.n_out)
-                opt_update(opt, <floating*>ly.W + off, <floating*>ly.dW + off,
-                           _at(<floating*>ly.sW[0], off), _at(<floating*>ly.sW[1], off),
-                           _at(<floating*>ly.sW[2], off), <Py_ssize_t>r * ly.n_out, lr, True)
-                r0 += r
+            # dW = z_prev.T @ delta;  W -= step(dW) (with weight decay). One gemm for the whole
+            # dW: computing it in blocks of rows, each updated while in cache, was no faster
+            # with one BLAS thread and several times slower with two on a busy machine (each
+            # call wakes the pool)
+            gemm(True, False, ly.n_in, ly.n_out, m, <floating>1, z_prev, ly.n_in,
+                 <floating*>ly.delta, ly.n_out, <floating>0, <floating*>ly.dW, ly.n_out)
+            opt_update(opt, <floating*>ly.W, <floating*>ly.dW, <floating*>ly.sW[0],
+                       <floating*>ly.sW[1], <floating*>ly.sW[2],
+                       <Py_ssize_t>ly.n_in * ly.n_out, lr, True)
             # b -= step(db), db = delta.sum(0);  (c, beta) -= step(dc, dbeta)
             column_sums(<floating*>ly.delta, <floating*>ly.db, m, ly.n_out, <floating>1,
                         <floating>0)

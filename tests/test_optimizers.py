@@ -357,18 +357,18 @@ def test_engine_refuses_state_of_the_wrong_shape():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("sizes", [[140, 260, 1], [2, 16400, 1], [128, 128, 1]])
+@pytest.mark.parametrize("sizes", [[140, 261, 1], [3, 16401, 1], [127, 129, 1]])
 @pytest.mark.parametrize("opt", ["sgd-nesterov", "adam-amsgrad", "adamw", "rmsprop-momentum"])
-def test_blocked_update_of_large_layers_agrees_with_numpy(opt, sizes, dtype):
-    # the core updates W in blocks of about 16384 values (whole rows): 140 x 260 is 3 blocks
-    # (63, 63 and 14 rows), 16400 outputs are one row a block, 128 x 128 exactly one block.
-    # Batches of one example, ReLU (whose derivative is exact, unlike tanh's 1 - z^2 near
+def test_update_of_large_layers_agrees_with_numpy(opt, sizes, dtype):
+    # layers of tens of thousands of weights, wide and tall, of odd sizes (the update loops
+    # over W as one array, in vectors of 2 or 4 values and a scalar tail). Batches of one
+    # example, ReLU (whose derivative is exact, unlike tanh's 1 - z^2 near
     # saturation) and one output keep every gradient a product of a few rounded factors. In
     # float32 also no weight decay (g = dW + wd W can cancel) and one step: Adam and RMSprop
     # divide g by about |g|, which turns the rounding of a small g (different in each
     # backend) into a step difference of lr times its relative error, beyond any elementwise
-    # tolerance. An indexing error in the blocks (what this test is for) shows at the first
-    # step, in both dtypes.
+    # tolerance. An indexing error (what this test is for) shows at the first step, in both
+    # dtypes.
     nets = [nncore.Network(sizes, activation="relu", loss="mse", seed=2, backend=backend,
                            dtype=np.dtype(dtype).name,
                            optimizer=OPTIMIZERS[opt](0.01 if dtype == np.float64 else 0.0))
