@@ -295,6 +295,8 @@ def test_history_is_the_list_of_losses():
     assert history.val_loss == [] and history.metrics == {} and not history.stopped_early
     assert history.best_epoch == int(np.argmin(history.loss))
     assert net.fit(X, y, epochs=0, lr=0.1) == []
+    assert net.fit(X, y, epochs=1, lr=0.1, metrics=None).metrics == {}
+    assert list(net.fit(X, y, epochs=1, lr=0.1, metrics="accuracy").metrics) == ["accuracy"]
     assert "val_loss" in repr(history)
 
 
@@ -368,6 +370,7 @@ BAD_FITS = [
     (dict(early_stopping=nncore.EarlyStopping()), ValueError),            # no validation data
     (dict(early_stopping=nncore.EarlyStopping(monitor="val_accuracy")), ValueError),
     (dict(metrics=("precision",)), ValueError),
+    (dict(metrics=1), TypeError),
     (dict(verbose=3), ValueError),
     (dict(verbose=1.0), ValueError),
     (dict(validation_split=1.0), ValueError),

@@ -299,8 +299,11 @@ class Network:
         if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
             raise TypeError(f"early_stopping must be an nncore.EarlyStopping, got "
                             f"{type(early_stopping).__name__}")
-        if isinstance(metrics, str):
-            metrics = (metrics,)
+        if metrics is None or isinstance(metrics, str):
+            metrics = () if metrics is None else (metrics,)
+        if not hasattr(metrics, "__iter__"):
+            raise TypeError(f"metrics must be a sequence of names, got "
+                            f"{type(metrics).__name__}")
         metrics = tuple(metrics)
         for name in metrics:
             if name not in training.METRICS:
