@@ -32,6 +32,11 @@ common = dict(
 extensions = [
     Extension("nncore._kernels", ["nncore/_kernels.pyx"], **common),
     Extension("nncore._engine", ["nncore/_engine.pyx"], **common),
+    # -fno-math-errno: sqrt may then be one vector instruction (the updates never take the
+    # root of a negative number, and nothing reads errno)
+    Extension("nncore._optim", ["nncore/_optim.pyx"],
+              **{**common, "extra_compile_args": common["extra_compile_args"]
+                 + ["-fno-math-errno"]}),
 ]
 
 setup(

@@ -12,8 +12,11 @@
 #   update    W_l -= lr * z_{l-1}.T @ delta_l   (one gemm with beta = 1: dW is never stored)
 #             b_l -= lr * delta_l.sum(0)
 #
-# With MODE_GRADIENTS the same pass stores dW and db in the workspace instead of updating: the
-# place where optimizers with state will read them.
+# With MODE_GRADIENTS the same pass stores dW and db in the workspace instead of updating.
+# With MODE_OPTIM it stores them there too, then applies the network's optimizer (momentum,
+# Adam, AdamW, RMSprop: nncore/_optim.pyx) to W, b and a trainable sigmoid's (c, beta) from
+# them, layer by layer in the same backward sweep, with its state (moments) in arrays the Python
+# optimizer owns, one per parameter array: W_l -= step(dW_l, state_l) right after dW_l.
 #
 # The Python-facing methods check their arrays with the NumPy C API first (type, dtype, shape,
 # contiguity, finite values): arrays that are already right go straight to nogil code; anything
@@ -34,6 +37,7 @@ from nncore._kernels cimport (
     loss_value, loss_gradient, softmax_cross_entropy_value, softmax_cross_entropy_delta,
     sigmoid_cross_entropy, column_sums, all_finite_in,
 )
+from nncore._optim cimport OptC, OPT_SGD, OPT_RMSPROP, opt_begin_step, opt_update
 
 cnp.import_array()
 
@@ -41,6 +45,7 @@ cdef enum:
     MODE_LOSS = 0        # forward and loss only
     MODE_GRADIENTS = 1   # dW, db (and dc, dbeta) into the workspace; parameters unchanged
     MODE_SGD = 2         # gradient descent, the update folded into the weight-gradient gemm
+    MODE_OPTIM = 3       # dW, db into the workspace, then the optimizer's update from them
 
 # predict() runs in chunks of at most this many rows (or the workspace's size, if larger), so
 # that predicting on a large X needs no workspace of X's size.
@@ -61,6 +66,9 @@ cdef struct LayerC:
     void* delta          # workspace (capacity, n_out)
     void* dW             # gradient store (n_in, n_out), MODE_GRADIENTS only
     void* db             # gradient store (n_out,), MODE_GRADIENTS only
+    void* sW[3]          # optimizer state beside W (as many as the rule uses, else NULL)
+    void* sb[3]          # ... beside b
+    double* sp[3]        # ... beside a trainable sigmoid's (c, beta): 2 float64 each
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,7 +102,7 @@ cdef void _local_gradient(LayerC* ly, floating* delta, int m) noexcept nogil:
 
 cdef double _pass(LayerC* layers, int n_layers, int loss, const floating* X,
                   const floating* Y, int m, floating lr, int mode,
-                  floating* lse) noexcept nogil:
+                  floating* lse, OptC* opt) noexcept nogil:
     """Forward, loss, and (unless MODE_LOSS) backward with gradients or the update."""
     cdef int l
     cdef double value
@@ -126,8 +134,12 @@ cdef double _pass(LayerC* layers, int n_layers, int loss, const floating* X,
         loss_gradient(loss, <floating*>out.z, Y, <floating*>out.delta, m, out.n_out)
         _local_gradient(out, <floating*>out.delta, m)
 
-    if mode == MODE_SGD and not isfinite(value):
+    if mode >= MODE_SGD and not isfinite(value):
         return value  # no step from a loss that is not finite: the caller raises
+    if mode == MODE_OPTIM:
+        opt_begin_step(opt)
+    elif mode == MODE_SGD and opt.step != NULL:
+        opt.step[0] += 1    # plain SGD keeps no state but counts its steps too
 
     for l in range(n_layers - 1, -1, -1):
         ly = &layers[l]
@@ -146,6 +158,24 @@ cdef double _pass(LayerC* layers, int n_layers, int loss, const floating* X,
             if ly.trainable:
                 ly.params[0] -= lr * ly.dparams[0]
                 ly.params[1] -= lr * ly.dparams[1]
+        elif mode == MODE_OPTIM:
+            # dW = z_prev.T @ delta;  W -= step(dW) (with weight decay). One gemm for the whole
+            # dW: computing it in blocks of rows, each updated while in cache, was no faster
+            # with one BLAS thread and several times slower with two on a busy machine (each
+            # call wakes the pool)
+            gemm(True, False, ly.n_in, ly.n_out, m, <floating>1, z_prev, ly.n_in,
+                 <floating*>ly.delta, ly.n_out, <floating>0, <floating*>ly.dW, ly.n_out)
+            opt_update(opt, <floating*>ly.W, <floating*>ly.dW, <floating*>ly.sW[0],
+                       <floating*>ly.sW[1], <floating*>ly.sW[2],
+                       <Py_ssize_t>ly.n_in * ly.n_out, lr, True)
+            # b -= step(db), db = delta.sum(0);  (c, beta) -= step(dc, dbeta)
+            column_sums(<floating*>ly.delta, <floating*>ly.db, m, ly.n_out, <floating>1,
+                        <floating>0)
+            opt_update(opt, <floating*>ly.b, <floating*>ly.db, <floating*>ly.sb[0],
+                       <floating*>ly.sb[1], <floating*>ly.sb[2], ly.n_out, lr, False)
+            if ly.trainable:
+                opt_update(opt, ly.params, &ly.dparams[0], ly.sp[0], ly.sp[1], ly.sp[2],
+                           2, <double>lr, False)
         else:
             # dW = z_prev.T @ delta;  db = delta.sum(0)
             gemm(True, False, ly.n_in, ly.n_out, m, <floating>1, z_prev, ly.n_in,
@@ -189,9 +219,9 @@ cdef void _shuffled_index(int64_t* idx, Py_ssize_t n, uint64_t seed) noexcept no
 cdef double _epoch(LayerC* layers, int n_layers, int loss, const floating* X,
                    const floating* Y, Py_ssize_t n, int batch, floating lr,
                    int64_t* idx, bint shuffle, uint64_t seed, floating* x_batch,
-                   floating* y_batch, floating* lse) noexcept nogil:
-    """One epoch of mini-batch gradient descent; returns the mean of the losses before each
-    step, weighted by batch size."""
+                   floating* y_batch, floating* lse, int mode, OptC* opt) noexcept nogil:
+    """One epoch of mini-batch steps (MODE_SGD or MODE_OPTIM); returns the mean of the losses
+    before each step, weighted by batch size."""
     cdef int n_in = layers[0].n_in
     cdef int n_out = layers[n_layers - 1].n_out
     cdef Py_ssize_t start, i
@@ -218,7 +248,7 @@ cdef double _epoch(LayerC* layers, int n_layers, int loss, const floating* X,
         else:
             xs = X + start * n_in
             ys = Y + start * n_out
-        total += _pass(layers, n_layers, loss, xs, ys, m, lr, MODE_SGD, lse) * m
+        total += _pass(layers, n_layers, loss, xs, ys, m, lr, mode, lse, opt) * m
         start += m
     return total / n
 
@@ -338,6 +368,9 @@ cdef class Engine:
     cdef object _y_batch        # (capacity, n_out)
     cdef object _index          # (N,) int64 shuffled example order of the epoch loop
     cdef object _one_hot        # (rows, n_out) targets made from integer labels, reused
+    cdef OptC opt               # the optimizer's kind, hyper-parameters and step pointer
+    cdef int step_mode          # MODE_SGD (plain gradient descent) or MODE_OPTIM
+    cdef list _opt_keep         # the optimizer's state arrays the pointers point into
 
     def __cinit__(self, list Ws, list bs, list activations, list params, list trainable,
                   int loss, dtype, validate, check_state):
@@ -398,6 +431,8 @@ cdef class Engine:
         self.capacity = 0
         self._work = []
         self._grads = []
+        self.step_mode = MODE_SGD
+        self._opt_keep = []
 
     def __dealloc__(self):
         PyMem_Free(self.layers)
@@ -446,6 +481,84 @@ cdef class Engine:
             self.layers[l].dW = cnp.PyArray_DATA(<cnp.ndarray>grads[2 * l])
             self.layers[l].db = cnp.PyArray_DATA(<cnp.ndarray>grads[2 * l + 1])
         self._grads = grads
+
+    # -- the optimizer ---------------------------------------------------------------------------
+
+    def set_optimizer(self, int kind, hyper, step, list states):
+        """Update with this optimizer from now on (nncore.optimizers calls it when binding).
+
+        Parameters
+        ----------
+        kind : int
+            nncore._optim.KIND_* code; ``kind=-1`` means plain gradient descent, no state.
+        hyper : tuple of float
+            (momentum, nesterov, beta1, beta2, alpha, eps, weight_decay, amsgrad).
+        step : ndarray, int64 (1,)
+            The step count t, incremented in place by every step.
+        states : list
+            Per layer, a tuple (W states, b states, (c, beta) states), each a tuple of up to 3
+            arrays shaped like that parameter (W's and b's in the engine's dtype, (c, beta)'s
+            float64 (2,)), C-contiguous; the engine updates them in place.
+        """
+        cdef int l, k
+        cdef OptC o
+        if self.busy:
+            raise RuntimeError("this network is computing in another thread")
+        if not -1 <= kind <= OPT_RMSPROP:
+            raise ValueError(f"Engine: unknown optimizer code {kind}")
+        if not (isinstance(step, np.ndarray) and step.dtype == np.int64 and step.shape == (1,)
+                and step.flags.c_contiguous and step.flags.writeable):
+            raise ValueError("Engine: the step count must be a writeable int64 array (1,)")
+        if kind == -1:
+            self.opt.step = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>step)
+            self.step_mode = MODE_SGD
+            self._opt_keep = [step]
+            return
+        if len(states) != self.n_layers:
+            raise ValueError("Engine: optimizer states for every layer are needed")
+        momentum, amsgrad = hyper[0], hyper[7]
+        need = ((1 if momentum > 0 else 0) if kind == OPT_SGD
+                else (1 + (momentum > 0)) if kind == OPT_RMSPROP else 2 + bool(amsgrad))
+        keep = [step]
+        for l in range(self.n_layers):
+            shapes = ((self.layers[l].n_in, self.layers[l].n_out), (self.layers[l].n_out,),
+                      (2,))
+            dtypes = (self.dtype, self.dtype, np.dtype(np.float64))
+            if len(states[l]) != 3:
+                raise ValueError(f"Engine: layer {l}'s optimizer state needs 3 groups")
+            for j in range(3):
+                group = states[l][j]
+                if len(group) != (need if j < 2 or self.layers[l].trainable else 0):
+                    raise ValueError(f"Engine: layer {l} needs {need} optimizer state arrays "
+                                     f"per trained parameter, got {len(group)}")
+                for arr in group:
+                    if not (isinstance(arr, np.ndarray) and arr.dtype == dtypes[j]
+                            and arr.shape == shapes[j] and arr.flags.c_contiguous
+                            and arr.flags.aligned and arr.flags.writeable):
+                        raise ValueError(f"Engine: layer {l}'s optimizer state is not a "
+                                         f"writeable array {shapes[j]} of {dtypes[j]}")
+                    keep.append(arr)
+        (o.momentum, o.nesterov, o.beta1, o.beta2, o.alpha, o.eps, o.weight_decay,
+         o.amsgrad) = hyper
+        o.kind = kind
+        o.step = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>step)
+        o.bc1 = o.bc2_sqrt = 1.0
+        self._reserve_gradients()
+        # all checked and allocated: repoint
+        for l in range(self.n_layers):
+            for k in range(3):
+                self.layers[l].sW[k] = NULL
+                self.layers[l].sb[k] = NULL
+                self.layers[l].sp[k] = NULL
+            for k, arr in enumerate(states[l][0]):
+                self.layers[l].sW[k] = cnp.PyArray_DATA(<cnp.ndarray>arr)
+            for k, arr in enumerate(states[l][1]):
+                self.layers[l].sb[k] = cnp.PyArray_DATA(<cnp.ndarray>arr)
+            for k, arr in enumerate(states[l][2]):
+                self.layers[l].sp[k] = <double*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        self.opt = o
+        self._opt_keep = keep
+        self.step_mode = MODE_OPTIM
 
     # -- checks at the boundary ---------------------------------------------------------------
 
@@ -600,20 +713,21 @@ cdef class Engine:
         cdef void* lse
         cdef double value
         self._reserve(<int>m)
-        if mode == MODE_GRADIENTS:
+        if mode == MODE_GRADIENTS or mode == MODE_OPTIM:
             self._reserve_gradients()
         lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
         with nogil:
             if self.is_float32:
                 value = _pass(self.layers, self.n_layers, self.loss_code, <float*>x,
-                              <float*>y, <int>m, <float>lr, mode, <float*>lse)
+                              <float*>y, <int>m, <float>lr, mode, <float*>lse, &self.opt)
             else:
                 value = _pass(self.layers, self.n_layers, self.loss_code, <double*>x,
-                              <double*>y, <int>m, lr, mode, <double*>lse)
+                              <double*>y, <int>m, lr, mode, <double*>lse, &self.opt)
         return value
 
     def train_step(self, X, Y, lr):
-        """One step of gradient descent on the batch (X, Y); returns the loss before it."""
+        """One step of the optimizer (plain gradient descent unless set_optimizer chose another
+        rule) on the batch (X, Y); returns the loss before it."""
         cdef double rate
         if (type(lr) is float and isfinite(<double>lr) and <double>lr > 0
                 and (not self.is_float32 or (<double>lr <= FLT_MAX and <float><double>lr > 0))):
@@ -623,7 +737,7 @@ cdef class Engine:
         X, Y, m, _ = self._batch(X, Y)
         self._acquire()
         try:
-            return self._run(X, Y, 0, m, rate, MODE_SGD)
+            return self._run(X, Y, 0, m, rate, self.step_mode)
         finally:
             self.busy = False
 
@@ -732,15 +846,18 @@ cdef class Engine:
         return result
 
     def run_epoch(self, X, Y, double lr, int batch_size, bint shuffle, uint64_t seed):
-        """One epoch of mini-batch SGD over (X, Y), already validated by Network.fit.
+        """One epoch of mini-batch steps of the optimizer over (X, Y), already validated by
+        Network.fit.
 
         Returns the mean loss over the epoch's steps (each taken before its update).
         """
         cdef Py_ssize_t n
         cdef int batch
         cdef double value
+        # (lr may be 0: a schedule's rate can reach it)
         if not (_is_exact(X, self.typenum, self.n_in) and _is_exact(Y, self.typenum, self.n_out)
-                and X.shape[0] == Y.shape[0]) or batch_size < 1 or not (lr > 0 and isfinite(lr)):
+                and X.shape[0] == Y.shape[0]) or batch_size < 1 or not (lr >= 0
+                                                                        and isfinite(lr)):
             raise ValueError("run_epoch takes arrays validated by Network.fit")
         self._check(True)
         n = X.shape[0]
@@ -754,6 +871,8 @@ cdef class Engine:
         self._acquire()
         try:
             self._reserve(batch)
+            if self.step_mode == MODE_OPTIM:
+                self._reserve_gradients()
             if self._index is None or self._index.shape[0] != n:
                 self._index = np.empty(n, dtype=np.int64)
             pidx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>self._index)
@@ -764,11 +883,13 @@ cdef class Engine:
                 if self.is_float32:
                     value = _epoch(self.layers, self.n_layers, self.loss_code, <float*>x,
                                    <float*>y, n, batch, <float>lr, pidx, shuffle, seed,
-                                   <float*>xb, <float*>yb, <float*>lse)
+                                   <float*>xb, <float*>yb, <float*>lse, self.step_mode,
+                                   &self.opt)
                 else:
                     value = _epoch(self.layers, self.n_layers, self.loss_code, <double*>x,
                                    <double*>y, n, batch, lr, pidx, shuffle, seed,
-                                   <double*>xb, <double*>yb, <double*>lse)
+                                   <double*>xb, <double*>yb, <double*>lse, self.step_mode,
+                                   &self.opt)
         finally:
             self.busy = False
         return value

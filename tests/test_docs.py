@@ -8,7 +8,7 @@ import pytest
 @pytest.mark.parametrize("module", [
     "nncore", "nncore.activations", "nncore.layers", "nncore.losses",
     "nncore.functional",
-    "nncore.network",
+    "nncore.network", "nncore.optimizers", "nncore.schedules", "nncore.training",
 ])
 def test_docstring_examples_run(module):
     mod = importlib.import_module(module)

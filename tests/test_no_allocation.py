@@ -56,6 +56,19 @@ def test_fit_epochs_allocate_nothing_per_step(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", [lambda: nncore.SGD(momentum=0.9, weight_decay=1e-3),
+                                       lambda: nncore.Adam(amsgrad=True), nncore.AdamW,
+                                       lambda: nncore.RMSprop(momentum=0.5)])
+def test_optimizer_steps_allocate_nothing(optimizer, dtype):
+    # the optimizer's state lives beside the parameters; dW and db in the workspace
+    net = _network(dtype)
+    net.optimizer = optimizer()
+    X, Y = _data(dtype)
+    assert _peak_growth(lambda: net.train_step(X[:32], Y[:32], 0.01), 200) < BUDGET
+    assert _peak_growth(lambda: net._backend.run_epoch(X, Y, 0.01, 32, True, 7), 20) < BUDGET
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_predict_into_out_allocates_nothing(dtype):
     net = _network(dtype)
     X, _ = _data(dtype, 32)

@@ -16,8 +16,14 @@ from .activations import (Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softma
 from .datasets import load_digits
 from .layers import Dense
 from .network import Network
+from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop, get_optimizer
+from .schedules import CosineLR, ExponentialLR, ReduceLROnPlateau, Schedule, StepLR
+from .training import EarlyStopping, History
 
 __version__ = "0.1.0"
 
 __all__ = ["Network", "Dense", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
-           "Softmax", "get_activation", "functional", "load_digits"]
+           "Softmax", "get_activation", "functional", "load_digits",
+           "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer",
+           "Schedule", "StepLR", "ExponentialLR", "CosineLR", "ReduceLROnPlateau",
+           "EarlyStopping", "History"]

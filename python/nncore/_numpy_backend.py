@@ -4,6 +4,8 @@ It is the tests' oracle and the benchmarks' baseline, so it is written the strai
 way: one array expression per step of the derivation, no tricks. It reads and updates the very
 arrays the layers own (W, b, and the activation parameters), in place, as the core does.
 """
+import math
+
 import numpy as np
 
 from . import _validate
@@ -100,6 +102,50 @@ def _cross_entropy(act, a, z, Y, loss, need_delta):
     return value / m, delta
 
 
+def _optimizer_step(opt, w, g, state, lr, decay):
+    """One step of ``opt``'s rule on the array ``w`` (in place) from its gradient ``g``, with
+    the state arrays ``state`` (updated in place); torch.optim's formulas, term by term as the
+    core orders them. ``lr`` is a scalar of w's dtype; Python floats keep w's dtype."""
+    t = int(opt._step[0])
+    kind = type(opt).__name__
+    wd = opt.weight_decay if decay and kind != "AdamW" else 0.0
+    if kind == "SGD":
+        gd = g + wd * w if wd else g
+        if opt.momentum == 0:
+            w -= lr * gd
+            return
+        buf = state[0]
+        if t == 1:
+            buf[...] = gd
+        else:
+            buf[...] = opt.momentum * buf + gd
+        w -= lr * (gd + opt.momentum * buf if opt.nesterov else buf)
+    elif kind == "RMSprop":
+        gd = g + wd * w if wd else g
+        sq = state[0]
+        sq[...] = opt.alpha * sq + (1 - opt.alpha) * (gd * gd)
+        avg = np.sqrt(sq) + opt.eps
+        if opt.momentum > 0:
+            buf = state[1]
+            buf[...] = opt.momentum * buf + gd / avg
+            w -= lr * buf
+        else:
+            w -= lr * (gd / avg)
+    else:  # Adam, AdamW
+        if kind == "AdamW" and decay:
+            w *= w.dtype.type(1 - float(lr) * opt.weight_decay)
+        gd = g + wd * w if wd else g
+        m, v = state[0], state[1]
+        m[...] = opt.beta1 * m + (1 - opt.beta1) * gd
+        v[...] = opt.beta2 * v + (1 - opt.beta2) * (gd * gd)
+        if opt.amsgrad:
+            np.maximum(state[2], v, out=state[2])
+            v = state[2]
+        step = w.dtype.type(float(lr) / (1 - opt.beta1 ** t))
+        bc2_sqrt = w.dtype.type(math.sqrt(1 - opt.beta2 ** t))
+        w -= step * (m / (np.sqrt(v) / bc2_sqrt + w.dtype.type(opt.eps)))
+
+
 def _params(layer):
     # the activation's parameters as Python floats, which (unlike float64 scalars) keep a
     # float32 computation in float32
@@ -116,6 +162,11 @@ class NumpyBackend:
         self.n_in = layers[0].n_in
         self.n_out = layers[-1].n_out
         self.check_state = check_state  # raises if W, b or activation parameters went bad
+        self.optimizer = None             # the network's nncore.Optimizer (set_optimizer)
+
+    def set_optimizer(self, optimizer):
+        """Update with this nncore.Optimizer (already bound to the network) from now on."""
+        self.optimizer = optimizer
 
     def _pass(self, X, Y, lr=None, need_gradients=True):
         """Forward, loss, and backward; updates the parameters when lr is given.
@@ -145,6 +196,10 @@ class NumpyBackend:
             self._local_gradient(self.layers[-1], out, g)
         if lr is not None and not np.isfinite(value):
             return float(value), records  # no step from a loss that is not finite
+        opt = self.optimizer
+        plain = opt is None or opt._code() == -1
+        if lr is not None and opt is not None:
+            opt._step[0] += 1
 
         for l in range(len(self.layers) - 1, -1, -1):
             layer, rec = self.layers[l], records[l]
@@ -152,13 +207,20 @@ class NumpyBackend:
             g_prev = rec["delta"] @ layer.W.T if l > 0 else None
             rec["dW"] = z_prev.T @ rec["delta"]
             rec["db"] = rec["delta"].sum(axis=0)
-            if lr is not None:
+            if lr is not None and plain:
                 # in place, on the layer's own arrays (not through the W/b property setters)
                 W, b = layer.W, layer.b
                 W -= lr * rec["dW"]
                 b -= lr * rec["db"]
                 if layer.activation.trainable:
                     layer.activation._params -= lr * np.array([rec["c"], rec["beta"]])
+            elif lr is not None:
+                sW, sb, sp = opt._state[l]
+                _optimizer_step(opt, layer.W, rec["dW"], sW, lr, True)
+                _optimizer_step(opt, layer.b, rec["db"], sb, lr, False)
+                if layer.activation.trainable:
+                    _optimizer_step(opt, layer.activation._params,
+                                    np.array([rec["c"], rec["beta"]]), sp, float(lr), False)
             if l > 0:
                 self._local_gradient(self.layers[l - 1], records[l - 1], g_prev)
         return float(value), records

@@ -9,6 +9,9 @@ from . import bench
 from .activations import ACTIVATION_NAMES
 from .datasets import load_digits
 from .network import BACKENDS, Network
+from .optimizers import OPTIMIZER_NAMES
+from .schedules import SCHEDULE_NAMES
+from .training import EarlyStopping
 
 
 def split_digits(test_fraction, seed):
@@ -24,21 +27,58 @@ def split_digits(test_fraction, seed):
     return X[train], y[train], X[test], y[test]
 
 
+def _check_plot_support(path):
+    if path is None:
+        return
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ValueError("--plot needs matplotlib: pip install matplotlib "
+                         "(or pip install nncore[plot])") from None
+
+
 def train(args):
+    _check_plot_support(args.plot)
+    if args.patience is not None and not args.validation_split:
+        raise ValueError("--patience stops on the validation loss: give --validation-split")
     X_train, y_train, X_test, y_test = split_digits(args.test_fraction, args.seed)
     sizes = [X_train.shape[1], *args.hidden, 10]
     net = Network(sizes, activation=args.activation, output="softmax", loss="cross_entropy",
-                  seed=args.seed, dtype=args.dtype, backend=args.backend)
+                  seed=args.seed, dtype=args.dtype, backend=args.backend,
+                  optimizer=args.optimizer)
     print(f"digits: {len(y_train)} training, {len(y_test)} held-out examples")
     print(net)
+    print(f"optimizer: {net.optimizer!r}")
+    # on a terminal a progress bar (on stderr); otherwise one line per epoch on stdout
+    bar = sys.stderr.isatty()
 
     def report(epoch, loss):
-        print(f"epoch {epoch + 1:3d}  loss {loss:.4f}")
+        if not bar:
+            print(f"epoch {epoch + 1:3d}  loss {loss:.4f}")
 
     start = time.perf_counter()
-    net.fit(X_train, y_train, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-            callback=report)
+    history = net.fit(
+        X_train, y_train, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        callback=report, validation_split=args.validation_split,
+        schedule=None if args.schedule == "none" else args.schedule,
+        early_stopping=None if args.patience is None else EarlyStopping(patience=args.patience),
+        verbose=1 if bar else 0)
     elapsed = time.perf_counter() - start
+    if history.val_loss:
+        print(f"validation loss: best {min(history.val_loss):.4f} (epoch "
+              f"{history.best_epoch + 1})" + (", stopped early" if history.stopped_early
+                                               else ""))
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(6, 4))
+        history.plot(ax)
+        ax.set_title(f"nncore on the digits: {type(net.optimizer).__name__}, {args.schedule}")
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=100)
+        plt.close(fig)
+        print(f"plot saved to {args.plot}")
     accuracy = float((net.predict(X_test).argmax(axis=1) == y_test).mean())
     print(f"trained in {elapsed:.2f} s")
     print(f"held-out accuracy: {accuracy:.4f}")
@@ -82,6 +122,20 @@ def build_parser():
     t.add_argument("--backend", default="cython", choices=BACKENDS, help="default: cython")
     t.add_argument("--test-fraction", type=_number(float, 0, 1, low_open=True), default=0.2,
                    help="share of the examples held out (default: 0.2)")
+    t.add_argument("--optimizer", default="sgd", choices=OPTIMIZER_NAMES,
+                   help="update rule, with its default settings (default: sgd)")
+    t.add_argument("--schedule", default="none", choices=("none",) + SCHEDULE_NAMES,
+                   help="learning-rate schedule: step (x0.1 every 10 epochs), exponential "
+                        "(x0.95 an epoch), cosine (to 0 over the epochs), plateau (x0.1 after "
+                        "10 epochs without progress) (default: none)")
+    t.add_argument("--validation-split", type=_number(float, 0, 1), default=0.0,
+                   metavar="F", help="share of the training examples held out to validate "
+                                     "each epoch (default: 0)")
+    t.add_argument("--patience", type=_number(int, 1), default=None, metavar="N",
+                   help="stop when the validation loss has not improved for N epochs and "
+                        "keep the best epoch's parameters (needs --validation-split)")
+    t.add_argument("--plot", metavar="PATH", help="save a PNG of the loss curves "
+                                                  "(needs matplotlib)")
     t.add_argument("--save", metavar="PATH", help="save the trained network (.npz)")
     t.set_defaults(func=train)
     b = sub.add_parser("bench", help="time nncore against NumPy (and PyTorch) and print a table",

@@ -12,6 +12,10 @@ from ._numpy_backend import NumpyBackend
 from .activations import get_activation
 from .layers import Dense
 from .losses import loss_code
+from . import training
+from .optimizers import Optimizer, get_optimizer
+from .schedules import get_schedule
+from .training import EarlyStopping, History
 
 __all__ = ["Network"]
 
@@ -45,6 +49,9 @@ class Network:
     backend : {"cython", "numpy"}, default "cython"
         ``"cython"`` computes in nncore's compiled core; ``"numpy"`` with plain NumPy (the same
         math: the tests' oracle and the benchmarks' baseline).
+    optimizer : {"sgd", "adam", "adamw", "rmsprop"} or nncore.Optimizer, default "sgd"
+        The update rule of ``train_step`` and ``fit`` (see nncore.optimizers); also the
+        ``optimizer`` attribute, which can be reassigned (fresh state).
 
     Shape
     -----
@@ -62,8 +69,12 @@ class Network:
     """
 
     def __init__(self, layers, *, loss, activation=None, output=None, seed=None,
-                 dtype="float64", backend="cython"):
+                 dtype="float64", backend="cython", optimizer="sgd"):
         code = loss_code(loss)
+        optimizer = get_optimizer(optimizer)
+        if optimizer._network is not None:
+            raise ValueError(f"this {type(optimizer).__name__} already trains another Network; "
+                             f"make a new one")
         self.dtype = _validate.dtype_of(dtype)
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
@@ -93,6 +104,8 @@ class Network:
                     _validate, self._check_state)
             else:
                 self._backend = NumpyBackend(self.layers, code, self.dtype, self._check_state)
+            self._optimizer = None
+            self.optimizer = optimizer
         except BaseException:
             # e.g. a MemoryError allocating a large W: leave the layers free for another try
             for layer in layers:
@@ -100,6 +113,39 @@ class Network:
                 if layer.activation._network is self:
                     layer.activation._network = None
             raise
+
+    @property
+    def optimizer(self):
+        """The nncore.Optimizer that ``train_step`` and ``fit`` use.
+
+        Assigning one (or a name) binds it to this network with fresh state: zero moments,
+        step 0; the previous optimizer is released. An optimizer serves one network only."""
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, spec):
+        new = get_optimizer(spec)
+        if new._network is not None and new._network is not self:
+            raise ValueError(f"this {type(new).__name__} already trains another Network; "
+                             f"make a new one")
+        old = self._optimizer
+        saved = (new._state, new._step.copy())
+        new._bind(self)
+        try:
+            self._backend.set_optimizer(*self._optimizer_args(new))
+        except BaseException:
+            new._state, new._step[...] = saved
+            if new is not old:
+                new._network = None
+            raise
+        if old is not None and old is not new:
+            old._unbind()
+        self._optimizer = new
+
+    def _optimizer_args(self, opt):
+        if self.backend == "cython":
+            return opt._code(), opt._hyper(), opt._step, opt._state
+        return (opt,)
 
     def _check_state(self, with_loss=True):
         """Raise if the user changed W, b or an activation parameter into something the
@@ -188,7 +234,8 @@ class Network:
         return self._backend.trace(X, Y)
 
     def train_step(self, X, Y, lr):
-        """One step of gradient descent on the batch (X, Y): W -= lr * dW, b -= lr * db.
+        """One step of the network's optimizer on the batch (X, Y) at rate ``lr``; with the
+        default ``"sgd"``, gradient descent: W -= lr * dW, b -= lr * db.
 
         Returns the loss before the step (float).
         """
@@ -199,46 +246,194 @@ class Network:
                 f"finite, or the outputs overflow (after too large a learning rate?)")
         return value
 
-    def fit(self, X, Y, epochs, lr, batch_size=32, shuffle=True, callback=None):
-        """Train by mini-batch gradient descent; returns the mean loss of each epoch.
+    def fit(self, X, Y, epochs, lr, batch_size=32, shuffle=True, callback=None, *,
+            validation_data=None, validation_split=0.0, schedule=None, early_stopping=None,
+            metrics=(), verbose=0):
+        """Train with the network's optimizer over mini-batches; returns an nncore.History.
+
+        Every epoch runs in the core (shuffle, gather, steps); the validation loss and the
+        metrics are computed after each epoch.
 
         Parameters
         ----------
         X : (N, n_in) ; Y : (N, n_out) or integer labels (N,)
         epochs : int >= 0
         lr : float > 0
+            The learning rate, or the starting rate of a schedule.
         batch_size : int >= 1 (the last batch of an epoch may be smaller)
         shuffle : bool, default True
             Visit the examples in a new random order each epoch (seeded by the network's seed).
         callback : callable, optional
             Called as ``callback(epoch, loss)`` after each epoch; returning True stops training.
+        validation_data : (Xv, Yv), optional
+            Held-out examples whose loss (``History.val_loss``) is computed after each epoch.
+        validation_split : float in [0, 1), default 0
+            Instead of validation_data: hold out this fraction of (X, Y), drawn by the
+            network's random generator; stratified when Y holds class labels (integer labels,
+            one-hot rows, or 0/1 targets of one output).
+        schedule : nncore.Schedule, name or callable, optional
+            The rate of each epoch (see nncore.schedules); constant ``lr`` by default.
+        early_stopping : nncore.EarlyStopping, optional
+        metrics : sequence of str, default ()
+            ``("accuracy",)``: the share of examples whose class (argmax of the outputs, or
+            output >= 0.5 for one output) is the target's, on the training data and on the
+            validation data, after each epoch.
+        verbose : {0, 1, 2}, default 0
+            0 silent; 1 a progress bar over the epochs on a terminal (tqdm when installed,
+            else a line of nncore's own), nothing when stderr is not a terminal; 2 one line
+            per epoch on stderr.
 
         Returns
         -------
-        list of float: per epoch, the mean over its steps of the loss before each step.
+        nncore.History: a list of the per-epoch training losses (the mean over the epoch's
+        steps of the loss before each step), with ``val_loss``, ``lr``, ``metrics``,
+        ``best_epoch`` and ``stopped_early``.
         """
+        # check everything before training: a refused call changes nothing
         epochs = _validate.count(epochs, "epochs", 0)
         lr = _validate.learning_rate(lr, self.dtype)
         batch_size = _validate.count(batch_size, "batch_size", 1)
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
-        X, single = _validate.inputs(X, self.layers[0].n_in, self.dtype)
-        Y = _validate.targets(Y, X.shape[0], self.layers[-1].n_out, self.dtype,
-                              loss_code(self.loss_name), single)
+        schedule = get_schedule(schedule)
+        if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+            raise TypeError(f"early_stopping must be an nncore.EarlyStopping, got "
+                            f"{type(early_stopping).__name__}")
+        if metrics is None or isinstance(metrics, str):
+            metrics = () if metrics is None else (metrics,)
+        if not hasattr(metrics, "__iter__"):
+            raise TypeError(f"metrics must be a sequence of names, got "
+                            f"{type(metrics).__name__}")
+        metrics = tuple(metrics)
+        for name in metrics:
+            if name not in training.METRICS:
+                raise ValueError(f"unknown metric {name!r}; expected one of {training.METRICS}")
+        if verbose not in (0, 1, 2) or isinstance(verbose, float):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real):
+            raise TypeError(f"validation_split must be a number, got "
+                            f"{type(validation_split).__name__}")
+        if not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split must lie in [0, 1), got {validation_split}")
+        if validation_split and validation_data is not None:
+            raise ValueError("give validation_data or validation_split, not both")
+        code = loss_code(self.loss_name)
+        n_in, n_out = self.layers[0].n_in, self.layers[-1].n_out
+        X, single = _validate.inputs(X, n_in, self.dtype)
+        Y = _validate.targets(Y, X.shape[0], n_out, self.dtype, code, single)
+        Xv = Yv = None
+        if validation_data is not None:
+            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                raise TypeError("validation_data must be a pair (Xv, Yv)")
+            Xv, single_v = _validate.inputs(validation_data[0], n_in, self.dtype)
+            Yv = _validate.targets(validation_data[1], Xv.shape[0], n_out, self.dtype, code,
+                                   single_v)
+        has_val = Xv is not None or validation_split > 0
+        monitor = early_stopping.monitor if early_stopping is not None else None
+        if monitor is not None and monitor.startswith("val_") and not has_val:
+            raise ValueError(f"early stopping monitors {monitor!r}, which needs "
+                             f"validation_data or validation_split")
+        if monitor == "val_accuracy" and "accuracy" not in metrics:
+            metrics += ("accuracy",)
+        if validation_split:
+            # drawn only now that every argument is accepted
+            train, val = training.validation_split(X.shape[0], validation_split, self._rng,
+                                                   training.class_labels(Y))
+            X, Y, Xv, Yv = X[train], Y[train], X[val], Y[val]
         batch_size = min(batch_size, X.shape[0])
-        losses = []
-        for epoch in range(epochs):
-            seed = int(self._rng.integers(2**63)) if shuffle else 0
-            value = self._backend.run_epoch(X, Y, lr, batch_size, bool(shuffle), seed)
-            if not (math.isfinite(value) and self._parameters_usable()):
-                raise FloatingPointError(
-                    f"training diverged in epoch {epoch}: the loss is {value} and the "
-                    f"parameters are {'' if self._parameters_usable() else 'no longer '}"
-                    f"finite in {self.dtype.name} (try a smaller lr)")
-            losses.append(value)
-            if callback is not None and callback(epoch, value):
-                break
-        return losses
+        return self._train(X, Y, Xv, Yv, epochs, lr, batch_size, bool(shuffle), callback,
+                           schedule, early_stopping, metrics, verbose)
+
+    def _train(self, X, Y, Xv, Yv, epochs, lr, batch_size, shuffle, callback, schedule,
+               early_stopping, metrics, verbose):
+        history = History()
+        if "accuracy" in metrics:
+            history.metrics["accuracy"] = []
+            classes = training.target_classes(Y)
+            pred = np.empty(Y.shape, dtype=self.dtype)
+            if Xv is not None:
+                history.metrics["val_accuracy"] = []
+                classes_v = training.target_classes(Yv)
+                pred_v = np.empty(Yv.shape, dtype=self.dtype)
+        monitor = (early_stopping.monitor if early_stopping is not None
+                   else "val_loss" if Xv is not None else "loss")
+        best = training._Best(training.MONITORS[monitor],
+                              early_stopping.min_delta if early_stopping is not None else 0.0)
+        keep = early_stopping is not None and early_stopping.restore_best
+        saved = None
+        if schedule is not None:
+            schedule.start(lr, epochs)
+        progress = training.Progress(verbose, epochs)
+        try:
+            for epoch in range(epochs):
+                rate = lr if schedule is None else self._scheduled_rate(schedule, epoch)
+                seed = int(self._rng.integers(2**63)) if shuffle else 0
+                value = self._backend.run_epoch(X, Y, rate, batch_size, shuffle, seed)
+                if not (math.isfinite(value) and self._parameters_usable()):
+                    raise FloatingPointError(
+                        f"training diverged in epoch {epoch}: the loss is {value} and the "
+                        f"parameters are {'' if self._parameters_usable() else 'no longer '}"
+                        f"finite in {self.dtype.name} (try a smaller lr)")
+                history.append(value)
+                history.lr.append(float(rate))
+                record = {"loss": value}
+                if Xv is not None:
+                    record["val_loss"] = self._backend.loss(Xv, Yv)
+                    history.val_loss.append(record["val_loss"])
+                if "accuracy" in metrics:
+                    record["accuracy"] = training.accuracy(self._backend.predict(X, pred),
+                                                           classes)
+                    history.metrics["accuracy"].append(record["accuracy"])
+                    if Xv is not None:
+                        record["val_accuracy"] = training.accuracy(
+                            self._backend.predict(Xv, pred_v), classes_v)
+                        history.metrics["val_accuracy"].append(record["val_accuracy"])
+                record["lr"] = float(rate)
+                if schedule is not None:
+                    schedule.observe(epoch, record.get("val_loss", value))
+                if best.update(epoch, record[monitor]) and keep:
+                    saved = self._snapshot(saved)
+                progress.update(epoch, record)
+                if callback is not None and callback(epoch, value):
+                    history.stopped_early = epoch < epochs - 1
+                    break
+                if early_stopping is not None and best.wait >= early_stopping.patience:
+                    history.stopped_early = epoch < epochs - 1
+                    break
+        finally:
+            progress.close()
+        history.best_epoch = best.epoch
+        if keep and saved is not None and best.epoch != len(history) - 1:
+            self._restore(saved)
+        return history
+
+    def _scheduled_rate(self, schedule, epoch):
+        # a schedule may reach 0 (e.g. CosineLR past T_max with lr_min=0): an epoch at rate 0
+        # changes no parameter (the optimizer's moments still follow the gradients)
+        rate = schedule.rate(epoch)
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+            raise TypeError(f"the schedule gave {type(rate).__name__} for epoch {epoch}, "
+                            f"not a rate")
+        rate = float(rate)
+        if not (0 <= rate <= float(np.finfo(self.dtype).max)):
+            raise ValueError(f"the schedule gave the rate {rate} for epoch {epoch}; a rate "
+                             f"must be finite and >= 0 in {self.dtype.name}")
+        return rate
+
+    def _snapshot(self, into=None):
+        """Copies of every W, b and activation parameter array (into ``into`` when given)."""
+        arrays = [a for ly in self.layers for a in (ly.W, ly.b, ly.activation._params)]
+        if into is None:
+            return [a.copy() for a in arrays]
+        for dst, src in zip(into, arrays):
+            np.copyto(dst, src)
+        return into
+
+    def _restore(self, saved):
+        """Put back a _snapshot, in place (the core keeps pointers to these arrays)."""
+        arrays = [a for ly in self.layers for a in (ly.W, ly.b, ly.activation._params)]
+        for dst, src in zip(arrays, saved):
+            np.copyto(dst, src)
 
     def _parameters_usable(self):
         """W and b finite, and the activation parameters within the dtype's range."""
@@ -254,7 +449,9 @@ class Network:
     # -- saving --------------------------------------------------------------------------------
 
     def save(self, path):
-        """Save the configuration and parameters to ``path`` (.npz, no pickle).
+        """Save the configuration and parameters to ``path`` (.npz, no pickle), with the
+        optimizer (kind, hyper-parameters, state) and the state of the shuffling generator, so
+        that ``fit`` continues after ``load`` as if never interrupted.
 
         Returns the path written: NumPy adds ``.npz`` to a name that lacks it."""
         config = {
@@ -262,7 +459,14 @@ class Network:
             "layers": [{"n_in": ly.n_in, "n_out": ly.n_out,
                         "activation": ly.activation._config()} for ly in self.layers],
         }
-        arrays = {"config": np.array(json.dumps(config))}
+        config["optimizer"], arrays = self.optimizer._save()
+        rng_state = self._rng.bit_generator.state
+        try:
+            json.dumps(rng_state)
+            config["rng"] = rng_state
+        except TypeError:
+            pass  # a generator of the user's whose state JSON cannot hold: not saved
+        arrays["config"] = np.array(json.dumps(config))
         for l, ly in enumerate(self.layers):
             arrays[f"W{l}"], arrays[f"b{l}"] = ly.W, ly.b
         np.savez(path, **arrays)
@@ -281,10 +485,17 @@ class Network:
                     raise ValueError(f"unknown format {config.get('format')!r}")
                 layers = [Dense(spec["n_in"], spec["n_out"], get_activation(spec["activation"]))
                           for spec in config["layers"]]
-                net = cls(layers, loss=config["loss"], dtype=config["dtype"], backend=backend)
+                saved_opt = config.get("optimizer")   # files of older versions have none
+                optimizer = "sgd" if saved_opt is None else Optimizer._from_saved(saved_opt)
+                net = cls(layers, loss=config["loss"], dtype=config["dtype"], backend=backend,
+                          optimizer=optimizer)
                 for l, ly in enumerate(net.layers):
                     ly.W = data[f"W{l}"]
                     ly.b = data[f"b{l}"]
+                if saved_opt is not None:
+                    net.optimizer._load_state(saved_opt, data)
+                if "rng" in config:
+                    net._rng.bit_generator.state = config["rng"]
             except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
                 raise ValueError(f"{path} is not a saved nncore.Network: {exc!r}") from None
         return net

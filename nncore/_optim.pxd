@@ -1,0 +1,40 @@
+# Optimizer updates of nncore's core: declarations that the engine cimports.
+#
+# One elementwise kernel per update rule, over a parameter array w, its gradient g and the
+# optimizer's state arrays of the same size (s0, s1, s2; which ones a rule uses is below). The
+# rules are torch.optim's (SGD, Adam, AdamW, RMSprop), written as issue 7 and
+# python/nncore/optimizers.py state them. Kernels trust their input and never allocate.
+
+from libc.stdint cimport int64_t
+from cython cimport floating
+
+# Optimizer kinds; the Python side names them in nncore.optimizers.
+cdef enum:
+    OPT_SGD = 0        # s0 = momentum buffer (momentum > 0)
+    OPT_ADAM = 1       # s0 = m, s1 = v, s2 = running max of v (amsgrad)
+    OPT_ADAMW = 2      # as Adam; the decay multiplies W first
+    OPT_RMSPROP = 3    # s0 = square average v, s1 = momentum buffer (momentum > 0)
+
+cdef struct OptC:
+    int kind
+    double momentum      # SGD, RMSprop
+    bint nesterov        # SGD
+    double beta1         # Adam(W)
+    double beta2         # Adam(W)
+    double alpha         # RMSprop
+    double eps           # Adam(W), RMSprop
+    double weight_decay
+    bint amsgrad         # Adam(W)
+    int64_t* step        # the step count t, owned by the Python optimizer (1 int64)
+    # per step, from opt_begin_step:
+    double bc1           # 1 - beta1**t
+    double bc2_sqrt      # sqrt(1 - beta2**t)
+
+# t += 1 and the bias corrections of step t: call once per step, before its updates.
+cdef void opt_begin_step(OptC* o) noexcept nogil
+
+# One step of the rule on n values: w is updated in place from its gradient g; decay says
+# whether weight decay applies (W: yes; b and the sigmoid's c, beta: no).
+cdef void opt_update(const OptC* o, floating* w, const floating* g, floating* s0,
+                     floating* s1, floating* s2, Py_ssize_t n, floating lr,
+                     bint decay) noexcept nogil

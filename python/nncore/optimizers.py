@@ -1,0 +1,307 @@
+"""Optimizers: how a training step turns the gradients into new parameters.
+
+Each follows the definition of PyTorch's ``torch.optim`` class of the same name (single-tensor
+code, no dampening, not centered, no maximize), so that trajectories agree step by step. Weight
+decay applies to the weights ``W`` only, never to the biases ``b`` nor to a trainable sigmoid's
+``c`` and ``beta`` (as scikit-learn's ``alpha`` and Keras's kernel regularizers); ``b``, ``c``
+and ``beta`` follow the same rule otherwise.
+
+An optimizer belongs to one network (``Network(..., optimizer=...)`` or
+``net.optimizer = ...``); binding it starts from fresh state (zero moments, step 0). The
+compiled core updates its state arrays in place inside the training pass.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from . import _optim
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer", "OPTIMIZER_NAMES"]
+
+
+def _real(value, name, low=0.0, high=math.inf, low_open=False, high_open=True):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    if not (above and below and math.isfinite(value)):
+        bounds = (f"{'(' if low_open else '['}{low}, "
+                  f"{'inf' if high == math.inf else high}{')' if high_open else ']'}")
+        raise ValueError(f"{name} must lie in {bounds}, got {value}")
+    return value
+
+
+class Optimizer:
+    """Base class: hyper-parameters, the state of one network's parameters, the step count.
+
+    Attributes
+    ----------
+    step_count : int
+        Steps taken since the optimizer was bound to its network.
+    """
+
+    _kind = None          # nncore._optim.KIND_*, or -1 for plain gradient descent
+    _state_names = ()     # names of the state arrays kept per parameter array
+
+    def __init__(self):
+        self._network = None
+        self._step = np.zeros(1, dtype=np.int64)
+        self._state = None
+
+    # -- what the core needs ------------------------------------------------------------------
+
+    def _hyper(self):
+        """(momentum, nesterov, beta1, beta2, alpha, eps, weight_decay, amsgrad)."""
+        raise NotImplementedError
+
+    def _code(self):
+        return self._kind
+
+    def _bind(self, network):
+        """Attach to ``network`` with fresh state (zero moments, step 0)."""
+        if self._network is not None and self._network is not network:
+            raise ValueError(f"this {type(self).__name__} already trains another Network; "
+                             f"make a new one (an optimizer holds one network's state)")
+        names = self._state_names if self._code() != -1 else ()
+        state = []
+        for layer in network.layers:
+            trainable = layer.activation.trainable
+            state.append((
+                tuple(np.zeros(layer.W.shape, dtype=network.dtype) for _ in names),
+                tuple(np.zeros(layer.b.shape, dtype=network.dtype) for _ in names),
+                tuple(np.zeros(2, dtype=np.float64) for _ in names) if trainable else (),
+            ))
+        self._step[0] = 0
+        self._state = state
+        self._network = network
+
+    def _unbind(self):
+        self._network = None
+        self._state = None
+        self._step[0] = 0
+
+    # -- inspection -----------------------------------------------------------------------------
+
+    @property
+    def step_count(self):
+        return int(self._step[0])
+
+    @property
+    def state(self):
+        """Per layer, ``{"W": {name: array}, "b": {...}}`` (plus ``"activation"`` for a trainable
+        sigmoid: arrays of (c, beta)); copies of the state arrays. Empty before binding."""
+        if self._state is None:
+            return []
+        out = []
+        for groups in self._state:
+            entry = {}
+            for key, group in zip(("W", "b", "activation"), groups):
+                if group:
+                    entry[key] = {n: a.copy() for n, a in zip(self._state_names, group)}
+            out.append(entry)
+        return out
+
+    def get_config(self):
+        """The hyper-parameters, as keyword arguments of the constructor."""
+        raise NotImplementedError
+
+    # -- saving -----------------------------------------------------------------------------------
+
+    def _save(self):
+        """(config, arrays): the kind, hyper-parameters and step count (JSON-able), and every
+        state array by name ``opt{layer}_{W|b|activation}_{state name}``."""
+        config = {"kind": type(self).__name__, "config": self.get_config(),
+                  "step": self.step_count}
+        arrays = {}
+        for l, groups in enumerate(self._state or ()):
+            for key, group in zip(("W", "b", "activation"), groups):
+                for name, arr in zip(self._state_names, group):
+                    arrays[f"opt{l}_{key}_{name}"] = arr
+        return config, arrays
+
+    @staticmethod
+    def _from_saved(config):
+        """A new optimizer with the saved kind and hyper-parameters."""
+        cls = _BY_NAME.get(str(config["kind"]).lower())
+        if cls is None:
+            raise ValueError(f"unknown optimizer kind {config['kind']!r}")
+        return cls(**config["config"])
+
+    def _load_state(self, config, arrays):
+        """Copy saved state into the (bound) optimizer's arrays, in place, and its step."""
+        step = config["step"]
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"bad step count {step!r}")
+        for l, groups in enumerate(self._state):
+            for key, group in zip(("W", "b", "activation"), groups):
+                for name, arr in zip(self._state_names, group):
+                    saved = arrays[f"opt{l}_{key}_{name}"]
+                    if saved.shape != arr.shape or saved.dtype != arr.dtype:
+                        raise ValueError(f"optimizer state {key} of layer {l} is {saved.shape} "
+                                         f"{saved.dtype}, not {arr.shape} {arr.dtype}")
+                    np.copyto(arr, saved)
+        self._step[0] = step
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum, Nesterov momentum, weight decay.
+
+    As ``torch.optim.SGD`` (dampening 0)::
+
+        g = dW + weight_decay * W
+        v = momentum * v + g          (v = g on the first step)
+        W -= lr * (g + momentum * v if nesterov else v)     (W -= lr * g without momentum)
+
+    Parameters
+    ----------
+    momentum : float in [0, 1), default 0
+    nesterov : bool, default False (needs momentum > 0)
+    weight_decay : float >= 0, default 0
+
+    Examples
+    --------
+    >>> import nncore
+    >>> net = nncore.Network([4, 8, 3], loss="cross_entropy", seed=0,
+    ...                      optimizer=nncore.SGD(momentum=0.9, nesterov=True))
+    """
+
+    _kind = _optim.KIND_SGD
+
+    def __init__(self, momentum=0.0, nesterov=False, weight_decay=0.0):
+        momentum = _real(momentum, "momentum", 0.0, 1.0)
+        weight_decay = _real(weight_decay, "weight_decay")
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be a bool, got {type(nesterov).__name__}")
+        if nesterov and momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        super().__init__()
+        self.momentum, self.nesterov, self.weight_decay = momentum, bool(nesterov), weight_decay
+        self._state_names = ("momentum_buffer",) if momentum > 0 else ()
+
+    def _code(self):
+        # without momentum or decay: plain gradient descent, folded into the core's gemm
+        return -1 if self.momentum == 0 and self.weight_decay == 0 else self._kind
+
+    def _hyper(self):
+        return (self.momentum, self.nesterov, 0.0, 0.0, 0.0, 1.0, self.weight_decay, False)
+
+    def get_config(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba), with optional L2 weight decay and AMSGrad.
+
+    As ``torch.optim.Adam``; at step t (from 1)::
+
+        g = dW + weight_decay * W
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2        (amsgrad: v_max = max(v_max, v), used below)
+        W -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    Parameters
+    ----------
+    beta1, beta2 : float in [0, 1), default 0.9, 0.999
+    eps : float > 0, default 1e-8
+    weight_decay : float >= 0, default 0
+    amsgrad : bool, default False
+    """
+
+    _kind = _optim.KIND_ADAM
+    _default_decay = 0.0
+
+    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=None, amsgrad=False):
+        if weight_decay is None:
+            weight_decay = self._default_decay
+        beta1 = _real(beta1, "beta1", 0.0, 1.0)
+        beta2 = _real(beta2, "beta2", 0.0, 1.0)
+        eps = _real(eps, "eps", 0.0, low_open=True)
+        weight_decay = _real(weight_decay, "weight_decay")
+        if not isinstance(amsgrad, (bool, np.bool_)):
+            raise TypeError(f"amsgrad must be a bool, got {type(amsgrad).__name__}")
+        super().__init__()
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.weight_decay, self.amsgrad = weight_decay, bool(amsgrad)
+        self._state_names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+
+    def _hyper(self):
+        return (0.0, False, self.beta1, self.beta2, 0.0, self.eps, self.weight_decay,
+                self.amsgrad)
+
+    def get_config(self):
+        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
+                "weight_decay": self.weight_decay, "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter).
+
+    As ``torch.optim.AdamW``: first ``W *= 1 - lr * weight_decay``, then Adam's step without the
+    decay term. Parameters as Adam's; weight_decay defaults to 0.01.
+    """
+
+    _kind = _optim.KIND_ADAMW
+    _default_decay = 0.01
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton), with optional momentum and weight decay.
+
+    As ``torch.optim.RMSprop`` (not centered)::
+
+        g = dW + weight_decay * W
+        v = alpha * v + (1 - alpha) * g**2
+        buf = momentum * buf + g / (sqrt(v) + eps);  W -= lr * buf     (momentum > 0)
+        W -= lr * g / (sqrt(v) + eps)                                   (momentum = 0)
+
+    Parameters
+    ----------
+    alpha : float in [0, 1), default 0.99
+    eps : float > 0, default 1e-8
+    momentum : float in [0, 1), default 0
+    weight_decay : float >= 0, default 0
+    """
+
+    _kind = _optim.KIND_RMSPROP
+
+    def __init__(self, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
+        alpha = _real(alpha, "alpha", 0.0, 1.0)
+        eps = _real(eps, "eps", 0.0, low_open=True)
+        momentum = _real(momentum, "momentum", 0.0, 1.0)
+        weight_decay = _real(weight_decay, "weight_decay")
+        super().__init__()
+        self.alpha, self.eps, self.momentum, self.weight_decay = alpha, eps, momentum, weight_decay
+        self._state_names = ("square_avg",) + (("momentum_buffer",) if momentum > 0 else ())
+
+    def _hyper(self):
+        return (self.momentum, False, 0.0, 0.0, self.alpha, self.eps, self.weight_decay, False)
+
+    def get_config(self):
+        return {"alpha": self.alpha, "eps": self.eps, "momentum": self.momentum,
+                "weight_decay": self.weight_decay}
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+OPTIMIZER_NAMES = tuple(_BY_NAME)
+
+
+def get_optimizer(spec):
+    """An Optimizer from a name ("sgd", "adam", "adamw", "rmsprop"; default settings) or an
+    Optimizer (returned as it is)."""
+    if isinstance(spec, Optimizer):
+        return spec
+    if isinstance(spec, str):
+        try:
+            return _BY_NAME[spec.lower()]()
+        except KeyError:
+            raise ValueError(f"unknown optimizer {spec!r}; expected one of {OPTIMIZER_NAMES} "
+                             f"or an nncore.Optimizer") from None
+    raise TypeError(f"optimizer must be a name {OPTIMIZER_NAMES} or an nncore.Optimizer, got "
+                    f"{type(spec).__name__}")

@@ -1,0 +1,249 @@
+"""What ``Network.fit`` records and decides around the core's epoch loop: the History it
+returns, early stopping, the validation split, the accuracy metric and the progress display."""
+import math
+import numbers
+import sys
+
+import numpy as np
+
+__all__ = ["History", "EarlyStopping", "validation_split"]
+
+MONITORS = {"loss": "min", "val_loss": "min", "val_accuracy": "max"}
+METRICS = ("accuracy",)
+
+
+class History(list):
+    """What ``fit`` returns: the list of per-epoch training losses, with the rest of the record.
+
+    It is a ``list`` of floats (the mean loss of each epoch's steps, each taken before its
+    update), so ``len``, indexing, iteration and ``==`` with a list behave as they always did.
+
+    Attributes
+    ----------
+    loss : list of float
+        The same values as the list itself.
+    val_loss : list of float
+        The loss on the validation data after each epoch (empty without validation data).
+    lr : list of float
+        The learning rate each epoch trained with.
+    metrics : dict of str to list of float
+        e.g. ``{"accuracy": [...], "val_accuracy": [...]}`` with ``metrics=("accuracy",)``.
+    best_epoch : int or None
+        The epoch (from 0) with the best monitored value: early stopping's ``monitor``, else
+        the validation loss when there is validation data, else the training loss.
+    stopped_early : bool
+        Whether early stopping (or the callback) ended training before ``epochs``.
+    """
+
+    def __init__(self, values=()):
+        super().__init__(values)
+        self.val_loss = []
+        self.lr = []
+        self.metrics = {}
+        self.best_epoch = None
+        self.stopped_early = False
+
+    @property
+    def loss(self):
+        return list(self)
+
+    def plot(self, ax=None):
+        """Draw the loss curves (training, and validation if any) against the epoch, and the
+        metrics on a second y axis; returns the matplotlib Axes.
+
+        matplotlib is an optional dependency (``pip install nncore[plot]``)."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as exc:
+            raise ImportError("History.plot needs matplotlib: pip install matplotlib "
+                              "(or pip install nncore[plot])") from exc
+        if ax is None:
+            _, ax = plt.subplots()
+        epochs = np.arange(1, len(self) + 1)
+        ax.plot(epochs, self.loss, label="loss")
+        if self.val_loss:
+            ax.plot(epochs, self.val_loss, label="val_loss")
+        if self.best_epoch is not None:
+            ax.axvline(self.best_epoch + 1, color="grey", linestyle=":", label="best epoch")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        handles, labels = ax.get_legend_handles_labels()
+        if self.metrics:
+            ax2 = ax.twinx()
+            for name, values in self.metrics.items():
+                ax2.plot(epochs, values, linestyle="--", label=name)
+            ax2.set_ylabel("metric")
+            h2, l2 = ax2.get_legend_handles_labels()
+            handles, labels = handles + h2, labels + l2
+        ax.legend(handles, labels)
+        return ax
+
+    def __repr__(self):
+        return (f"History({list.__repr__(self)}, val_loss={self.val_loss!r}, lr={self.lr!r}, "
+                f"metrics={self.metrics!r}, best_epoch={self.best_epoch!r}, "
+                f"stopped_early={self.stopped_early!r})")
+
+
+class EarlyStopping:
+    """Stop ``fit`` when the monitored value has not improved for ``patience`` epochs.
+
+    Improving means falling below the best so far by more than ``min_delta`` (rising above it,
+    for ``"val_accuracy"``). With ``restore_best``, the parameters of the best epoch (W, b and
+    the activation parameters; not the optimizer's state) are put back when ``fit`` ends.
+
+    Parameters
+    ----------
+    patience : int >= 1, default 10
+    min_delta : float >= 0, default 0
+    monitor : {"val_loss", "loss", "val_accuracy"}, default "val_loss"
+        The ``val_`` values need validation data (validation_data or validation_split).
+    restore_best : bool, default True
+
+    Examples
+    --------
+    >>> import numpy as np, nncore
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(80, 4)); y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    >>> net = nncore.Network([4, 8, 2], loss="cross_entropy", seed=0, optimizer="adam")
+    >>> history = net.fit(X, y, epochs=200, lr=0.01, validation_split=0.25,
+    ...                   early_stopping=nncore.EarlyStopping(patience=5),
+    ...                   metrics=("accuracy",))
+    >>> len(history) == len(history.val_loss) == len(history.metrics["val_accuracy"])
+    True
+    """
+
+    def __init__(self, patience=10, min_delta=0.0, monitor="val_loss", restore_best=True):
+        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral):
+            raise TypeError(f"patience must be an integer, got {type(patience).__name__}")
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, got {patience}")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real):
+            raise TypeError(f"min_delta must be a real number, got {type(min_delta).__name__}")
+        if not (min_delta >= 0 and math.isfinite(min_delta)):
+            raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta}")
+        if monitor not in MONITORS:
+            raise ValueError(f"unknown monitor {monitor!r}; expected one of {tuple(MONITORS)}")
+        self.patience, self.min_delta = int(patience), float(min_delta)
+        self.monitor, self.restore_best = monitor, bool(restore_best)
+
+    def __repr__(self):
+        return (f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta}, "
+                f"monitor={self.monitor!r}, restore_best={self.restore_best})")
+
+
+class _Best:
+    """Tracks the best value of a monitored series and how long ago it was."""
+
+    def __init__(self, mode, min_delta=0.0):
+        self.mode, self.min_delta = mode, min_delta
+        self.best = math.inf if mode == "min" else -math.inf
+        self.epoch = None
+        self.wait = 0
+
+    def update(self, epoch, value):
+        """Returns True when ``value`` improves on the best."""
+        better = (value < self.best - self.min_delta if self.mode == "min"
+                  else value > self.best + self.min_delta)
+        if better:
+            self.best, self.epoch, self.wait = value, epoch, 0
+        else:
+            self.wait += 1
+        return better
+
+
+def class_labels(Y):
+    """The class of each row of validated targets Y (N, n_out) when they are class labels
+    (one-hot rows, or 0/1 values for one output), else None."""
+    if Y.shape[1] == 1:
+        col = Y[:, 0]
+        return col.astype(np.int64) if np.all((col == 0) | (col == 1)) else None
+    if np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(axis=1) == 1):
+        return Y.argmax(axis=1)
+    return None
+
+
+def target_classes(Y):
+    """The class of each row of targets Y (N, n_out): argmax, or Y >= 0.5 for one output."""
+    return Y.argmax(axis=1) if Y.shape[1] > 1 else (Y[:, 0] >= 0.5).astype(np.int64)
+
+
+def validation_split(n, fraction, rng, labels=None):
+    """(train, val) index arrays, each sorted: a random ``fraction`` of range(n) held out.
+
+    With ``labels`` (N,) the split is stratified: each class gives ``fraction`` of its examples,
+    rounded so that the total is ``round(fraction * n)`` (largest remainders first).
+    """
+    n_val = int(round(fraction * n))
+    if not 1 <= n_val <= n - 1:
+        raise ValueError(f"validation_split={fraction} holds out {n_val} of the {n} examples; "
+                         f"it must leave at least one on each side")
+    if labels is None:
+        order = rng.permutation(n)
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+    classes = np.unique(labels)
+    members = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+    exact = np.array([fraction * len(m) for m in members])
+    take = np.floor(exact).astype(np.int64)
+    rest = n_val - int(take.sum())
+    if rest > 0:
+        # largest fractional parts first; ties by class order (a stable sort)
+        take[np.argsort(-(exact - take), kind="stable")[:rest]] += 1
+    val = np.concatenate([m[:k] for m, k in zip(members, take)])
+    train = np.concatenate([m[k:] for m, k in zip(members, take)])
+    return np.sort(train), np.sort(val)
+
+
+def accuracy(pred, classes):
+    """Share of rows whose predicted class (argmax, or output >= 0.5 for one output) is the
+    target class."""
+    return float(np.mean(target_classes(pred) == classes))
+
+
+class Progress:
+    """verbose=1: a bar over the epochs on a terminal (tqdm when installed, else a line of
+    its own redrawn in place), nothing otherwise; verbose=2: one line per epoch."""
+
+    def __init__(self, verbose, epochs, stream=None):
+        self.verbose, self.epochs = verbose, epochs
+        self.stream = sys.stderr if stream is None else stream
+        self.bar = None
+        self.on = verbose == 2 or (verbose == 1 and _isatty(self.stream))
+        if self.on and verbose == 1:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=epochs, unit="epoch", file=self.stream)
+
+    @staticmethod
+    def describe(record):
+        return "  ".join(f"{k} {v:.4g}" for k, v in record.items())
+
+    def update(self, epoch, record):
+        if not self.on:
+            return
+        if self.verbose == 2:
+            print(f"epoch {epoch + 1}/{self.epochs}  {self.describe(record)}", file=self.stream,
+                  flush=True)
+        elif self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()}, refresh=False)
+            self.bar.update(1)
+        else:
+            width = 20
+            done = int(width * (epoch + 1) / max(self.epochs, 1))
+            print(f"\r{epoch + 1}/{self.epochs} [{'=' * done}{' ' * (width - done)}] "
+                  f"{self.describe(record)}", end="", file=self.stream, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+        elif self.on and self.verbose == 1:
+            print(file=self.stream, flush=True)
+
+
+def _isatty(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
