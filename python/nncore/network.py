@@ -1,12 +1,11 @@
 """The Network: a stack of Dense layers, a loss, and a backend that computes with them."""
-import json
 import math
 import numbers
-import os
 
 import numpy as np
 
 from . import _kernels, _validate
+from . import io as _io
 from ._engine import Engine
 from ._numpy_backend import NumpyBackend
 from .activations import get_activation
@@ -16,7 +15,6 @@ from .losses import loss_code
 __all__ = ["Network"]
 
 BACKENDS = ("cython", "numpy")
-_FORMAT = "nncore.Network/1"
 _DEFAULT_OUTPUT = {"mse": "identity", "cross_entropy": "softmax",
                    "binary_cross_entropy": "sigmoid"}
 
@@ -254,40 +252,17 @@ class Network:
     # -- saving --------------------------------------------------------------------------------
 
     def save(self, path):
-        """Save the configuration and parameters to ``path`` (.npz, no pickle).
+        """Save the configuration and parameters to ``path`` (.npz, no pickle), atomically:
+        the file is written beside the target, flushed to disk, then renamed over it, so a
+        crash or a full disk during the save leaves the old file whole (see nncore.io).
 
-        Returns the path written: NumPy adds ``.npz`` to a name that lacks it."""
-        config = {
-            "format": _FORMAT, "loss": self.loss_name, "dtype": self.dtype.name,
-            "layers": [{"n_in": ly.n_in, "n_out": ly.n_out,
-                        "activation": ly.activation._config()} for ly in self.layers],
-        }
-        arrays = {"config": np.array(json.dumps(config))}
-        for l, ly in enumerate(self.layers):
-            arrays[f"W{l}"], arrays[f"b{l}"] = ly.W, ly.b
-        np.savez(path, **arrays)
-        path = os.fspath(path)
-        return path if path.endswith(".npz") else path + ".npz"
+        Returns the path written: ``.npz`` is added to a name that lacks it."""
+        return _io.save(self, path)
 
     @classmethod
     def load(cls, path, backend="cython"):
         """A Network saved by ``save``."""
-        if not os.path.exists(path) and os.path.exists(str(path) + ".npz"):
-            path = str(path) + ".npz"
-        with np.load(path, allow_pickle=False) as data:
-            try:
-                config = json.loads(str(data["config"]))
-                if config.get("format") != _FORMAT:
-                    raise ValueError(f"unknown format {config.get('format')!r}")
-                layers = [Dense(spec["n_in"], spec["n_out"], get_activation(spec["activation"]))
-                          for spec in config["layers"]]
-                net = cls(layers, loss=config["loss"], dtype=config["dtype"], backend=backend)
-                for l, ly in enumerate(net.layers):
-                    ly.W = data[f"W{l}"]
-                    ly.b = data[f"b{l}"]
-            except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
-                raise ValueError(f"{path} is not a saved nncore.Network: {exc!r}") from None
-        return net
+        return _io.load(cls, path, backend=backend)
 
     def __repr__(self):
         layers = ", ".join(repr(ly) for ly in self.layers)
