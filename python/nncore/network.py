@@ -260,9 +260,14 @@ class Network:
         return _io.save(self, path)
 
     @classmethod
-    def load(cls, path, backend="cython"):
-        """A Network saved by ``save``."""
-        return _io.load(cls, path, backend=backend)
+    def load(cls, path, backend="cython", *, max_bytes=_io.DEFAULT_MAX_BYTES):
+        """A Network saved by ``save``.
+
+        The file is checked before anything is allocated (format, configuration, each array's
+        shape and dtype, the total size against ``max_bytes``, default 1 GiB; raise it to load
+        larger networks). Any file that is not a valid saved network raises a ValueError that
+        names the file and what is wrong (see nncore.io.load)."""
+        return _io.load(cls, path, backend=backend, max_bytes=max_bytes)
 
     def __repr__(self):
         layers = ", ".join(repr(ly) for ly in self.layers)
