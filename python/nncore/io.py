@@ -339,3 +339,27 @@ def _check_header(zf, info, shape, dtype, what):
     if info.file_size != header + nbytes:
         raise _Bad(f"{what} holds {info.file_size - header} bytes of data; a {shape} "
                    f"{dtype.name} array needs {nbytes}")
+
+
+# -- pickle and copy ------------------------------------------------------------------------------
+
+def reduce(net):
+    """``Network.__reduce__``: rebuild through the public constructors, from the configuration
+    (as saved), the parameters, the backend, and the generator that shuffles ``fit``."""
+    arrays = [(ly.W, ly.b) for ly in net.layers]
+    return _unpickle, (type(net), _config(net), net.backend, arrays, net._rng)
+
+
+def _unpickle(cls, config, backend, arrays, rng):
+    from .activations import get_activation
+    from .layers import Dense
+
+    if config.get("format") != FORMAT:
+        raise ValueError(f"cannot unpickle a Network of format {config.get('format')!r}")
+    layers = [Dense(spec["n_in"], spec["n_out"], get_activation(spec["activation"]))
+              for spec in config["layers"]]
+    net = cls(layers, loss=config["loss"], dtype=config["dtype"], backend=backend, seed=0)
+    for ly, (W, b) in zip(net.layers, arrays):
+        ly.W, ly.b = W, b
+    net._rng = rng  # a copy made by pickle or deepcopy: continued fit shuffles as the original
+    return net

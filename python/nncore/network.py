@@ -1,4 +1,5 @@
 """The Network: a stack of Dense layers, a loss, and a backend that computes with them."""
+import copy as _copy
 import math
 import numbers
 
@@ -268,6 +269,15 @@ class Network:
         larger networks). Any file that is not a valid saved network raises a ValueError that
         names the file and what is wrong (see nncore.io.load)."""
         return _io.load(cls, path, backend=backend, max_bytes=max_bytes)
+
+    def __reduce__(self):
+        """Pickle and ``copy.deepcopy``: the copy is rebuilt through the constructors with the
+        same configuration, parameters, backend and shuffling state (see nncore.io.reduce)."""
+        return _io.reduce(self)
+
+    def __copy__(self):
+        # a shallow copy would share parameters and the shuffling generator: copy it all
+        return _copy.deepcopy(self)
 
     def __repr__(self):
         layers = ", ".join(repr(ly) for ly in self.layers)
