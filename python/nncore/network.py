@@ -227,8 +227,15 @@ class Network:
         batch_size = min(batch_size, X.shape[0])
         losses = []
         for epoch in range(epochs):
+            rng_state = self._rng.bit_generator.state
             seed = int(self._rng.integers(2**63)) if shuffle else 0
-            value = self._backend.run_epoch(X, Y, lr, batch_size, bool(shuffle), seed)
+            try:
+                value = self._backend.run_epoch(X, Y, lr, batch_size, bool(shuffle), seed)
+            except RuntimeError:
+                # refused (the network is busy in another thread): leave the shuffling state
+                # as it was, so that a retry trains as if the refused call never happened
+                self._rng.bit_generator.state = rng_state
+                raise
             if not (math.isfinite(value) and self._parameters_usable()):
                 raise FloatingPointError(
                     f"training diverged in epoch {epoch}: the loss is {value} and the "
