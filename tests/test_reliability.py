@@ -273,3 +273,36 @@ def test_no_drift_between_the_backends_over_many_steps(dtype):
     for a, b in zip(params(nets[0]), params(nets[1])):
         np.testing.assert_allclose(a, b, rtol=BACKEND_RTOL[dtype] * factor,
                                    atol=BACKEND_ATOL[dtype] * factor)
+
+
+# -- overflow is reported, never a silent NaN ------------------------------------------------------
+
+def overflowing(backend, dtype):
+    """A network whose first layer overflows to +inf and -inf, which the second adds: NaN."""
+    net = nncore.Network([nncore.Dense(1, 2), nncore.Dense(2, 1)], loss="mse", seed=0,
+                         backend=backend, dtype=dtype)
+    big = float(np.finfo(dtype).max)
+    net.layers[0].W = [[big, -big]]
+    net.layers[1].W = [[1.0], [1.0]]
+    return net
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's, on the overflow
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_a_nan_from_overflow_is_reported_not_returned(backend, dtype):
+    net = overflowing(backend, dtype)
+    X, Y = np.array([[4.0]]), np.array([[0.0]])
+    name = np.dtype(dtype).name
+    with pytest.raises(FloatingPointError, match=f"the loss is NaN.*overflowed {name}"):
+        net.loss(X, Y)
+    with pytest.raises(FloatingPointError, match="layer 1's a is NaN"):
+        net.trace(X, Y)
+    with pytest.raises(FloatingPointError, match="layer 1's dW is NaN"):
+        net.gradients(X, Y)
+    with pytest.raises(FloatingPointError):
+        net.train_step(X, Y, 0.1)
+    # nothing changed, and the same network is fine on small inputs
+    np.testing.assert_array_equal(net.layers[0].W, [[np.finfo(dtype).max,
+                                                     -np.finfo(dtype).max]])
+    assert np.isfinite(net.loss(np.array([[0.0]]), Y))

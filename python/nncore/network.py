@@ -20,6 +20,18 @@ _DEFAULT_OUTPUT = {"mse": "identity", "cross_entropy": "softmax",
                    "binary_cross_entropy": "sigmoid"}
 
 
+def _no_nan(net, records, prefix):
+    """Raise FloatingPointError naming the first quantity of records (one dict per layer, from
+    gradients or trace) that holds a NaN, in the order it was computed: a and z forward, then
+    delta and the gradients backward. An inf is left as the honest overflow it is."""
+    order = [(l, key) for key in ("a", "z") for l in range(len(records)) if key in records[l]]
+    order += [(l, key) for l in reversed(range(len(records))) for key in records[l]
+              if key not in ("a", "z")]
+    for l, key in order:
+        if np.isnan(records[l][key]).any():
+            raise FloatingPointError(net._nan_message(f"layer {l}'s {prefix}{key}"))
+
+
 class Network:
     """A feedforward network of dense layers, trained by backpropagation and gradient descent.
 
@@ -167,24 +179,41 @@ class Network:
         return self._backend.predict(X, out)
 
     def loss(self, X, Y):
-        """The loss L(yhat, y) of the outputs for X against targets Y (float)."""
-        return self._backend.loss(X, Y)
+        """The loss L(yhat, y) of the outputs for X against targets Y (float).
+
+        An overflow gives inf; a NaN (inf - inf inside the network) raises FloatingPointError.
+        """
+        value = self._backend.loss(X, Y)
+        if math.isnan(value):
+            raise FloatingPointError(self._nan_message("the loss"))
+        return value
 
     def gradients(self, X, Y):
         """dL/dparameters for the batch (X, Y), without changing the network.
 
         Returns one dict per layer: ``{"W": (n_in, n_out), "b": (n_out,)}``, plus ``"c"`` and
-        ``"beta"`` (floats) for a trainable sigmoid.
+        ``"beta"`` (floats) for a trainable sigmoid. A gradient that comes out NaN (the
+        computation overflowed) raises FloatingPointError naming the layer.
         """
-        return self._backend.gradients(X, Y)
+        grads = self._backend.gradients(X, Y)
+        _no_nan(self, grads, "d")
+        return grads
 
     def trace(self, X, Y):
         """Every quantity of one forward and backward pass, in the seed's notation.
 
         Returns one dict per layer: ``{"a": a, "z": z, "delta": delta}``, each (N, n_out) (or
-        (n_out,) for one example), with a = z_prev @ W + b, z = phi(a), delta = dL/da.
+        (n_out,) for one example), with a = z_prev @ W + b, z = phi(a), delta = dL/da. A
+        quantity that comes out NaN (the computation overflowed) raises FloatingPointError
+        naming the layer and the quantity.
         """
-        return self._backend.trace(X, Y)
+        records = self._backend.trace(X, Y)
+        _no_nan(self, records, "")
+        return records
+
+    def _nan_message(self, what):
+        return (f"{what} is NaN: the computation overflowed {self.dtype.name} (inputs, weights "
+                f"or activation parameters too large for it)")
 
     def train_step(self, X, Y, lr):
         """One step of gradient descent on the batch (X, Y): W -= lr * dW, b -= lr * db.
