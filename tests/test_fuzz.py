@@ -186,7 +186,7 @@ def extreme(result, dtype):
                for _, v in flat(result))
 
 
-def compare(what, got, ref, twin, dtype, n_ops):
+def compare(what, got, ref, twin, dtype, n_ops, scale=None):
     got = np.asarray(got, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     assert got.shape == ref.shape, f"{what}: shapes {got.shape} and {ref.shape}"
@@ -212,8 +212,11 @@ def compare(what, got, ref, twin, dtype, n_ops):
         return
     err = float(np.max(np.abs(got[mask] - ref[mask])))
     u = float(np.finfo(dtype).eps) / 2
-    tol = 16 * n_ops * u * float(np.max(np.abs(ref[mask]))) + n_ops * float(
-        np.finfo(dtype).smallest_subnormal)
+    magnitude = float(np.max(np.abs(ref[mask])))
+    if scale is not None:
+        with np.errstate(invalid="ignore"):
+            magnitude = max(magnitude, float(np.max(np.broadcast_to(scale, ref.shape)[mask])))
+    tol = 16 * n_ops * u * magnitude + n_ops * float(np.finfo(dtype).smallest_subnormal)
     if twin is not None:
         twin = np.asarray(twin, dtype=np.float64)
         if twin.shape == ref.shape and np.isfinite(twin[mask]).all():
@@ -221,6 +224,129 @@ def compare(what, got, ref, twin, dtype, n_ops):
             u_twin = float(np.finfo(OTHER[dtype]).eps) / 2
             tol += 16 * noise * max(1.0, u / u_twin)
     assert err <= tol, f"{what}: the backends differ by {err:.3g} > {tol:.3g}"
+
+
+def error_scales(net, X, Y, case, k):
+    """For each compared quantity, an elementwise scale E such that rounding in the dtype
+    changes it by at most about n_ops * u * E (a running error analysis in float64, from the
+    magnitudes of the terms: |z_prev| @ |W| for a sum, the Lipschitz constant of each
+    activation, the rounding of each derivative computed from the layer's output, and what
+    the errors of earlier quantities contribute). Where a term overflows, E is inf: the case is
+    beyond the reach of rounding-error bounds and only the finiteness checks apply."""
+    from nncore._numpy_backend import FORWARD
+
+    with np.errstate(all="ignore"):
+        return _error_scales(net, X, Y, case, FORWARD, k)
+
+
+def _error_scales(net, X, Y, case, FORWARD, k):
+    X = np.asarray(X, dtype=np.float64)
+    m, n_out = X.shape[0], net.layers[-1].n_out
+    Y = np.asarray(Y)
+    if Y.ndim == 1 and n_out > 1:
+        Y = np.eye(n_out)[Y]
+    Y = np.asarray(Y, dtype=np.float64).reshape(m, n_out)
+    Ws = [ly.W.astype(np.float64) for ly in net.layers]
+    bs = [ly.b.astype(np.float64) for ly in net.layers]
+    acts = [ly.activation for ly in net.layers]
+    ps = [tuple(float(v) for v in act._params) for act in acts]
+    # forward: values and error scales
+    zs, As, Ea, Ez = [X], [], [], [np.zeros_like(X)]
+    for l in range(len(Ws)):
+        a = zs[-1] @ Ws[l] + bs[l]
+        z = FORWARD[acts[l].code](a, ps[l])
+        ea = Ez[-1] @ np.abs(Ws[l]) + np.abs(zs[-1]) @ np.abs(Ws[l]) + np.abs(bs[l])
+        name = acts[l].name
+        if name == "softmax":
+            ez = np.max(ea, axis=1, keepdims=True) * 2 + np.abs(z)
+        else:
+            lip = {"sigmoid": abs(ps[l][0] * ps[l][1]) / 4, "leaky_relu": max(1, abs(ps[l][0]))
+                   }.get(name, 1.0)
+            ez = lip * ea + np.abs(z)
+        As.append(a)
+        zs.append(z)
+        Ea.append(ea)
+        Ez.append(ez)
+    scales = {"predict": Ez[-1]}
+    out, z, a, ea, ez = acts[-1], zs[-1], As[-1], Ea[-1], Ez[-1]
+    loss = case["loss"]
+    # the loss and the output's delta
+    if loss == "mse":
+        g = (z - Y) / m
+        eg = (ez + np.abs(z) + np.abs(Y)) / m
+        scales["loss"] = np.sum(np.abs(z - Y) * (ez + np.abs(z) + np.abs(Y))) / m
+        delta, edelta = _local(out, ps[-1], a, z, ea, ez, g, eg, k)
+    else:
+        scales["loss"] = 4 * np.sum((np.abs(Y) + 1) * (ea + np.abs(a) + 1)) / m
+        if out.name == "softmax":
+            delta = (z * Y.sum(axis=1, keepdims=True) - Y) / m
+            edelta = (ez * np.abs(Y).sum(axis=1, keepdims=True) + np.abs(Y) + np.abs(z)) / m
+        else:
+            beta = abs(ps[-1][1])
+            c = ps[-1][0]
+            s_ = 1 / (1 + np.exp(-ps[-1][1] * a))
+            delta = beta * (s_ + np.abs(Y)) / m
+            edelta = (beta * (beta * ea + 2) * (np.abs(Y) + 1) / m
+                      * (1 + 1 / max(1 - c, 2.0**-30)))
+    deltas, edeltas, gs, egs = {len(Ws) - 1: delta}, {len(Ws) - 1: edelta}, {}, {}
+    if loss == "mse":
+        gs[len(Ws) - 1], egs[len(Ws) - 1] = g, eg
+    for l in range(len(Ws) - 1, 0, -1):
+        g = deltas[l] @ Ws[l].T
+        eg = (edeltas[l] + np.abs(deltas[l])) @ np.abs(Ws[l]).T
+        gs[l - 1], egs[l - 1] = g, eg
+        deltas[l - 1], edeltas[l - 1] = _local(acts[l - 1], ps[l - 1], As[l - 1], zs[l],
+                                               Ea[l - 1], Ez[l], g, eg, k)
+    lr = case["lr"]
+    for l in range(len(Ws)):
+        zp, ezp, d, ed = np.abs(zs[l]), Ez[l], np.abs(deltas[l]), edeltas[l]
+        edW = ezp.T @ d + zp.T @ ed + zp.T @ d
+        edb = ed.sum(axis=0) + d.sum(axis=0)
+        scales[f"gradients[{l}][W]"], scales[f"gradients[{l}][b]"] = edW, edb
+        scales[f"trace[{l}][a]"], scales[f"trace[{l}][z]"] = Ea[l], Ez[l + 1]
+        scales[f"trace[{l}][delta]"] = ed + d
+        scales[f"train_step[0][W{l}]"] = np.abs(Ws[l]) + lr * edW
+        scales[f"train_step[0][b{l}]"] = np.abs(bs[l]) + lr * edb
+        if acts[l].trainable and l in gs:
+            g, eg, a, ea = np.abs(gs[l]), egs[l], np.abs(As[l]), Ea[l]
+            c, beta = abs(ps[l][0]), abs(ps[l][1])
+            edc = np.sum(eg + g * (beta * ea + 1))
+            edbeta = c * np.sum((eg + g) * (ea + a) * (1 + beta * a))
+            scales[f"gradients[{l}][c]"], scales[f"gradients[{l}][beta]"] = edc, edbeta
+            scales[f"train_step[0][p{l}]"] = np.array([c + lr * edc, beta + lr * edbeta])
+    scales["train_step[0][loss]"] = scales["loss"]
+    return scales
+
+
+def _local(act, p, a, z, ea, ez, g, eg, k):
+    """delta = g * phi'(z) and its error scale (see error_scales; k * E is the error)."""
+    ag, name = np.abs(g), act.name
+    if name == "identity":
+        return g, eg
+    if name in ("relu", "leaky_relu"):
+        slope = 0.0 if name == "relu" else p[0]
+        d = g * np.where(a > 0, 1.0, slope)
+        # where a is within its own error of 0 the two backends may take either branch: the
+        # derivative jumps by |1 - slope| there (an error of that size, not k times it)
+        jump = np.where(np.abs(a) <= 4 * k * ea, ag * abs(1 - slope) / k, 0)
+        return d, eg * max(1, abs(slope)) + jump
+    if name == "tanh":
+        return g * (1 - z**2), eg + ag * (2 * np.abs(z) * ez + 1 + z**2)
+    if name == "sigmoid":
+        c, beta = p
+        if c == 0:
+            return np.zeros_like(g), np.zeros_like(g)
+        dphi = beta * z * (1 - z / c)
+        err = abs(beta) * (np.abs(1 - 2 * z / c) * ez + np.abs(z) * (1 + np.abs(z / c)))
+        return g * dphi, eg * abs(c * beta) / 4 + ag * err + eg * np.abs(dphi)
+    # softmax
+    s = (g * z).sum(axis=1, keepdims=True)
+    sa = (ag * np.abs(z)).sum(axis=1, keepdims=True)
+    d = z * (g - s)
+    ed = (ez * (ag + sa) + np.abs(z) * (eg + (eg * np.abs(z) + ag * ez).sum(axis=1,
+                                                                          keepdims=True))
+          + np.abs(z) * (ag + sa))
+    return d, ed
 
 
 def check_agreement(case, ops):
@@ -234,6 +360,8 @@ def check_agreement(case, ops):
     twin, twin_err = outcome(lambda: build(case, "numpy", OTHER[dtype], source=cy))
     X, Y = data(case)
     n_ops = sum(case["sizes"]) + case["m"] + 8
+    k = 16 * n_ops * float(np.finfo(dtype).eps) / 2
+    scales = error_scales(ref, X, Y, case, k)
     for name in ops:
         got, got_err = outcome(lambda: OPS[name](cy, X, Y, case))
         exp, exp_err = outcome(lambda: OPS[name](ref, X, Y, case))
@@ -254,7 +382,8 @@ def check_agreement(case, ops):
         got_items, exp_items = flat(got), flat(exp)
         assert [k for k, _ in got_items] == [k for k, _ in exp_items], name
         for (key, g), (_, e) in zip(got_items, exp_items):
-            compare(f"{name}{key}", g, e, other_items.get(key), dtype, n_ops)
+            compare(f"{name}{key}", g, e, other_items.get(key), dtype, n_ops,
+                    scales.get(f"{name}{key}"))
 
 
 def _train_step(net, X, Y, case):
