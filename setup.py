@@ -4,7 +4,9 @@ The Cython sources live in ``nncore/`` (the repository's top folder) and are bui
 ``nncore`` package whose Python code lives in ``python/nncore/``, so users see one package.
 
 Compiler directives are set once, here. ``NNCORE_DEBUG=1 pip install .`` turns bounds,
-wraparound and initialisation checks back on for a debug build.
+wraparound and initialisation checks back on for a debug build. ``NNCORE_SANITIZE=1`` does the
+same and builds with AddressSanitizer and UndefinedBehaviorSanitizer (``.ci/sanitize`` runs the
+tests on such a build). Without either variable the build is the optimised one.
 """
 import os
 
@@ -12,7 +14,10 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-DEBUG = os.environ.get("NNCORE_DEBUG", "") not in ("", "0")
+SANITIZE = os.environ.get("NNCORE_SANITIZE", "") not in ("", "0")
+DEBUG = SANITIZE or os.environ.get("NNCORE_DEBUG", "") not in ("", "0")
+SANITIZER_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+                   "-fno-omit-frame-pointer"]
 
 directives = {
     "language_level": 3,
@@ -26,7 +31,9 @@ directives = {
 common = dict(
     include_dirs=[np.get_include(), "nncore"],   # nncore/_gemm_simd.h
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
+    extra_compile_args=(["-O1", "-g"] + SANITIZER_FLAGS if SANITIZE
+                        else ["-O0", "-g"] if DEBUG else ["-O3"]),
+    extra_link_args=SANITIZER_FLAGS if SANITIZE else [],
 )
 
 extensions = [

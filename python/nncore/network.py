@@ -1,12 +1,12 @@
 """The Network: a stack of Dense layers, a loss, and a backend that computes with them."""
-import json
+import copy as _copy
 import math
 import numbers
-import os
 
 import numpy as np
 
 from . import _kernels, _validate
+from . import io as _io
 from ._engine import Engine
 from ._numpy_backend import NumpyBackend
 from .activations import get_activation
@@ -20,9 +20,20 @@ from .training import EarlyStopping, History
 __all__ = ["Network"]
 
 BACKENDS = ("cython", "numpy")
-_FORMAT = "nncore.Network/1"
 _DEFAULT_OUTPUT = {"mse": "identity", "cross_entropy": "softmax",
                    "binary_cross_entropy": "sigmoid"}
+
+
+def _no_nan(net, records, prefix):
+    """Raise FloatingPointError naming the first quantity of records (one dict per layer, from
+    gradients or trace) that holds a NaN, in the order it was computed: a and z forward, then
+    delta and the gradients backward. An inf is left as the honest overflow it is."""
+    order = [(l, key) for key in ("a", "z") for l in range(len(records)) if key in records[l]]
+    order += [(l, key) for l in reversed(range(len(records))) for key in records[l]
+              if key not in ("a", "z")]
+    for l, key in order:
+        if np.isnan(records[l][key]).any():
+            raise FloatingPointError(net._nan_message(f"layer {l}'s {prefix}{key}"))
 
 
 class Network:
@@ -214,24 +225,41 @@ class Network:
         return self._backend.predict(X, out)
 
     def loss(self, X, Y):
-        """The loss L(yhat, y) of the outputs for X against targets Y (float)."""
-        return self._backend.loss(X, Y)
+        """The loss L(yhat, y) of the outputs for X against targets Y (float).
+
+        An overflow gives inf; a NaN (inf - inf inside the network) raises FloatingPointError.
+        """
+        value = self._backend.loss(X, Y)
+        if math.isnan(value):
+            raise FloatingPointError(self._nan_message("the loss"))
+        return value
 
     def gradients(self, X, Y):
         """dL/dparameters for the batch (X, Y), without changing the network.
 
         Returns one dict per layer: ``{"W": (n_in, n_out), "b": (n_out,)}``, plus ``"c"`` and
-        ``"beta"`` (floats) for a trainable sigmoid.
+        ``"beta"`` (floats) for a trainable sigmoid. A gradient that comes out NaN (the
+        computation overflowed) raises FloatingPointError naming the layer.
         """
-        return self._backend.gradients(X, Y)
+        grads = self._backend.gradients(X, Y)
+        _no_nan(self, grads, "d")
+        return grads
 
     def trace(self, X, Y):
         """Every quantity of one forward and backward pass, in the seed's notation.
 
         Returns one dict per layer: ``{"a": a, "z": z, "delta": delta}``, each (N, n_out) (or
-        (n_out,) for one example), with a = z_prev @ W + b, z = phi(a), delta = dL/da.
+        (n_out,) for one example), with a = z_prev @ W + b, z = phi(a), delta = dL/da. A
+        quantity that comes out NaN (the computation overflowed) raises FloatingPointError
+        naming the layer and the quantity.
         """
-        return self._backend.trace(X, Y)
+        records = self._backend.trace(X, Y)
+        _no_nan(self, records, "")
+        return records
+
+    def _nan_message(self, what):
+        return (f"{what} is NaN: the computation overflowed {self.dtype.name} (inputs, weights "
+                f"or activation parameters too large for it)")
 
     def train_step(self, X, Y, lr):
         """One step of the network's optimizer on the batch (X, Y) at rate ``lr``; with the
@@ -367,8 +395,16 @@ class Network:
         try:
             for epoch in range(epochs):
                 rate = lr if schedule is None else self._scheduled_rate(schedule, epoch)
+                rng_state = self._rng.bit_generator.state
                 seed = int(self._rng.integers(2**63)) if shuffle else 0
-                value = self._backend.run_epoch(X, Y, rate, batch_size, shuffle, seed)
+                try:
+                    value = self._backend.run_epoch(X, Y, rate, batch_size, shuffle, seed)
+                except RuntimeError:
+                    # refused (the network is busy in another thread): leave the shuffling
+                    # state as it was, so that a retry trains as if the refused call never
+                    # happened
+                    self._rng.bit_generator.state = rng_state
+                    raise
                 if not (math.isfinite(value) and self._parameters_usable()):
                     raise FloatingPointError(
                         f"training diverged in epoch {epoch}: the loss is {value} and the "
@@ -449,56 +485,31 @@ class Network:
     # -- saving --------------------------------------------------------------------------------
 
     def save(self, path):
-        """Save the configuration and parameters to ``path`` (.npz, no pickle), with the
-        optimizer (kind, hyper-parameters, state) and the state of the shuffling generator, so
-        that ``fit`` continues after ``load`` as if never interrupted.
+        """Save the configuration and parameters to ``path`` (.npz, no pickle), atomically:
+        the file is written beside the target, flushed to disk, then renamed over it, so a
+        crash or a full disk during the save leaves the old file whole (see nncore.io).
 
-        Returns the path written: NumPy adds ``.npz`` to a name that lacks it."""
-        config = {
-            "format": _FORMAT, "loss": self.loss_name, "dtype": self.dtype.name,
-            "layers": [{"n_in": ly.n_in, "n_out": ly.n_out,
-                        "activation": ly.activation._config()} for ly in self.layers],
-        }
-        config["optimizer"], arrays = self.optimizer._save()
-        rng_state = self._rng.bit_generator.state
-        try:
-            json.dumps(rng_state)
-            config["rng"] = rng_state
-        except TypeError:
-            pass  # a generator of the user's whose state JSON cannot hold: not saved
-        arrays["config"] = np.array(json.dumps(config))
-        for l, ly in enumerate(self.layers):
-            arrays[f"W{l}"], arrays[f"b{l}"] = ly.W, ly.b
-        np.savez(path, **arrays)
-        path = os.fspath(path)
-        return path if path.endswith(".npz") else path + ".npz"
+        Returns the path written: ``.npz`` is added to a name that lacks it."""
+        return _io.save(self, path)
 
     @classmethod
-    def load(cls, path, backend="cython"):
-        """A Network saved by ``save``."""
-        if not os.path.exists(path) and os.path.exists(str(path) + ".npz"):
-            path = str(path) + ".npz"
-        with np.load(path, allow_pickle=False) as data:
-            try:
-                config = json.loads(str(data["config"]))
-                if config.get("format") != _FORMAT:
-                    raise ValueError(f"unknown format {config.get('format')!r}")
-                layers = [Dense(spec["n_in"], spec["n_out"], get_activation(spec["activation"]))
-                          for spec in config["layers"]]
-                saved_opt = config.get("optimizer")   # files of older versions have none
-                optimizer = "sgd" if saved_opt is None else Optimizer._from_saved(saved_opt)
-                net = cls(layers, loss=config["loss"], dtype=config["dtype"], backend=backend,
-                          optimizer=optimizer)
-                for l, ly in enumerate(net.layers):
-                    ly.W = data[f"W{l}"]
-                    ly.b = data[f"b{l}"]
-                if saved_opt is not None:
-                    net.optimizer._load_state(saved_opt, data)
-                if "rng" in config:
-                    net._rng.bit_generator.state = config["rng"]
-            except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
-                raise ValueError(f"{path} is not a saved nncore.Network: {exc!r}") from None
-        return net
+    def load(cls, path, backend="cython", *, max_bytes=_io.DEFAULT_MAX_BYTES):
+        """A Network saved by ``save``.
+
+        The file is checked before anything is allocated (format, configuration, each array's
+        shape and dtype, the total size against ``max_bytes``, default 1 GiB; raise it to load
+        larger networks). Any file that is not a valid saved network raises a ValueError that
+        names the file and what is wrong (see nncore.io.load)."""
+        return _io.load(cls, path, backend=backend, max_bytes=max_bytes)
+
+    def __reduce__(self):
+        """Pickle and ``copy.deepcopy``: the copy is rebuilt through the constructors with the
+        same configuration, parameters, backend and shuffling state (see nncore.io.reduce)."""
+        return _io.reduce(self)
+
+    def __copy__(self):
+        # a shallow copy would share parameters and the shuffling generator: copy it all
+        return _copy.deepcopy(self)
 
     def __repr__(self):
         layers = ", ".join(repr(ly) for ly in self.layers)

@@ -1,0 +1,365 @@
+"""Saving and loading networks: ``.npz`` files that survive crashes and hostile input.
+
+``save`` is atomic: it writes a temporary file in the target's folder, flushes and fsyncs it,
+then renames it over the target (``os.replace``), so whatever happens before the rename (an
+exception, a kill, a full disk) the old file is still whole. The temporary file is removed when
+the write fails; only a process killed between its creation and the rename leaves one behind
+(named ``.<target>.<random>.tmp``, next to the target).
+
+The file is a plain ``.npz`` (no pickle): a JSON configuration ``config`` and the arrays ``W0``,
+``b0``, ``W1``, ... of each layer.
+"""
+import json
+import math
+import numbers
+import os
+import secrets
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+
+__all__ = ["save", "load"]
+
+FORMAT = "nncore.Network/1"
+
+
+def _config(net):
+    return {
+        "format": FORMAT, "loss": net.loss_name, "dtype": net.dtype.name,
+        "layers": [{"n_in": ly.n_in, "n_out": ly.n_out,
+                    "activation": ly.activation._config()} for ly in net.layers],
+    }
+
+
+def _npz_path(path):
+    """path as a str, with the ``.npz`` that NumPy would add to a name that lacks it."""
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    return path if path.endswith(".npz") else path + ".npz"
+
+
+def _fsync_folder(folder):
+    """Make the rename durable (best effort: not every system can open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save(net, path):
+    """Write ``net`` to ``path`` atomically (see the module's docstring); returns the path
+    written (``.npz`` is added to a name that lacks it)."""
+    path = _npz_path(path)
+    arrays = {"config": np.array(json.dumps(_config(net)))}
+    for l, ly in enumerate(net.layers):
+        arrays[f"W{l}"], arrays[f"b{l}"] = ly.W, ly.b
+    folder, name = os.path.split(os.path.abspath(path))
+    while True:
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            # 0o666 less the umask, as a file that open() creates
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_folder(folder)
+    return path
+
+
+# -- load ----------------------------------------------------------------------------------------
+
+DEFAULT_MAX_BYTES = 2**30  # the most parameter memory load accepts unless told otherwise
+_MAX_CONFIG_CHARS = 1 << 20
+_MAX_LAYERS = 10_000
+_ACTIVATION_KEYS = {"identity": set(), "tanh": set(), "relu": set(), "softmax": set(),
+                    "sigmoid": {"c", "beta", "trainable"}, "leaky_relu": {"delta"}}
+
+
+class _Bad(Exception):
+    """What is wrong with the file (turned into the ValueError that load raises)."""
+
+
+def _resolve(path):
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not os.path.exists(path) and os.path.exists(path + ".npz"):
+        path = path + ".npz"
+    return path
+
+
+def _read_member(zf, info, expected_shape, expected_kind, itemsize, what):
+    """The array stored in zip member ``info``, after checking its .npy header against
+    (expected_shape, expected_kind, itemsize) and its sizes against the zip's records, before
+    reading its data."""
+    fmt = np.lib.format
+    if info.flag_bits & 0x1:
+        raise _Bad(f"{what} is encrypted")
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise _Bad(f"{what} is compressed (zip method {info.compress_type}); nncore saves "
+                   f"and reads uncompressed members only, whose data lie within the file")
+    with zf.open(info) as f:
+        try:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+            else:
+                raise _Bad(f"{what} is .npy format version {version}; expected 1.0 or 2.0")
+        except (ValueError, TypeError, SyntaxError, EOFError) as exc:
+            raise _Bad(f"{what} is not a valid .npy array ({exc})") from None
+        if dtype.hasobject:
+            raise _Bad(f"{what} holds Python objects (dtype {dtype}); a saved network holds "
+                       f"numbers only")
+        if dtype.kind != expected_kind or (itemsize and dtype.itemsize != itemsize):
+            raise _Bad(f"{what} has dtype {dtype}; expected "
+                       + (f"float{8 * itemsize}" if expected_kind == "f" else "a unicode string"))
+        if expected_shape is not None and tuple(shape) != expected_shape:
+            raise _Bad(f"{what} has shape {tuple(shape)}; the configuration says "
+                       f"{expected_shape}")
+        if len(shape) > 2 or any(not isinstance(d, int) or d < 0 for d in shape):
+            raise _Bad(f"{what} has shape {shape}")
+        nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        header = f.tell()
+        if info.file_size != header + nbytes:
+            raise _Bad(f"{what} declares {info.file_size} bytes for a {shape} {dtype} array "
+                       f"of {nbytes} bytes")
+        data = f.read(nbytes)
+        if len(data) != nbytes:
+            raise _Bad(f"{what} is truncated: {len(data)} of {nbytes} bytes")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _count(spec, key, where):
+    value = spec.get(key)
+    if type(value) is not int or not 1 <= value <= 2**31 - 1:
+        raise _Bad(f"{where} has {key} = {value!r}; expected an integer in [1, 2**31 - 1]")
+    return value
+
+
+def _check_config(config, max_bytes):
+    """The configuration's dtype, after checking its keys, types, ranges and total size."""
+    from .losses import LOSS_NAMES
+
+    if not isinstance(config, dict):
+        raise _Bad(f"the configuration is a JSON {type(config).__name__}, not an object")
+    if config.get("format") != FORMAT:
+        raise _Bad(f"unknown format {config.get('format')!r}; expected {FORMAT!r}")
+    if set(config) != {"format", "loss", "dtype", "layers"}:
+        raise _Bad(f"the configuration has keys {sorted(config)}; expected "
+                   f"['dtype', 'format', 'layers', 'loss']")
+    if config["loss"] not in LOSS_NAMES:
+        raise _Bad(f"unknown loss {config['loss']!r}; expected one of {LOSS_NAMES}")
+    if config["dtype"] not in ("float32", "float64"):
+        raise _Bad(f"dtype {config['dtype']!r}; expected 'float32' or 'float64'")
+    layers = config["layers"]
+    if not isinstance(layers, list) or not 1 <= len(layers) <= _MAX_LAYERS:
+        raise _Bad(f"'layers' must be a list of 1 to {_MAX_LAYERS} layers")
+    itemsize = np.dtype(config["dtype"]).itemsize
+    total = 0
+    for l, spec in enumerate(layers):
+        where = f"layer {l}"
+        if not isinstance(spec, dict) or set(spec) != {"n_in", "n_out", "activation"}:
+            raise _Bad(f"{where} must be an object with keys n_in, n_out, activation")
+        n_in, n_out = _count(spec, "n_in", where), _count(spec, "n_out", where)
+        if l and n_in != layers[l - 1]["n_out"]:
+            raise _Bad(f"{where} takes {n_in} inputs but layer {l - 1} gives "
+                       f"{layers[l - 1]['n_out']}")
+        act = spec["activation"]
+        name = act.get("name") if isinstance(act, dict) else None
+        if name not in _ACTIVATION_KEYS or set(act) - {"name"} - _ACTIVATION_KEYS[name]:
+            raise _Bad(f"{where} has activation {act!r}")
+        for key, value in act.items():
+            if key == "trainable" and type(value) is not bool:
+                raise _Bad(f"{where}'s {name} has trainable = {value!r}; expected a bool")
+            if key not in ("name", "trainable") and (
+                    type(value) not in (int, float) or not math.isfinite(value)):
+                raise _Bad(f"{where}'s {name} has {key} = {value!r}; expected a finite number")
+        total += (n_in + 1) * n_out * itemsize
+    if total > max_bytes:
+        raise _Bad(f"its parameters would take {total} bytes, more than max_bytes = "
+                   f"{max_bytes} (pass a larger max_bytes to load it)")
+    return np.dtype(config["dtype"])
+
+
+def load(cls, path, backend="cython", *, max_bytes=DEFAULT_MAX_BYTES):
+    """A ``cls`` (nncore.Network) from a file written by ``save``.
+
+    Everything is checked before memory is allocated for the network: the zip's members
+    (``config``, then ``W<l>`` and ``b<l>`` for each layer, nothing else), the format version,
+    the configuration's types and ranges, each array's dtype and shape from its ``.npy``
+    header, and the parameters' total size against ``max_bytes``. The weights must be finite.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and what is wrong, for any file that is not a valid saved network
+        (truncated, not a zip, a missing, extra or wrong member, a wrong shape or dtype, NaN
+        weights, an object array, sizes beyond ``max_bytes``).
+    FileNotFoundError, PermissionError, IsADirectoryError
+        When the file cannot be opened.
+    """
+    from .activations import get_activation
+    from .layers import Dense
+
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) \
+            or max_bytes < 1:
+        raise ValueError(f"max_bytes must be an integer >= 1, got {max_bytes!r}")
+    from .network import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+    path = _resolve(path)
+    with open(path, "rb") as fh:
+        try:
+            size = os.fstat(fh.fileno()).st_size
+            try:
+                zf = zipfile.ZipFile(fh)
+            except zipfile.BadZipFile as exc:
+                raise _Bad(f"it is not a zip (.npz) file ({exc})") from None
+            with zf:
+                infos = zf.infolist()
+                names = [info.filename for info in infos]
+                if len(set(names)) != len(names):
+                    raise _Bad("the zip holds two members of the same name")
+                for info in infos:
+                    if info.header_offset + info.compress_size > size:
+                        raise _Bad(f"it is truncated: {info.filename} lies beyond the "
+                                   f"file's {size} bytes")
+                    if info.compress_type == zipfile.ZIP_STORED \
+                            and info.compress_size != info.file_size:
+                        raise _Bad(f"{info.filename} declares {info.file_size} bytes but "
+                                   f"stores {info.compress_size}")
+                by_name = dict(zip(names, infos))
+                if "config.npy" not in by_name:
+                    raise _Bad(f"it has no configuration (members: {names[:10]})")
+                info = by_name["config.npy"]
+                if info.file_size > 4 * _MAX_CONFIG_CHARS + 1024:
+                    raise _Bad(f"its configuration declares {info.file_size} bytes")
+                text = _read_member(zf, info, (), "U", 0, "config")
+                try:
+                    config = json.loads(str(text))
+                except (ValueError, RecursionError) as exc:
+                    raise _Bad(f"its configuration is not valid JSON ({exc})") from None
+                dtype = _check_config(config, max_bytes)
+                layers = config["layers"]
+                expected = {"config.npy"}
+                for l in range(len(layers)):
+                    expected |= {f"W{l}.npy", f"b{l}.npy"}
+                if set(names) != expected:
+                    missing = sorted(expected - set(names))
+                    extra = sorted(set(names) - expected)
+                    raise _Bad(f"its members do not match its {len(layers)} layers"
+                               + (f"; missing {missing[:6]}" if missing else "")
+                               + (f"; unexpected {extra[:6]}" if extra else ""))
+                # every header before any data
+                shapes = {}
+                for l, spec in enumerate(layers):
+                    shapes[f"W{l}"] = (spec["n_in"], spec["n_out"])
+                    shapes[f"b{l}"] = (spec["n_out"],)
+                for key, shape in shapes.items():
+                    _check_header(zf, by_name[key + ".npy"], shape, dtype, key)
+                arrays = {}
+                for key, shape in shapes.items():
+                    arr = _read_member(zf, by_name[key + ".npy"], shape, "f", dtype.itemsize,
+                                       key)
+                    if not np.isfinite(arr).all():
+                        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+                        raise _Bad(f"{key} holds {arr[bad]} at index {list(bad)}; weights "
+                                   f"must be finite")
+                    arrays[key] = arr
+            try:
+                net_layers = [Dense(spec["n_in"], spec["n_out"],
+                                    get_activation(spec["activation"])) for spec in layers]
+                net = cls(net_layers, loss=config["loss"], dtype=dtype, backend=backend)
+            except (ValueError, TypeError) as exc:
+                raise _Bad(str(exc)) from None
+            for l, ly in enumerate(net.layers):
+                ly.W = arrays[f"W{l}"]
+                ly.b = arrays[f"b{l}"]
+        except _Bad as exc:
+            raise ValueError(f"{path} is not a saved nncore.Network: {exc}") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, struct.error,
+                NotImplementedError, RuntimeError, UnicodeDecodeError, OverflowError) as exc:
+            raise ValueError(f"{path} is not a saved nncore.Network: it could not be read "
+                             f"({type(exc).__name__}: {exc})") from None
+    return net
+
+
+def _check_header(zf, info, shape, dtype, what):
+    """Check a member's .npy header (dtype, shape, size) without reading its data."""
+    fmt = np.lib.format
+    if info.flag_bits & 0x1:
+        raise _Bad(f"{what} is encrypted")
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise _Bad(f"{what} is compressed (zip method {info.compress_type}); nncore saves "
+                   f"and reads uncompressed members only, whose data lie within the file")
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    with zf.open(info) as f:
+        try:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                got_shape, _, got_dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                got_shape, _, got_dtype = fmt.read_array_header_2_0(f)
+            else:
+                raise _Bad(f"{what} is .npy format version {version}")
+        except (ValueError, TypeError, SyntaxError, EOFError) as exc:
+            raise _Bad(f"{what} is not a valid .npy array ({exc})") from None
+        header = f.tell()
+    if got_dtype.hasobject:
+        raise _Bad(f"{what} holds Python objects (dtype {got_dtype})")
+    if got_dtype.kind != "f" or got_dtype.itemsize != dtype.itemsize:
+        raise _Bad(f"{what} has dtype {got_dtype}; the configuration says {dtype.name}")
+    if tuple(got_shape) != shape:
+        raise _Bad(f"{what} has shape {tuple(got_shape)}; the configuration says {shape}")
+    if info.file_size != header + nbytes:
+        raise _Bad(f"{what} holds {info.file_size - header} bytes of data; a {shape} "
+                   f"{dtype.name} array needs {nbytes}")
+
+
+# -- pickle and copy ------------------------------------------------------------------------------
+
+def reduce(net):
+    """``Network.__reduce__``: rebuild through the public constructors, from the configuration
+    (as saved), the parameters, the backend, and the generator that shuffles ``fit``."""
+    arrays = [(ly.W, ly.b) for ly in net.layers]
+    return _unpickle, (type(net), _config(net), net.backend, arrays, net._rng)
+
+
+def _unpickle(cls, config, backend, arrays, rng):
+    from .activations import get_activation
+    from .layers import Dense
+
+    if config.get("format") != FORMAT:
+        raise ValueError(f"cannot unpickle a Network of format {config.get('format')!r}")
+    layers = [Dense(spec["n_in"], spec["n_out"], get_activation(spec["activation"]))
+              for spec in config["layers"]]
+    net = cls(layers, loss=config["loss"], dtype=config["dtype"], backend=backend, seed=0)
+    for ly, (W, b) in zip(net.layers, arrays):
+        ly.W, ly.b = W, b
+    net._rng = rng  # a copy made by pickle or deepcopy: continued fit shuffles as the original
+    return net

@@ -1,0 +1,338 @@
+"""Network.load refuses every file that is not a valid saved network with one ValueError that
+names the file and what is wrong, quickly, and without allocating what the file claims.
+
+The corpus of hostile files is written here, from a valid saved network taken apart."""
+import io
+import json
+import os
+import time
+import tracemalloc
+import zipfile
+
+import numpy as np
+import pytest
+
+import nncore
+
+
+def valid_net(dtype="float64"):
+    layers = [nncore.Dense(3, 4, nncore.Sigmoid(c=1.5, beta=0.5, trainable=True)),
+              nncore.Dense(4, 2, "softmax")]
+    return nncore.Network(layers, loss="cross_entropy", seed=0, dtype=dtype)
+
+
+def npy(arr, allow_pickle=False):
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+def members_of(net):
+    """The members of net's file: {name: .npy bytes}, and its configuration as a dict."""
+    config = {"format": "nncore.Network/1", "loss": net.loss_name, "dtype": net.dtype.name,
+              "layers": [{"n_in": ly.n_in, "n_out": ly.n_out,
+                          "activation": ly.activation._config()} for ly in net.layers]}
+    members = {"config.npy": npy(np.array(json.dumps(config)))}
+    for l, ly in enumerate(net.layers):
+        members[f"W{l}.npy"], members[f"b{l}.npy"] = npy(ly.W), npy(ly.b)
+    return members, config
+
+
+def write_zip(path, members, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def with_config(change):
+    def make(path):
+        members, config = members_of(valid_net())
+        change(config)
+        members["config.npy"] = npy(np.array(json.dumps(config)))
+        return write_zip(path, members)
+    return make
+
+
+def with_members(change):
+    def make(path):
+        members, _ = members_of(valid_net())
+        change(members)
+        return write_zip(path, members)
+    return make
+
+
+def raw(data):
+    def make(path):
+        path.write_bytes(data)
+        return path
+    return make
+
+
+def valid_bytes(tmp_path):
+    path = tmp_path / "valid.npz"
+    valid_net().save(path)
+    return path.read_bytes()
+
+
+def truncated(keep):
+    def make(path):
+        data = valid_bytes(path.parent)
+        path.write_bytes(data[:keep(len(data))])
+        return path
+    return make
+
+
+def set_layer(l, **kw):
+    def change(config):
+        config["layers"][l].update(kw)
+    return change
+
+
+def set_activation(l, **kw):
+    def change(config):
+        config["layers"][l]["activation"].update(kw)
+    return change
+
+
+def huge_layer(n):
+    """A config and headers that describe an n x n first layer, with almost no data."""
+    def make(path):
+        members, config = members_of(valid_net())
+        config["layers"] = [{"n_in": n, "n_out": n, "activation": {"name": "identity"}},
+                            {"n_in": n, "n_out": 2, "activation": {"name": "softmax"}}]
+        members["config.npy"] = npy(np.array(json.dumps(config)))
+        for name, shape in (("W0", (n, n)), ("b0", (n,)), ("W1", (n, 2)), ("b1", (2,))):
+            header = io.BytesIO()
+            np.lib.format.write_array_header_2_0(
+                header, {"descr": "<f8", "fortran_order": False, "shape": shape})
+            members[f"{name}.npy"] = b"\x93NUMPY\x02\x00" + header.getvalue()[8:] + b"\0" * 64
+        return write_zip(path, members)
+    return make
+
+
+def huge_declared_member(path):
+    """A zip whose central directory says W0 holds 2**40 bytes."""
+    members, _ = members_of(valid_net())
+    write_zip(path, members)
+    data = bytearray(path.read_bytes())
+    # patch the uncompressed size (offset 24 of the central directory record) of W0.npy
+    name = b"W0.npy"
+    at = data.rindex(b"PK\x01\x02", 0, data.rindex(name))
+    data[at + 24:at + 28] = (0xFFFFFFF0).to_bytes(4, "little")
+    data[at + 20:at + 24] = (0xFFFFFFF0).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def replace(name, arr, allow_pickle=False):
+    def change(members):
+        members[name] = npy(arr, allow_pickle)
+    return change
+
+
+def nan_at(name, index, value=np.nan):
+    def change(members):
+        arr = np.load(io.BytesIO(members[name])).copy()
+        arr.reshape(-1)[index] = value
+        members[name] = npy(arr)
+    return change
+
+
+# name -> (how to write the file, what the message must say)
+CORPUS = {
+    "empty file": (raw(b""), "not a zip"),
+    "random bytes": (raw(np.random.default_rng(0).bytes(3000)), "not a zip"),
+    "a text file": (raw(b"hello, I am not a network\n" * 20), "not a zip"),
+    "truncated to half": (truncated(lambda n: n // 2), "not a zip"),
+    "truncated by one byte": (truncated(lambda n: n - 1), "not a zip"),
+    "truncated to 100 bytes": (truncated(lambda n: 100), "not a zip"),
+    "a plain .npy file": (raw(npy(np.zeros(10))), "not a zip"),
+    "no config": (with_members(lambda m: m.pop("config.npy")), "no configuration"),
+    "config not JSON": (with_members(replace("config.npy", np.array("{nope"))), "JSON"),
+    "config a list": (with_members(replace("config.npy", np.array("[1, 2]"))),
+                      "not an object"),
+    "config a number array": (with_members(replace("config.npy", np.zeros(3))), "config"),
+    "config deeply nested": (with_members(replace("config.npy", np.array("[" * 100000))),
+                             "JSON"),
+    "unknown format": (with_config(lambda c: c.update(format="nncore.Network/9")), "format"),
+    "no format": (with_config(lambda c: c.pop("format")), "format"),
+    "extra config key": (with_config(lambda c: c.update(evil=1)), "keys"),
+    "missing loss": (with_config(lambda c: c.pop("loss")), "keys"),
+    "unknown loss": (with_config(lambda c: c.update(loss="hinge")), "loss"),
+    "loss not a string": (with_config(lambda c: c.update(loss=[1])), "loss"),
+    "float16 dtype": (with_config(lambda c: c.update(dtype="float16")), "dtype"),
+    "object dtype in config": (with_config(lambda c: c.update(dtype="object")), "dtype"),
+    "no layers": (with_config(lambda c: c.update(layers=[])), "layers"),
+    "layers not a list": (with_config(lambda c: c.update(layers="3,4,2")), "layers"),
+    "negative n_in": (with_config(set_layer(0, n_in=-3)), "n_in"),
+    "zero n_out": (with_config(set_layer(1, n_out=0)), "n_out"),
+    "bool n_in": (with_config(set_layer(0, n_in=True)), "n_in"),
+    "float n_in": (with_config(set_layer(0, n_in=3.0)), "n_in"),
+    "n_in beyond C int": (with_config(set_layer(0, n_in=2**40)), "n_in"),
+    "layers that do not chain": (with_config(set_layer(1, n_in=5)), "takes 5 inputs"),
+    "unknown activation": (with_config(set_activation(1, name="swish")), "activation"),
+    "activation with an extra parameter": (with_config(set_activation(0, gamma=2.0)),
+                                           "activation"),
+    "NaN activation parameter": (with_config(set_activation(0, c=float("nan"))),
+                                 "finite number"),
+    "string activation parameter": (with_config(set_activation(0, beta="1")),
+                                    "finite number"),
+    "trainable not a bool": (with_config(set_activation(0, trainable="yes")), "bool"),
+    "activation parameter outside the dtype's range": (
+        with_config(set_activation(0, c=1e-310)), "outside the range"),
+    "trainable sigmoid output with cross-entropy": (
+        with_config(lambda c: c["layers"][1].update(
+            activation={"name": "sigmoid", "c": 1.0, "beta": 1.0, "trainable": True})),
+        "probabilities"),
+    "missing W1": (with_members(lambda m: m.pop("W1.npy")), "missing"),
+    "extra member": (with_members(lambda m: m.update({"evil.npy": npy(np.zeros(3))})),
+                     "unexpected"),
+    "W0 of the wrong shape": (with_members(replace("W0.npy", np.zeros((4, 3)))), "shape"),
+    "b1 two-dimensional": (with_members(replace("b1.npy", np.zeros((1, 2)))), "shape"),
+    "W0 in float32 for a float64 network": (
+        with_members(replace("W0.npy", np.zeros((3, 4), np.float32))), "dtype"),
+    "W0 of integers": (with_members(replace("W0.npy", np.zeros((3, 4), np.int64))), "dtype"),
+    "W0 complex": (with_members(replace("W0.npy", np.zeros((3, 4), complex))), "dtype"),
+    "W0 of strings": (with_members(replace("W0.npy", np.full((3, 4), "x"))), "dtype"),
+    "W0 an object array": (
+        with_members(replace("W0.npy", np.array([[object()] * 4] * 3), allow_pickle=True)),
+        "objects"),
+    "b0 a structured array": (
+        with_members(replace("b0.npy", np.zeros(4, dtype=[("x", "f8")]))), "dtype"),
+    "NaN at W0's first index": (with_members(nan_at("W0.npy", 0)), "finite"),
+    "inf at b1's last index": (with_members(nan_at("b1.npy", -1, np.inf)), "finite"),
+    "W1 not an .npy": (with_members(lambda m: m.update({"W1.npy": b"garbage" * 10})),
+                       "not a valid .npy"),
+    "W1 header only": (with_members(lambda m: m.update({"W1.npy": m["W1.npy"][:128]})),
+                       "bytes"),
+    "W1 with trailing bytes": (with_members(lambda m: m.update({"W1.npy": m["W1.npy"] + b"x"})),
+                               "bytes"),
+    "a compressed member": (
+        lambda path: write_zip(path, members_of(valid_net())[0], zipfile.ZIP_DEFLATED),
+        "compressed"),
+    "two members of the same name": (
+        lambda path: _duplicate(path), "same name"),
+    "a 10**6 x 10**6 layer": (huge_layer(10**6), "max_bytes"),
+    "a member that declares 4 GiB": (huge_declared_member, None),
+}
+
+
+def _duplicate(path):
+    members, _ = members_of(valid_net())
+    write_zip(path, members)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.writestr("W0.npy", members["W0.npy"])
+    return path
+
+
+def test_the_corpus_starts_from_a_valid_file(tmp_path):
+    members, _ = members_of(valid_net())
+    path = write_zip(tmp_path / "rebuilt.npz", members)
+    loaded = nncore.Network.load(path)
+    np.testing.assert_array_equal(loaded.layers[0].W, valid_net().layers[0].W)
+
+
+@pytest.mark.parametrize("case", list(CORPUS))
+def test_a_hostile_file_is_refused_with_a_clear_value_error(case, tmp_path):
+    make, says = CORPUS[case]
+    path = make(tmp_path / "hostile.npz")
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ValueError) as info:
+            nncore.Network.load(path)
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert str(path) in message and "not a saved nncore.Network" in message, message
+    if says is not None:
+        assert says in message, message
+    assert "\n" not in message
+    # refused quickly, with memory on the order of the file's own size (the allowance covers
+    # the zip directory, the JSON and the Python objects of the checks)
+    assert elapsed < 2, elapsed
+    assert peak < 4 * os.path.getsize(path) + 2**20, (peak, os.path.getsize(path))
+
+
+def test_huge_declared_sizes_are_refused_even_with_a_raised_limit(tmp_path):
+    path = huge_layer(10**6)(tmp_path / "huge.npz")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="declares|truncated|bytes"):
+            nncore.Network.load(path, max_bytes=2**50)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**21
+
+
+def test_max_bytes_refuses_a_valid_file_that_is_too_large_until_raised(tmp_path):
+    net = nncore.Network([100, 50, 2], loss="mse", seed=0)
+    path = net.save(tmp_path / "net.npz")
+    needed = (100 * 50 + 50 + 50 * 2 + 2) * 8
+    with pytest.raises(ValueError, match=f"{needed} bytes.*max_bytes"):
+        nncore.Network.load(path, max_bytes=needed - 1)
+    loaded = nncore.Network.load(path, max_bytes=needed)
+    np.testing.assert_array_equal(loaded.layers[0].W, net.layers[0].W)
+    for bad in (0, -1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="max_bytes"):
+            nncore.Network.load(path, max_bytes=bad)
+
+
+def test_missing_file_and_folder_raise_os_errors_not_value_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        nncore.Network.load(tmp_path / "nothing.npz")
+    with pytest.raises(IsADirectoryError):
+        nncore.Network.load(tmp_path)
+
+
+def test_unknown_backend_is_blamed_on_the_argument_not_the_file(tmp_path):
+    path = valid_net().save(tmp_path / "net.npz")
+    with pytest.raises(ValueError, match="unknown backend 'torch'") as info:
+        nncore.Network.load(path, backend="torch")
+    assert "not a saved" not in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_truncation_of_a_valid_file_is_refused_or_loads_it_whole(tmp_path, dtype):
+    # cut a valid file at every 7th byte: never a crash, never a partly loaded network
+    path = tmp_path / "net.npz"
+    net = valid_net(dtype)
+    net.save(path)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.npz"
+    for keep in range(0, len(data), 7):
+        cut.write_bytes(data[:keep])
+        with pytest.raises(ValueError, match="not a saved nncore.Network"):
+            nncore.Network.load(cut)
+    cut.write_bytes(data)
+    loaded = nncore.Network.load(cut)
+    np.testing.assert_array_equal(loaded.layers[1].W, net.layers[1].W)
+
+
+def test_every_flipped_byte_of_a_valid_file_is_refused_or_loads_a_valid_network(tmp_path):
+    # flip each byte of a small file in turn: load gives a ValueError or a usable network
+    net = valid_net()
+    path = net.save(tmp_path / "net.npz")
+    data = bytearray(open(path, "rb").read())
+    bad = tmp_path / "bad.npz"
+    refused = 0
+    for i in range(0, len(data), 3):
+        flipped = bytearray(data)
+        flipped[i] ^= 0xFF
+        bad.write_bytes(bytes(flipped))
+        try:
+            loaded = nncore.Network.load(bad)
+        except ValueError as exc:
+            assert "not a saved nncore.Network" in str(exc)
+            refused += 1
+            continue
+        out = loaded.predict(np.ones(3))
+        assert out.shape == (2,) and np.isfinite(out).all()
+    assert refused > 0
