@@ -244,7 +244,7 @@ def _check_config(config, max_bytes):
     optimizer = _check_optimizer(config["optimizer"], layers, dtype) \
         if "optimizer" in config else None
     if optimizer is not None:
-        total += sum(int(np.prod(shape)) * sdtype.itemsize for groups in optimizer[2]
+        total += sum(math.prod(shape) * sdtype.itemsize for groups in optimizer[2]
                      for group in groups for _, shape, sdtype in group)
     if total > max_bytes:
         raise _Bad(f"its parameters{' and optimizer state' if optimizer else ''} would take "
