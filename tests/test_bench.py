@@ -313,6 +313,23 @@ def test_many_networks_in_threads():
     assert result.speedup == result.sequential / result.threaded
 
 
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+def test_networks_trained_in_threads_are_those_trained_one_after_the_other(dtype):
+    pytest.importorskip("threadpoolctl")
+    with bench.ManyNetworks(SMALL, dtype, 3) as one_by_one:
+        one_by_one.sequential(epochs=2)
+    with bench.ManyNetworks(SMALL, dtype, 3) as threads:
+        before = [net.layers[0].W.copy() for net in threads.nets]
+        threads.threaded(epochs=2)
+    for a, b, W0 in zip(one_by_one.nets, threads.nets, before):
+        assert not np.array_equal(b.layers[0].W, W0)  # every network was trained
+        for la, lb in zip(a.layers, b.layers):
+            np.testing.assert_array_equal(la.W, lb.W)
+            np.testing.assert_array_equal(la.b, lb.b)
+    # each network had its own data and seed
+    assert not np.array_equal(threads.nets[0].layers[0].W, threads.nets[1].layers[0].W)
+
+
 def test_report_of_one_network():
     out = io.StringIO()
     rows, numpy_rates, _, threads = bench.report(quick=True, dtypes=("float64",),

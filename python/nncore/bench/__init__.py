@@ -55,7 +55,7 @@ from .networks import (CONFIGS, DTYPES, GEMM_SHAPE, GEMM_SHARE_TARGET, LARGEST, 
                        one_hot)
 from .report import DESCRIPTION, add_arguments, command, main, report, run, run_threads
 from .table import Row, format_table, summary
-from .timing import (ThreadsResult, blas_gemm_rate, gemm_operands, many_networks, measure,
+from .timing import (ManyNetworks, ThreadsResult, blas_gemm_rate, gemm_operands, many_networks, measure,
                      mixed_with_numpy, numpy_matmul_rate, time_matmul)
 
 __all__ = ["BACKEND_NAMES", "BACKENDS", "DEFAULT_BACKENDS", "Case", "PlainNumpyMLP",
@@ -64,5 +64,5 @@ __all__ = ["BACKEND_NAMES", "BACKENDS", "DEFAULT_BACKENDS", "Case", "PlainNumpyM
            "GEMM_SHAPE", "GEMM_SHARE_TARGET", "LARGEST", "LR", "OPS", "THREAD_CONFIGS",
            "THREADS_TARGET", "Config", "build_network", "make_data", "one_hot", "DESCRIPTION",
            "add_arguments", "command", "main", "report", "run", "run_threads", "Row",
-           "format_table", "summary", "ThreadsResult", "blas_gemm_rate", "gemm_operands",
+           "format_table", "summary", "ManyNetworks", "ThreadsResult", "blas_gemm_rate", "gemm_operands",
            "many_networks", "measure", "mixed_with_numpy", "numpy_matmul_rate", "time_matmul"]

@@ -101,8 +101,8 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
     say("",
         "us per step (train_step: one call on a batch; fit/step: one fit epoch / its steps; "
         "predict: one batch).",
-        "NumPy: a plain NumPy training step written as a user would (PlainNumpyMLP in "
-        "nncore/bench/baselines.py),",
+        "NumPy: a plain NumPy training step written as a user would "
+        "(nncore.bench.PlainNumpyMLP),",
         "in the network's dtype, one-hot targets made once outside the timed calls. Every "
         "contestant gets integer labels.",
         "vs X = X's time / nncore's time (> 1: nncore is faster); target: the issue's speedup "

@@ -17,7 +17,7 @@ from .baselines import Case, make_case
 from .networks import CONFIGS, GEMM_SHAPE, LR, build_network, make_data
 
 __all__ = ["measure", "gemm_operands", "numpy_matmul_rate", "time_matmul", "blas_gemm_rate",
-           "mixed_with_numpy", "ThreadsResult", "many_networks"]
+           "mixed_with_numpy", "ThreadsResult", "ManyNetworks", "many_networks"]
 
 
 def _seconds(fn, calls):
@@ -138,39 +138,64 @@ class ThreadsResult:
         return self.sequential / self.threaded
 
 
+class ManyNetworks:
+    """`k` networks of `config`, each with its own data and seed, to train by ``fit`` one after
+    the other (``sequential``) or in `k` threads at once (``threaded``).
+
+    A context manager: inside it BLAS is limited to one thread
+    (``threadpoolctl.threadpool_limits(1)``), so that the threads, not BLAS, use the cores, and
+    a pool of `k` worker threads is ready. Raises ImportError without threadpoolctl.
+    """
+
+    def __init__(self, config, dtype, k, seed=0):
+        from threadpoolctl import threadpool_limits
+        self._limits = threadpool_limits
+        self.config, self.dtype, self.k = config, str(np.dtype(dtype)), k
+        n = config.batch * config.fit_steps
+        self.nets = [build_network(config, dtype, seed=seed + i) for i in range(k)]
+        self.data = [make_data(config, dtype, n, seed=seed + i) for i in range(k)]
+
+    def __enter__(self):
+        self._context = self._limits(limits=1)
+        self._context.__enter__()
+        self._pool = ThreadPoolExecutor(max_workers=self.k)
+        return self
+
+    def __exit__(self, *exc):
+        self._pool.shutdown()
+        return self._context.__exit__(*exc)
+
+    def train(self, i, epochs=1):
+        """``fit`` network `i` for `epochs` epochs on its data."""
+        X, labels = self.data[i]
+        self.nets[i].fit(X, labels, epochs=epochs, lr=LR, batch_size=self.config.batch)
+
+    def sequential(self, epochs=1):
+        """Train the networks one after the other, in this thread."""
+        for i in range(self.k):
+            self.train(i, epochs)
+
+    def threaded(self, epochs=1):
+        """Train the networks at once, one per worker thread (re-raises a thread's error)."""
+        list(self._pool.map(self.train, range(self.k), [epochs] * self.k))
+
+
 def many_networks(config, dtype, k, target=0.1, repeats=3, seed=0):
     """Time `k` networks of `config` trained by ``fit``, one after the other and in `k` threads.
 
-    Each network has its own data (integer labels) and seed. BLAS is limited to one thread
-    (``threadpoolctl.threadpool_limits(1)``), so that the threads, not BLAS, use the cores; the
-    epochs are chosen so that one network's fit runs about `target` seconds. The two ways
-    alternate, `repeats` times each, and the best of each counts.
+    See ``ManyNetworks`` (BLAS limited to one thread). The epochs are chosen so that one
+    network's fit runs about `target` seconds; the two ways alternate, `repeats` times each,
+    and the best of each counts.
 
     Returns a ThreadsResult. Raises ImportError when threadpoolctl is not installed.
     """
-    from threadpoolctl import threadpool_limits
-    n = config.batch * config.fit_steps
-    nets = [build_network(config, dtype, seed=seed + i) for i in range(k)]
-    data = [make_data(config, dtype, n, seed=seed + i) for i in range(k)]
-    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=k) as pool:
-        def train(i, epochs):
-            X, labels = data[i]
-            nets[i].fit(X, labels, epochs=epochs, lr=LR, batch_size=config.batch)
-
-        train(0, 1)  # warm-up
-        once = _seconds(partial(train, 0, 1), 1)
+    with ManyNetworks(config, dtype, k, seed) as job:
+        job.train(0)  # warm-up
+        once = _seconds(partial(job.train, 0), 1)
         epochs = max(1, round(target / max(once, 1e-9)))
-
-        def sequential():
-            for i in range(k):
-                train(i, epochs)
-
-        def threaded():
-            list(pool.map(train, range(k), [epochs] * k))  # re-raises a thread's exception
-
-        threaded()  # warm-up: every network and every worker thread
+        job.threaded()  # warm-up: every network and every worker thread
         best_seq = best_thr = float("inf")
         for _ in range(repeats):
-            best_seq = min(best_seq, _seconds(sequential, 1))
-            best_thr = min(best_thr, _seconds(threaded, 1))
-    return ThreadsResult(config, str(np.dtype(dtype)), k, epochs, best_seq, best_thr)
+            best_seq = min(best_seq, _seconds(partial(job.sequential, epochs), 1))
+            best_thr = min(best_thr, _seconds(partial(job.threaded, epochs), 1))
+    return ThreadsResult(job.config, job.dtype, k, epochs, best_seq, best_thr)
