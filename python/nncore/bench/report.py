@@ -16,7 +16,7 @@ DESCRIPTION = ("Time nncore against a plain NumPy training step, PyTorch and sci
                "benchmark networks, and print one table.")
 
 # (target seconds per repeat, repeats) of a case
-QUICK, FULL = (0.005, 3), (0.1, 7)
+QUICK, FULL = (0.005, 5), (0.1, 7)
 
 
 def _settings(quick):
