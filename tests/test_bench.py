@@ -340,7 +340,7 @@ def test_report_of_one_network():
     assert "nncore-numpy" not in rows[0].seconds  # the oracle is not in the default report
     assert "vs NumPy" in text and "3-4-2 sigmoid b1" in text and "CPU:" in text
     assert numpy_rates == {} and threads == []  # neither network is in this run
-    assert text.rstrip().endswith("python -m nncore bench --quick --dtype float64 "
+    assert text.rstrip().endswith("made by: python -m nncore bench --quick --dtype float64 "
                                   "--network 3-4-2-b1")
 
 

@@ -1,6 +1,7 @@
 """The report: run every case, print the machine, the table, the matmul rates, nncore mixed
 with NumPy and many networks in threads; and the command line of ``nncore bench``."""
 import argparse
+import os
 import sys
 import time
 
@@ -137,7 +138,9 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
         command += "".join(f" --network {c.id}" for c in configs)
     if "nncore-numpy" in backends:
         command += " --with-numpy-backend"
-    say("", f"{time.perf_counter() - start:.0f} s; made by: {command}")
+    load = (f"; load average at the end: {os.getloadavg()[0]:.2f}"
+            if hasattr(os, "getloadavg") else "")
+    say("", f"{time.perf_counter() - start:.0f} s{load}; made by: {command}")
     return rows, numpy_rates, blas_rates, threads
 
 
