@@ -44,7 +44,7 @@ its own BLAS thread pool, and switching pools at every call slows all of them do
 
 The package: ``networks`` (what is measured, the targets), ``baselines`` (the plain NumPy step,
 PyTorch, scikit-learn; the prepared cases), ``timing``, ``machine`` (the header), ``table``,
-``report`` (the run and the command line).
+``reporting`` (the run, the printed report and the command line).
 """
 from .baselines import (BACKEND_NAMES, BACKENDS, DEFAULT_BACKENDS, Case, PlainNumpyMLP,
                         available, build_sklearn, build_torch, make_case, sklearn_module,
@@ -53,10 +53,10 @@ from .machine import blas_threads, machine_info, usable_cores
 from .networks import (CONFIGS, DTYPES, GEMM_SHAPE, GEMM_SHARE_TARGET, LARGEST, LR, OPS,
                        THREAD_CONFIGS, THREADS_TARGET, Config, build_network, make_data,
                        one_hot)
-from .report import DESCRIPTION, add_arguments, command, main, report, run, run_threads
+from .reporting import DESCRIPTION, add_arguments, command, main, report, run, run_threads
 from .table import Row, format_table, summary
-from .timing import (ManyNetworks, ThreadsResult, blas_gemm_rate, gemm_operands, many_networks, measure,
-                     mixed_with_numpy, numpy_matmul_rate, time_matmul)
+from .timing import (ManyNetworks, ThreadsResult, blas_gemm_rate, gemm_operands,
+                     many_networks, measure, mixed_with_numpy, numpy_matmul_rate, time_matmul)
 
 __all__ = ["BACKEND_NAMES", "BACKENDS", "DEFAULT_BACKENDS", "Case", "PlainNumpyMLP",
            "available", "build_sklearn", "build_torch", "make_case", "sklearn_module",
@@ -64,5 +64,5 @@ __all__ = ["BACKEND_NAMES", "BACKENDS", "DEFAULT_BACKENDS", "Case", "PlainNumpyM
            "GEMM_SHAPE", "GEMM_SHARE_TARGET", "LARGEST", "LR", "OPS", "THREAD_CONFIGS",
            "THREADS_TARGET", "Config", "build_network", "make_data", "one_hot", "DESCRIPTION",
            "add_arguments", "command", "main", "report", "run", "run_threads", "Row",
-           "format_table", "summary", "ManyNetworks", "ThreadsResult", "blas_gemm_rate", "gemm_operands",
-           "many_networks", "measure", "mixed_with_numpy", "numpy_matmul_rate", "time_matmul"]
+           "format_table", "summary", "ManyNetworks", "ThreadsResult", "blas_gemm_rate",
+           "gemm_operands", "many_networks", "measure", "mixed_with_numpy", "numpy_matmul_rate", "time_matmul"]

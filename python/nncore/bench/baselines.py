@@ -74,7 +74,8 @@ class PlainNumpyMLP:
         names = {act.name for act in hidden}
         plain = all(act.name != "sigmoid" or (act.c == 1 and act.beta == 1
                                               and not act.trainable) for act in hidden)
-        if (len(names) > 1 or not names <= {"relu", "sigmoid"} or not plain or net.layers[-1].activation.name != "softmax"
+        if (len(names) > 1 or not names <= {"relu", "sigmoid"} or not plain
+                or net.layers[-1].activation.name != "softmax"
                 or net.loss_name != "cross_entropy"):
             raise ValueError(f"PlainNumpyMLP computes one plain relu or sigmoid activation in "
                              f"every hidden layer, a softmax output and the cross-entropy "
