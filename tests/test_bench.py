@@ -332,14 +332,14 @@ def test_networks_trained_in_threads_are_those_trained_one_after_the_other(dtype
 
 def test_report_of_one_network():
     out = io.StringIO()
-    rows, numpy_rates, _, threads = bench.report(quick=True, dtypes=("float64",),
-                                                 configs=(bench.CONFIGS[0],), file=out)
+    rows, numpy_rates, _, step_rates, threads = bench.report(
+        quick=True, dtypes=("float64",), configs=(bench.CONFIGS[0],), file=out)
     text = out.getvalue()
     assert [(r.op, r.dtype) for r in rows] == [(op, "float64") for op in bench.OPS]
     assert all(set(r.seconds) >= {"nncore", "numpy"} for r in rows)
     assert "nncore-numpy" not in rows[0].seconds  # the oracle is not in the default report
     assert "vs NumPy" in text and "3-4-2 sigmoid b1" in text and "CPU:" in text
-    assert numpy_rates == {} and threads == []  # neither network is in this run
+    assert numpy_rates == step_rates == {} and threads == []  # neither network is in this run
     assert text.rstrip().endswith("made by: python -m nncore bench --quick --dtype float64 "
                                   "--network 3-4-2-b1")
 
@@ -379,3 +379,24 @@ def test_command_line_refuses_an_unknown_network():
     result = subprocess.run([sys.executable, "-m", "nncore", "bench", "--network", "1-2-3"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "invalid choice: '1-2-3'" in result.stderr
+
+
+def test_numpy_step_rate_times_every_product_of_a_step(monkeypatch):
+    # the bound of the largest network's fit rate: the step's FLOPs over the time NumPy's
+    # matmul takes for the step's own products (forward and weight gradient per layer, input
+    # gradient for every layer but the first)
+    from nncore.bench import timing
+    shapes = []
+
+    def fake_best(fn, target, repeats):
+        A, B = fn.args
+        shapes.append((A.shape, B.shape, fn.keywords["out"].shape))
+        return 1e-3
+
+    monkeypatch.setattr(timing, "_best", fake_best)
+    config = bench.Config((8, 16, 4), "relu", 5, fit_steps=1, target_step=1, target_fit=1)
+    rate = bench.numpy_step_rate(config, "float32")
+    assert sorted(shapes) == sorted([
+        ((5, 8), (8, 16), (5, 16)), ((8, 5), (5, 16), (8, 16)),               # layer 0
+        ((5, 16), (16, 4), (5, 4)), ((16, 5), (5, 4), (16, 4)), ((5, 4), (4, 16), (5, 16))])
+    assert rate == pytest.approx(config.flops("train_step") / (5 * 1e-3) / 1e9)

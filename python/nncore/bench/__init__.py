@@ -56,7 +56,8 @@ from .networks import (CONFIGS, DTYPES, GEMM_SHAPE, GEMM_SHARE_TARGET, LARGEST, 
 from .reporting import DESCRIPTION, add_arguments, command, main, report, run, run_threads
 from .table import Row, format_table, summary
 from .timing import (ManyNetworks, ThreadsResult, blas_gemm_rate, gemm_operands,
-                     many_networks, measure, mixed_with_numpy, numpy_matmul_rate, time_matmul)
+                     many_networks, measure, mixed_with_numpy, numpy_matmul_rate,
+                     numpy_step_rate, time_matmul)
 
 __all__ = ["BACKEND_NAMES", "BACKENDS", "DEFAULT_BACKENDS", "Case", "PlainNumpyMLP",
            "available", "build_sklearn", "build_torch", "make_case", "sklearn_module",
@@ -65,4 +66,5 @@ __all__ = ["BACKEND_NAMES", "BACKENDS", "DEFAULT_BACKENDS", "Case", "PlainNumpyM
            "THREADS_TARGET", "Config", "build_network", "make_data", "one_hot", "DESCRIPTION",
            "add_arguments", "command", "main", "report", "run", "run_threads", "Row",
            "format_table", "summary", "ManyNetworks", "ThreadsResult", "blas_gemm_rate",
-           "gemm_operands", "many_networks", "measure", "mixed_with_numpy", "numpy_matmul_rate", "time_matmul"]
+           "gemm_operands", "many_networks", "measure", "mixed_with_numpy", "numpy_matmul_rate",
+           "numpy_step_rate", "time_matmul"]

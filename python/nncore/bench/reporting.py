@@ -9,7 +9,8 @@ from .baselines import DEFAULT_BACKENDS, available, make_case
 from .machine import machine_info, usable_cores
 from .networks import CONFIGS, DTYPES, GEMM_SHAPE, LARGEST, OPS, THREAD_CONFIGS
 from .table import Row, format_table, gemm_lines, summary, threads_lines
-from .timing import blas_gemm_rate, many_networks, measure, mixed_with_numpy, numpy_matmul_rate
+from .timing import (blas_gemm_rate, many_networks, measure, mixed_with_numpy,
+                     numpy_matmul_rate, numpy_step_rate)
 
 __all__ = ["DESCRIPTION", "run", "run_threads", "report", "add_arguments", "command", "main"]
 
@@ -28,23 +29,26 @@ def run(quick=False, dtypes=DTYPES, configs=CONFIGS, ops=OPS, backends=DEFAULT_B
         progress=None):
     """Measure every (config, dtype, op) on every available backend of `backends`.
 
-    Returns (rows, numpy_rates, blas_rates): a list of Row; per dtype NumPy's matmul rate in
+    Returns (rows, numpy_rates, blas_rates, step_rates): a list of Row; per dtype NumPy's matmul rate in
     GFLOP/s on GEMM_SHAPE (when ``LARGEST`` is among `configs`), the better of two
     measurements just before that network's cases and just after its ``fit``, so that the rate
     and the fit it bounds run under the same conditions; and per dtype the rate of the BLAS gemm
-    that nncore's core calls on that shape (None where it cannot be timed).
+    that nncore's core calls on that shape (None where it cannot be timed); and per dtype
+    NumPy's matmul rate on the products of LARGEST's own step (``numpy_step_rate``), the bound
+    of its fit rate.
     quick: fewer and shorter repeats.
     progress: a callable taking one line of text, called before each case.
     """
     target, repeats = _settings(quick)
     backends = [b for b in backends if available(b)]
-    rows, numpy_rates, blas_rates = [], {}, {}
+    rows, numpy_rates, blas_rates, step_rates = [], {}, {}, {}
     rate_repeats = 5 if quick else 20
     for dtype in dtypes:
         for config in configs:
             if config == LARGEST:
                 numpy_rates[dtype] = numpy_matmul_rate(dtype, repeats=rate_repeats)
                 blas_rates[dtype] = blas_gemm_rate(dtype, repeats=rate_repeats)
+                step_rates[dtype] = numpy_step_rate(config, dtype, repeats=rate_repeats)
             for op in ops:
                 if progress:
                     progress(f"{config.name} {dtype} {op}")
@@ -57,7 +61,9 @@ def run(quick=False, dtypes=DTYPES, configs=CONFIGS, ops=OPS, backends=DEFAULT_B
                 if config == LARGEST and op == "fit":
                     numpy_rates[dtype] = max(numpy_rates[dtype],
                                              numpy_matmul_rate(dtype, repeats=rate_repeats))
-    return rows, numpy_rates, blas_rates
+                    step_rates[dtype] = max(step_rates[dtype],
+                                            numpy_step_rate(config, dtype, repeats=rate_repeats))
+    return rows, numpy_rates, blas_rates, step_rates
 
 
 def run_threads(quick=False, dtypes=DTYPES, configs=THREAD_CONFIGS, progress=None):
@@ -78,7 +84,7 @@ def run_threads(quick=False, dtypes=DTYPES, configs=THREAD_CONFIGS, progress=Non
 def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKENDS, file=None):
     """Run the comparison and print it to `file` (default: stdout).
 
-    Returns (rows, numpy_rates, blas_rates, threads): what ``run`` returns, and the
+    Returns (rows, numpy_rates, blas_rates, step_rates, threads): what ``run`` returns, and the
     ThreadsResults of ``run_threads`` on the THREAD_CONFIGS among `configs` (empty without
     threadpoolctl).
     """
@@ -97,7 +103,7 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
     if sys.stderr.isatty():
         def progress(text):
             print(f"\r\033[K  measuring {text} ...", end="", file=sys.stderr, flush=True)
-    rows, numpy_rates, blas_rates = run(quick=quick, dtypes=dtypes, configs=configs,
+    rows, numpy_rates, blas_rates, step_rates = run(quick=quick, dtypes=dtypes, configs=configs,
                                         backends=backends, progress=progress)
     say("",
         "us per step (train_step: one call on a batch; fit/step: one fit epoch / its steps; "
@@ -110,7 +116,7 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
         "over NumPy.",
         "GFLOP/s: nncore's, in the matrix products.", "")
     say(format_table(rows), "", *summary(rows))
-    say(*gemm_lines(rows, LARGEST, GEMM_SHAPE, numpy_rates, blas_rates))
+    say(*gemm_lines(rows, LARGEST, GEMM_SHAPE, numpy_rates, blas_rates, step_rates))
     if CONFIGS[3] in configs:
         for dtype in dtypes:
             step, matmul, both = mixed_with_numpy(dtype, *_settings(quick))
@@ -141,7 +147,7 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
     load = (f"; load average at the end: {os.getloadavg()[0]:.2f}"
             if hasattr(os, "getloadavg") else "")
     say("", f"{time.perf_counter() - start:.0f} s{load}; made by: {command}")
-    return rows, numpy_rates, blas_rates, threads
+    return rows, numpy_rates, blas_rates, step_rates, threads
 
 
 def add_arguments(parser):

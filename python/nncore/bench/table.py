@@ -105,9 +105,10 @@ def summary(rows):
     return lines
 
 
-def gemm_lines(rows, largest, shape, numpy_rates, blas_rates):
+def gemm_lines(rows, largest, shape, numpy_rates, blas_rates, step_rates=None):
     """Lines comparing nncore's fit rate on `largest` with NumPy's matmul rate on `shape`
-    (and, as information, with the BLAS gemm that nncore's core calls)."""
+    (and, as information, with the BLAS gemm that nncore's core calls, and with NumPy's matmul
+    on the products of `largest`'s own step, `step_rates`: the bound of the fit rate)."""
     m, k, n = shape
     lines = []
     for dtype, rate in numpy_rates.items():
@@ -123,6 +124,10 @@ def gemm_lines(rows, largest, shape, numpy_rates, blas_rates):
         if blas_rates.get(dtype):
             lines.append(f"  the BLAS gemm nncore's core calls, same shape: "
                          f"{blas_rates[dtype]:.1f} GFLOP/s")
+        if (step_rates or {}).get(dtype):
+            lines.append(f"  NumPy matmul on the products of one {largest.name} step itself: "
+                         f"{step_rates[dtype]:.1f} GFLOP/s; nncore fit = "
+                         f"{100 * fit.gflops() / step_rates[dtype]:.1f}% of it")
     return lines
 
 

@@ -16,8 +16,9 @@ import numpy as np
 from .baselines import Case, make_case
 from .networks import CONFIGS, GEMM_SHAPE, LR, build_network, make_data
 
-__all__ = ["measure", "gemm_operands", "numpy_matmul_rate", "time_matmul", "blas_gemm_rate",
-           "mixed_with_numpy", "ThreadsResult", "ManyNetworks", "many_networks"]
+__all__ = ["measure", "gemm_operands", "numpy_matmul_rate", "numpy_step_rate", "time_matmul",
+           "blas_gemm_rate", "mixed_with_numpy", "ThreadsResult", "ManyNetworks",
+           "many_networks"]
 
 
 def _seconds(fn, calls):
@@ -71,6 +72,29 @@ def numpy_matmul_rate(dtype, m=GEMM_SHAPE[0], k=GEMM_SHAPE[1], n=GEMM_SHAPE[2], 
     A, B, C = gemm_operands(dtype, m, k, n)
     seconds = _best(partial(np.matmul, A, B, out=C), target, repeats)
     return 2.0 * m * n * k / seconds / 1e9
+
+
+def numpy_step_rate(config, dtype, target=0.02, repeats=10):
+    """GFLOP/s of NumPy's matmul on the products of one training step of `config` itself:
+    per layer the forward ``z_prev @ W``, the weight gradient ``z_prev.T @ delta`` and (every
+    layer but the first) the input gradient ``delta @ W.T``, transposes as views, each timed on
+    its own (best of `repeats`), the step's FLOPs over the sum of the times. What any step
+    calling NumPy's BLAS for its products could reach at most: the bound of nncore's fit rate
+    (the GEMM_SHAPE rate is that of the most favourable shape only)."""
+    rng = np.random.default_rng(0)
+    t = np.dtype(dtype).type
+    total = 0.0
+    for l, (n_in, n_out) in enumerate(config.shapes):
+        z_prev = rng.random((config.batch, n_in), dtype=t)
+        W = rng.random((n_in, n_out), dtype=t)
+        delta = rng.random((config.batch, n_out), dtype=t)
+        products = [(z_prev, W, np.empty((config.batch, n_out), dtype=t)),
+                    (z_prev.T, delta, np.empty((n_in, n_out), dtype=t))]
+        if l > 0:
+            products.append((delta, W.T, np.empty((config.batch, n_in), dtype=t)))
+        for A, B, C in products:
+            total += _best(partial(np.matmul, A, B, out=C), target, repeats)
+    return config.flops("train_step") / total / 1e9
 
 
 def time_matmul(A, B, C, trans_a, trans_b, path, reps):
