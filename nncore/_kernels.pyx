@@ -37,6 +37,22 @@ cdef extern from "_simd.h" nogil:
     void nn_sigmoid_avx512_f32(const float* a, float* z, Py_ssize_t n, float c, float beta)
     void nn_sigmoid_avx512_f64(const double* a, double* z, Py_ssize_t n, double c,
                                double beta)
+    void nn_softmax_rows_avx2_f32(const float* a, float* z, float* lse, Py_ssize_t m,
+                                  Py_ssize_t n)
+    void nn_softmax_rows_avx2_f64(const double* a, double* z, double* lse, Py_ssize_t m,
+                                  Py_ssize_t n)
+    void nn_softmax_rows_avx512_f32(const float* a, float* z, float* lse, Py_ssize_t m,
+                                    Py_ssize_t n)
+    void nn_softmax_rows_avx512_f64(const double* a, double* z, double* lse, Py_ssize_t m,
+                                    Py_ssize_t n)
+    void nn_column_sums_avx2_f32(const float* d, float* out, Py_ssize_t m, Py_ssize_t n,
+                                 float alpha, float beta)
+    void nn_column_sums_avx2_f64(const double* d, double* out, Py_ssize_t m, Py_ssize_t n,
+                                 double alpha, double beta)
+    void nn_column_sums_avx512_f32(const float* d, float* out, Py_ssize_t m, Py_ssize_t n,
+                                   float alpha, float beta)
+    void nn_column_sums_avx512_f64(const double* d, double* out, Py_ssize_t m, Py_ssize_t n,
+                                   double alpha, double beta)
     bint nn_all_finite_in_avx2_f32(const float* x, Py_ssize_t n, float lo, float hi)
     bint nn_all_finite_in_avx2_f64(const double* x, Py_ssize_t n, double lo, double hi)
     bint nn_all_finite_in_avx512_f32(const float* x, Py_ssize_t n, float lo, float hi)
@@ -323,34 +339,17 @@ cdef void dense_forward(const floating* z_prev, const floating* W, const floatin
 
 cdef void _softmax_simd(const floating* a, floating* z, floating* lse, int m,
                         int n) noexcept nogil:
-    # activation_forward's softmax with the exps in one vector pass over the block:
-    # z = a - a.max(1); z = np.exp(z); total = z.sum(1); z /= total; lse = max + log(total)
-    cdef int r, j
-    cdef floating mx, total, inv
-    cdef const floating* ar
-    cdef floating* zr
-    for r in range(m):
-        ar = a + <Py_ssize_t>r * n
-        zr = z + <Py_ssize_t>r * n
-        mx = ar[0]
-        for j in range(1, n):
-            if ar[j] > mx:
-                mx = ar[j]
-        for j in range(n):
-            zr[j] = ar[j] - mx
-        if lse != NULL:
-            lse[r] = mx
-    _exp_simd(z, z, <Py_ssize_t>m * n)
-    for r in range(m):
-        zr = z + <Py_ssize_t>r * n
-        total = 0
-        for j in range(n):
-            total = total + zr[j]
-        inv = 1 / total
-        for j in range(n):
-            zr[j] = zr[j] * inv
-        if lse != NULL:
-            lse[r] = lse[r] + _log(total)
+    # activation_forward's softmax by the SIMD code of _cpu_level: a vector of a row at a time
+    if floating is float:
+        if _cpu_level == NN_CPU_AVX512:
+            nn_softmax_rows_avx512_f32(a, z, lse, m, n)
+        else:
+            nn_softmax_rows_avx2_f32(a, z, lse, m, n)
+    else:
+        if _cpu_level == NN_CPU_AVX512:
+            nn_softmax_rows_avx512_f64(a, z, lse, m, n)
+        else:
+            nn_softmax_rows_avx2_f64(a, z, lse, m, n)
 
 
 cdef void activation_forward(int kind, double p0, double p1, const floating* a, floating* z,
@@ -631,6 +630,18 @@ cdef void column_sums(const floating* delta, floating* out, int m, int n,
     # out = beta * out + alpha * delta.sum(0)
     cdef int r, j
     cdef const floating* dr
+    if _cpu_level == NN_CPU_AVX512:
+        if floating is float:
+            nn_column_sums_avx512_f32(delta, out, m, n, alpha, beta)
+        else:
+            nn_column_sums_avx512_f64(delta, out, m, n, alpha, beta)
+        return
+    elif _cpu_level == NN_CPU_AVX2:
+        if floating is float:
+            nn_column_sums_avx2_f32(delta, out, m, n, alpha, beta)
+        else:
+            nn_column_sums_avx2_f64(delta, out, m, n, alpha, beta)
+        return
     _scale_rows(out, 1, n, n, beta)
     for r in range(m):
         dr = delta + <Py_ssize_t>r * n
@@ -856,6 +867,23 @@ def softmax_cross_entropy_delta_into(const floating[:, ::1] z, const floating[:,
         raise ValueError("softmax_cross_entropy_delta_into: empty arrays")
     with nogil:
         softmax_cross_entropy_delta(&z[0, 0], &y[0, 0], &delta[0, 0], z.shape[0], z.shape[1])
+
+
+def column_sums_into(const floating[:, ::1] delta, floating[::1] out, double alpha=1.0,
+                     double beta=0.0):
+    """out = beta * out + alpha * delta.sum(axis=0), in place (db, and the bias update)."""
+    if out.shape[0] != delta.shape[1]:
+        raise ValueError(f"column_sums_into: delta is {tuple(delta.shape)}, out "
+                         f"{tuple(out.shape)}")
+    if delta.shape[1] == 0:
+        return
+    cdef const floating* pd = &delta[0, 0] if delta.shape[0] else NULL
+    with nogil:
+        if delta.shape[0] == 0:
+            _scale_rows(&out[0], 1, out.shape[0], out.shape[0], <floating>beta)
+        else:
+            column_sums(pd, &out[0], delta.shape[0], delta.shape[1], <floating>alpha,
+                        <floating>beta)
 
 
 def exp_into(const floating[::1] x, floating[::1] y):

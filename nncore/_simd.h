@@ -27,6 +27,8 @@
  *     formula as _kernels._sigmoid (exp of -|x| only, so it never overflows).
  * nn_all_finite_in_{...}(x, n, lo, hi): 1 when all n values are finite and in [lo, hi].
  * nn_adam_{...}(w, g, m, v, n, ...): one Adam(W) step over n values, as _optim._adam.
+ * nn_softmax_rows_{...}(a, z, lse, m, n): z = softmax(a) row by row, lse = logsumexp (or NULL).
+ * nn_column_sums_{...}(d, out, m, n, alpha, beta): out = beta * out + alpha * d.sum(0).
  *
  * The code is written once (_simd_impl.h) and included once per instruction set and
  * type, with the intrinsics as macros.
@@ -68,10 +70,38 @@ static int nn_cpu_level(void)
 /* ---- AVX2 + FMA ---- */
 #define NN_TARGET __attribute__((target("avx2,fma")))
 #define NN_MR 6      /* rows per tile: 12 accumulators of the 16 vector registers */
+
+/* horizontal max and sum of one vector (AVX-512 has them as intrinsics) */
+NN_TARGET static inline float nn_hmax_avx2_f32(__m256 v)
+{
+    __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(_mm_max_ss(x, _mm_shuffle_ps(x, x, 1)));
+}
+NN_TARGET static inline float nn_hsum_avx2_f32(__m256 v)
+{
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(_mm_add_ss(x, _mm_shuffle_ps(x, x, 1)));
+}
+NN_TARGET static inline double nn_hmax_avx2_f64(__m256d v)
+{
+    __m128d x = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_max_sd(x, _mm_unpackhi_pd(x, x)));
+}
+NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
+{
+    __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(x, _mm_unpackhi_pd(x, x)));
+}
 #define NN_MASK_T __m256i
 
 #define NN_T float
 #define NN_SUFFIX avx2_f32
+#define NN_MLOAD_OR(p, m, fill) _mm256_blendv_ps(fill, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m))
+#define NN_ZERO_OUTSIDE(v, m) _mm256_and_ps(v, _mm256_castsi256_ps(m))
+#define NN_HMAX(v) nn_hmax_avx2_f32(v)
+#define NN_HSUM(v) nn_hsum_avx2_f32(v)
 #define NN_RECIP_SQRT_STEPS 2   /* Newton steps after the 12-bit estimates */
 #define NN_RSQRT_EST(x) _mm256_rsqrt_ps(x)
 #define NN_RCP_EST(x) _mm256_rcp_ps(x)
@@ -115,6 +145,10 @@ static int nn_cpu_level(void)
 
 #define NN_T double
 #define NN_SUFFIX avx2_f64
+#define NN_MLOAD_OR(p, m, fill) _mm256_blendv_pd(fill, _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m))
+#define NN_ZERO_OUTSIDE(v, m) _mm256_and_pd(v, _mm256_castsi256_pd(m))
+#define NN_HMAX(v) nn_hmax_avx2_f64(v)
+#define NN_HSUM(v) nn_hsum_avx2_f64(v)
 #define NN_RECIP_SQRT_STEPS 0   /* no estimate instructions for double: exact sqrt, div */
 #define NN_ADD(a, b) _mm256_add_pd(a, b)
 #define NN_SQRT(x) _mm256_sqrt_pd(x)
@@ -165,6 +199,10 @@ static int nn_cpu_level(void)
 #define NN_MASK_T __mmask16
 #define NN_T float
 #define NN_SUFFIX avx512_f32
+#define NN_MLOAD_OR(p, m, fill) _mm512_mask_loadu_ps(fill, m, p)
+#define NN_ZERO_OUTSIDE(v, m) _mm512_maskz_mov_ps(m, v)
+#define NN_HMAX(v) _mm512_reduce_max_ps(v)
+#define NN_HSUM(v) _mm512_reduce_add_ps(v)
 #define NN_RECIP_SQRT_STEPS 1   /* Newton steps after the 14-bit estimates */
 #define NN_RSQRT_EST(x) _mm512_rsqrt14_ps(x)
 #define NN_RCP_EST(x) _mm512_rcp14_ps(x)
@@ -209,6 +247,10 @@ static int nn_cpu_level(void)
 #define NN_MASK_T __mmask8
 #define NN_T double
 #define NN_SUFFIX avx512_f64
+#define NN_MLOAD_OR(p, m, fill) _mm512_mask_loadu_pd(fill, m, p)
+#define NN_ZERO_OUTSIDE(v, m) _mm512_maskz_mov_pd(m, v)
+#define NN_HMAX(v) _mm512_reduce_max_pd(v)
+#define NN_HSUM(v) _mm512_reduce_add_pd(v)
 #define NN_RECIP_SQRT_STEPS 2   /* Newton steps after the 14-bit estimates */
 #define NN_RSQRT_EST(x) _mm512_rsqrt14_pd(x)
 #define NN_RCP_EST(x) _mm512_rcp14_pd(x)
@@ -269,7 +311,11 @@ static int nn_cpu_level(void) { return NN_CPU_PORTABLE; }
     static void nn_sigmoid_##SUFFIX(const T* a, T* z, ptrdiff_t n, T c, T beta) {}          \
     static int nn_all_finite_in_##SUFFIX(const T* x, ptrdiff_t n, T lo, T hi) { return 0; }  \
     static void nn_adam_##SUFFIX(T* w, const T* g, T* m, T* v, ptrdiff_t n, T b1, T c1,      \
-                                 T b2, T c2, T eps, T step, T wd, T shrink) {}
+                                 T b2, T c2, T eps, T step, T wd, T shrink) {}               \
+    static void nn_softmax_rows_##SUFFIX(const T* a, T* z, T* lse, ptrdiff_t m,              \
+                                         ptrdiff_t n) {}                                     \
+    static void nn_column_sums_##SUFFIX(const T* d, T* out, ptrdiff_t m, ptrdiff_t n,        \
+                                        T alpha, T beta) {}
 NN_NO_KERNEL(avx2_f32, float)
 NN_NO_KERNEL(avx2_f64, double)
 NN_NO_KERNEL(avx512_f32, float)

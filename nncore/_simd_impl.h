@@ -322,6 +322,102 @@ NN_TARGET static void NN_FN(nn_adam)(NN_T* w, const NN_T* g, NN_T* m, NN_T* v, p
     }
 }
 
+/* z = exp(a - max) / sum(exp(a - max)) row by row over (m, n), and lse[r] = max + log(sum)
+ * when lse is not NULL: as _kernels.activation_forward's softmax, a vector of a row at a time
+ * (the rows of an output layer are short: the scalar loops' overhead per row dominated). */
+NN_TARGET static void NN_FN(nn_softmax_rows)(const NN_T* a, NN_T* z, NN_T* lse, ptrdiff_t m,
+                                             ptrdiff_t n)
+{
+    const NN_VEC lowest = NN_SET1(-(NN_T)INFINITY);
+    NN_VEC vmax, vsum, e, vmx, vinv;
+    NN_MASK_T tail = NN_MASK((int)(n % NN_VL));
+    ptrdiff_t r, j, full = n - n % NN_VL;
+    NN_T mx, total;
+    if (n < 4) {
+        /* rows of 1 to 3 values: a vector per row would be mostly empty. Instead z = a - max
+         * row by row, one vector exp over the whole block, then the sums row by row. */
+        for (r = 0; r < m; r++) {
+            mx = a[r * n];
+            for (j = 1; j < n; j++)
+                mx = a[r * n + j] > mx ? a[r * n + j] : mx;
+            for (j = 0; j < n; j++)
+                z[r * n + j] = a[r * n + j] - mx;
+            if (lse != NULL)
+                lse[r] = mx;
+        }
+        NN_FN(nn_exp)(z, z, m * n);
+        for (r = 0; r < m; r++) {
+            total = 0;
+            for (j = 0; j < n; j++)
+                total += z[r * n + j];
+            for (j = 0; j < n; j++)
+                z[r * n + j] *= (NN_T)1 / total;
+            if (lse != NULL)
+                lse[r] += (NN_T)log(total);
+        }
+        return;
+    }
+    for (r = 0; r < m; r++) {
+        const NN_T* ar = a + r * n;
+        NN_T* zr = z + r * n;
+        vmax = lowest;
+        for (j = 0; j < full; j += NN_VL)
+            vmax = NN_MAX(vmax, NN_LOAD(ar + j));
+        if (j < n)
+            vmax = NN_MAX(vmax, NN_MLOAD_OR(ar + j, tail, lowest));
+        mx = NN_HMAX(vmax);
+        vmx = NN_SET1(mx);
+        vsum = NN_ZERO();
+        for (j = 0; j < full; j += NN_VL) {
+            e = NN_FN(nn_vexp)(NN_SUB(NN_LOAD(ar + j), vmx));
+            NN_STORE(zr + j, e);
+            vsum = NN_ADD(vsum, e);
+        }
+        if (j < n) {
+            e = NN_ZERO_OUTSIDE(NN_FN(nn_vexp)(NN_SUB(NN_MLOAD(ar + j, tail), vmx)), tail);
+            NN_MSTORE(zr + j, tail, e);
+            vsum = NN_ADD(vsum, e);
+        }
+        total = NN_HSUM(vsum);
+        vinv = NN_SET1((NN_T)1 / total);
+        for (j = 0; j < full; j += NN_VL)
+            NN_STORE(zr + j, NN_MUL(NN_LOAD(zr + j), vinv));
+        if (j < n)
+            NN_MSTORE(zr + j, tail, NN_MUL(NN_MLOAD(zr + j, tail), vinv));
+        if (lse != NULL)
+            lse[r] = mx + (NN_T)log(total);
+    }
+}
+
+/* out = beta * out + alpha * d.sum(axis=0) for d (m, n); beta == 0 never reads out */
+NN_TARGET static void NN_FN(nn_column_sums)(const NN_T* d, NN_T* out, ptrdiff_t m, ptrdiff_t n,
+                                            NN_T alpha, NN_T beta)
+{
+    NN_VEC acc;
+    NN_MASK_T mask;
+    ptrdiff_t r, j;
+    int cols;
+    for (j = 0; j < n; j += NN_VL) {
+        cols = n - j < NN_VL ? (int)(n - j) : NN_VL;
+        mask = NN_MASK(cols);
+        acc = NN_ZERO();
+        if (cols == NN_VL)
+            for (r = 0; r < m; r++)
+                acc = NN_ADD(acc, NN_LOAD(d + r * n + j));
+        else
+            for (r = 0; r < m; r++)
+                acc = NN_ADD(acc, NN_MLOAD(d + r * n + j, mask));
+        acc = NN_MUL(NN_SET1(alpha), acc);
+        if (beta != 0)
+            acc = NN_FMA(NN_SET1(beta), cols == NN_VL ? NN_LOAD(out + j)
+                                                     : NN_MLOAD(out + j, mask), acc);
+        if (cols == NN_VL)
+            NN_STORE(out + j, acc);
+        else
+            NN_MSTORE(out + j, mask, acc);
+    }
+}
+
 #undef NN_EXP_CONSTANTS
 #undef NN_EXP_CONSTANTS_
 
@@ -357,6 +453,10 @@ NN_TARGET static void NN_FN(nn_adam)(NN_T* w, const NN_T* g, NN_T* m, NN_T* v, p
 #undef NN_SELECT_GE0
 #undef NN_ADD
 #undef NN_SQRT
+#undef NN_MLOAD_OR
+#undef NN_ZERO_OUTSIDE
+#undef NN_HMAX
+#undef NN_HSUM
 #undef NN_RECIP_SQRT_STEPS
 #undef NN_RSQRT_EST
 #undef NN_RCP_EST

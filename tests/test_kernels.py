@@ -231,7 +231,8 @@ ACT_IDS = [f"{n}-{p0}-{p1}" for n, p0, p1, _ in ACTIVATIONS]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (6, 1), (7, 4), (50, 13), (3, 17)])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (6, 1), (9, 2), (5, 3), (7, 4), (50, 13),
+                                   (3, 17)])
 @pytest.mark.parametrize("name, p0, p1, params", ACTIVATIONS, ids=ACT_IDS)
 def test_activation_forward_into_matches_numpy(name, p0, p1, params, shape, dtype, cpu_path):
     rng = np.random.default_rng(shape[0] * 7 + shape[1])
@@ -553,6 +554,24 @@ def test_losses_of_saturated_probabilities_are_finite(name, dtype, no_warnings):
     g = np.empty_like(yhat)
     K.loss_gradient_into(LOSSES[name], yhat, y, g)
     assert np.isfinite(g).all()
+
+
+# -- column sums --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (-0.1, 1.0), (2.0, -0.5)])
+@pytest.mark.parametrize("m, n", [(1, 1), (32, 10), (7, 16), (5, 17), (3, 33), (64, 32)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_column_sums_into_is_beta_out_plus_alpha_delta_sum(m, n, alpha, beta, dtype, cpu_path):
+    # db = delta.sum(0), and the bias update b -= lr * delta.sum(0); columns across vectors
+    rng = np.random.default_rng(m * 100 + n)
+    delta = rand(rng, (m, n), dtype)
+    out0 = rand(rng, (n,), dtype) if beta != 0 else np.full(n, np.nan, dtype=dtype)
+    out = out0.copy()
+    K.column_sums_into(delta, out, alpha, beta)
+    ref = alpha * delta.astype(np.float64).sum(axis=0) + (beta * out0 if beta != 0 else 0)
+    scale = abs(alpha) * np.abs(delta.astype(np.float64)).sum(axis=0) + (
+        abs(beta) * np.abs(out0) if beta != 0 else 0)
+    assert np.all(np.abs(out - ref) <= RTOL[dtype] * scale + ATOL[dtype])
 
 
 # -- all_finite ---------------------------------------------------------------------------------
