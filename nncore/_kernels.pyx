@@ -14,49 +14,37 @@ import os
 import numpy as np
 
 cdef extern from "_simd.h" nogil:
+    # the SIMD kernels of one instruction set and type (see _simd.h), as function pointers
+    ctypedef struct nn_kernels_f32:
+        void (*gemm)(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                     const float* A, int lda, const float* B, int ldb, float beta, float* C,
+                     int ldc, const float* bias) noexcept nogil
+        void (*exp)(const float* x, float* y, Py_ssize_t n) noexcept nogil
+        void (*sigmoid)(const float* a, float* z, Py_ssize_t n, float c,
+                        float beta) noexcept nogil
+        void (*softmax_rows)(const float* a, float* z, float* lse, Py_ssize_t m,
+                             Py_ssize_t n) noexcept nogil
+        void (*column_sums)(const float* d, float* out, Py_ssize_t m, Py_ssize_t n,
+                            float alpha, float beta) noexcept nogil
+        bint (*all_finite_in)(const float* x, Py_ssize_t n, float lo,
+                              float hi) noexcept nogil
+    ctypedef struct nn_kernels_f64:
+        void (*gemm)(int trans_a, int trans_b, int m, int n, int k, double alpha,
+                     const double* A, int lda, const double* B, int ldb, double beta,
+                     double* C, int ldc, const double* bias) noexcept nogil
+        void (*exp)(const double* x, double* y, Py_ssize_t n) noexcept nogil
+        void (*sigmoid)(const double* a, double* z, Py_ssize_t n, double c,
+                        double beta) noexcept nogil
+        void (*softmax_rows)(const double* a, double* z, double* lse, Py_ssize_t m,
+                             Py_ssize_t n) noexcept nogil
+        void (*column_sums)(const double* d, double* out, Py_ssize_t m, Py_ssize_t n,
+                            double alpha, double beta) noexcept nogil
+        bint (*all_finite_in)(const double* x, Py_ssize_t n, double lo,
+                              double hi) noexcept nogil
     int NN_CPU_PORTABLE, NN_CPU_AVX2, NN_CPU_AVX512
     int nn_cpu_level()
-    void nn_gemm_avx2_f32(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                          const float* A, int lda, const float* B, int ldb, float beta,
-                          float* C, int ldc, const float* bias)
-    void nn_gemm_avx2_f64(int trans_a, int trans_b, int m, int n, int k, double alpha,
-                          const double* A, int lda, const double* B, int ldb, double beta,
-                          double* C, int ldc, const double* bias)
-    void nn_gemm_avx512_f32(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                            const float* A, int lda, const float* B, int ldb, float beta,
-                            float* C, int ldc, const float* bias)
-    void nn_gemm_avx512_f64(int trans_a, int trans_b, int m, int n, int k, double alpha,
-                            const double* A, int lda, const double* B, int ldb, double beta,
-                            double* C, int ldc, const double* bias)
-    void nn_exp_avx2_f32(const float* x, float* y, Py_ssize_t n)
-    void nn_exp_avx2_f64(const double* x, double* y, Py_ssize_t n)
-    void nn_exp_avx512_f32(const float* x, float* y, Py_ssize_t n)
-    void nn_exp_avx512_f64(const double* x, double* y, Py_ssize_t n)
-    void nn_sigmoid_avx2_f32(const float* a, float* z, Py_ssize_t n, float c, float beta)
-    void nn_sigmoid_avx2_f64(const double* a, double* z, Py_ssize_t n, double c, double beta)
-    void nn_sigmoid_avx512_f32(const float* a, float* z, Py_ssize_t n, float c, float beta)
-    void nn_sigmoid_avx512_f64(const double* a, double* z, Py_ssize_t n, double c,
-                               double beta)
-    void nn_softmax_rows_avx2_f32(const float* a, float* z, float* lse, Py_ssize_t m,
-                                  Py_ssize_t n)
-    void nn_softmax_rows_avx2_f64(const double* a, double* z, double* lse, Py_ssize_t m,
-                                  Py_ssize_t n)
-    void nn_softmax_rows_avx512_f32(const float* a, float* z, float* lse, Py_ssize_t m,
-                                    Py_ssize_t n)
-    void nn_softmax_rows_avx512_f64(const double* a, double* z, double* lse, Py_ssize_t m,
-                                    Py_ssize_t n)
-    void nn_column_sums_avx2_f32(const float* d, float* out, Py_ssize_t m, Py_ssize_t n,
-                                 float alpha, float beta)
-    void nn_column_sums_avx2_f64(const double* d, double* out, Py_ssize_t m, Py_ssize_t n,
-                                 double alpha, double beta)
-    void nn_column_sums_avx512_f32(const float* d, float* out, Py_ssize_t m, Py_ssize_t n,
-                                   float alpha, float beta)
-    void nn_column_sums_avx512_f64(const double* d, double* out, Py_ssize_t m, Py_ssize_t n,
-                                   double alpha, double beta)
-    bint nn_all_finite_in_avx2_f32(const float* x, Py_ssize_t n, float lo, float hi)
-    bint nn_all_finite_in_avx2_f64(const double* x, Py_ssize_t n, double lo, double hi)
-    bint nn_all_finite_in_avx512_f32(const float* x, Py_ssize_t n, float lo, float hi)
-    bint nn_all_finite_in_avx512_f64(const double* x, Py_ssize_t n, double lo, double hi)
+    const nn_kernels_f32* nn_kernels_for_f32(int level)
+    const nn_kernels_f64* nn_kernels_for_f64(int level)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,9 +68,12 @@ cdef enum:
     PATH_SIMD = 1
     PATH_BLAS = 2
 
-# The instruction set of the SIMD tiles (an NN_CPU_* level), set at import by set_cpu_path
-# from the CPU and NNCORE_CPU; NN_CPU_PORTABLE runs no SIMD tile (the tests run both).
+# The instruction set of the SIMD kernels (an NN_CPU_* level) and their tables, set at import by
+# set_cpu_path from the CPU and NNCORE_CPU; on NN_CPU_PORTABLE the tables are NULL and the
+# portable loops run (the tests run every path).
 cdef int _cpu_level = 0
+cdef const nn_kernels_f32* _simd32 = NULL
+cdef const nn_kernels_f64* _simd64 = NULL
 
 
 cdef int simd_level() noexcept nogil:
@@ -250,50 +241,28 @@ cdef void gemm_simd(bint trans_a, bint trans_b, int m, int n, int k, floating al
                     const floating* A, int lda, const floating* B, int ldb,
                     floating beta, floating* C, int ldc, const floating* bias) noexcept nogil:
     # C = alpha * op(A) @ op(B) + beta * C (+ bias[None, :] when bias is not NULL), by the
-    # SIMD tiles of _simd.h; only called when _cpu_level is not NN_CPU_PORTABLE
+    # SIMD tiles of _simd.h; only called on a SIMD cpu path
     if floating is float:
-        if _cpu_level == NN_CPU_AVX512:
-            nn_gemm_avx512_f32(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
-                               bias)
-        else:
-            nn_gemm_avx2_f32(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
-                             bias)
+        _simd32.gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)
     else:
-        if _cpu_level == NN_CPU_AVX512:
-            nn_gemm_avx512_f64(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
-                               bias)
-        else:
-            nn_gemm_avx2_f64(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
-                             bias)
+        _simd64.gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)
 
 
 cdef inline void _exp_simd(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
-    # y = np.exp(x) by the SIMD code of _cpu_level (not NN_CPU_PORTABLE)
+    # y = np.exp(x) by the SIMD code of the cpu path (not the portable one)
     if floating is float:
-        if _cpu_level == NN_CPU_AVX512:
-            nn_exp_avx512_f32(x, y, n)
-        else:
-            nn_exp_avx2_f32(x, y, n)
+        _simd32.exp(x, y, n)
     else:
-        if _cpu_level == NN_CPU_AVX512:
-            nn_exp_avx512_f64(x, y, n)
-        else:
-            nn_exp_avx2_f64(x, y, n)
+        _simd64.exp(x, y, n)
 
 
 cdef inline void _sigmoid_simd(const floating* a, floating* z, Py_ssize_t n, floating c,
                                floating beta) noexcept nogil:
-    # z = c / (1 + np.exp(-beta * a)) by the SIMD code of _cpu_level (not NN_CPU_PORTABLE)
+    # z = c / (1 + np.exp(-beta * a)) by the SIMD code of the cpu path (not the portable one)
     if floating is float:
-        if _cpu_level == NN_CPU_AVX512:
-            nn_sigmoid_avx512_f32(a, z, n, c, beta)
-        else:
-            nn_sigmoid_avx2_f32(a, z, n, c, beta)
+        _simd32.sigmoid(a, z, n, c, beta)
     else:
-        if _cpu_level == NN_CPU_AVX512:
-            nn_sigmoid_avx512_f64(a, z, n, c, beta)
-        else:
-            nn_sigmoid_avx2_f64(a, z, n, c, beta)
+        _simd64.sigmoid(a, z, n, c, beta)
 
 
 cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
@@ -339,17 +308,11 @@ cdef void dense_forward(const floating* z_prev, const floating* W, const floatin
 
 cdef void _softmax_simd(const floating* a, floating* z, floating* lse, int m,
                         int n) noexcept nogil:
-    # activation_forward's softmax by the SIMD code of _cpu_level: a vector of a row at a time
+    # activation_forward's softmax by the SIMD code of the cpu path: a vector of a row at a time
     if floating is float:
-        if _cpu_level == NN_CPU_AVX512:
-            nn_softmax_rows_avx512_f32(a, z, lse, m, n)
-        else:
-            nn_softmax_rows_avx2_f32(a, z, lse, m, n)
+        _simd32.softmax_rows(a, z, lse, m, n)
     else:
-        if _cpu_level == NN_CPU_AVX512:
-            nn_softmax_rows_avx512_f64(a, z, lse, m, n)
-        else:
-            nn_softmax_rows_avx2_f64(a, z, lse, m, n)
+        _simd64.softmax_rows(a, z, lse, m, n)
 
 
 cdef void activation_forward(int kind, double p0, double p1, const floating* a, floating* z,
@@ -630,17 +593,11 @@ cdef void column_sums(const floating* delta, floating* out, int m, int n,
     # out = beta * out + alpha * delta.sum(0)
     cdef int r, j
     cdef const floating* dr
-    if _cpu_level == NN_CPU_AVX512:
+    if _cpu_level != NN_CPU_PORTABLE:
         if floating is float:
-            nn_column_sums_avx512_f32(delta, out, m, n, alpha, beta)
+            _simd32.column_sums(delta, out, m, n, alpha, beta)
         else:
-            nn_column_sums_avx512_f64(delta, out, m, n, alpha, beta)
-        return
-    elif _cpu_level == NN_CPU_AVX2:
-        if floating is float:
-            nn_column_sums_avx2_f32(delta, out, m, n, alpha, beta)
-        else:
-            nn_column_sums_avx2_f64(delta, out, m, n, alpha, beta)
+            _simd64.column_sums(delta, out, m, n, alpha, beta)
         return
     _scale_rows(out, 1, n, n, beta)
     for r in range(m):
@@ -661,16 +618,11 @@ cdef bint all_finite_in(const floating* x, Py_ssize_t size, double lo, double hi
     cdef floating fhi = <floating>hi
     cdef floating big = FLT_MAX if floating is float else DBL_MAX
     cdef int bad = 0
-    if _cpu_level == NN_CPU_AVX512:
+    if _cpu_level != NN_CPU_PORTABLE:
         if floating is float:
-            return nn_all_finite_in_avx512_f32(x, size, flo, fhi)
+            return _simd32.all_finite_in(x, size, flo, fhi)
         else:
-            return nn_all_finite_in_avx512_f64(x, size, flo, fhi)
-    elif _cpu_level == NN_CPU_AVX2:
-        if floating is float:
-            return nn_all_finite_in_avx2_f32(x, size, flo, fhi)
-        else:
-            return nn_all_finite_in_avx2_f64(x, size, flo, fhi)
+            return _simd64.all_finite_in(x, size, flo, fhi)
     for start in range(0, size, 1024):
         end = start + 1024 if size - start > 1024 else size
         for i in range(start, end):
@@ -957,7 +909,7 @@ def set_cpu_path(str path):
     Returns the previous cpu_path(). Process-wide; meant for tests and measurements (the
     environment variable NNCORE_CPU does the same at import). Do not switch while another
     thread computes."""
-    global _cpu_level
+    global _cpu_level, _simd32, _simd64
     if path != "auto" and path not in _CPU_PATHS:
         raise ValueError(f"unknown cpu path {path!r}; expected 'auto' or one of "
                          f"{list(_CPU_PATHS)}")
@@ -966,6 +918,7 @@ def set_cpu_path(str path):
                          f"{cpu_paths()}")
     previous = cpu_path()
     _cpu_level = nn_cpu_level() if path == "auto" else _CPU_PATHS[path]
+    _simd32, _simd64 = nn_kernels_for_f32(_cpu_level), nn_kernels_for_f64(_cpu_level)
     return previous
 
 

@@ -13,19 +13,18 @@ from cython cimport floating
 from nncore._kernels cimport simd_level
 
 cdef extern from "_simd.h" nogil:
-    int NN_CPU_PORTABLE, NN_CPU_AVX2, NN_CPU_AVX512
-    void nn_adam_avx2_f32(float* w, const float* g, float* m, float* v, Py_ssize_t n,
-                          float b1, float c1, float b2, float c2, float eps, float step,
-                          float wd, float shrink)
-    void nn_adam_avx2_f64(double* w, const double* g, double* m, double* v, Py_ssize_t n,
-                          double b1, double c1, double b2, double c2, double eps, double step,
-                          double wd, double shrink)
-    void nn_adam_avx512_f32(float* w, const float* g, float* m, float* v, Py_ssize_t n,
-                            float b1, float c1, float b2, float c2, float eps, float step,
-                            float wd, float shrink)
-    void nn_adam_avx512_f64(double* w, const double* g, double* m, double* v, Py_ssize_t n,
-                            double b1, double c1, double b2, double c2, double eps,
-                            double step, double wd, double shrink)
+    # the SIMD kernels of one instruction set and type (see _simd.h); the Adam step is used here
+    ctypedef struct nn_kernels_f32:
+        void (*adam)(float* w, const float* g, float* m, float* v, Py_ssize_t n, float b1,
+                     float c1, float b2, float c2, float eps, float step, float wd,
+                     float shrink) noexcept nogil
+    ctypedef struct nn_kernels_f64:
+        void (*adam)(double* w, const double* g, double* m, double* v, Py_ssize_t n,
+                     double b1, double c1, double b2, double c2, double eps, double step,
+                     double wd, double shrink) noexcept nogil
+    const nn_kernels_f32* nn_kernels_for_f32(int level)
+    const nn_kernels_f64* nn_kernels_for_f64(int level)
+
 
 # The kinds, for the Python side (nncore.optimizers).
 KIND_SGD = OPT_SGD
@@ -101,20 +100,15 @@ cdef void _adam(const OptC* o, floating* w, const floating* g, floating* m_, flo
     cdef floating c2 = <floating>(1.0 - o.beta2)
     cdef floating eps = <floating>(o.eps * o.bc2_sqrt)
     cdef floating step = <floating>(<double>lr * o.bc2_sqrt / o.bc1)
-    cdef int level = simd_level()
-    if not o.amsgrad and level != NN_CPU_PORTABLE:
+    cdef const nn_kernels_f32* simd32 = nn_kernels_for_f32(simd_level())
+    cdef const nn_kernels_f64* simd64 = nn_kernels_for_f64(simd_level())
+    if not o.amsgrad and simd32 != NULL:
         # the same loop a vector at a time (_simd.h): its square roots and divisions are what
         # an Adam step costs
         if floating is float:
-            if level == NN_CPU_AVX512:
-                nn_adam_avx512_f32(w, g, m_, v_, n, b1, c1, b2, c2, eps, step, wd, shrink)
-            else:
-                nn_adam_avx2_f32(w, g, m_, v_, n, b1, c1, b2, c2, eps, step, wd, shrink)
+            simd32.adam(w, g, m_, v_, n, b1, c1, b2, c2, eps, step, wd, shrink)
         else:
-            if level == NN_CPU_AVX512:
-                nn_adam_avx512_f64(w, g, m_, v_, n, b1, c1, b2, c2, eps, step, wd, shrink)
-            else:
-                nn_adam_avx2_f64(w, g, m_, v_, n, b1, c1, b2, c2, eps, step, wd, shrink)
+            simd64.adam(w, g, m_, v_, n, b1, c1, b2, c2, eps, step, wd, shrink)
     elif o.amsgrad:
         for i in range(n):
             gi = g[i] + wd * w[i]

@@ -8,8 +8,10 @@
  * says the CPU (and the OS) support them. Elsewhere (other compilers, other architectures)
  * NN_HAVE_SIMD_KERNELS is 0 and the portable loops in _kernels.pyx run instead.
  *
- * nn_gemm_{avx2,avx512}_{f32,f64}(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C,
- *                                 ldc, bias)
+ * Each kernel below exists per instruction set and type (nn_gemm_avx2_f32, ...), gathered in
+ * the tables nn_kernels_{avx2,avx512}_{f32,f64} (nn_kernels_for_f32(level) picks one):
+ *
+ * nn_gemm_{...}(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)
  *     C = alpha * op(A) @ op(B) + beta * C  [+ bias[None, :]],  row-major, as
  *     _kernels.gemm; bias (n,) may be NULL. beta == 0 never reads C.
  *
@@ -41,6 +43,24 @@
 #define NN_CPU_PORTABLE 0
 #define NN_CPU_AVX2 1      /* AVX2 + FMA */
 #define NN_CPU_AVX512 2    /* AVX-512 F (with AVX2 + FMA) */
+
+/* The kernels of one instruction set for one type, as a table of function pointers:
+ * _kernels.pyx and _optim.pyx call through the table nn_kernels_for_{f32,f64}(level) gives,
+ * NULL on the portable path (and where this header has no SIMD kernels at all). */
+#define NN_KERNEL_TABLE(T, NAME)                                                              \
+    typedef struct {                                                                          \
+        void (*gemm)(int, int, int, int, int, T, const T*, int, const T*, int, T, T*, int,    \
+                     const T*);                                                               \
+        void (*exp)(const T*, T*, ptrdiff_t);                                                 \
+        void (*sigmoid)(const T*, T*, ptrdiff_t, T, T);                                       \
+        void (*softmax_rows)(const T*, T*, T*, ptrdiff_t, ptrdiff_t);                         \
+        void (*column_sums)(const T*, T*, ptrdiff_t, ptrdiff_t, T, T);                        \
+        int (*all_finite_in)(const T*, ptrdiff_t, T, T);                                      \
+        void (*adam)(T*, const T*, T*, T*, ptrdiff_t, T, T, T, T, T, T, T, T);                \
+    } NAME;
+NN_KERNEL_TABLE(float, nn_kernels_f32)
+NN_KERNEL_TABLE(double, nn_kernels_f64)
+#undef NN_KERNEL_TABLE
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define NN_HAVE_SIMD_KERNELS 1
@@ -98,6 +118,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 
 #define NN_T float
 #define NN_SUFFIX avx2_f32
+#define NN_TABLE nn_kernels_f32
 #define NN_MLOAD_OR(p, m, fill) _mm256_blendv_ps(fill, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m))
 #define NN_ZERO_OUTSIDE(v, m) _mm256_and_ps(v, _mm256_castsi256_ps(m))
 #define NN_HMAX(v) nn_hmax_avx2_f32(v)
@@ -145,6 +166,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 
 #define NN_T double
 #define NN_SUFFIX avx2_f64
+#define NN_TABLE nn_kernels_f64
 #define NN_MLOAD_OR(p, m, fill) _mm256_blendv_pd(fill, _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m))
 #define NN_ZERO_OUTSIDE(v, m) _mm256_and_pd(v, _mm256_castsi256_pd(m))
 #define NN_HMAX(v) nn_hmax_avx2_f64(v)
@@ -199,6 +221,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_MASK_T __mmask16
 #define NN_T float
 #define NN_SUFFIX avx512_f32
+#define NN_TABLE nn_kernels_f32
 #define NN_MLOAD_OR(p, m, fill) _mm512_mask_loadu_ps(fill, m, p)
 #define NN_ZERO_OUTSIDE(v, m) _mm512_maskz_mov_ps(m, v)
 #define NN_HMAX(v) _mm512_reduce_max_ps(v)
@@ -247,6 +270,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_MASK_T __mmask8
 #define NN_T double
 #define NN_SUFFIX avx512_f64
+#define NN_TABLE nn_kernels_f64
 #define NN_MLOAD_OR(p, m, fill) _mm512_mask_loadu_pd(fill, m, p)
 #define NN_ZERO_OUTSIDE(v, m) _mm512_maskz_mov_pd(m, v)
 #define NN_HMAX(v) _mm512_reduce_max_pd(v)
@@ -296,36 +320,24 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #undef NN_LANES
 #undef NN_MR
 
-#else  /* no SIMD kernels for this compiler or architecture: the portable loops run, and
-        * _kernels.pyx never calls the functions below (nn_cpu_level() is 0) */
+static const nn_kernels_f32* nn_kernels_for_f32(int level)
+{
+    return level == NN_CPU_AVX512 ? &nn_kernels_avx512_f32
+           : level == NN_CPU_AVX2 ? &nn_kernels_avx2_f32 : NULL;
+}
+
+static const nn_kernels_f64* nn_kernels_for_f64(int level)
+{
+    return level == NN_CPU_AVX512 ? &nn_kernels_avx512_f64
+           : level == NN_CPU_AVX2 ? &nn_kernels_avx2_f64 : NULL;
+}
+
+#else  /* no SIMD kernels for this compiler or architecture: the portable loops run */
 #define NN_HAVE_SIMD_KERNELS 0
 
 static int nn_cpu_level(void) { return NN_CPU_PORTABLE; }
-
-#define NN_NO_KERNEL(SUFFIX, T)                                                             \
-    static void nn_gemm_##SUFFIX(int ta, int tb, int m, int n, int k, T alpha, const T* A,  \
-                                 int lda, const T* B, int ldb, T beta, T* C, int ldc,       \
-                                 const T* bias) {}
-#define NN_NO_ELEMENTWISE(SUFFIX, T)                                                        \
-    static void nn_exp_##SUFFIX(const T* x, T* y, ptrdiff_t n) {}                           \
-    static void nn_sigmoid_##SUFFIX(const T* a, T* z, ptrdiff_t n, T c, T beta) {}          \
-    static int nn_all_finite_in_##SUFFIX(const T* x, ptrdiff_t n, T lo, T hi) { return 0; }  \
-    static void nn_adam_##SUFFIX(T* w, const T* g, T* m, T* v, ptrdiff_t n, T b1, T c1,      \
-                                 T b2, T c2, T eps, T step, T wd, T shrink) {}               \
-    static void nn_softmax_rows_##SUFFIX(const T* a, T* z, T* lse, ptrdiff_t m,              \
-                                         ptrdiff_t n) {}                                     \
-    static void nn_column_sums_##SUFFIX(const T* d, T* out, ptrdiff_t m, ptrdiff_t n,        \
-                                        T alpha, T beta) {}
-NN_NO_KERNEL(avx2_f32, float)
-NN_NO_KERNEL(avx2_f64, double)
-NN_NO_KERNEL(avx512_f32, float)
-NN_NO_KERNEL(avx512_f64, double)
-NN_NO_ELEMENTWISE(avx2_f32, float)
-NN_NO_ELEMENTWISE(avx2_f64, double)
-NN_NO_ELEMENTWISE(avx512_f32, float)
-NN_NO_ELEMENTWISE(avx512_f64, double)
-#undef NN_NO_KERNEL
-#undef NN_NO_ELEMENTWISE
+static const nn_kernels_f32* nn_kernels_for_f32(int level) { (void)level; return NULL; }
+static const nn_kernels_f64* nn_kernels_for_f64(int level) { (void)level; return NULL; }
 #endif
 
 #endif /* NNCORE_SIMD_H */

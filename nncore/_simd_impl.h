@@ -421,7 +421,13 @@ NN_TARGET static void NN_FN(nn_column_sums)(const NN_T* d, NN_T* out, ptrdiff_t 
 #undef NN_EXP_CONSTANTS
 #undef NN_EXP_CONSTANTS_
 
+static const NN_TABLE NN_FN(nn_kernels) = {
+    NN_FN(nn_gemm), NN_FN(nn_exp), NN_FN(nn_sigmoid), NN_FN(nn_softmax_rows),
+    NN_FN(nn_column_sums), NN_FN(nn_all_finite_in), NN_FN(nn_adam),
+};
+
 #undef NN_NR
+#undef NN_TABLE
 #undef NN_FN
 #undef NN_CAT
 #undef NN_CAT_
