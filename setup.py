@@ -29,7 +29,7 @@ directives = {
 }
 
 common = dict(
-    include_dirs=[np.get_include(), "nncore"],   # nncore/_gemm_simd.h
+    include_dirs=[np.get_include(), "nncore"],   # nncore/_simd.h
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=(["-O1", "-g"] + SANITIZER_FLAGS if SANITIZE
                         else ["-O0", "-g"] if DEBUG else ["-O3"]),

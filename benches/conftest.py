@@ -2,7 +2,8 @@
 fixture ``run_case``, which times one of ``nncore.bench``'s prepared cases.
 
 The networks, data and callables come from ``nncore.bench`` (``CONFIGS``, ``make_case``): the
-same ones that ``python -m nncore bench`` times, so the two can be compared.
+same ones that ``python -m nncore bench`` times, so the two can be compared (the suite imports
+the package; the package never imports the suite).
 """
 import pytest
 

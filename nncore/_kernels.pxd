@@ -82,3 +82,7 @@ cdef void column_sums(const floating* delta, floating* out, int m, int n,
 
 # True when every one of `size` values is finite and lies in [lo, hi].
 cdef bint all_finite_in(const floating* x, Py_ssize_t size, double lo, double hi) noexcept nogil
+
+# The instruction set of the SIMD kernels in force (0: portable, 1: AVX2 + FMA, 2: AVX-512; see
+# _simd.h): other modules of the core that include _simd.h dispatch on it.
+cdef int simd_level() noexcept nogil

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-cdef extern from "_gemm_simd.h" nogil:
+cdef extern from "_simd.h" nogil:
     int NN_CPU_PORTABLE, NN_CPU_AVX2, NN_CPU_AVX512
     int nn_cpu_level()
     void nn_gemm_avx2_f32(int trans_a, int trans_b, int m, int n, int k, float alpha,
@@ -50,7 +50,7 @@ cdef extern from "_gemm_simd.h" nogil:
 # Which code computes a product of m * n * k multiply-adds (chosen by measurement, `python
 # benches/matmul_cutover.py`; the table is in README.md, "Matmul cut-over"):
 # - the portable loops below GEMM_SIMD_MIN_MNK;
-# - the core's SIMD tiles (_gemm_simd.h: AVX-512 or AVX2 + FMA, by the CPU) up to
+# - the core's SIMD tiles (_simd.h: AVX-512 or AVX2 + FMA, by the CPU) up to
 #   GEMM_BLAS_MIN_MNK, where BLAS's packing and thread start-up cost more than they give back;
 # - BLAS above.
 # On a CPU without AVX2 (or with NNCORE_CPU=portable), the loops below GEMM_LOOPS_MAX_MNK and
@@ -67,6 +67,10 @@ cdef enum:
 # The instruction set of the SIMD tiles (an NN_CPU_* level), set at import by set_cpu_path
 # from the CPU and NNCORE_CPU; NN_CPU_PORTABLE runs no SIMD tile (the tests run both).
 cdef int _cpu_level = 0
+
+
+cdef int simd_level() noexcept nogil:
+    return _cpu_level
 
 
 cdef inline int _gemm_path(int m, int n, int k) noexcept nogil:
@@ -230,7 +234,7 @@ cdef void gemm_simd(bint trans_a, bint trans_b, int m, int n, int k, floating al
                     const floating* A, int lda, const floating* B, int ldb,
                     floating beta, floating* C, int ldc, const floating* bias) noexcept nogil:
     # C = alpha * op(A) @ op(B) + beta * C (+ bias[None, :] when bias is not NULL), by the
-    # SIMD tiles of _gemm_simd.h; only called when _cpu_level is not NN_CPU_PORTABLE
+    # SIMD tiles of _simd.h; only called when _cpu_level is not NN_CPU_PORTABLE
     if floating is float:
         if _cpu_level == NN_CPU_AVX512:
             nn_gemm_avx512_f32(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
@@ -636,7 +640,7 @@ cdef void column_sums(const floating* delta, floating* out, int m, int n,
 
 cdef bint all_finite_in(const floating* x, Py_ssize_t size, double lo, double hi) noexcept nogil:
     # np.isfinite(x).all() and ((x >= lo) & (x <= hi)).all()
-    # On a SIMD cpu path, vector compares (_gemm_simd.h). The portable loop: blocks of 1024
+    # On a SIMD cpu path, vector compares (_simd.h). The portable loop: blocks of 1024
     # without an early exit inside, comparisons combined with | rather than short-circuit `or`
     # (a branchy loop here cost 10% of a 64-32-10 fit call). NaN fails every comparison; +-inf
     # fails |v| <= max.

@@ -10,6 +10,23 @@
 from libc.math cimport pow, sqrt, sqrtf
 from cython cimport floating
 
+from nncore._kernels cimport simd_level
+
+cdef extern from "_simd.h" nogil:
+    int NN_CPU_PORTABLE, NN_CPU_AVX2, NN_CPU_AVX512
+    void nn_adam_avx2_f32(float* w, const float* g, float* m, float* v, Py_ssize_t n,
+                          float b1, float c1, float b2, float c2, float eps, float step,
+                          float wd, float shrink)
+    void nn_adam_avx2_f64(double* w, const double* g, double* m, double* v, Py_ssize_t n,
+                          double b1, double c1, double b2, double c2, double eps, double step,
+                          double wd, double shrink)
+    void nn_adam_avx512_f32(float* w, const float* g, float* m, float* v, Py_ssize_t n,
+                            float b1, float c1, float b2, float c2, float eps, float step,
+                            float wd, float shrink)
+    void nn_adam_avx512_f64(double* w, const double* g, double* m, double* v, Py_ssize_t n,
+                            double b1, double c1, double b2, double c2, double eps,
+                            double step, double wd, double shrink)
+
 # The kinds, for the Python side (nncore.optimizers).
 KIND_SGD = OPT_SGD
 KIND_ADAM = OPT_ADAM
@@ -84,7 +101,21 @@ cdef void _adam(const OptC* o, floating* w, const floating* g, floating* m_, flo
     cdef floating c2 = <floating>(1.0 - o.beta2)
     cdef floating eps = <floating>(o.eps * o.bc2_sqrt)
     cdef floating step = <floating>(<double>lr * o.bc2_sqrt / o.bc1)
-    if o.amsgrad:
+    cdef int level = simd_level()
+    if not o.amsgrad and level != NN_CPU_PORTABLE:
+        # the same loop a vector at a time (_simd.h): its square roots and divisions are what
+        # an Adam step costs
+        if floating is float:
+            if level == NN_CPU_AVX512:
+                nn_adam_avx512_f32(w, g, m_, v_, n, b1, c1, b2, c2, eps, step, wd, shrink)
+            else:
+                nn_adam_avx2_f32(w, g, m_, v_, n, b1, c1, b2, c2, eps, step, wd, shrink)
+        else:
+            if level == NN_CPU_AVX512:
+                nn_adam_avx512_f64(w, g, m_, v_, n, b1, c1, b2, c2, eps, step, wd, shrink)
+            else:
+                nn_adam_avx2_f64(w, g, m_, v_, n, b1, c1, b2, c2, eps, step, wd, shrink)
+    elif o.amsgrad:
         for i in range(n):
             gi = g[i] + wd * w[i]
             wi = w[i] * shrink
@@ -146,3 +177,27 @@ cdef void opt_update(const OptC* o, floating* w, const floating* g, floating* s0
         if o.kind == OPT_ADAMW and decay:
             shrink = <floating>(1.0 - <double>lr * o.weight_decay)
         _adam(o, w, g, s0, s1, s2, n, lr, wd, shrink)
+
+
+def adam_into(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] v,
+              double lr, long long t, double beta1=0.9, double beta2=0.999, double eps=1e-8,
+              double weight_decay=0.0, bint decoupled=False):
+    """Step t (t >= 1) of Adam, or AdamW when ``decoupled``, over flat arrays, in place: the
+    update the engine runs on each parameter array (w, its gradient g, the moments m, v; all of
+    one length). For the tests."""
+    cdef Py_ssize_t n = w.shape[0]
+    cdef OptC o
+    cdef int64_t step = t - 1
+    if g.shape[0] != n or m.shape[0] != n or v.shape[0] != n:
+        raise ValueError("adam_into: w, g, m and v must have one length")
+    if t < 1 or not 0 <= beta1 < 1 or not 0 <= beta2 < 1 or not eps > 0:
+        raise ValueError("adam_into: needs t >= 1, betas in [0, 1), eps > 0")
+    o.kind = OPT_ADAMW if decoupled else OPT_ADAM
+    o.beta1, o.beta2, o.eps, o.weight_decay = beta1, beta2, eps, weight_decay
+    o.amsgrad = False
+    o.step = &step
+    if n == 0:
+        return
+    with nogil:
+        opt_begin_step(&o)
+        opt_update(&o, &w[0], &g[0], &m[0], &v[0], NULL, n, <floating>lr, True)

@@ -10,7 +10,7 @@ import pytest
 import nncore
 from nncore import _kernels as K
 
-from _helpers import BACKEND_ATOL, BACKEND_RTOL, DTYPES
+from _helpers import ATOL, BACKEND_ATOL, BACKEND_RTOL, DTYPES, RTOL
 
 # (sizes, hidden activation, batch): products from a few multiply-adds (loops) through the
 # SIMD tiles' range to BLAS's (784 x 256 x 64)
@@ -54,3 +54,63 @@ def test_the_fused_step_agrees_with_the_numpy_backend(sizes, act, batch, dtype, 
     for a, b in zip(fast.layers, oracle.layers):
         close(a.W, b.W, dtype)
         close(a.b, b.b, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop", "sgd-momentum"])
+def test_optimizer_steps_agree_with_the_numpy_backend(optimizer, dtype, cpu_path):
+    # Adam's update runs a vector at a time on the SIMD paths; layer sizes give arrays that
+    # are not a multiple of any vector width
+    def make(backend):
+        opt = nncore.SGD(momentum=0.9) if optimizer == "sgd-momentum" else optimizer
+        return nncore.Network([13, 37, 5], activation="tanh", output="softmax",
+                              loss="cross_entropy", seed=4, dtype=dtype, backend=backend,
+                              optimizer=opt)
+    fast, oracle = make("cython"), make("numpy")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 13)).astype(dtype)
+    y = rng.integers(0, 5, 40)
+    for step in range(4):
+        close(fast.train_step(X[step * 10:(step + 1) * 10], y[step * 10:(step + 1) * 10], 0.01),
+              oracle.train_step(X[step * 10:(step + 1) * 10], y[step * 10:(step + 1) * 10],
+                                0.01), dtype)
+    for a, b in zip(fast.layers, oracle.layers):
+        close(a.W, b.W, dtype)
+        close(a.b, b.b, dtype)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+@pytest.mark.parametrize("n", [1, 7, 8, 17, 1000])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_adam_update_is_its_formula_at_zero_and_infinite_second_moments(dtype, n, decoupled,
+                                                                            cpu_path):
+    # On AVX-512 (and AVX2 float32) the update divides by estimates refined by Newton steps;
+    # v = 0 and v = inf are their special cases. Step t = 3 of the formula of issue 7, float64.
+    from nncore import _optim
+    rng = np.random.default_rng(n)
+    w = rng.normal(size=n).astype(dtype)
+    g = rng.normal(size=n).astype(dtype)
+    m = rng.normal(scale=0.1, size=n).astype(dtype)
+    v = rng.uniform(0, 0.1, size=n).astype(dtype)
+    g[0], m[0], v[0] = 0, 0, 0                       # a unit that never had a gradient
+    if n > 2:
+        big = np.sqrt(np.finfo(dtype).max) * 4       # g**2 overflows: v = inf, m stays finite
+        g[-1], m[-1], v[-1] = big, 0, 0
+    lr, t, b1, b2, eps, wd = 0.01, 3, 0.9, 0.999, 1e-8, 0.05
+    W, G, M, V = (x.astype(np.float64) for x in (w, g, m, v))
+    with np.errstate(over="ignore"):
+        if decoupled:
+            W = W * (1 - lr * wd)
+        else:
+            G = G + wd * W
+        M = b1 * M + (1 - b1) * G
+        GG = G * G
+        GG = np.where(np.isinf(GG.astype(dtype)), np.inf, GG)   # g**2 overflows in dtype
+        V = b2 * V + (1 - b2) * GG
+        W = W - lr / (1 - b1 ** t) * M / (np.sqrt(V / (1 - b2 ** t)) + eps)
+    if n > 2:
+        assert np.isinf(V[-1]) and np.isfinite(M[-1])
+    _optim.adam_into(w, g, m, v, lr, t, b1, b2, eps, wd, decoupled)
+    np.testing.assert_allclose(m, M, rtol=RTOL[dtype], atol=ATOL[dtype])
+    np.testing.assert_allclose(w, W, rtol=RTOL[dtype], atol=ATOL[dtype])
+    assert np.isfinite(w).all()

@@ -229,6 +229,164 @@ def _duplicate(path):
     return path
 
 
+# -- the optimizer and the generator (config["optimizer"], config["rng"], opt* members) -------
+
+def trained_net(dtype="float64", optimizer=None):
+    """valid_net trained a few steps with Adam (amsgrad: three state arrays per parameter,
+    and the trainable sigmoid's), so that every state array is non-zero."""
+    net = valid_net(dtype)
+    net.optimizer = nncore.Adam(amsgrad=True) if optimizer is None else optimizer
+    rng = np.random.default_rng(1)
+    net.fit(rng.normal(size=(10, 3)), rng.integers(2, size=10), epochs=2, lr=0.1,
+            batch_size=4)
+    return net
+
+
+def members_with_optimizer(net):
+    """The members of net's file as save writes them (optimizer and generator included)."""
+    members, config = members_of(net)
+    config["optimizer"], arrays = net.optimizer._save()
+    config["rng"] = net._rng.bit_generator.state
+    members["config.npy"] = npy(np.array(json.dumps(config)))
+    for name, arr in arrays.items():
+        members[f"{name}.npy"] = npy(arr)
+    return members, config
+
+
+def opt_config(change):
+    def make(path):
+        members, config = members_with_optimizer(trained_net())
+        change(config)
+        members["config.npy"] = npy(np.array(json.dumps(config)))
+        return write_zip(path, members)
+    return make
+
+
+def opt_members(change):
+    def make(path):
+        members, _ = members_with_optimizer(trained_net())
+        change(members)
+        return write_zip(path, members)
+    return make
+
+
+def set_opt(**kw):
+    def change(config):
+        config["optimizer"].update(kw)
+    return change
+
+
+def set_hyper(**kw):
+    def change(config):
+        config["optimizer"]["config"].update(kw)
+    return change
+
+
+def set_rng(**kw):
+    def change(config):
+        config["rng"].update(kw)
+    return change
+
+
+def set_rng_state(**kw):
+    def change(config):
+        config["rng"]["state"].update(kw)
+    return change
+
+
+def pop_key(*keys):
+    def change(config):
+        for key in keys[:-1]:
+            config = config[key]
+        config.pop(keys[-1])
+    return change
+
+
+CORPUS.update({
+    "optimizer not an object": (opt_config(lambda c: c.update(optimizer="adam")),
+                                "keys kind, config, step"),
+    "optimizer without a step": (opt_config(pop_key("optimizer", "step")),
+                                 "keys kind, config, step"),
+    "unknown optimizer kind": (opt_config(set_opt(kind="Adagrad")),
+                               "unknown optimizer kind 'Adagrad'"),
+    "optimizer kind not a string": (opt_config(set_opt(kind=3)), "unknown optimizer kind 3"),
+    "optimizer kind of another class's name": (opt_config(set_opt(kind="Optimizer")),
+                                               "unknown optimizer kind"),
+    "hyper-parameters not an object": (opt_config(set_opt(config=[0.9, 0.999])),
+                                       "hyper-parameters must be an object"),
+    "missing hyper-parameter": (opt_config(pop_key("optimizer", "config", "beta2")),
+                                "hyper-parameters must be an object with keys"),
+    "extra hyper-parameter": (opt_config(set_hyper(momentum=0.9)),
+                              "hyper-parameters must be an object with keys"),
+    "beta1 out of range": (opt_config(set_hyper(beta1=1.5)), "beta1 must lie in [0.0, 1.0)"),
+    "eps zero": (opt_config(set_hyper(eps=0.0)), "eps must lie in"),
+    "negative weight decay": (opt_config(set_hyper(weight_decay=-1.0)), "weight_decay"),
+    "hyper-parameter a string": (opt_config(set_hyper(beta2="0.999")), "numbers or bools"),
+    "hyper-parameter null": (opt_config(set_hyper(weight_decay=None)), "numbers or bools"),
+    "amsgrad not a bool": (opt_config(set_hyper(amsgrad=1)), "amsgrad must be a bool"),
+    "negative step": (opt_config(set_opt(step=-1)), "step count is -1"),
+    "float step": (opt_config(set_opt(step=5.0)), "step count is 5.0"),
+    "bool step": (opt_config(set_opt(step=True)), "step count is True"),
+    "step beyond int64": (opt_config(set_opt(step=2**63)), "step count"),
+    "missing optimizer state member": (opt_members(lambda m: m.pop("opt1_b_exp_avg_sq.npy")),
+                                       "missing ['opt1_b_exp_avg_sq.npy']"),
+    "missing activation state member": (
+        opt_members(lambda m: m.pop("opt0_activation_exp_avg.npy")), "missing"),
+    "extra optimizer state member": (
+        opt_members(replace("opt0_W_momentum_buffer.npy", np.zeros((3, 4)))),
+        "unexpected ['opt0_W_momentum_buffer.npy']"),
+    "state of an optimizer without amsgrad": (
+        opt_config(set_hyper(amsgrad=False)), "unexpected"),
+    "state members but no optimizer": (opt_config(pop_key("optimizer")), "unexpected"),
+    "state for a layer that does not exist": (
+        opt_members(replace("opt2_W_exp_avg.npy", np.zeros((2, 2)))), "unexpected"),
+    "state of the wrong shape": (opt_members(replace("opt0_W_exp_avg.npy", np.zeros((4, 3)))),
+                                 "optimizer state W of layer 0"),
+    "activation state of the wrong shape": (
+        opt_members(replace("opt0_activation_exp_avg.npy", np.zeros(3))),
+        "optimizer state activation of layer 0"),
+    "state in float32 for a float64 network": (
+        opt_members(replace("opt1_b_exp_avg.npy", np.zeros(2, np.float32))),
+        "optimizer state b of layer 1 (exp_avg, opt1_b_exp_avg) has dtype float32"),
+    "state of integers": (opt_members(replace("opt1_W_exp_avg.npy", np.zeros((4, 2), int))),
+                          "dtype"),
+    "state an object array": (
+        opt_members(replace("opt1_W_exp_avg.npy", np.array([[object()] * 2] * 4),
+                            allow_pickle=True)), "objects"),
+    "NaN at a state's first index": (opt_members(nan_at("opt0_W_exp_avg.npy", 0)),
+                                     "must be finite"),
+    "inf at a state's last index": (opt_members(nan_at("opt1_b_max_exp_avg_sq.npy", -1,
+                                                       np.inf)), "must be finite"),
+    "NaN in the activation's state": (
+        opt_members(nan_at("opt0_activation_exp_avg_sq.npy", 1)), "must be finite"),
+    "negative average of squares": (opt_members(nan_at("opt0_b_exp_avg_sq.npy", 3, -1e-3)),
+                                    "must be finite and >= 0"),
+    "state header only": (
+        opt_members(lambda m: m.update({"opt0_W_exp_avg.npy": m["opt0_W_exp_avg.npy"][:128]})),
+        "bytes"),
+    "rng not an object": (opt_config(lambda c: c.update(rng=12345)), "generator state"),
+    "rng with an extra key": (opt_config(set_rng(evil="__import__('os')")), "generator state"),
+    "rng without has_uint32": (opt_config(pop_key("rng", "has_uint32")), "generator state"),
+    "rng of an unknown bit generator": (opt_config(set_rng(bit_generator="MyGenerator")),
+                                        "bit generator 'MyGenerator'"),
+    "rng of a bit generator whose state is not JSON": (
+        opt_config(set_rng(bit_generator="MT19937")), "bit generator 'MT19937'"),
+    "rng bit generator not a string": (opt_config(set_rng(bit_generator=["PCG64"])),
+                                       "bit generator"),
+    "rng state not an object": (opt_config(set_rng(state=[1, 3])), "has state"),
+    "rng state negative": (opt_config(set_rng_state(state=-5)), "integers in [0, 2**128)"),
+    "rng state beyond 128 bits": (opt_config(set_rng_state(inc=2**129 + 1)), "2**128"),
+    "rng state a string": (opt_config(set_rng_state(state="12")), "has state"),
+    "rng state a float": (opt_config(set_rng_state(state=1.5)), "has state"),
+    "rng state without inc": (opt_config(pop_key("rng", "state", "inc")), "has state"),
+    "rng increment even": (opt_config(set_rng_state(inc=4)), "even increment"),
+    "rng has_uint32 not 0 or 1": (opt_config(set_rng(has_uint32=7)), "has_uint32 = 7"),
+    "rng has_uint32 a bool": (opt_config(set_rng(has_uint32=True)), "has_uint32 = True"),
+    "rng uinteger negative": (opt_config(set_rng(uinteger=-1)), "uinteger = -1"),
+    "rng uinteger beyond 32 bits": (opt_config(set_rng(uinteger=2**32)), "uinteger"),
+})
+
+
 def test_the_corpus_starts_from_a_valid_file(tmp_path):
     members, _ = members_of(valid_net())
     path = write_zip(tmp_path / "rebuilt.npz", members)
@@ -335,4 +493,95 @@ def test_every_flipped_byte_of_a_valid_file_is_refused_or_loads_a_valid_network(
             continue
         out = loaded.predict(np.ones(3))
         assert out.shape == (2,) and np.isfinite(out).all()
+    assert refused > 0
+
+
+# -- the optimizer and the generator ---------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_optimizer_corpus_starts_from_a_valid_file(tmp_path, dtype):
+    net = trained_net(dtype)
+    members, _ = members_with_optimizer(net)
+    assert any(name.startswith("opt0_activation_") for name in members)
+    path = write_zip(tmp_path / "rebuilt.npz", members)
+    loaded = nncore.Network.load(path)
+    assert type(loaded.optimizer) is nncore.Adam and loaded.optimizer.amsgrad
+    assert loaded.optimizer.step_count == net.optimizer.step_count == 6
+    for a, b in zip(loaded.optimizer.state, net.optimizer.state):
+        assert sorted(a) == sorted(b)
+        for key, group in b.items():
+            for name, arr in group.items():
+                assert arr.dtype == a[key][name].dtype and np.any(arr != 0)
+                np.testing.assert_array_equal(a[key][name], arr)
+    assert loaded._rng.bit_generator.state == net._rng.bit_generator.state
+
+
+def test_max_bytes_counts_the_optimizer_state(tmp_path):
+    net = nncore.Network([100, 50, 2], loss="mse", seed=0, optimizer="adam")
+    path = net.save(tmp_path / "net.npz")
+    params = (100 * 50 + 50 + 50 * 2 + 2) * 8
+    needed = 3 * params   # W and b, and Adam's exp_avg and exp_avg_sq of each
+    with pytest.raises(ValueError, match=f"optimizer state would take {needed} bytes"):
+        nncore.Network.load(path, max_bytes=needed - 1)
+    loaded = nncore.Network.load(path, max_bytes=needed)
+    assert type(loaded.optimizer) is nncore.Adam
+
+
+@pytest.mark.parametrize("bit_generator", ["PCG64", "PCG64DXSM"])
+def test_the_generator_state_is_restored(tmp_path, bit_generator):
+    gen = np.random.Generator(getattr(np.random, bit_generator)(11))
+    net = nncore.Network([3, 4, 2], loss="mse", seed=gen)
+    gen.random(3)   # a state that no seed gives directly, with has_uint32 set
+    gen.integers(2**32, dtype=np.uint32)
+    loaded = nncore.Network.load(net.save(tmp_path / "net.npz"))
+    assert type(loaded._rng.bit_generator).__name__ == bit_generator
+    assert loaded._rng.bit_generator.state == net._rng.bit_generator.state
+    assert loaded._rng.random(5).tolist() == net._rng.random(5).tolist()
+
+
+def test_a_generator_whose_state_json_cannot_hold_is_not_saved(tmp_path):
+    net = nncore.Network([3, 4, 2], loss="mse", seed=np.random.Generator(np.random.MT19937(5)))
+    path = net.save(tmp_path / "net.npz")
+    with np.load(path) as data:
+        assert "rng" not in json.loads(str(data["config"]))
+    loaded = nncore.Network.load(path)
+    assert isinstance(loaded._rng.bit_generator, np.random.PCG64)   # a fresh generator
+
+
+def test_save_refuses_an_optimizer_load_could_not_rebuild_and_keeps_the_old_file(tmp_path):
+    class MyAdam(nncore.Adam):
+        pass
+
+    path = valid_net().save(tmp_path / "net.npz")
+    before = open(path, "rb").read()
+    net = nncore.Network([3, 2], loss="mse", seed=0, optimizer=MyAdam())
+    with pytest.raises(TypeError, match="MyAdam"):
+        net.save(path)
+    assert open(path, "rb").read() == before
+    assert sorted(os.listdir(tmp_path)) == ["net.npz"]
+
+
+def test_every_flipped_byte_of_a_file_with_optimizer_is_refused_or_loads_a_valid_network(
+        tmp_path):
+    net = trained_net()
+    path = net.save(tmp_path / "net.npz")
+    data = bytearray(open(path, "rb").read())
+    bad = tmp_path / "bad.npz"
+    refused = 0
+    X = np.random.default_rng(3).normal(size=(6, 3))
+    y = np.array([0, 1, 1, 0, 1, 0])
+    for i in range(0, len(data), 5):
+        flipped = bytearray(data)
+        flipped[i] ^= 0xFF
+        bad.write_bytes(bytes(flipped))
+        try:
+            loaded = nncore.Network.load(bad)
+        except ValueError as exc:
+            assert "not a saved nncore.Network" in str(exc)
+            refused += 1
+            continue
+        # what loads trains on without error (a flip in a weight or a moment gives other,
+        # finite numbers)
+        loaded.fit(X, y, epochs=1, lr=0.01, batch_size=3)
+        assert all(np.isfinite(ly.W).all() for ly in loaded.layers)
     assert refused > 0

@@ -120,3 +120,62 @@ def test_pickle_and_save_agree(tmp_path):
     loaded = nncore.Network.load(net.save(tmp_path / "net.npz"))
     clone = pickle.loads(pickle.dumps(net))
     assert_same_state(loaded, clone)
+
+
+def opt_state(net):
+    return [(l, key, name, arr) for l, entry in enumerate(net.optimizer.state)
+            for key, group in sorted(entry.items()) for name, arr in sorted(group.items())]
+
+
+@pytest.mark.parametrize("how", ["pickle2", f"pickle{pickle.HIGHEST_PROTOCOL}", "deepcopy",
+                                 "copy"])
+@pytest.mark.parametrize("opt", ["adam", "adam-amsgrad", "adamw", "rmsprop", "sgd-momentum"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_copy_carries_the_optimizer_and_continues_its_fit_bit_for_bit(backend, dtype, opt,
+                                                                         how):
+    optimizers = {"adam": lambda: nncore.Adam(weight_decay=0.01),
+                  "adam-amsgrad": lambda: nncore.Adam(beta1=0.8, amsgrad=True),
+                  "adamw": lambda: nncore.AdamW(weight_decay=0.05),
+                  "rmsprop": lambda: nncore.RMSprop(alpha=0.9, momentum=0.5),
+                  "sgd-momentum": lambda: nncore.SGD(momentum=0.9, nesterov=True)}
+    net = make(backend, dtype)
+    net.optimizer = optimizers[opt]()
+    X, y = data()
+    net.fit(X, y, epochs=3, lr=0.05, batch_size=8)
+    clone = COPIES[how](net)
+    assert type(clone.optimizer) is type(net.optimizer)
+    assert clone.optimizer is not net.optimizer and clone.optimizer._network is clone
+    assert clone.optimizer.get_config() == net.optimizer.get_config()
+    assert clone.optimizer.step_count == net.optimizer.step_count == 15
+    saved = opt_state(net)
+    assert len(saved) > 0 and len(opt_state(clone)) == len(saved)
+    for (l, key, name, a), (l2, key2, name2, b) in zip(opt_state(clone), saved):
+        assert (l, key, name) == (l2, key2, name2) and a.dtype == b.dtype
+        assert np.any(a != 0)   # the moments were carried, not started afresh
+        np.testing.assert_array_equal(a, b)
+    for ca, na in zip(clone.optimizer._state, net.optimizer._state):
+        for cg, ng in zip(ca, na):
+            for x, z in zip(cg, ng):
+                assert not np.shares_memory(x, z)
+    # a copy with fresh moments continues differently: the carried state is what matters here
+    fresh = COPIES[how](net)
+    fresh.optimizer = optimizers[opt]()
+    fresh_losses = fresh.fit(X, y, epochs=2, lr=0.05, batch_size=8)
+    losses_clone = clone.fit(X, y, epochs=2, lr=0.05, batch_size=8)
+    losses_net = net.fit(X, y, epochs=2, lr=0.05, batch_size=8)
+    assert losses_clone == losses_net
+    assert fresh_losses != losses_net
+    assert_same_state(clone, net)
+    assert clone.optimizer.step_count == net.optimizer.step_count == 25
+    for (_, _, _, a), (_, _, _, b) in zip(opt_state(clone), opt_state(net)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_pickled_optimizer_of_another_class_is_refused():
+    class MyAdam(nncore.Adam):
+        pass
+
+    net = nncore.Network([3, 2], loss="mse", seed=0, optimizer=MyAdam())
+    with pytest.raises(TypeError, match="MyAdam"):
+        pickle.dumps(net)

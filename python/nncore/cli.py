@@ -140,7 +140,8 @@ def build_parser():
                                                   "(needs matplotlib)")
     t.add_argument("--save", metavar="PATH", help="save the trained network (.npz)")
     t.set_defaults(func=train)
-    b = sub.add_parser("bench", help="time nncore against NumPy (and PyTorch) and print a table",
+    b = sub.add_parser("bench", help="time nncore against plain NumPy, PyTorch and "
+                                     "scikit-learn, and print a table",
                        description=bench.DESCRIPTION)
     bench.add_arguments(b)
     b.set_defaults(func=bench.command)

@@ -7,7 +7,12 @@ the write fails; only a process killed between its creation and the rename leave
 (named ``.<target>.<random>.tmp``, next to the target).
 
 The file is a plain ``.npz`` (no pickle): a JSON configuration ``config`` and the arrays ``W0``,
-``b0``, ``W1``, ... of each layer.
+``b0``, ``W1``, ... of each layer, plus the optimizer's state arrays
+``opt<layer>_<W|b|activation>_<state name>`` (e.g. ``opt0_W_exp_avg``). The configuration holds
+the format, loss, dtype and layers, and (files of older versions lack them) ``"optimizer"``
+(``{"kind": "Adam", "config": {hyper-parameters}, "step": int}``) and ``"rng"`` (the state dict
+of the generator that shuffles ``fit``, when its bit generator is PCG64 or PCG64DXSM, whose
+states JSON holds), so that ``fit`` continues after ``load`` as if never interrupted.
 """
 import json
 import math
@@ -31,6 +36,35 @@ def _config(net):
         "layers": [{"n_in": ly.n_in, "n_out": ly.n_out,
                     "activation": ly.activation._config()} for ly in net.layers],
     }
+
+
+# the bit generators whose state a file may hold: those whose state is made of JSON integers
+_RNG_KINDS = ("PCG64", "PCG64DXSM")
+
+
+def _optimizer_state(net):
+    """(config, arrays) of the network's optimizer, as ``Optimizer._save`` gives them; refuses
+    an optimizer that load could not rebuild (a class not of nncore's)."""
+    from .optimizers import _BY_NAME
+
+    opt = net.optimizer
+    if _BY_NAME.get(type(opt).__name__.lower()) is not type(opt):
+        raise TypeError(f"cannot save an optimizer of class {type(opt).__name__}; nncore "
+                        f"saves its own ({', '.join(c.__name__ for c in _BY_NAME.values())})")
+    return opt._save()
+
+
+def _rng_state(rng):
+    """The generator's state as JSON can hold it, or None (a bit generator whose state is not
+    plain integers: the file then has no "rng", and load starts a fresh generator)."""
+    state = rng.bit_generator.state
+    if state.get("bit_generator") not in _RNG_KINDS:
+        return None
+    try:
+        json.dumps(state)
+    except (TypeError, ValueError):
+        return None
+    return state
 
 
 def _npz_path(path):
@@ -59,7 +93,12 @@ def save(net, path):
     """Write ``net`` to ``path`` atomically (see the module's docstring); returns the path
     written (``.npz`` is added to a name that lacks it)."""
     path = _npz_path(path)
-    arrays = {"config": np.array(json.dumps(_config(net)))}
+    config = _config(net)
+    config["optimizer"], arrays = _optimizer_state(net)
+    rng_state = _rng_state(net._rng)
+    if rng_state is not None:
+        config["rng"] = rng_state
+    arrays["config"] = np.array(json.dumps(config))
     for l, ly in enumerate(net.layers):
         arrays[f"W{l}"], arrays[f"b{l}"] = ly.W, ly.b
     folder, name = os.path.split(os.path.abspath(path))
@@ -93,6 +132,8 @@ def save(net, path):
 DEFAULT_MAX_BYTES = 2**30  # the most parameter memory load accepts unless told otherwise
 _MAX_CONFIG_CHARS = 1 << 20
 _MAX_LAYERS = 10_000
+_CONFIG_KEYS = {"format", "loss", "dtype", "layers", "optimizer", "rng"}
+_SQUARES = ("exp_avg_sq", "max_exp_avg_sq", "square_avg")  # state that is never negative
 _ACTIVATION_KEYS = {"identity": set(), "tanh": set(), "relu": set(), "softmax": set(),
                     "sigmoid": {"c", "beta", "trainable"}, "leaky_relu": {"delta"}}
 
@@ -168,9 +209,9 @@ def _check_config(config, max_bytes):
         raise _Bad(f"the configuration is a JSON {type(config).__name__}, not an object")
     if config.get("format") != FORMAT:
         raise _Bad(f"unknown format {config.get('format')!r}; expected {FORMAT!r}")
-    if set(config) != {"format", "loss", "dtype", "layers"}:
+    if not {"format", "loss", "dtype", "layers"} <= set(config) <= _CONFIG_KEYS:
         raise _Bad(f"the configuration has keys {sorted(config)}; expected "
-                   f"['dtype', 'format', 'layers', 'loss']")
+                   f"['dtype', 'format', 'layers', 'loss'] and optionally 'optimizer', 'rng'")
     if config["loss"] not in LOSS_NAMES:
         raise _Bad(f"unknown loss {config['loss']!r}; expected one of {LOSS_NAMES}")
     if config["dtype"] not in ("float32", "float64"):
@@ -199,19 +240,107 @@ def _check_config(config, max_bytes):
                     type(value) not in (int, float) or not math.isfinite(value)):
                 raise _Bad(f"{where}'s {name} has {key} = {value!r}; expected a finite number")
         total += (n_in + 1) * n_out * itemsize
+    dtype = np.dtype(config["dtype"])
+    optimizer = _check_optimizer(config["optimizer"], layers, dtype) \
+        if "optimizer" in config else None
+    if optimizer is not None:
+        total += sum(math.prod(shape) * sdtype.itemsize for groups in optimizer[2]
+                     for group in groups for _, shape, sdtype in group)
     if total > max_bytes:
-        raise _Bad(f"its parameters would take {total} bytes, more than max_bytes = "
-                   f"{max_bytes} (pass a larger max_bytes to load it)")
-    return np.dtype(config["dtype"])
+        raise _Bad(f"its parameters{' and optimizer state' if optimizer else ''} would take "
+                   f"{total} bytes, more than max_bytes = {max_bytes} (pass a larger "
+                   f"max_bytes to load it)")
+    rng = _check_rng(config["rng"]) if "rng" in config else None
+    return dtype, optimizer, rng
+
+
+def _check_optimizer(spec, layers, dtype):
+    """(optimizer, step, layout) from the configuration's "optimizer": a new, unbound optimizer
+    of the saved kind and hyper-parameters (validated by its constructor), the step count, and
+    the state arrays it keeps for these layers (see ``Optimizer._state_layout``)."""
+    from .optimizers import _BY_NAME
+
+    if not isinstance(spec, dict) or set(spec) != {"kind", "config", "step"}:
+        raise _Bad(f"its optimizer must be an object with keys kind, config, step; got "
+                   f"{_short(spec)}")
+    kind = spec["kind"]
+    cls = _BY_NAME.get(kind.lower()) if isinstance(kind, str) else None
+    if cls is None or cls.__name__ != kind:
+        raise _Bad(f"unknown optimizer kind {_short(kind)}; expected one of "
+                   f"{[c.__name__ for c in _BY_NAME.values()]}")
+    hyper = spec["config"]
+    known = set(cls().get_config())
+    if not isinstance(hyper, dict) or set(hyper) != known:
+        raise _Bad(f"its {kind} optimizer's hyper-parameters must be an object with keys "
+                   f"{sorted(known)}; got {_short(hyper)}")
+    if any(type(v) not in (bool, int, float) for v in hyper.values()):
+        raise _Bad(f"its {kind} optimizer's hyper-parameters must be numbers or bools; got "
+                   f"{_short(hyper)}")
+    try:
+        optimizer = cls(**hyper)
+    except (ValueError, TypeError) as exc:
+        raise _Bad(f"its {kind} optimizer is invalid: {exc}") from None
+    step = spec["step"]
+    if type(step) is not int or not 0 <= step <= 2**63 - 1:
+        raise _Bad(f"its optimizer's step count is {_short(step)}; expected an integer in "
+                   f"[0, 2**63 - 1]")
+    layout = optimizer._state_layout(
+        [(ly["n_in"], ly["n_out"], ly["activation"].get("trainable") is True) for ly in layers],
+        dtype)
+    return optimizer, step, layout
+
+
+def _check_rng(state):
+    """A numpy Generator in the saved state (PCG64 or PCG64DXSM), after checking the state's
+    keys, types and ranges, and that numpy takes it as it is."""
+    where = "its generator state (\"rng\")"
+    if not isinstance(state, dict) or set(state) != {"bit_generator", "state", "has_uint32",
+                                                     "uinteger"}:
+        raise _Bad(f"{where} must be an object with keys bit_generator, state, has_uint32, "
+                   f"uinteger; got {_short(state)}")
+    kind = state["bit_generator"]
+    if kind not in _RNG_KINDS:
+        raise _Bad(f"{where} is of bit generator {_short(kind)}; expected one of {_RNG_KINDS}")
+    inner = state["state"]
+    if not isinstance(inner, dict) or set(inner) != {"state", "inc"} or any(
+            type(v) is not int or not 0 <= v < 2**128 for v in inner.values()):
+        raise _Bad(f"{where} has state {_short(inner)}; expected {{'state': s, 'inc': i}}, "
+                   f"integers in [0, 2**128)")
+    if inner["inc"] % 2 != 1:
+        raise _Bad(f"{where} has an even increment {inner['inc']}; {kind}'s is odd")
+    if state["has_uint32"] not in (0, 1) or type(state["has_uint32"]) is not int:
+        raise _Bad(f"{where} has has_uint32 = {_short(state['has_uint32'])}; expected 0 or 1")
+    if type(state["uinteger"]) is not int or not 0 <= state["uinteger"] < 2**32:
+        raise _Bad(f"{where} has uinteger = {_short(state['uinteger'])}; expected an integer "
+                   f"in [0, 2**32)")
+    bit_generator = getattr(np.random, kind)()
+    try:
+        bit_generator.state = state
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise _Bad(f"{where} is refused by numpy ({type(exc).__name__}: {exc})") from None
+    if bit_generator.state != state:
+        raise _Bad(f"{where} is not kept by numpy as it is")
+    return np.random.Generator(bit_generator)
+
+
+def _short(value, limit=80):
+    """repr(value), cut to ``limit`` characters (a message stays one short line)."""
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def load(cls, path, backend="cython", *, max_bytes=DEFAULT_MAX_BYTES):
     """A ``cls`` (nncore.Network) from a file written by ``save``.
 
     Everything is checked before memory is allocated for the network: the zip's members
-    (``config``, then ``W<l>`` and ``b<l>`` for each layer, nothing else), the format version,
-    the configuration's types and ranges, each array's dtype and shape from its ``.npy``
-    header, and the parameters' total size against ``max_bytes``. The weights must be finite.
+    (``config``, then ``W<l>`` and ``b<l>`` for each layer and exactly the state arrays that
+    the saved optimizer keeps, nothing else), the format version, the configuration's keys,
+    types and ranges (the optimizer's kind, its hyper-parameters through its constructor, its
+    step count; the generator's state through numpy), each array's dtype and shape from its
+    ``.npy`` header, and the total size of the parameters and the optimizer's state against
+    ``max_bytes``. The weights and the optimizer's state must be finite (and its averages of
+    squares >= 0). A file without "optimizer" (an older version's) loads with SGD; one without
+    "rng" with a fresh generator.
 
     Raises
     ------
@@ -264,11 +393,20 @@ def load(cls, path, backend="cython", *, max_bytes=DEFAULT_MAX_BYTES):
                     config = json.loads(str(text))
                 except (ValueError, RecursionError) as exc:
                     raise _Bad(f"its configuration is not valid JSON ({exc})") from None
-                dtype = _check_config(config, max_bytes)
+                dtype, optimizer, rng = _check_config(config, max_bytes)
                 layers = config["layers"]
                 expected = {"config.npy"}
                 for l in range(len(layers)):
                     expected |= {f"W{l}.npy", f"b{l}.npy"}
+                states = {}   # member -> (shape, dtype, what)
+                if optimizer is not None:
+                    for l, groups in enumerate(optimizer[2]):
+                        for key, group in zip(("W", "b", "activation"), groups):
+                            for member, shape, sdtype in group:
+                                name = member.rsplit(f"_{key}_", 1)[1]
+                                states[member] = (shape, sdtype, f"optimizer state {key} of "
+                                                  f"layer {l} ({name}, {member})")
+                    expected |= {member + ".npy" for member in states}
                 if set(names) != expected:
                     missing = sorted(expected - set(names))
                     extra = sorted(set(names) - expected)
@@ -282,6 +420,8 @@ def load(cls, path, backend="cython", *, max_bytes=DEFAULT_MAX_BYTES):
                     shapes[f"b{l}"] = (spec["n_out"],)
                 for key, shape in shapes.items():
                     _check_header(zf, by_name[key + ".npy"], shape, dtype, key)
+                for member, (shape, sdtype, what) in states.items():
+                    _check_header(zf, by_name[member + ".npy"], shape, sdtype, what)
                 arrays = {}
                 for key, shape in shapes.items():
                     arr = _read_member(zf, by_name[key + ".npy"], shape, "f", dtype.itemsize,
@@ -291,15 +431,32 @@ def load(cls, path, backend="cython", *, max_bytes=DEFAULT_MAX_BYTES):
                         raise _Bad(f"{key} holds {arr[bad]} at index {list(bad)}; weights "
                                    f"must be finite")
                     arrays[key] = arr
+                for member, (shape, sdtype, what) in states.items():
+                    arr = _read_member(zf, by_name[member + ".npy"], shape, "f",
+                                       sdtype.itemsize, what)
+                    bad = ~np.isfinite(arr)
+                    if member.endswith(_SQUARES):
+                        bad |= arr < 0
+                    if bad.any():
+                        at = tuple(int(i) for i in np.argwhere(bad)[0])
+                        raise _Bad(f"{what} holds {arr[at]} at index {list(at)}; optimizer "
+                                   f"state must be finite"
+                                   + (" and >= 0" if member.endswith(_SQUARES) else ""))
+                    arrays[member] = arr
             try:
                 net_layers = [Dense(spec["n_in"], spec["n_out"],
                                     get_activation(spec["activation"])) for spec in layers]
-                net = cls(net_layers, loss=config["loss"], dtype=dtype, backend=backend)
+                net = cls(net_layers, loss=config["loss"], dtype=dtype, backend=backend,
+                          optimizer="sgd" if optimizer is None else optimizer[0])
             except (ValueError, TypeError) as exc:
                 raise _Bad(str(exc)) from None
             for l, ly in enumerate(net.layers):
                 ly.W = arrays[f"W{l}"]
                 ly.b = arrays[f"b{l}"]
+            if optimizer is not None:
+                net.optimizer._load_state({"step": optimizer[1]}, arrays)
+            if rng is not None:
+                net._rng = rng
         except _Bad as exc:
             raise ValueError(f"{path} is not a saved nncore.Network: {exc}") from None
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, struct.error,
@@ -345,21 +502,30 @@ def _check_header(zf, info, shape, dtype, what):
 
 def reduce(net):
     """``Network.__reduce__``: rebuild through the public constructors, from the configuration
-    (as saved), the parameters, the backend, and the generator that shuffles ``fit``."""
+    (as saved), the parameters, the backend, the generator that shuffles ``fit``, and the
+    optimizer (kind, hyper-parameters and step count as saved, and its state arrays)."""
     arrays = [(ly.W, ly.b) for ly in net.layers]
-    return _unpickle, (type(net), _config(net), net.backend, arrays, net._rng)
+    opt_config, opt_arrays = _optimizer_state(net)
+    return _unpickle, (type(net), _config(net), net.backend, arrays, net._rng, opt_config,
+                       opt_arrays)
 
 
-def _unpickle(cls, config, backend, arrays, rng):
+def _unpickle(cls, config, backend, arrays, rng, opt_config=None, opt_arrays=None):
     from .activations import get_activation
     from .layers import Dense
+    from .optimizers import Optimizer
 
     if config.get("format") != FORMAT:
         raise ValueError(f"cannot unpickle a Network of format {config.get('format')!r}")
     layers = [Dense(spec["n_in"], spec["n_out"], get_activation(spec["activation"]))
               for spec in config["layers"]]
-    net = cls(layers, loss=config["loss"], dtype=config["dtype"], backend=backend, seed=0)
+    # a pickle of a version without optimizer: SGD, as a file of that version
+    optimizer = "sgd" if opt_config is None else Optimizer._from_saved(opt_config)
+    net = cls(layers, loss=config["loss"], dtype=config["dtype"], backend=backend, seed=0,
+              optimizer=optimizer)
     for ly, (W, b) in zip(net.layers, arrays):
         ly.W, ly.b = W, b
+    if opt_config is not None:
+        net.optimizer._load_state(opt_config, opt_arrays)   # copies, checking shapes
     net._rng = rng  # a copy made by pickle or deepcopy: continued fit shuffles as the original
     return net

@@ -504,9 +504,11 @@ class Network:
     # -- saving --------------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> str:
-        """Save the configuration and parameters to ``path`` (.npz, no pickle), atomically:
-        the file is written beside the target, flushed to disk, then renamed over it, so a
-        crash or a full disk during the save leaves the old file whole (see nncore.io).
+        """Save the configuration, the parameters, the optimizer (kind, hyper-parameters,
+        state, step count) and the shuffling generator's state to ``path`` (.npz, no pickle),
+        so that ``fit`` continues after ``load`` as if never interrupted. Atomically: the file
+        is written beside the target, flushed to disk, then renamed over it, so a crash or a
+        full disk during the save leaves the old file whole (see nncore.io).
 
         Returns the path written: ``.npz`` is added to a name that lacks it."""
         return _io.save(self, path)

@@ -64,18 +64,32 @@ class Optimizer:
         if self._network is not None and self._network is not network:
             raise ValueError(f"this {type(self).__name__} already trains another Network; "
                              f"make a new one (an optimizer holds one network's state)")
-        names = self._state_names if self._code() != -1 else ()
-        state = []
-        for layer in network.layers:
-            trainable = layer.activation.trainable
-            state.append((
-                tuple(np.zeros(layer.W.shape, dtype=network.dtype) for _ in names),
-                tuple(np.zeros(layer.b.shape, dtype=network.dtype) for _ in names),
-                tuple(np.zeros(2, dtype=np.float64) for _ in names) if trainable else (),
-            ))
+        layout = self._state_layout(
+            [(ly.n_in, ly.n_out, ly.activation.trainable) for ly in network.layers],
+            network.dtype)
+        state = [tuple(tuple(np.zeros(shape, dtype=dtype) for _, shape, dtype in group)
+                       for group in groups) for groups in layout]
         self._step[0] = 0
         self._state = state
         self._network = network
+
+    def _state_layout(self, layers, dtype):
+        """The state arrays this optimizer keeps for a network of ``layers``, a list of
+        ``(n_in, n_out, trainable)``, whose parameters have ``dtype``: per layer, three groups
+        (W, b, activation) of ``(member name, shape, dtype)`` tuples, where the member name is
+        the one ``_save`` gives the array. A trainable sigmoid's (c, beta) state is float64,
+        as the parameters themselves; a plain-gradient-descent SGD keeps no state."""
+        names = self._state_names if self._code() != -1 else ()
+        dtype = np.dtype(dtype)
+        layout = []
+        for l, (n_in, n_out, trainable) in enumerate(layers):
+            layout.append((
+                tuple((f"opt{l}_W_{n}", (n_in, n_out), dtype) for n in names),
+                tuple((f"opt{l}_b_{n}", (n_out,), dtype) for n in names),
+                tuple((f"opt{l}_activation_{n}", (2,), np.dtype(np.float64)) for n in names)
+                if trainable else (),
+            ))
+        return layout
 
     def _unbind(self):
         self._network = None

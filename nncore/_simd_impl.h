@@ -1,6 +1,6 @@
 /* The body of nncore's SIMD gemm for one instruction set and floating type: included by
- * _gemm_simd.h once per pair, with NN_TARGET, NN_T, NN_VEC, NN_VL, NN_MASK_T and the NN_*
- * intrinsics defined (a C template). See _gemm_simd.h for the contract and the method. */
+ * _simd.h once per pair, with NN_TARGET, NN_T, NN_VEC, NN_VL, NN_MASK_T and the NN_*
+ * intrinsics defined (a C template). See _simd.h for the contract and the method. */
 
 #define NN_CAT_(a, b) a##_##b
 #define NN_CAT(a, b) NN_CAT_(a, b)
@@ -262,6 +262,66 @@ NN_TARGET static int NN_FN(nn_all_finite_in)(const NN_T* x, ptrdiff_t n, NN_T lo
     return 1;
 }
 
+/* m / (sqrt(v) + eps) for v >= 0, eps > 0. Where the ISA has estimate instructions, without
+ * the divider (whose sqrt and div took 5 cycles a double, most of an Adam step on 784-256-10):
+ * 1/sqrt(v) and 1/d from their 12- or 14-bit estimates, refined by NN_RECIP_SQRT_STEPS Newton
+ * steps each to the type's precision (to an ulp or two of the divided result); v = 0 and
+ * v = inf, where the estimate's Newton step breaks down, take sqrt(v) = v. */
+NN_TARGET NN_INLINE NN_VEC NN_FN(nn_adam_ratio)(NN_VEC m, NN_VEC v, NN_VEC eps)
+{
+#if NN_RECIP_SQRT_STEPS > 0
+    const NN_VEC half = NN_SET1((NN_T)0.5), three_halves = NN_SET1((NN_T)1.5);
+    const NN_VEC one = NN_SET1((NN_T)1);
+    NN_VEC y = NN_RSQRT_EST(v), h = NN_MUL(half, v), d, r;
+    int i;
+    for (i = 0; i < NN_RECIP_SQRT_STEPS; i++)      /* y *= 1.5 - v/2 y^2 */
+        y = NN_MUL(y, NN_SUB(three_halves, NN_MUL(NN_MUL(h, y), y)));
+    d = NN_ADD(NN_SELECT_SPECIAL(v, NN_MUL(v, y), v), eps);    /* sqrt(v) + eps */
+    r = NN_RCP_EST(d);
+    for (i = 0; i < NN_RECIP_SQRT_STEPS; i++)      /* r += r (1 - d r) */
+        r = NN_FMA(r, NN_SUB(one, NN_MUL(d, r)), r);
+    /* d = inf (v = inf) has 1/d = 0, where the step above gives NaN */
+    return NN_MUL(m, NN_SELECT_SPECIAL(v, r, NN_DIV(one, d)));
+#else
+    return NN_DIV(m, NN_ADD(NN_SQRT(v), eps));
+#endif
+}
+
+/* One Adam(W) step over n values, as _optim._adam without AMSGrad (see there):
+ *   g_ = g + wd w;  w' = w shrink;  m = b1 m + c1 g_;  v = b2 v + c2 g_^2;
+ *   w = w' - step * m / (sqrt(v) + eps)
+ * a vector at a time. */
+NN_TARGET static void NN_FN(nn_adam)(NN_T* w, const NN_T* g, NN_T* m, NN_T* v, ptrdiff_t n,
+                                     NN_T b1, NN_T c1, NN_T b2, NN_T c2, NN_T eps, NN_T step,
+                                     NN_T wd, NN_T shrink)
+{
+    const NN_VEC vb1 = NN_SET1(b1), vc1 = NN_SET1(c1), vb2 = NN_SET1(b2), vc2 = NN_SET1(c2);
+    const NN_VEC veps = NN_SET1(eps), vstep = NN_SET1(step), vwd = NN_SET1(wd);
+    const NN_VEC vshrink = NN_SET1(shrink);
+    NN_VEC gi, wi, mi, vi;
+    ptrdiff_t i;
+    NN_T gs, ms, vs, d;
+    for (i = 0; i + NN_VL <= n; i += NN_VL) {
+        wi = NN_LOAD(w + i);
+        gi = NN_ADD(NN_LOAD(g + i), NN_MUL(vwd, wi));
+        mi = NN_ADD(NN_MUL(vb1, NN_LOAD(m + i)), NN_MUL(vc1, gi));
+        vi = NN_ADD(NN_MUL(vb2, NN_LOAD(v + i)), NN_MUL(vc2, NN_MUL(gi, gi)));
+        NN_STORE(m + i, mi);
+        NN_STORE(v + i, vi);
+        NN_STORE(w + i, NN_SUB(NN_MUL(wi, vshrink),
+                               NN_MUL(vstep, NN_FN(nn_adam_ratio)(mi, vi, veps))));
+    }
+    for (; i < n; i++) {
+        gs = g[i] + wd * w[i];
+        ms = b1 * m[i] + c1 * gs;
+        vs = b2 * v[i] + c2 * (gs * gs);
+        m[i] = ms;
+        v[i] = vs;
+        d = (NN_T)sqrt(vs) + eps;
+        w[i] = w[i] * shrink - step * (ms / d);
+    }
+}
+
 #undef NN_EXP_CONSTANTS
 #undef NN_EXP_CONSTANTS_
 
@@ -295,6 +355,12 @@ NN_TARGET static int NN_FN(nn_all_finite_in)(const NN_T* x, ptrdiff_t n, NN_T lo
 #undef NN_DIV
 #undef NN_ABS
 #undef NN_SELECT_GE0
+#undef NN_ADD
+#undef NN_SQRT
+#undef NN_RECIP_SQRT_STEPS
+#undef NN_RSQRT_EST
+#undef NN_RCP_EST
+#undef NN_SELECT_SPECIAL
 #undef NN_OK_T
 #undef NN_OK_ALL_TRUE
 #undef NN_OK_IN

@@ -1,4 +1,5 @@
-/* nncore's own SIMD matrix products for small and mid-size shapes, chosen at run time.
+/* nncore's own SIMD kernels (matrix products for small and mid-size shapes, exp, the sigmoid,
+ * the finite check, the Adam update), chosen at run time.
  *
  * Written in C with intrinsics (included from _kernels.pyx) because Cython cannot express
  * SIMD registers or per-function target attributes. Each function here is compiled for its
@@ -25,12 +26,13 @@
  * nn_sigmoid_{...}(a, z, n, c, beta): z = c / (1 + exp(-beta * a)) over n values, by the same
  *     formula as _kernels._sigmoid (exp of -|x| only, so it never overflows).
  * nn_all_finite_in_{...}(x, n, lo, hi): 1 when all n values are finite and in [lo, hi].
+ * nn_adam_{...}(w, g, m, v, n, ...): one Adam(W) step over n values, as _optim._adam.
  *
- * The code is written once (_gemm_simd_impl.h) and included once per instruction set and
+ * The code is written once (_simd_impl.h) and included once per instruction set and
  * type, with the intrinsics as macros.
  */
-#ifndef NNCORE_GEMM_SIMD_H
-#define NNCORE_GEMM_SIMD_H
+#ifndef NNCORE_SIMD_H
+#define NNCORE_SIMD_H
 
 #include <stddef.h>
 
@@ -54,6 +56,7 @@ static int nn_cpu_level(void)
 
 #define NN_INLINE static inline __attribute__((always_inline))
 #include <float.h>
+#include <math.h>
 /* exp's constants per type: the clamp of x (exp underflows to 0 below it, overflows to inf
  * above), ln 2 in two parts (Cody and Waite), 1.5 * 2**mantissa bits (adding it rounds to an
  * integer), the exponent's bits and bias */
@@ -69,6 +72,14 @@ static int nn_cpu_level(void)
 
 #define NN_T float
 #define NN_SUFFIX avx2_f32
+#define NN_RECIP_SQRT_STEPS 2   /* Newton steps after the 12-bit estimates */
+#define NN_RSQRT_EST(x) _mm256_rsqrt_ps(x)
+#define NN_RCP_EST(x) _mm256_rcp_ps(x)
+#define NN_SELECT_SPECIAL(v, est, exact) _mm256_blendv_ps(est, exact, _mm256_or_ps( \
+    _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_EQ_OQ), \
+    _mm256_cmp_ps(v, _mm256_set1_ps(INFINITY), _CMP_EQ_OQ)))
+#define NN_ADD(a, b) _mm256_add_ps(a, b)
+#define NN_SQRT(x) _mm256_sqrt_ps(x)
 #define NN_OK_T __m256
 #define NN_OK_ALL_TRUE() _mm256_castsi256_ps(_mm256_set1_epi32(-1))
 #define NN_OK_IN(x, lo, hi, big) _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(x, lo, _CMP_GE_OQ), \
@@ -100,10 +111,13 @@ static int nn_cpu_level(void)
 #define NN_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define NN_MASK(count) _mm256_cmpgt_epi32(_mm256_set1_epi32(count), \
                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-#include "_gemm_simd_impl.h"
+#include "_simd_impl.h"
 
 #define NN_T double
 #define NN_SUFFIX avx2_f64
+#define NN_RECIP_SQRT_STEPS 0   /* no estimate instructions for double: exact sqrt, div */
+#define NN_ADD(a, b) _mm256_add_pd(a, b)
+#define NN_SQRT(x) _mm256_sqrt_pd(x)
 #define NN_OK_T __m256d
 #define NN_OK_ALL_TRUE() _mm256_castsi256_pd(_mm256_set1_epi32(-1))
 #define NN_OK_IN(x, lo, hi, big) _mm256_and_pd(_mm256_and_pd(_mm256_cmp_pd(x, lo, _CMP_GE_OQ), \
@@ -135,7 +149,7 @@ static int nn_cpu_level(void)
 #define NN_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define NN_MASK(count) _mm256_cmpgt_epi64(_mm256_set1_epi64x(count), \
                                           _mm256_setr_epi64x(0, 1, 2, 3))
-#include "_gemm_simd_impl.h"
+#include "_simd_impl.h"
 
 #undef NN_TARGET
 #undef NN_MASK_T
@@ -151,6 +165,14 @@ static int nn_cpu_level(void)
 #define NN_MASK_T __mmask16
 #define NN_T float
 #define NN_SUFFIX avx512_f32
+#define NN_RECIP_SQRT_STEPS 1   /* Newton steps after the 14-bit estimates */
+#define NN_RSQRT_EST(x) _mm512_rsqrt14_ps(x)
+#define NN_RCP_EST(x) _mm512_rcp14_ps(x)
+#define NN_SELECT_SPECIAL(v, est, exact) _mm512_mask_blend_ps( \
+    _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_EQ_OQ) \
+    | _mm512_cmp_ps_mask(v, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ), est, exact)
+#define NN_ADD(a, b) _mm512_add_ps(a, b)
+#define NN_SQRT(x) _mm512_sqrt_ps(x)
 #define NN_OK_T __mmask16
 #define NN_OK_ALL_TRUE() ((__mmask16)0xFFFF)
 #define NN_OK_IN(x, lo, hi, big) (_mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ) \
@@ -181,12 +203,20 @@ static int nn_cpu_level(void)
 #define NN_MSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
 #define NN_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define NN_MASK(count) ((__mmask16)NN_LANES(count))
-#include "_gemm_simd_impl.h"
+#include "_simd_impl.h"
 #undef NN_MASK_T
 
 #define NN_MASK_T __mmask8
 #define NN_T double
 #define NN_SUFFIX avx512_f64
+#define NN_RECIP_SQRT_STEPS 2   /* Newton steps after the 14-bit estimates */
+#define NN_RSQRT_EST(x) _mm512_rsqrt14_pd(x)
+#define NN_RCP_EST(x) _mm512_rcp14_pd(x)
+#define NN_SELECT_SPECIAL(v, est, exact) _mm512_mask_blend_pd( \
+    _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_EQ_OQ) \
+    | _mm512_cmp_pd_mask(v, _mm512_set1_pd(INFINITY), _CMP_EQ_OQ), est, exact)
+#define NN_ADD(a, b) _mm512_add_pd(a, b)
+#define NN_SQRT(x) _mm512_sqrt_pd(x)
 #define NN_OK_T __mmask8
 #define NN_OK_ALL_TRUE() ((__mmask8)0xFF)
 #define NN_OK_IN(x, lo, hi, big) (_mm512_cmp_pd_mask(x, lo, _CMP_GE_OQ) \
@@ -217,7 +247,7 @@ static int nn_cpu_level(void)
 #define NN_MSTORE(p, m, v) _mm512_mask_storeu_pd(p, m, v)
 #define NN_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
 #define NN_MASK(count) ((__mmask8)NN_LANES(count))
-#include "_gemm_simd_impl.h"
+#include "_simd_impl.h"
 #undef NN_MASK_T
 
 #undef NN_TARGET
@@ -237,7 +267,9 @@ static int nn_cpu_level(void) { return NN_CPU_PORTABLE; }
 #define NN_NO_ELEMENTWISE(SUFFIX, T)                                                        \
     static void nn_exp_##SUFFIX(const T* x, T* y, ptrdiff_t n) {}                           \
     static void nn_sigmoid_##SUFFIX(const T* a, T* z, ptrdiff_t n, T c, T beta) {}          \
-    static int nn_all_finite_in_##SUFFIX(const T* x, ptrdiff_t n, T lo, T hi) { return 0; }
+    static int nn_all_finite_in_##SUFFIX(const T* x, ptrdiff_t n, T lo, T hi) { return 0; }  \
+    static void nn_adam_##SUFFIX(T* w, const T* g, T* m, T* v, ptrdiff_t n, T b1, T c1,      \
+                                 T b2, T c2, T eps, T step, T wd, T shrink) {}
 NN_NO_KERNEL(avx2_f32, float)
 NN_NO_KERNEL(avx2_f64, double)
 NN_NO_KERNEL(avx512_f32, float)
@@ -250,4 +282,4 @@ NN_NO_ELEMENTWISE(avx512_f64, double)
 #undef NN_NO_ELEMENTWISE
 #endif
 
-#endif /* NNCORE_GEMM_SIMD_H */
+#endif /* NNCORE_SIMD_H */

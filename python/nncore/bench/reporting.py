@@ -1,0 +1,176 @@
+"""The report: run every case, print the machine, the table, the matmul rates, nncore mixed
+with NumPy and many networks in threads; and the command line of ``nncore bench``."""
+import argparse
+import os
+import sys
+import time
+
+from .baselines import DEFAULT_BACKENDS, available, make_case
+from .machine import machine_info, usable_cores
+from .networks import CONFIGS, DTYPES, GEMM_SHAPE, LARGEST, OPS, THREAD_CONFIGS
+from .table import Row, format_table, gemm_lines, summary, threads_lines
+from .timing import blas_gemm_rate, many_networks, measure, mixed_with_numpy, numpy_matmul_rate
+
+__all__ = ["DESCRIPTION", "run", "run_threads", "report", "add_arguments", "command", "main"]
+
+DESCRIPTION = ("Time nncore against a plain NumPy training step, PyTorch and scikit-learn on the "
+               "benchmark networks, and print one table.")
+
+# (target seconds per repeat, repeats) of a case
+QUICK, FULL = (0.005, 5), (0.1, 7)
+
+
+def _settings(quick):
+    return QUICK if quick else FULL
+
+
+def run(quick=False, dtypes=DTYPES, configs=CONFIGS, ops=OPS, backends=DEFAULT_BACKENDS,
+        progress=None):
+    """Measure every (config, dtype, op) on every available backend of `backends`.
+
+    Returns (rows, numpy_rates, blas_rates): a list of Row; per dtype NumPy's matmul rate in
+    GFLOP/s on GEMM_SHAPE (when ``LARGEST`` is among `configs`), the better of two
+    measurements just before that network's cases and just after its ``fit``, so that the rate
+    and the fit it bounds run under the same conditions; and per dtype the rate of the BLAS gemm
+    that nncore's core calls on that shape (None where it cannot be timed).
+    quick: fewer and shorter repeats.
+    progress: a callable taking one line of text, called before each case.
+    """
+    target, repeats = _settings(quick)
+    backends = [b for b in backends if available(b)]
+    rows, numpy_rates, blas_rates = [], {}, {}
+    rate_repeats = 5 if quick else 20
+    for dtype in dtypes:
+        for config in configs:
+            if config == LARGEST:
+                numpy_rates[dtype] = numpy_matmul_rate(dtype, repeats=rate_repeats)
+                blas_rates[dtype] = blas_gemm_rate(dtype, repeats=rate_repeats)
+            for op in ops:
+                if progress:
+                    progress(f"{config.name} {dtype} {op}")
+                seconds = {}
+                for backend in backends:
+                    case = make_case(config, dtype, op, backend)
+                    seconds[backend] = measure(case, target, repeats) / case.steps
+                    del case
+                rows.append(Row(config, dtype, op, seconds))
+                if config == LARGEST and op == "fit":
+                    numpy_rates[dtype] = max(numpy_rates[dtype],
+                                             numpy_matmul_rate(dtype, repeats=rate_repeats))
+    return rows, numpy_rates, blas_rates
+
+
+def run_threads(quick=False, dtypes=DTYPES, configs=THREAD_CONFIGS, progress=None):
+    """ThreadsResults of ``many_networks`` for K = 2 and K = the usable cores, on each of
+    `configs` (default THREAD_CONFIGS) and `dtypes`. ImportError without threadpoolctl."""
+    import threadpoolctl  # noqa: F401  (the ImportError, before any work)
+    results = []
+    for dtype in dtypes:
+        for config in configs:
+            for k in sorted({2, usable_cores()}):
+                if progress:
+                    progress(f"{k} x {config.name} {dtype} in threads")
+                results.append(many_networks(config, dtype, k, *((0.03, 3) if quick
+                                                                 else (0.2, 5))))
+    return results
+
+
+def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKENDS, file=None):
+    """Run the comparison and print it to `file` (default: stdout).
+
+    Returns (rows, numpy_rates, blas_rates, threads): what ``run`` returns, and the
+    ThreadsResults of ``run_threads`` on the THREAD_CONFIGS among `configs` (empty without
+    threadpoolctl).
+    """
+    file = sys.stdout if file is None else file
+
+    def say(*lines):
+        for line in lines:
+            print(line, file=file)
+
+    start = time.perf_counter()
+    say("nncore benchmark" + (" (--quick)" if quick else ""), *machine_info())
+    missing = [b for b in backends if not available(b)]
+    if missing:
+        say("not measured (cannot be imported): " + ", ".join(missing))
+    progress = None
+    if sys.stderr.isatty():
+        def progress(text):
+            print(f"\r\033[K  measuring {text} ...", end="", file=sys.stderr, flush=True)
+    rows, numpy_rates, blas_rates = run(quick=quick, dtypes=dtypes, configs=configs,
+                                        backends=backends, progress=progress)
+    say("",
+        "us per step (train_step: one call on a batch; fit/step: one fit epoch / its steps; "
+        "predict: one batch).",
+        "NumPy: a plain NumPy training step written as a user would "
+        "(nncore.bench.PlainNumpyMLP),",
+        "in the network's dtype, one-hot targets made once outside the timed calls. Every "
+        "contestant gets integer labels.",
+        "vs X = X's time / nncore's time (> 1: nncore is faster); target: the issue's speedup "
+        "over NumPy.",
+        "GFLOP/s: nncore's, in the matrix products.", "")
+    say(format_table(rows), "", *summary(rows))
+    say(*gemm_lines(rows, LARGEST, GEMM_SHAPE, numpy_rates, blas_rates))
+    if CONFIGS[3] in configs:
+        for dtype in dtypes:
+            step, matmul, both = mixed_with_numpy(dtype, *_settings(quick))
+            say(f"mixed with NumPy ({CONFIGS[3].name}, {dtype}): train_step {step * 1e6:,.0f} "
+                f"us + NumPy matmul {matmul * 1e6:,.0f} us alone; alternating "
+                f"{both * 1e6:,.0f} us per pair")
+    threads = []
+    thread_configs = [c for c in THREAD_CONFIGS if c in configs]
+    if thread_configs:
+        say("", "Many networks at once: K networks trained by fit in K Python threads against "
+                "the same K fits one after the other,",
+            "BLAS limited to 1 thread (threadpoolctl); ideal throughput ratio: K.")
+        try:
+            threads = run_threads(quick, dtypes, thread_configs, progress)
+        except ImportError:
+            say("skipped: threadpoolctl is not installed (pip install threadpoolctl, or "
+                "nncore's bench extra)")
+        say(*threads_lines(threads, usable_cores()))
+    if progress:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
+    command = "python -m nncore bench" + (" --quick" if quick else "")
+    if tuple(dtypes) != DTYPES:
+        command += f" --dtype {dtypes[0]}"
+    if tuple(configs) != CONFIGS:
+        command += "".join(f" --network {c.id}" for c in configs)
+    if "nncore-numpy" in backends:
+        command += " --with-numpy-backend"
+    load = (f"; load average at the end: {os.getloadavg()[0]:.2f}"
+            if hasattr(os, "getloadavg") else "")
+    say("", f"{time.perf_counter() - start:.0f} s{load}; made by: {command}")
+    return rows, numpy_rates, blas_rates, threads
+
+
+def add_arguments(parser):
+    """Add the options of ``nncore bench`` to an argparse parser."""
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer, shorter repeats: about a minute on 2 cores")
+    parser.add_argument("--dtype", choices=DTYPES, default=None,
+                        help="only this dtype (default: both)")
+    parser.add_argument("--network", choices=[c.id for c in CONFIGS], action="append",
+                        default=None, metavar="ID",
+                        help="only this network (repeatable; default: all of "
+                             + ", ".join(c.id for c in CONFIGS) + ")")
+    parser.add_argument("--with-numpy-backend", action="store_true",
+                        help="also time nncore's backend='numpy' (the tests' oracle; not a "
+                             "baseline)")
+    return parser
+
+
+def command(args):
+    """Run the report for parsed ``nncore bench`` arguments."""
+    configs = tuple(c for c in CONFIGS if args.network is None or c.id in args.network)
+    backends = DEFAULT_BACKENDS + (("nncore-numpy",) if args.with_numpy_backend else ())
+    report(quick=args.quick, dtypes=(args.dtype,) if args.dtype else DTYPES, configs=configs,
+           backends=backends)
+    return 0
+
+
+def main(argv=None):
+    """``python -m nncore.bench [options]``: the same as ``nncore bench [options]``."""
+    parser = argparse.ArgumentParser(prog="python -m nncore.bench", description=DESCRIPTION)
+    return command(add_arguments(parser).parse_args(argv))
+

@@ -1,0 +1,381 @@
+"""The benchmark report's contestants compute what they claim, and the report is put together
+right. (No time is asserted: only what is computed and printed.)
+
+The plain NumPy step is the baseline every ratio of ``nncore bench`` divides by: it must make
+the same update as nncore's NumPy backend (the tests' oracle) from the same weights, or every
+ratio would compare against something else. The peers (scikit-learn, PyTorch) are checked the
+same way where they are installed, which shows that their settings are plain SGD at the same
+rate on the same network.
+"""
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nncore
+from nncore import bench
+from nncore.bench import baselines
+
+from _helpers import BACKEND_ATOL, BACKEND_RTOL, RTOL, ATOL
+
+ACTIVATIONS = ["relu", "sigmoid"]
+# one and two hidden layers: the second checks delta_prev through a hidden layer's W.T
+SIZES = [[5, 7, 3], [5, 7, 6, 4]]
+
+
+def _networks(sizes, activation, dtype=np.float64, seed=1):
+    """(nncore network with backend="numpy", PlainNumpyMLP with the same parameters)."""
+    net = nncore.Network(sizes, activation=activation, output="softmax", loss="cross_entropy",
+                         seed=seed, dtype=dtype, backend="numpy")
+    return net, bench.PlainNumpyMLP.like(net)
+
+
+def _data(sizes, n, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    labels = rng.integers(0, sizes[-1], n)
+    if n >= sizes[-1]:
+        labels[:sizes[-1]] = np.arange(sizes[-1])  # every class present
+    return X, labels
+
+
+def _assert_same_parameters(net, mlp, rtol, atol):
+    for i, layer in enumerate(net.layers):
+        np.testing.assert_allclose(mlp.W[i], layer.W, rtol=rtol, atol=atol, err_msg=f"W{i}")
+        np.testing.assert_allclose(mlp.b[i], layer.b, rtol=rtol, atol=atol, err_msg=f"b{i}")
+
+
+# -- the plain NumPy step: the baseline ------------------------------------------------------------
+
+@pytest.mark.parametrize("sizes", SIZES, ids=lambda s: "-".join(map(str, s)))
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("n", [1, 9])
+def test_plain_step_makes_the_numpy_backends_update(sizes, activation, n):
+    net, mlp = _networks(sizes, activation)
+    X, labels = _data(sizes, n)
+    Y = bench.one_hot(labels, sizes[-1], np.float64)
+    before = [ly.W.copy() for ly in net.layers]
+    for lr in (0.5, 0.1, 0.3):  # a few steps: each starts from the previous one's weights
+        net.train_step(X, labels, lr)
+        mlp.step(X, Y, lr)
+        _assert_same_parameters(net, mlp, RTOL[np.float64], ATOL[np.float64])
+    # the comparison is not vacuous: every weight matrix moved
+    assert all(not np.allclose(b, ly.W) for b, ly in zip(before, net.layers))
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_plain_predict_is_the_numpy_backends(activation):
+    net, mlp = _networks(SIZES[1], activation)
+    X, _ = _data(SIZES[1], 11)
+    np.testing.assert_allclose(mlp.predict(X), net.predict(X), rtol=RTOL[np.float64],
+                               atol=ATOL[np.float64])
+
+
+def test_plain_softmax_is_stable_for_large_logits():
+    net, mlp = _networks([2, 3, 2], "relu")
+    X = np.array([[1e3, 1e3], [-1e3, 2e3]])
+    with np.errstate(over="raise", invalid="raise"):  # underflow to 0 is right
+        out = mlp.predict(X)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, net.predict(X), rtol=RTOL[np.float64],
+                               atol=ATOL[np.float64])
+
+
+class _InOrder:
+    """An rng whose permutation is the identity: the plain fit's order becomes 0..n-1."""
+
+    def permutation(self, n):
+        return np.arange(n)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_plain_fit_is_the_numpy_backends_epoch_in_the_same_order(activation):
+    sizes = SIZES[1]
+    net, mlp = _networks(sizes, activation)
+    X, labels = _data(sizes, 23)  # 23 = 2 batches of 10 and a last one of 3
+    net.fit(X, labels, epochs=1, lr=0.2, batch_size=10, shuffle=False)
+    mlp.fit(X, bench.one_hot(labels, sizes[-1], np.float64), 0.2, 10, _InOrder())
+    _assert_same_parameters(net, mlp, 1e-11, 1e-13)
+
+
+def test_plain_fit_visits_the_examples_in_the_rngs_order():
+    sizes = SIZES[0]
+    X, labels = _data(sizes, 12)
+    Y = bench.one_hot(labels, sizes[-1], np.float64)
+    _, mlp = _networks(sizes, "relu")
+    _, by_hand = _networks(sizes, "relu")
+    mlp.fit(X, Y, 0.2, 5, np.random.default_rng(7))
+    order = np.random.default_rng(7).permutation(12)
+    for start in (0, 5, 10):
+        idx = order[start:start + 5]
+        by_hand.step(X[idx], Y[idx], 0.2)
+    _assert_same_parameters_plain(mlp, by_hand)
+
+
+def _assert_same_parameters_plain(a, b):
+    for Wa, Wb, ba, bb in zip(a.W, b.W, a.b, b.b):
+        np.testing.assert_array_equal(Wa, Wb)
+        np.testing.assert_array_equal(ba, bb)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_plain_step_stays_in_float32(activation):
+    sizes = SIZES[1]
+    net, mlp = _networks(sizes, activation, dtype=np.float32)
+    X, labels = _data(sizes, 9, dtype=np.float32)
+    Y = bench.one_hot(labels, sizes[-1], np.float32)
+    assert Y.dtype == np.float32
+    net.train_step(X, labels, 0.1)
+    mlp.step(X, Y, 0.1)
+    assert all(W.dtype == np.float32 for W in mlp.W) and all(b.dtype == np.float32
+                                                             for b in mlp.b)
+    assert mlp.predict(X).dtype == np.float32
+    _assert_same_parameters(net, mlp, BACKEND_RTOL[np.float32], BACKEND_ATOL[np.float32])
+
+
+def test_plain_network_trains_a_copy_of_the_parameters():
+    net, mlp = _networks(SIZES[0], "relu")
+    W0, b0 = net.layers[0].W.copy(), net.layers[0].b.copy()
+    X, labels = _data(SIZES[0], 4)
+    mlp.step(X, bench.one_hot(labels, 3, np.float64), 0.5)
+    assert not np.array_equal(mlp.W[0], W0)
+    np.testing.assert_array_equal(net.layers[0].W, W0)
+    np.testing.assert_array_equal(net.layers[0].b, b0)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(activation="tanh"),
+    dict(activation=nncore.Sigmoid(c=1.0, beta=2.0)),
+    dict(activation="relu", output="sigmoid", loss="binary_cross_entropy"),
+    dict(activation="relu", output="identity", loss="mse"),
+])
+def test_plain_network_refuses_what_it_does_not_compute(kwargs):
+    net = nncore.Network([3, 4, 2], seed=0, **{"loss": "cross_entropy", **kwargs})
+    with pytest.raises(ValueError, match="PlainNumpyMLP computes"):
+        bench.PlainNumpyMLP.like(net)
+
+
+def test_plain_network_refuses_mismatched_parameters():
+    with pytest.raises(ValueError, match="2 weight matrices and 1 bias"):
+        bench.PlainNumpyMLP([np.ones((2, 3)), np.ones((3, 2))], [np.ones(3)], "relu")
+    with pytest.raises(ValueError, match="'relu' or 'sigmoid'"):
+        bench.PlainNumpyMLP([np.ones((2, 3))], [np.ones(3)], "tanh")
+
+
+# -- the peers -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_sklearn_partial_fit_makes_the_plain_steps_update(activation):
+    pytest.importorskip("sklearn")
+    sizes = SIZES[1]
+    config = bench.Config(tuple(sizes), activation, 9, 1, None, None)
+    X, labels = _data(sizes, 9)
+    clf = bench.build_sklearn(config)
+    clf.partial_fit(X, labels, classes=np.arange(sizes[-1]))
+    _, mlp = _networks(sizes, activation)
+    clf.coefs_ = [W.copy() for W in mlp.W]
+    clf.intercepts_ = [b.copy() for b in mlp.b]
+    clf.partial_fit(X, labels)  # one batch of 9 = one step
+    mlp.step(X, bench.one_hot(labels, sizes[-1], np.float64), bench.LR)
+    for i in range(len(sizes) - 1):
+        np.testing.assert_allclose(clf.coefs_[i], mlp.W[i], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(clf.intercepts_[i], mlp.b[i], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(clf.predict_proba(X), mlp.predict(X), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_torch_step_makes_the_plain_steps_update(activation):
+    torch = pytest.importorskip("torch")
+    sizes = SIZES[1]
+    config = bench.Config(tuple(sizes), activation, 9, 1, None, None)
+    model, optimizer, loss_fn = bench.build_torch(config, "float64")
+    _, mlp = _networks(sizes, activation)
+    linear = [m for m in model if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for layer, W, b in zip(linear, mlp.W, mlp.b):
+            layer.weight.copy_(torch.from_numpy(W.T))
+            layer.bias.copy_(torch.from_numpy(b))
+    X, labels = _data(sizes, 9)
+    optimizer.zero_grad()
+    loss_fn(model(torch.from_numpy(X)), torch.from_numpy(labels)).backward()
+    optimizer.step()
+    mlp.step(X, bench.one_hot(labels, sizes[-1], np.float64), bench.LR)
+    for layer, W, b in zip(linear, mlp.W, mlp.b):
+        np.testing.assert_allclose(layer.weight.detach().numpy().T, W, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(layer.bias.detach().numpy(), b, rtol=1e-12, atol=1e-14)
+
+
+# -- the cases -------------------------------------------------------------------------------------
+
+SMALL = bench.Config((4, 5, 3), "relu", 8, fit_steps=3, target_step=None, target_fit=None)
+
+
+@pytest.mark.parametrize("op", bench.OPS)
+@pytest.mark.parametrize("backend", bench.BACKENDS)
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+def test_every_case_runs(backend, op, dtype):
+    if not bench.available(backend):
+        pytest.skip(f"{backend} is not installed")
+    case = bench.make_case(SMALL, dtype, op, backend)
+    assert case.steps == (3 if op == "fit" else 1)
+    assert case.samples == 8 * case.steps
+    assert case.flops == case.steps * SMALL.flops(op)
+    case.fn()
+
+
+@pytest.mark.parametrize("op", ["train_step", "fit"])
+def test_nncore_is_given_integer_labels(op):
+    case = bench.make_case(SMALL, "float32", op, "nncore")
+    labels = case.fn.args[1]
+    assert labels.ndim == 1 and labels.dtype.kind == "i"
+
+
+def test_plain_numpy_case_trains_on_the_data_of_the_others():
+    X, labels = bench.make_data(SMALL, "float64", 8)
+    case = bench.make_case(SMALL, "float64", "train_step", "numpy")
+    mlp = case.fn.func.__self__
+    X_case, Y_case = case.fn.args[:2]
+    np.testing.assert_array_equal(X_case, X)
+    np.testing.assert_array_equal(Y_case.argmax(axis=1), labels)
+    assert Y_case.dtype == np.float64 and mlp.W[0].dtype == np.float64
+
+
+def test_unknown_op_or_backend_is_refused():
+    with pytest.raises(ValueError, match="unknown op"):
+        bench.make_case(SMALL, "float64", "evaluate", "nncore")
+    with pytest.raises(ValueError, match="unknown backend"):
+        bench.make_case(SMALL, "float64", "fit", "jax")
+
+
+def test_flops_of_a_step():
+    # forward 2*8*(4*5 + 5*3) = 560; weight gradients 560; input gradient of layer 2: 2*8*15
+    assert SMALL.flops("predict") == 560
+    assert SMALL.flops("train_step") == SMALL.flops("fit") == 560 + 560 + 240
+
+
+# -- the targets and the table ---------------------------------------------------------------------
+
+def test_targets_are_the_issues():
+    targets = {(c.id, d): (c.target("train_step", d), c.target("fit", d))
+               for c in bench.CONFIGS for d in bench.DTYPES}
+    issue = {"3-4-2-b1": (20, 100), "3-4-2-b32": (10, 20), "784-256-10-b64": (1.4, 1.4),
+             "784-1024-1024-10-b256": (1.05, 1.05)}
+    for d in bench.DTYPES:
+        for network, expected in issue.items():
+            assert targets[network, d] == expected
+    assert targets["64-32-10-b32", "float32"] == (5, 8)
+    assert targets["64-32-10-b32", "float64"] == (5, 5)
+    assert bench.CONFIGS[0].target("predict", "float32") is None
+    assert bench.GEMM_SHAPE == (256, 1024, 1024) and bench.GEMM_SHARE_TARGET == 0.9
+
+
+def _row(config, dtype, op, **us):
+    return bench.Row(config, dtype, op, {b: t * 1e-6 for b, t in us.items()})
+
+
+def test_table_ratios_and_target_marks():
+    c64 = bench.CONFIGS[2]
+    rows = [_row(bench.CONFIGS[0], "float32", "train_step", nncore=1, numpy=25, torch=0.5),
+            _row(bench.CONFIGS[0], "float32", "fit", nncore=1, numpy=99, torch=300),
+            _row(c64, "float64", "fit", nncore=10, numpy=60),    # 6x: float64 target 5
+            _row(c64, "float32", "fit", nncore=10, numpy=60)]    # 6x: float32 target 8
+    assert [r.met() for r in rows] == [True, False, True, False]
+    lines = bench.format_table(rows).splitlines()
+    assert lines[0].split()[:6] == ["network", "dtype", "op", "nncore", "us", "NumPy"]
+    assert "sklearn us" not in lines[0]  # not measured: no column
+    body = [line for line in lines[2:] if line]
+    assert "25x" in body[0] and ">=20x ok" in body[0] and "0.5x SLOWER" in body[0]
+    assert "99x" in body[1] and ">=100x MISS" in body[1] and "300x" in body[1]
+    assert ">=5x ok" in body[2] and ">=8x MISS" in body[3]
+    assert bench.summary(rows) == ["speedup targets over the plain NumPy step met: 2 of 4",
+                                   "faster than PyTorch: 1 of 2"]
+
+
+def test_threads_lines_mark_the_target_for_two_threads_only():
+    config = bench.THREAD_CONFIGS[0]
+    results = [bench.ThreadsResult(config, "float32", 2, 3, 0.18, 0.1),
+               bench.ThreadsResult(config, "float64", 2, 3, 0.15, 0.1),
+               bench.ThreadsResult(config, "float64", 4, 3, 0.4, 0.1)]
+    lines = bench.table.threads_lines(results, cores=4)
+    assert "1.80x" in lines[0] and "ok" in lines[0]
+    assert "1.50x" in lines[1] and "MISS" in lines[1]
+    assert "4.00x" in lines[2] and "target" not in lines[2]
+    assert "target" not in bench.table.threads_lines(results[:1], cores=1)[0]
+
+
+def test_many_networks_in_threads():
+    pytest.importorskip("threadpoolctl")
+    result = bench.many_networks(SMALL, "float32", 2, target=0.002, repeats=1)
+    assert result.k == 2 and result.epochs >= 1
+    assert result.sequential > 0 and result.threaded > 0
+    assert result.speedup == result.sequential / result.threaded
+
+
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+def test_networks_trained_in_threads_are_those_trained_one_after_the_other(dtype):
+    pytest.importorskip("threadpoolctl")
+    with bench.ManyNetworks(SMALL, dtype, 3) as one_by_one:
+        one_by_one.sequential(epochs=2)
+    with bench.ManyNetworks(SMALL, dtype, 3) as threads:
+        before = [net.layers[0].W.copy() for net in threads.nets]
+        threads.threaded(epochs=2)
+    for a, b, W0 in zip(one_by_one.nets, threads.nets, before):
+        assert not np.array_equal(b.layers[0].W, W0)  # every network was trained
+        for la, lb in zip(a.layers, b.layers):
+            np.testing.assert_array_equal(la.W, lb.W)
+            np.testing.assert_array_equal(la.b, lb.b)
+    # each network had its own data and seed
+    assert not np.array_equal(threads.nets[0].layers[0].W, threads.nets[1].layers[0].W)
+
+
+def test_report_of_one_network():
+    out = io.StringIO()
+    rows, numpy_rates, _, threads = bench.report(quick=True, dtypes=("float64",),
+                                                 configs=(bench.CONFIGS[0],), file=out)
+    text = out.getvalue()
+    assert [(r.op, r.dtype) for r in rows] == [(op, "float64") for op in bench.OPS]
+    assert all(set(r.seconds) >= {"nncore", "numpy"} for r in rows)
+    assert "nncore-numpy" not in rows[0].seconds  # the oracle is not in the default report
+    assert "vs NumPy" in text and "3-4-2 sigmoid b1" in text and "CPU:" in text
+    assert numpy_rates == {} and threads == []  # neither network is in this run
+    assert text.rstrip().endswith("made by: python -m nncore bench --quick --dtype float64 "
+                                  "--network 3-4-2-b1")
+
+
+def test_report_without_the_peers(monkeypatch):
+    monkeypatch.setitem(baselines._MODULES, "torch", None)
+    monkeypatch.setitem(baselines._MODULES, "sklearn", None)
+    out = io.StringIO()
+    rows, *_ = bench.report(quick=True, dtypes=("float32",), configs=(bench.CONFIGS[0],),
+                            backends=bench.BACKENDS, file=out)
+    text = out.getvalue()
+    assert "not measured (cannot be imported): torch, sklearn" in text
+    assert "PyTorch us" not in text and "sklearn us" not in text
+    assert "nncore-NumPy us" in text and "vs nncore-NumPy" in text
+    assert all(set(r.seconds) == {"nncore", "numpy", "nncore-numpy"} for r in rows)
+
+
+def test_command_line():
+    result = subprocess.run([sys.executable, "-m", "nncore.bench", "--quick", "--dtype",
+                             "float32", "--network", "3-4-2-b1"], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "3-4-2 sigmoid b1  float32  fit/step" in result.stdout
+    assert "speedup targets over the plain NumPy step met" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["nncore", "bench"], ["nncore.bench"]])
+def test_both_commands_take_the_same_options(command):
+    result = subprocess.run([sys.executable, "-m", *command, "--help"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for option in ("--quick", "--dtype", "--network", "--with-numpy-backend"):
+        assert option in result.stdout
+
+
+def test_command_line_refuses_an_unknown_network():
+    result = subprocess.run([sys.executable, "-m", "nncore", "bench", "--network", "1-2-3"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "invalid choice: '1-2-3'" in result.stderr
