@@ -3,6 +3,7 @@ the installed package)."""
 import contextlib
 import doctest
 import importlib
+import importlib.util
 import io
 import re
 from pathlib import Path
@@ -47,7 +48,10 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "__readme__"}
     results = {}
+    has_onnx = all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime"))
     for section, code in blocks:
+        if section == "Export to ONNX" and not has_onnx:
+            continue   # the onnx extra is optional (pip install "nncore[onnx]")
         with contextlib.redirect_stdout(io.StringIO()):
             exec(compile(code, f"README.md ({section})", "exec"), namespace)
         results[section] = dict(namespace)
@@ -56,3 +60,6 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     assert len(grid["scores"]) == len(grid["grid"]) == 6
     assert all(0.8 < score <= 1 for score in grid["scores"])
     assert (grid["best_hidden"], grid["best_lr"]) in grid["grid"]
+    if has_onnx:
+        # the exported model, run by onnxruntime, gave predict's outputs
+        assert results["Export to ONNX"]["same"] is True

@@ -16,14 +16,15 @@ from .activations import (Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softma
 from .datasets import load_digits
 from .layers import Dense
 from .network import Network
+from .onnx import to_onnx  # imports onnx only when called
 from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop, get_optimizer
 from .schedules import CosineLR, ExponentialLR, ReduceLROnPlateau, Schedule, StepLR
 from .training import EarlyStopping, History
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["Network", "Dense", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
            "Softmax", "get_activation", "functional", "load_digits",
            "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer",
            "Schedule", "StepLR", "ExponentialLR", "CosineLR", "ReduceLROnPlateau",
-           "EarlyStopping", "History"]
+           "EarlyStopping", "History", "to_onnx", "__version__"]

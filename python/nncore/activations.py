@@ -17,10 +17,18 @@ softmax        exp(a_k) / sum_j exp(a_j), along each row        Jacobian diag(z)
                                                                 as delta = z * (g - sum(g * z))
 =============  ===============================================  =================================
 """
+from __future__ import annotations
+
 import math
 import numbers
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Mapping, Union
+
+    ActivationSpec = Union[str, "Activation", Mapping[str, Any]]
 
 __all__ = ["Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax",
            "get_activation", "ACTIVATION_NAMES"]
@@ -29,7 +37,7 @@ __all__ = ["Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "So
 IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = range(6)
 
 
-def _real(value, name):
+def _real(value: Any, name: str) -> float:
     """value as a finite float; TypeError / ValueError naming `name` otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
@@ -46,27 +54,27 @@ class Activation:
     sigmoid, updates in place); subclasses expose its entries as named attributes.
     """
 
-    name = None
-    code = None
-    param_names = ()  # the parameters, in the order of _params
+    name: ClassVar[str | None] = None
+    code: ClassVar[int | None] = None
+    param_names: ClassVar[tuple[str, ...]] = ()  # the parameters, in the order of _params
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._params = np.zeros(2)
         self._network = None  # the network a trainable activation learns in
 
     @property
-    def trainable(self):
+    def trainable(self) -> bool:
         """Whether training updates this activation's parameters (only a Sigmoid can)."""
         return False
 
-    def _config(self):
+    def _config(self) -> dict[str, Any]:
         return {"name": self.name}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._config().items() if k != "name")
         return f"{type(self).__name__}({args})"
 
-    def same_as(self, other):
+    def same_as(self, other: object) -> bool:
         """True when `other` is the same kind of activation with the same parameters."""
         return type(self) is type(other) and self._config() == other._config()
 
@@ -101,7 +109,7 @@ class Sigmoid(Activation):
     name, code = "sigmoid", SIGMOID
     param_names = ("c", "beta")
 
-    def __init__(self, c=1.0, beta=1.0, trainable=False):
+    def __init__(self, c: float = 1.0, beta: float = 1.0, trainable: bool = False) -> None:
         super().__init__()
         self.c = c
         self.beta = beta
@@ -110,28 +118,28 @@ class Sigmoid(Activation):
         self._trainable = bool(trainable)
 
     @property
-    def c(self):
+    def c(self) -> float:
         """Output scale (float)."""
         return float(self._params[0])
 
     @c.setter
-    def c(self, value):
+    def c(self, value: float) -> None:
         self._params[0] = _real(value, "c")
 
     @property
-    def beta(self):
+    def beta(self) -> float:
         """Steepness (float)."""
         return float(self._params[1])
 
     @beta.setter
-    def beta(self, value):
+    def beta(self, value: float) -> None:
         self._params[1] = _real(value, "beta")
 
     @property
-    def trainable(self):
+    def trainable(self) -> bool:
         return self._trainable
 
-    def _config(self):
+    def _config(self) -> dict[str, Any]:
         return {"name": self.name, "c": self.c, "beta": self.beta, "trainable": self.trainable}
 
 
@@ -159,20 +167,20 @@ class LeakyReLU(Activation):
     name, code = "leaky_relu", LEAKY_RELU
     param_names = ("delta",)
 
-    def __init__(self, delta=0.01):
+    def __init__(self, delta: float = 0.01) -> None:
         super().__init__()
         self.delta = delta
 
     @property
-    def delta(self):
+    def delta(self) -> float:
         """Slope for negative inputs (float)."""
         return float(self._params[0])
 
     @delta.setter
-    def delta(self, value):
+    def delta(self, value: float) -> None:
         self._params[0] = _real(value, "delta")
 
-    def _config(self):
+    def _config(self) -> dict[str, Any]:
         return {"name": self.name, "delta": self.delta}
 
 
@@ -186,7 +194,7 @@ _BY_NAME = {cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, 
 ACTIVATION_NAMES = tuple(_BY_NAME)
 
 
-def get_activation(spec):
+def get_activation(spec: ActivationSpec) -> Activation:
     """An Activation from a name (``"relu"``), an Activation (returned as it is), or a config
     dict as saved by ``Network.save``."""
     if isinstance(spec, Activation):

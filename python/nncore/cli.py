@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from . import bench
+from ._version import __version__
 from .activations import ACTIVATION_NAMES
 from .datasets import load_digits
 from .network import BACKENDS, Network
@@ -106,6 +107,7 @@ def _number(kind, low, high=None, low_open=False):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="nncore", description="nncore: train on the shipped digits, or time the core.")
+    parser.add_argument("--version", action="version", version=f"nncore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a network on the shipped 8x8 digits")
     t.add_argument("--hidden", type=_number(int, 1), nargs="*", default=[64], metavar="N",

@@ -5,15 +5,22 @@ Learning Repository, https://doi.org/10.24432/C50P49, licensed CC BY 4.0. These 
 examples of its test set, as distributed with scikit-learn (``sklearn.datasets.load_digits``);
 see ``data/DIGITS.txt`` beside this module.
 """
-from importlib import resources
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from numpy.typing import NDArray
 
 __all__ = ["load_digits"]
 
 
-def load_digits():
+def load_digits() -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """The 8x8 digits: X (1797, 64) float64 pixel counts in [0, 16], y (1797,) int64 in 0..9."""
+    from importlib import resources   # here, not at import: it pulls in pathlib, urllib
+
     with resources.files("nncore").joinpath("data/digits.npz").open("rb") as f:
         with np.load(f, allow_pickle=False) as data:
             return data["X"].astype(np.float64), data["y"].astype(np.int64)

@@ -9,7 +9,14 @@ array([0.42555748, 0.57444252])
 >>> round(F.cross_entropy([0.9, 0.1], [1, 0]), 4)      # natural log: -ln(0.9)
 0.1054
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from numpy.typing import ArrayLike, NDArray
 
 from . import _kernels, _validate
 from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH, _real
@@ -42,32 +49,32 @@ def _activation(code, a, p0=0.0, p1=0.0):
     return z[0] if was_1d else z
 
 
-def identity(a):
+def identity(a: ArrayLike) -> NDArray[np.floating[Any]]:
     """z = a."""
     return _activation(IDENTITY, a)
 
 
-def sigmoid(a, c=1.0, beta=1.0):
+def sigmoid(a: ArrayLike, c: float = 1.0, beta: float = 1.0) -> NDArray[np.floating[Any]]:
     """z = c / (1 + exp(-beta * a))."""
     return _activation(SIGMOID, a, _real(c, "c"), _real(beta, "beta"))
 
 
-def tanh(a):
+def tanh(a: ArrayLike) -> NDArray[np.floating[Any]]:
     """z = tanh(a)."""
     return _activation(TANH, a)
 
 
-def relu(a):
+def relu(a: ArrayLike) -> NDArray[np.floating[Any]]:
     """z = max(0, a)."""
     return _activation(RELU, a)
 
 
-def leaky_relu(a, delta=0.01):
+def leaky_relu(a: ArrayLike, delta: float = 0.01) -> NDArray[np.floating[Any]]:
     """z = a if a >= 0 else delta * a."""
     return _activation(LEAKY_RELU, a, _real(delta, "delta"))
 
 
-def softmax(a):
+def softmax(a: ArrayLike) -> NDArray[np.floating[Any]]:
     """z = exp(a) / exp(a).sum(), along each row."""
     return _activation(SOFTMAX, a)
 
@@ -77,7 +84,7 @@ _ELEMENTWISE = {"identity": (IDENTITY, ()), "sigmoid": (SIGMOID, ("c", "beta")),
 _DEFAULTS = {"c": 1.0, "beta": 1.0, "delta": 0.01}
 
 
-def derivative(name, a, **params):
+def derivative(name: str, a: ArrayLike, **params: float) -> NDArray[np.floating[Any]]:
     """phi'(a) elementwise for an elementwise activation, computed by the core's backward
     kernel (g = 1). Parameters as keywords: ``derivative("sigmoid", a, c=2.0)``."""
     if name not in _ELEMENTWISE:
@@ -96,20 +103,20 @@ def derivative(name, a, **params):
     return d[0] if was_1d else d
 
 
-def softmax_jacobian(a):
+def softmax_jacobian(a: ArrayLike) -> NDArray[np.floating[Any]]:
     """The Jacobian J[j, k] = d softmax(a)_j / d a_k of one example a (n,), shape (n, n).
 
     Computed by the core's backward kernel applied to each unit vector (it is symmetric:
     J = diag(z) - z z^T).
     """
-    a, was_1d = _rows(a, "a")
+    x, was_1d = _rows(a, "a")
     if not was_1d:
-        raise ValueError(f"softmax_jacobian takes one example (n,), got shape {a.shape}")
-    n = a.shape[1]
-    rows = np.ascontiguousarray(np.repeat(a, n, axis=0))
+        raise ValueError(f"softmax_jacobian takes one example (n,), got shape {x.shape}")
+    n = x.shape[1]
+    rows = np.ascontiguousarray(np.repeat(x, n, axis=0))
     z = np.empty_like(rows)
     _kernels.activation_forward_into(SOFTMAX, 0.0, 0.0, rows, z)
-    jac = np.eye(n, dtype=a.dtype)
+    jac = np.eye(n, dtype=x.dtype)
     _kernels.activation_backward_into(SOFTMAX, 0.0, 0.0, rows, z, jac)
     return jac
 
@@ -127,16 +134,16 @@ def _loss(code, yhat, y, probabilities):
     return _kernels.loss_value_of(code, yhat, y)
 
 
-def mse(yhat, y):
+def mse(yhat: ArrayLike, y: ArrayLike) -> float:
     """L = 1/(2N) * sum((y - yhat)**2), N = rows."""
     return _loss(MSE, yhat, y, False)
 
 
-def cross_entropy(yhat, y):
+def cross_entropy(yhat: ArrayLike, y: ArrayLike) -> float:
     """L = -1/N * sum(y * log(yhat)), natural log; yhat is clipped away from 0."""
     return _loss(CROSS_ENTROPY, yhat, y, True)
 
 
-def binary_cross_entropy(yhat, y):
+def binary_cross_entropy(yhat: ArrayLike, y: ArrayLike) -> float:
     """L = -1/N * sum(y * log(yhat) + (1 - y) * log(1 - yhat)), natural log."""
     return _loss(BINARY_CROSS_ENTROPY, yhat, y, True)

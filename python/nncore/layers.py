@@ -1,8 +1,17 @@
 """Dense (fully connected) layers."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from . import _validate
-from .activations import LEAKY_RELU, RELU, get_activation
+from .activations import LEAKY_RELU, RELU, Activation, get_activation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from numpy.typing import ArrayLike, NDArray
+
+    from .activations import ActivationSpec
 
 __all__ = ["Dense"]
 
@@ -45,45 +54,45 @@ class Dense:
     Dense(3, 4, activation=Sigmoid(c=1.0, beta=1.0, trainable=False))
     """
 
-    def __init__(self, n_in, n_out, activation="identity"):
+    def __init__(self, n_in: int, n_out: int, activation: ActivationSpec = "identity") -> None:
         self._n_in = _validate.count(n_in, "n_in", 1, _validate.MAX_ROWS)
         self._n_out = _validate.count(n_out, "n_out", 1, _validate.MAX_ROWS)
         self._activation = get_activation(activation)
-        self._W = None
-        self._b = None
+        self._W: Any = None  # ndarrays once the layer joins a Network
+        self._b: Any = None
         self._bound = False
 
     @property
-    def n_in(self):
+    def n_in(self) -> int:
         """Inputs of the layer (int, fixed)."""
         return self._n_in
 
     @property
-    def n_out(self):
+    def n_out(self) -> int:
         """Nodes of the layer (int, fixed)."""
         return self._n_out
 
     @property
-    def activation(self):
+    def activation(self) -> Activation:
         """The layer's activation object."""
         return self._activation
 
     @property
-    def W(self):
+    def W(self) -> NDArray[Any]:
         """Weights, shape (n_in, n_out)."""
         return self._W
 
     @W.setter
-    def W(self, value):
+    def W(self, value: ArrayLike) -> None:
         self._assign("W", self._W, value, (self.n_in, self.n_out))
 
     @property
-    def b(self):
+    def b(self) -> NDArray[Any]:
         """Biases, shape (n_out,)."""
         return self._b
 
     @b.setter
-    def b(self, value):
+    def b(self, value: ArrayLike) -> None:
         self._assign("b", self._b, value, (self.n_out,))
 
     def _assign(self, name, target, value, shape):
@@ -112,7 +121,7 @@ class Dense:
         self._W = self._b = None
         self._bound = False
 
-    def reset_parameters(self, rng=None):
+    def reset_parameters(self, rng: int | np.random.Generator | None = None) -> None:
         """Draw W uniformly from [-r, r] and set b to 0, in place.
 
         r = sqrt(6 / n_in) for relu and leaky_relu (He), sqrt(6 / (n_in + n_out)) otherwise
@@ -128,5 +137,5 @@ class Dense:
         self._W[...] = rng.uniform(-bound, bound, size=self._W.shape)
         self._b[...] = 0
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Dense({self.n_in}, {self.n_out}, activation={self._activation!r})"

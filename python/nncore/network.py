@@ -1,7 +1,11 @@
 """The Network: a stack of Dense layers, a loss, and a backend that computes with them."""
+from __future__ import annotations
+
 import copy as _copy
 import math
 import numbers
+import os
+from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
 
 import numpy as np
 
@@ -16,6 +20,15 @@ from . import training
 from .optimizers import Optimizer, get_optimizer
 from .schedules import get_schedule
 from .training import EarlyStopping, History
+
+if TYPE_CHECKING:  # pragma: no cover
+    from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+    from .activations import Activation
+    from .schedules import Schedule
+
+    FloatArray = NDArray[np.floating[Any]]
+    ScheduleSpec = Union[str, Schedule, Callable[[int, float], float], None]
 
 __all__ = ["Network"]
 
@@ -79,14 +92,17 @@ class Network:
     >>> losses = net.fit(np.eye(3), [0, 1, 1], epochs=5, lr=0.5)
     """
 
-    def __init__(self, layers, *, loss, activation=None, output=None, seed=None,
-                 dtype="float64", backend="cython", optimizer="sgd"):
+    def __init__(self, layers: Sequence[Dense] | Sequence[int], *, loss: str,
+                 activation: str | Activation | None = None,
+                 output: str | Activation | None = None,
+                 seed: int | np.random.Generator | None = None, dtype: DTypeLike = "float64",
+                 backend: str = "cython", optimizer: str | Optimizer = "sgd") -> None:
         code = loss_code(loss)
         optimizer = get_optimizer(optimizer)
         if optimizer._network is not None:
             raise ValueError(f"this {type(optimizer).__name__} already trains another Network; "
                              f"make a new one")
-        self.dtype = _validate.dtype_of(dtype)
+        self.dtype: np.dtype[Any] = _validate.dtype_of(dtype)
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
         layers = self._layers_from(layers, activation, output, loss)
@@ -98,9 +114,9 @@ class Network:
             raise ValueError("a trainable activation already learns in another Network; "
                              "make a new one")
         self._rng = np.random.default_rng(seed)
-        self.layers = tuple(layers)
-        self.loss_name = loss
-        self.backend = backend
+        self.layers: tuple[Dense, ...] = tuple(layers)
+        self.loss_name: str = loss
+        self.backend: str = backend
         try:
             for layer in layers:
                 layer._bind(self.dtype, self._rng)
@@ -126,7 +142,7 @@ class Network:
             raise
 
     @property
-    def optimizer(self):
+    def optimizer(self) -> Optimizer:
         """The nncore.Optimizer that ``train_step`` and ``fit`` use.
 
         Assigning one (or a name) binds it to this network with fresh state: zero moments,
@@ -134,7 +150,7 @@ class Network:
         return self._optimizer
 
     @optimizer.setter
-    def optimizer(self, spec):
+    def optimizer(self, spec: str | Optimizer) -> None:
         new = get_optimizer(spec)
         if new._network is not None and new._network is not self:
             raise ValueError(f"this {type(new).__name__} already trains another Network; "
@@ -202,20 +218,20 @@ class Network:
     # -- sizes ---------------------------------------------------------------------------------
 
     @property
-    def sizes(self):
+    def sizes(self) -> list[int]:
         """Nodes per layer, inputs first: e.g. [3, 4, 2]."""
         return [self.layers[0].n_in] + [ly.n_out for ly in self.layers]
 
     # -- computing -----------------------------------------------------------------------------
 
-    def forward(self, X):
+    def forward(self, X: ArrayLike) -> FloatArray:
         """The output activations z of the last layer for X.
 
         X: (N, n_in) or (n_in,); returns (N, n_out) or (n_out,), a new array.
         """
         return self._backend.predict(X)
 
-    def predict(self, X, out=None):
+    def predict(self, X: ArrayLike, out: FloatArray | None = None) -> FloatArray:
         """The network's outputs for X, as ``forward``; written into ``out`` when given.
 
         out: ndarray of shape (N, n_out) (or (n_out,) for one example), the network's dtype,
@@ -224,7 +240,7 @@ class Network:
         """
         return self._backend.predict(X, out)
 
-    def loss(self, X, Y):
+    def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
         """The loss L(yhat, y) of the outputs for X against targets Y (float).
 
         An overflow gives inf; a NaN (inf - inf inside the network) raises FloatingPointError.
@@ -234,7 +250,7 @@ class Network:
             raise FloatingPointError(self._nan_message("the loss"))
         return value
 
-    def gradients(self, X, Y):
+    def gradients(self, X: ArrayLike, Y: ArrayLike) -> list[dict[str, Any]]:
         """dL/dparameters for the batch (X, Y), without changing the network.
 
         Returns one dict per layer: ``{"W": (n_in, n_out), "b": (n_out,)}``, plus ``"c"`` and
@@ -245,7 +261,7 @@ class Network:
         _no_nan(self, grads, "d")
         return grads
 
-    def trace(self, X, Y):
+    def trace(self, X: ArrayLike, Y: ArrayLike) -> list[dict[str, FloatArray]]:
         """Every quantity of one forward and backward pass, in the seed's notation.
 
         Returns one dict per layer: ``{"a": a, "z": z, "delta": delta}``, each (N, n_out) (or
@@ -261,7 +277,7 @@ class Network:
         return (f"{what} is NaN: the computation overflowed {self.dtype.name} (inputs, weights "
                 f"or activation parameters too large for it)")
 
-    def train_step(self, X, Y, lr):
+    def train_step(self, X: ArrayLike, Y: ArrayLike, lr: float) -> float:
         """One step of the network's optimizer on the batch (X, Y) at rate ``lr``; with the
         default ``"sgd"``, gradient descent: W -= lr * dW, b -= lr * db.
 
@@ -274,9 +290,12 @@ class Network:
                 f"finite, or the outputs overflow (after too large a learning rate?)")
         return value
 
-    def fit(self, X, Y, epochs, lr, batch_size=32, shuffle=True, callback=None, *,
-            validation_data=None, validation_split=0.0, schedule=None, early_stopping=None,
-            metrics=(), verbose=0):
+    def fit(self, X: ArrayLike, Y: ArrayLike, epochs: int, lr: float, batch_size: int = 32,
+            shuffle: bool = True, callback: Callable[[int, float], object] | None = None, *,
+            validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+            validation_split: float = 0.0, schedule: ScheduleSpec = None,
+            early_stopping: EarlyStopping | None = None, metrics: Sequence[str] = (),
+            verbose: int = 0) -> History:
         """Train with the network's optimizer over mini-batches; returns an nncore.History.
 
         Every epoch runs in the core (shuffle, gather, steps); the validation loss and the
@@ -484,7 +503,7 @@ class Network:
 
     # -- saving --------------------------------------------------------------------------------
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> str:
         """Save the configuration, the parameters, the optimizer (kind, hyper-parameters,
         state, step count) and the shuffling generator's state to ``path`` (.npz, no pickle),
         so that ``fit`` continues after ``load`` as if never interrupted. Atomically: the file
@@ -495,7 +514,8 @@ class Network:
         return _io.save(self, path)
 
     @classmethod
-    def load(cls, path, backend="cython", *, max_bytes=_io.DEFAULT_MAX_BYTES):
+    def load(cls, path: str | os.PathLike[str], backend: str = "cython", *,
+             max_bytes: int = _io.DEFAULT_MAX_BYTES) -> Network:
         """A Network saved by ``save``.
 
         The file is checked before anything is allocated (format, configuration, each array's
@@ -509,11 +529,11 @@ class Network:
         same configuration, parameters, backend and shuffling state (see nncore.io.reduce)."""
         return _io.reduce(self)
 
-    def __copy__(self):
+    def __copy__(self) -> Network:
         # a shallow copy would share parameters and the shuffling generator: copy it all
         return _copy.deepcopy(self)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         layers = ", ".join(repr(ly) for ly in self.layers)
         return (f"Network([{layers}], loss={self.loss_name!r}, dtype={self.dtype.name!r}, "
                 f"backend={self.backend!r})")

@@ -187,7 +187,8 @@ class SGD(Optimizer):
 
     _kind = _optim.KIND_SGD
 
-    def __init__(self, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
         momentum = _real(momentum, "momentum", 0.0, 1.0)
         weight_decay = _real(weight_decay, "weight_decay")
         if not isinstance(nesterov, (bool, np.bool_)):
@@ -231,7 +232,8 @@ class Adam(Optimizer):
     _kind = _optim.KIND_ADAM
     _default_decay = 0.0
 
-    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=None, amsgrad=False):
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float | None = None, amsgrad: bool = False) -> None:
         if weight_decay is None:
             weight_decay = self._default_decay
         beta1 = _real(beta1, "beta1", 0.0, 1.0)
@@ -285,7 +287,8 @@ class RMSprop(Optimizer):
 
     _kind = _optim.KIND_RMSPROP
 
-    def __init__(self, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
+    def __init__(self, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
+                 weight_decay: float = 0.0) -> None:
         alpha = _real(alpha, "alpha", 0.0, 1.0)
         eps = _real(eps, "eps", 0.0, low_open=True)
         momentum = _real(momentum, "momentum", 0.0, 1.0)

@@ -80,7 +80,7 @@ class StepLR(Schedule):
     gamma : float > 0, default 0.1
     """
 
-    def __init__(self, step_size, gamma=0.1):
+    def __init__(self, step_size: int, gamma: float = 0.1) -> None:
         self.step_size = _int(step_size, "step_size", 1)
         self.gamma = _real(gamma, "gamma", 0.0, low_open=True)
 
@@ -99,7 +99,7 @@ class ExponentialLR(Schedule):
     gamma : float > 0
     """
 
-    def __init__(self, gamma):
+    def __init__(self, gamma: float) -> None:
         self.gamma = _real(gamma, "gamma", 0.0, low_open=True)
 
     def rate(self, epoch):
@@ -120,7 +120,7 @@ class CosineLR(Schedule):
     lr_min : float >= 0, default 0
     """
 
-    def __init__(self, T_max=None, lr_min=0.0):
+    def __init__(self, T_max: int | None = None, lr_min: float = 0.0) -> None:
         self.T_max = None if T_max is None else _int(T_max, "T_max", 1)
         self.lr_min = _real(lr_min, "lr_min", 0.0)
 
@@ -150,7 +150,8 @@ class ReduceLROnPlateau(Schedule):
     min_lr : float >= 0, default 0
     """
 
-    def __init__(self, factor=0.1, patience=10, threshold=1e-4, min_lr=0.0):
+    def __init__(self, factor: float = 0.1, patience: int = 10, threshold: float = 1e-4,
+                 min_lr: float = 0.0) -> None:
         self.factor = _real(factor, "factor", 0.0, 1.0, low_open=True)
         self.patience = _int(patience, "patience", 0)
         self.threshold = _real(threshold, "threshold", 0.0)

@@ -3,6 +3,7 @@ returns, early stopping, the validation split, the accuracy metric and the progr
 import math
 import numbers
 import sys
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -12,7 +13,7 @@ MONITORS = {"loss": "min", "val_loss": "min", "val_accuracy": "max"}
 METRICS = ("accuracy",)
 
 
-class History(list):
+class History(list[float]):
     """What ``fit`` returns: the list of per-epoch training losses, with the rest of the record.
 
     It is a ``list`` of floats (the mean loss of each epoch's steps, each taken before its
@@ -35,7 +36,7 @@ class History(list):
         Whether early stopping (or the callback) ended training before ``epochs``.
     """
 
-    def __init__(self, values=()):
+    def __init__(self, values: Iterable[float] = ()) -> None:
         super().__init__(values)
         self.val_loss = []
         self.lr = []
@@ -44,10 +45,10 @@ class History(list):
         self.stopped_early = False
 
     @property
-    def loss(self):
+    def loss(self) -> list[float]:
         return list(self)
 
-    def plot(self, ax=None):
+    def plot(self, ax: Any = None) -> Any:
         """Draw the loss curves (training, and validation if any) against the epoch, and the
         metrics on a second y axis; returns the matplotlib Axes.
 
@@ -112,7 +113,8 @@ class EarlyStopping:
     True
     """
 
-    def __init__(self, patience=10, min_delta=0.0, monitor="val_loss", restore_best=True):
+    def __init__(self, patience: int = 10, min_delta: float = 0.0, monitor: str = "val_loss",
+                 restore_best: bool = True) -> None:
         if isinstance(patience, bool) or not isinstance(patience, numbers.Integral):
             raise TypeError(f"patience must be an integer, got {type(patience).__name__}")
         if patience < 1:
