@@ -68,7 +68,7 @@ NN_KERNEL_TABLE(double, nn_kernels_f64)
 
 /* The best instruction set that the CPU has and the OS saves the registers of (GCC's and
  * clang's __builtin_cpu_supports check both). */
-static int nn_cpu_level(void)
+static inline int nn_cpu_level(void)
 {
     __builtin_cpu_init();
     if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
@@ -320,13 +320,13 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #undef NN_LANES
 #undef NN_MR
 
-static const nn_kernels_f32* nn_kernels_for_f32(int level)
+static inline const nn_kernels_f32* nn_kernels_for_f32(int level)
 {
     return level == NN_CPU_AVX512 ? &nn_kernels_avx512_f32
            : level == NN_CPU_AVX2 ? &nn_kernels_avx2_f32 : NULL;
 }
 
-static const nn_kernels_f64* nn_kernels_for_f64(int level)
+static inline const nn_kernels_f64* nn_kernels_for_f64(int level)
 {
     return level == NN_CPU_AVX512 ? &nn_kernels_avx512_f64
            : level == NN_CPU_AVX2 ? &nn_kernels_avx2_f64 : NULL;
@@ -335,9 +335,9 @@ static const nn_kernels_f64* nn_kernels_for_f64(int level)
 #else  /* no SIMD kernels for this compiler or architecture: the portable loops run */
 #define NN_HAVE_SIMD_KERNELS 0
 
-static int nn_cpu_level(void) { return NN_CPU_PORTABLE; }
-static const nn_kernels_f32* nn_kernels_for_f32(int level) { (void)level; return NULL; }
-static const nn_kernels_f64* nn_kernels_for_f64(int level) { (void)level; return NULL; }
+static inline int nn_cpu_level(void) { return NN_CPU_PORTABLE; }
+static inline const nn_kernels_f32* nn_kernels_for_f32(int level) { (void)level; return NULL; }
+static inline const nn_kernels_f64* nn_kernels_for_f64(int level) { (void)level; return NULL; }
 #endif
 
 #endif /* NNCORE_SIMD_H */
