@@ -30,10 +30,9 @@ Differences
 - ``adam``: nncore's Adam (PyTorch's form) adds ``epsilon`` to ``sqrt(v_hat)``, scikit-learn
   to ``sqrt(v)`` (with the bias correction folded into the rate); the same update up to where
   ``epsilon`` (1e-8) enters.
-- ``loss_curve_`` of sgd/adam: the data part is exactly scikit-learn's (mean over the epoch of
-  the loss before each step, weighted by batch size); the ``alpha`` penalty part is evaluated
-  with the mean of ``||W||^2`` at the start and at the end of the epoch (scikit-learn uses the
-  weights before each step, which the core does not report).
+- sgd/adam run each epoch's batches in the core's epoch loop when ``alpha == 0``; with
+  ``alpha > 0`` one core step per batch, so that the reported loss (which drives the stopping
+  rule) holds the penalty with the weights before each step, exactly as scikit-learn's.
 - ``warm_start`` and ``partial_fit`` keep the optimizer's state (moments, step count, rate)
   where scikit-learn starts a new optimizer at each ``fit``.
 - ``sample_weight`` is supported by ``solver="lbfgs"`` only (exact: the per-row deltas of
@@ -285,21 +284,28 @@ class _BaseMLP(BaseEstimator):
                 Xe, Ye = Xs, Ys
             else:
                 Xe, Ye = X, Y
-            pen0 = self._penalty(1.0) if self.alpha else 0.0
-            total, pen_w = 0.0, 0.0
-            if n_full:
-                self._set_decay(bs)
-                hist = net.fit(Xe[:n_full], Ye[:n_full], epochs=1, lr=self._lr,
-                               batch_size=bs, shuffle=False)
-                total += hist[0] * n_full
-                pen_w += n_full / bs
-            if n_full < n:
-                self._set_decay(n - n_full)
-                total += net.train_step(Xe[n_full:], Ye[n_full:], self._lr) * (n - n_full)
-                pen_w += 1.0
-            pen1 = self._penalty(1.0) if self.alpha else 0.0
-            # sum over batches of 0.5 alpha ||W||^2 / n_b * n_b, / n: (batches / n) * mean
-            self.loss_ = float(total * scale / n + 0.5 * (pen0 + pen1) * pen_w / n)
+            if self.alpha == 0:
+                # no penalty: the epoch's full batches in one pass of the core's epoch loop
+                total = 0.0
+                if n_full:
+                    self._set_decay(bs)
+                    hist = net.fit(Xe[:n_full], Ye[:n_full], epochs=1, lr=self._lr,
+                                   batch_size=bs, shuffle=False)
+                    total += hist[0] * n_full
+                if n_full < n:
+                    total += net.train_step(Xe[n_full:], Ye[n_full:], self._lr) * (n - n_full)
+                self.loss_ = float(total * scale / n)
+            else:
+                # the reported loss holds 0.5 alpha ||W||^2 / n_batch with the weights before
+                # each step, as scikit-learn's: one core step per batch (measured on digits,
+                # 64 hidden: within 10% of the epoch loop's time at batch 32, equal at 200)
+                total = 0.0
+                for sl in gen_batches(n, bs):
+                    nb = sl.stop - sl.start
+                    self._set_decay(nb)
+                    pen = self._penalty(nb)
+                    total += (net.train_step(Xe[sl], Ye[sl], self._lr) * scale + pen) * nb
+                self.loss_ = float(total / n)
             self.n_iter_ += 1
             self.t_ += n
             self.loss_curve_.append(self.loss_)
