@@ -413,3 +413,37 @@ def test_poisson_loss_refused_clearly(iris):
     X, y = iris
     with pytest.raises(NotImplementedError, match="poisson"):
         MLPRegressor(loss="poisson").fit(X, y.astype(float))
+
+
+def test_sgd_momentum_one_refused_before_anything_is_set(iris):
+    X, y = iris
+    est = MLPClassifier(solver="sgd", momentum=1.0)   # scikit-learn accepts it; nncore's SGD not
+    with pytest.raises(ValueError, match="momentum"):
+        est.fit(X, y)
+    assert not hasattr(est, "network_") and not hasattr(est, "classes_")
+
+
+def test_assigning_coefs_copies_into_the_network(iris):
+    """Copying scikit-learn's initial weights in, then training alike, gives its parameters."""
+    X, y = iris
+    common = dict(hidden_layer_sizes=(7,), solver="sgd", max_iter=1, learning_rate_init=0.1,
+                  batch_size=25, shuffle=False, warm_start=True, alpha=0.0)
+    a = SkMLPClassifier(random_state=5, **common).fit(X, y)
+    b = MLPClassifier(random_state=6, **common).fit(X, y)        # other weights
+    assert not np.allclose(b.coefs_[0], a.coefs_[0])
+    b.coefs_ = [c.copy() for c in a.coefs_]
+    b.intercepts_ = [c.copy() for c in a.intercepts_]
+    assert b.coefs_[0] is b.network_.layers[0].W
+    np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), rtol=1e-12)
+    # nncore's momentum state differs from the copied-in point only by its history; without
+    # momentum the next epochs agree
+    a.set_params(momentum=0.0, max_iter=3).fit(X, y)
+    b.set_params(momentum=0.0, max_iter=3).fit(X, y)
+    _assert_same_params(a, b, rtol=1e-9, atol=1e-12)
+    before = [c.copy() for c in b.coefs_]
+    with pytest.raises(ValueError, match="shape"):
+        b.coefs_ = [before[0], before[1].T]
+    with pytest.raises(ValueError, match="not finite"):
+        b.coefs_ = [before[0], np.full_like(before[1], np.nan)]
+    for x, y_ in zip(before, b.coefs_):
+        np.testing.assert_array_equal(x, y_)    # a refused assignment changes nothing

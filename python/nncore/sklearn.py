@@ -122,8 +122,6 @@ class _BaseMLP(BaseEstimator):
         if self.solver == "adam":
             return Adam(beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon, weight_decay=wd)
         momentum = self.momentum if self.solver == "sgd" else 0.0
-        if momentum >= 1.0:
-            raise ValueError("momentum = 1 is not supported by nncore's SGD (it must be < 1)")
         return SGD(momentum=momentum, nesterov=bool(self.nesterovs_momentum and momentum > 0),
                    weight_decay=wd)
 
@@ -164,11 +162,37 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self, "network_")
         return [ly.W for ly in self.network_.layers]
 
+    @coefs_.setter
+    def coefs_(self, values):
+        self._set_params("W", values)
+
     @property
     def intercepts_(self):
         """Biases of each layer, (n_out,): the network's own arrays."""
         check_is_fitted(self, "network_")
         return [ly.b for ly in self.network_.layers]
+
+    @intercepts_.setter
+    def intercepts_(self, values):
+        self._set_params("b", values)
+
+    def _set_params(self, name, values):
+        """Assign coefs_ / intercepts_ (a list, one array per layer): checked whole (count,
+        shapes, finite) before any is copied into the network."""
+        check_is_fitted(self, "network_")
+        layers = self.network_.layers
+        values = list(values)
+        if len(values) != len(layers):
+            raise ValueError(f"{len(layers)} arrays needed, one per layer, got {len(values)}")
+        arrays = [np.asarray(v, dtype=np.float64) for v in values]
+        for l, (ly, a) in enumerate(zip(layers, arrays)):
+            shape = getattr(ly, name).shape
+            if a.shape != shape:
+                raise ValueError(f"layer {l}'s {name} must have shape {shape}, got {a.shape}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"layer {l}'s {name} is not finite")
+        for ly, a in zip(layers, arrays):
+            np.copyto(getattr(ly, name), a, casting="unsafe")
 
     # -- fitting -----------------------------------------------------------------------------
 
@@ -187,15 +211,18 @@ class _BaseMLP(BaseEstimator):
         if getattr(self, "loss", "squared_error") == "poisson":
             raise NotImplementedError("nncore.sklearn.MLPRegressor has no loss='poisson' "
                                       "(nncore has no exp output); use squared_error")
+        # refuse before anything is set
         self._layer_sizes()
+        if self.solver == "sgd" and self.momentum >= 1.0:
+            raise ValueError("momentum = 1 is not supported by nncore's SGD (it must be < 1)")
+        if sample_weight is not None and self.solver != "lbfgs":
+            raise NotImplementedError(
+                f"sample_weight is supported with solver='lbfgs' only in nncore.sklearn; "
+                f"nncore's core has no weighted loss for {self.solver!r} yet")
         first = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         X, Y = self._validate_input(X, y, incremental, reset=first)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-            if self.solver != "lbfgs":
-                raise NotImplementedError(
-                    f"sample_weight is supported with solver='lbfgs' only in nncore.sklearn; "
-                    f"nncore's core has no weighted loss for {self.solver!r} yet")
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         Y = Y.reshape(len(Y), -1).astype(self.dtype)
