@@ -56,7 +56,7 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
     from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import check_random_state, gen_batches, shuffle as _sk_shuffle
+    from sklearn.utils import check_array, check_random_state, gen_batches, shuffle as _sk_shuffle
     from sklearn.utils._param_validation import StrOptions
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target
@@ -216,6 +216,9 @@ class _BaseMLP(BaseEstimator):
         if self.solver == "sgd" and self.momentum >= 1.0:
             raise ValueError("momentum = 1 is not supported by nncore's SGD (it must be < 1)")
         if sample_weight is not None and self.solver != "lbfgs":
+            # bad weights (wrong shape, all zero, negative...) get scikit-learn's ValueError
+            _check_sample_weight(sample_weight, check_array(X, dtype=(np.float64, np.float32)),
+                                 dtype=np.float64)
             raise NotImplementedError(
                 f"sample_weight is supported with solver='lbfgs' only in nncore.sklearn; "
                 f"nncore's core has no weighted loss for {self.solver!r} yet")
