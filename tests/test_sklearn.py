@@ -447,3 +447,48 @@ def test_assigning_coefs_copies_into_the_network(iris):
         b.coefs_ = [before[0], np.full_like(before[1], np.nan)]
     for x, y_ in zip(before, b.coefs_):
         np.testing.assert_array_equal(x, y_)    # a refused assignment changes nothing
+
+
+def test_float32_follows_sklearn_on_float32_data(iris):
+    """scikit-learn trains in float32 on float32 X; so does dtype="float32": the same
+    operations in float32, agreeing to float32 rounding accumulated over 30 steps."""
+    X, y = iris
+    X32 = X.astype(np.float32)
+    common = dict(hidden_layer_sizes=(8,), solver="sgd", random_state=0, max_iter=6,
+                  learning_rate_init=0.1, batch_size=32, alpha=0.01)
+    a = SkMLPClassifier(**common).fit(X32, y)
+    b = MLPClassifier(dtype="float32", **common).fit(X32, y)
+    assert all(c.dtype == np.float32 for c in b.coefs_ + b.intercepts_)
+    assert b.predict_proba(X32).dtype == np.float32
+    _assert_same_params(a, b, rtol=1e-4, atol=1e-5)
+    assert b.score(X, y) == a.score(X32, y)
+
+
+def test_regressor_early_stopping_and_partial_fit_as_sklearn():
+    X, y = _scaled(datasets.load_diabetes)
+    y = (y - y.mean()) / y.std()
+    common = dict(hidden_layer_sizes=(12,), solver="sgd", random_state=1, max_iter=300,
+                  learning_rate_init=0.01, early_stopping=True, n_iter_no_change=3)
+    a = SkMLPRegressor(**common).fit(X, y)
+    b = MLPRegressor(**common).fit(X, y)
+    assert a.n_iter_ < 300 and b.n_iter_ == a.n_iter_
+    np.testing.assert_allclose(b.validation_scores_, a.validation_scores_, rtol=1e-9)
+    _assert_same_params(a, b, rtol=1e-8, atol=1e-10)
+    # partial_fit: one epoch per call, as scikit-learn's (whose optimizer persists too)
+    common.update(early_stopping=False, shuffle=False)
+    a, b = SkMLPRegressor(**common), MLPRegressor(**common)
+    for _ in range(3):
+        a.partial_fit(X, y)
+        b.partial_fit(X, y)
+    assert b.n_iter_ == a.n_iter_ == 1 and b.t_ == a.t_ == 3 * len(y)
+    _assert_same_params(a, b, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="early_stopping"):
+        MLPRegressor(early_stopping=True).partial_fit(X, y)
+
+
+def test_verbose_prints_like_sklearn(iris, capsys):
+    X, y = iris
+    MLPClassifier(hidden_layer_sizes=(4,), solver="sgd", max_iter=2, verbose=True,
+                  random_state=0).fit(X, y)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Iteration 1, loss = ") and out[1].startswith("Iteration 2, ")
