@@ -492,3 +492,32 @@ def test_verbose_prints_like_sklearn(iris, capsys):
                   random_state=0).fit(X, y)
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("Iteration 1, loss = ") and out[1].startswith("Iteration 2, ")
+
+
+def test_refit_resets_and_warm_start_from_lbfgs(iris):
+    X, y = iris
+    est = MLPClassifier(hidden_layer_sizes=(6,), solver="sgd", max_iter=3, random_state=0,
+                        learning_rate_init=0.05)
+    est.fit(X, y)
+    first = [c.copy() for c in est.coefs_]
+    est.fit(X, y)                        # not warm: anew, the same result
+    assert len(est.loss_curve_) == 3
+    for a, b in zip(first, est.coefs_):
+        np.testing.assert_array_equal(a, b)
+    warm = MLPClassifier(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=5, random_state=0,
+                         warm_start=True).fit(X, y)
+    after_lbfgs = warm.coefs_[0].copy()
+    warm.set_params(solver="sgd", max_iter=2).fit(X, y)     # continues from lbfgs's weights
+    assert len(warm.loss_curve_) == 2 and warm.n_iter_ == 2
+    assert not np.array_equal(warm.coefs_[0], after_lbfgs)
+    fresh = MLPClassifier(hidden_layer_sizes=(6,), solver="sgd", max_iter=1,
+                          random_state=0).fit(X, y)
+    assert warm.loss_curve_[0] < 0.5 * fresh.loss_curve_[0]   # started from lbfgs's weights
+
+
+def test_leaky_relu_extra_activation(iris):
+    X, y = iris
+    est = MLPClassifier(hidden_layer_sizes=(16,), activation="leaky_relu", solver="lbfgs",
+                        random_state=0, max_iter=100).fit(X, y)
+    assert est.network_.layers[0].activation.name == "leaky_relu"
+    assert est.score(X, y) > 0.95

@@ -252,17 +252,18 @@ class _BaseMLP(BaseEstimator):
             self._lr = float(self.learning_rate_init)
             self._opt_key = None
             self._best = None
-            if self.solver in _STOCHASTIC:
-                self.loss_curve_ = []
-                self._no_improvement_count = 0
-                if self.early_stopping:
-                    self.validation_scores_ = []
-                    self.best_validation_score_ = -np.inf
-                    self.best_loss_ = None
-                else:
-                    self.best_loss_ = np.inf
-                    self.validation_scores_ = None
-                    self.best_validation_score_ = None
+        if self.solver in _STOCHASTIC and (first or not hasattr(self, "loss_curve_")):
+            # first fit, or warm_start from an lbfgs fit
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
         try:
             if self.solver in _STOCHASTIC:
                 self._fit_stochastic(X, Y, rs, incremental)
