@@ -23,7 +23,11 @@ What follows scikit-learn exactly
   ``early_stopping``, restoring the best weights), ``n_iter_``, ``t_``, ``loss_curve_``.
 - ``lbfgs``: ``scipy.optimize.minimize(method="L-BFGS-B")`` with ``maxiter=max_iter``,
   ``maxfun=max_fun``, ``gtol=tol``, the loss from ``Network.loss`` and the gradients from
-  ``Network.gradients`` (the whole data, in the core).
+  ``Network.gradients`` (the whole data, in the core: two calls per evaluation, the core has
+  no call that returns both).
+- scikit-learn's conventions kept as they are: the squared loss reported (``loss_``) is
+  averaged over the outputs as well as the rows, while its gradient is not divided by the
+  number of outputs (nncore's ``mse`` gradient, as scikit-learn's).
 
 Differences
 -----------
@@ -40,10 +44,11 @@ Differences
   (the core's epoch loop has no weighted loss yet). ``MLPRegressor(loss="poisson")`` raises
   NotImplementedError (no exp output in the core). Sparse X is not accepted.
 - Extra parameters: ``dtype`` (``"float64"``, or ``"float32"``: faster, less precise);
-  ``activation`` also accepts ``"leaky_relu"``.
+  ``activation`` also accepts ``"leaky_relu"``. ``momentum=1`` (accepted by scikit-learn)
+  raises ValueError: nncore's SGD needs momentum < 1.
+- scikit-learn >= 1.6 (``validate_data``); the parameter constraints are scikit-learn's own
+  (``MLPClassifier._parameter_constraints``), so bad parameters raise its ValueError at fit.
 """
-import copy
-import numbers
 import warnings
 
 import numpy as np
