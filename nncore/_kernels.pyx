@@ -51,17 +51,33 @@ cdef extern from "_simd.h" nogil:
 # Matmul
 # ---------------------------------------------------------------------------------------------
 
-# Which code computes a product of m * n * k multiply-adds (chosen by measurement, `python
-# benches/matmul_cutover.py`; the table is in README.md, "Matmul cut-over"):
+# Which code computes a product of m * n * k multiply-adds, chosen by measurement (`python
+# benches/matmul_cutover.py`, one quiet run of it in README.md, "How the core computes"):
 # - the portable loops below GEMM_SIMD_MIN_MNK;
 # - the core's SIMD tiles (_simd.h: AVX-512 or AVX2 + FMA, by the CPU) up to
-#   GEMM_BLAS_MIN_MNK, where BLAS's packing and thread start-up cost more than they give back;
-# - BLAS above.
-# On a CPU without AVX2 (or with NNCORE_CPU=portable), the loops below GEMM_LOOPS_MAX_MNK and
-# for a single row, BLAS elsewhere.
+#   GEMM_BLAS_MIN_MNK: on one core they keep up with NumPy's OpenBLAS at every shape of the
+#   step, and below about 2-4 million multiply-adds BLAS's two threads do not pay for
+#   themselves (at 2.1M the tiles were 0-30% faster, at 8.4M BLAS 25-35%);
+# - BLAS above;
+# - except op(B) = B.T with fewer than SIMD_NT_MIN_ROWS rows (delta @ W.T at batch size 1),
+#   where the tiles' transposed copy of B costs more than the product: as on a CPU without
+#   SIMD kernels (or NNCORE_CPU=portable), the loops below GEMM_LOOPS_MAX_MNK, BLAS elsewhere
+#   (NumPy's OpenBLAS, with its small-matrix kernels, beats the loops from there, a single
+#   row included: 1 x 32 x 64 in 0.09 us against 0.29 us).
 cdef double GEMM_SIMD_MIN_MNK = 64.0
-cdef double GEMM_BLAS_MIN_MNK = 262144.0
+cdef double GEMM_BLAS_MIN_MNK = 4194304.0
 cdef double GEMM_LOOPS_MAX_MNK = 256.0
+cdef int SIMD_NT_MIN_ROWS = 4
+
+# The elementwise kernels (sigmoid, softmax, column sums, the finite check) take their SIMD
+# code from this many values: on fewer (a 3-4-2 network at batch size 1) the call and the masks
+# cost more than the scalar loops (0.23 against 0.18 us a step).
+cdef Py_ssize_t SIMD_MIN_SIZE = 16
+
+
+cdef inline bint _simd_for(Py_ssize_t size) noexcept nogil:
+    # True when the SIMD code of the cpu path should take `size` values
+    return _cpu_level != NN_CPU_PORTABLE and size >= SIMD_MIN_SIZE
 
 cdef enum:
     PATH_LOOPS = 0
@@ -80,13 +96,13 @@ cdef int simd_level() noexcept nogil:
     return _cpu_level
 
 
-cdef inline int _gemm_path(int m, int n, int k) noexcept nogil:
+cdef inline int _gemm_path(bint trans_b, int m, int n, int k) noexcept nogil:
     cdef double mnk = <double>m * n * k
-    if _cpu_level != NN_CPU_PORTABLE:
+    if _cpu_level != NN_CPU_PORTABLE and not (trans_b and m < SIMD_NT_MIN_ROWS):
         if mnk < GEMM_SIMD_MIN_MNK:
             return PATH_LOOPS
         return PATH_SIMD if mnk < GEMM_BLAS_MIN_MNK else PATH_BLAS
-    return PATH_LOOPS if mnk < GEMM_LOOPS_MAX_MNK or m == 1 else PATH_BLAS
+    return PATH_LOOPS if mnk < GEMM_LOOPS_MAX_MNK else PATH_BLAS
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -274,7 +290,7 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
     if k == 0:
         _scale_rows(C, m, n, ldc, beta)
         return
-    path = _gemm_path(m, n, k)
+    path = _gemm_path(trans_b, m, n, k)
     if path == PATH_LOOPS:
         gemm_loops(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
     elif path == PATH_SIMD:
@@ -288,7 +304,7 @@ cdef void dense_forward(const floating* z_prev, const floating* W, const floatin
     # a = z_prev @ W + b
     cdef int i, j
     cdef floating* row
-    if _gemm_path(m, n_out, n_in) == PATH_SIMD:
+    if _gemm_path(False, m, n_out, n_in) == PATH_SIMD:
         # the bias is added as each tile of a is stored
         gemm_simd(False, False, m, n_out, n_in, <floating>1, z_prev, n_in, W, n_out,
                   <floating>0, a, n_out, b)
@@ -331,7 +347,7 @@ cdef void activation_forward(int kind, double p0, double p1, const floating* a, 
         # z = c / (1 + exp(-beta * a))
         c = <floating>p0
         beta = <floating>p1
-        if _cpu_level != NN_CPU_PORTABLE:
+        if _simd_for(size):
             _sigmoid_simd(a, z, size, c, beta)
         elif c == 1 and beta == 1:
             for i in range(size):
@@ -354,7 +370,7 @@ cdef void activation_forward(int kind, double p0, double p1, const floating* a, 
             z[i] = a[i] if a[i] >= 0 else slope * a[i]
     elif kind == ACT_SOFTMAX:
         # e = np.exp(a - a.max(1, keepdims=True)); z = e / e.sum(1, keepdims=True)
-        if _cpu_level != NN_CPU_PORTABLE:
+        if _simd_for(size):
             _softmax_simd(a, z, lse, m, n)
             return
         for r in range(m):
@@ -593,7 +609,7 @@ cdef void column_sums(const floating* delta, floating* out, int m, int n,
     # out = beta * out + alpha * delta.sum(0)
     cdef int r, j
     cdef const floating* dr
-    if _cpu_level != NN_CPU_PORTABLE:
+    if _simd_for(<Py_ssize_t>m * n):
         if floating is float:
             _simd32.column_sums(delta, out, m, n, alpha, beta)
         else:
@@ -618,7 +634,7 @@ cdef bint all_finite_in(const floating* x, Py_ssize_t size, double lo, double hi
     cdef floating fhi = <floating>hi
     cdef floating big = FLT_MAX if floating is float else DBL_MAX
     cdef int bad = 0
-    if _cpu_level != NN_CPU_PORTABLE:
+    if _simd_for(size):
         if floating is float:
             return _simd32.all_finite_in(x, size, flo, fhi)
         else:
