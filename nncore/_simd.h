@@ -118,6 +118,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 
 #define NN_T float
 #define NN_SUFFIX avx2_f32
+#define NN_LOG(x) logf(x)
 #define NN_TABLE nn_kernels_f32
 #define NN_MLOAD_OR(p, m, fill) _mm256_blendv_ps(fill, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m))
 #define NN_ZERO_OUTSIDE(v, m) _mm256_and_ps(v, _mm256_castsi256_ps(m))
@@ -166,6 +167,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 
 #define NN_T double
 #define NN_SUFFIX avx2_f64
+#define NN_LOG(x) log(x)
 #define NN_TABLE nn_kernels_f64
 #define NN_MLOAD_OR(p, m, fill) _mm256_blendv_pd(fill, _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m))
 #define NN_ZERO_OUTSIDE(v, m) _mm256_and_pd(v, _mm256_castsi256_pd(m))
@@ -221,6 +223,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_MASK_T __mmask16
 #define NN_T float
 #define NN_SUFFIX avx512_f32
+#define NN_LOG(x) logf(x)
 #define NN_TABLE nn_kernels_f32
 #define NN_MLOAD_OR(p, m, fill) _mm512_mask_loadu_ps(fill, m, p)
 #define NN_ZERO_OUTSIDE(v, m) _mm512_maskz_mov_ps(m, v)
@@ -270,6 +273,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_MASK_T __mmask8
 #define NN_T double
 #define NN_SUFFIX avx512_f64
+#define NN_LOG(x) log(x)
 #define NN_TABLE nn_kernels_f64
 #define NN_MLOAD_OR(p, m, fill) _mm512_mask_loadu_pd(fill, m, p)
 #define NN_ZERO_OUTSIDE(v, m) _mm512_maskz_mov_pd(m, v)

@@ -6,6 +6,7 @@
 #define NN_CAT(a, b) NN_CAT_(a, b)
 #define NN_FN(name) NN_CAT(name, NN_SUFFIX)
 #define NN_NR (2 * NN_VL)   /* columns per tile: two vectors */
+#define NN_SHORT_ROW 16      /* softmax rows shorter than this: one exp pass over the block */
 
 /* One tile: rows 0..mr-1 and columns 0..NR-1 of C (only `cols` of them when !store_full) get
  *   C[r, :] = alpha * sum_p op(A)[r, p] * Bp[p, :]  (+ bias)  (+ beta * C[r, :])
@@ -323,8 +324,8 @@ NN_TARGET static void NN_FN(nn_adam)(NN_T* w, const NN_T* g, NN_T* m, NN_T* v, p
 }
 
 /* z = exp(a - max) / sum(exp(a - max)) row by row over (m, n), and lse[r] = max + log(sum)
- * when lse is not NULL: as _kernels.activation_forward's softmax, a vector of a row at a time
- * (the rows of an output layer are short: the scalar loops' overhead per row dominated). */
+ * when lse is not NULL: as _kernels.activation_forward's softmax, with its exps a vector at a
+ * time. */
 NN_TARGET static void NN_FN(nn_softmax_rows)(const NN_T* a, NN_T* z, NN_T* lse, ptrdiff_t m,
                                              ptrdiff_t n)
 {
@@ -333,9 +334,11 @@ NN_TARGET static void NN_FN(nn_softmax_rows)(const NN_T* a, NN_T* z, NN_T* lse, 
     NN_MASK_T tail = NN_MASK((int)(n % NN_VL));
     ptrdiff_t r, j, full = n - n % NN_VL;
     NN_T mx, total;
-    if (n < 4) {
-        /* rows of 1 to 3 values: a vector per row would be mostly empty. Instead z = a - max
-         * row by row, one vector exp over the whole block, then the sums row by row. */
+    if (n < NN_SHORT_ROW) {
+        /* short rows (an output layer of 10 classes): a vector or two per row would be mostly
+         * empty and each row's reductions a chain of latencies. Instead z = a - max row by
+         * row, one vector exp over the whole block, then the sums row by row (32 x 10 float32:
+         * 2.2 -> 1.9 us per kernel call, 1.5 us of it the def wrapper's). */
         for (r = 0; r < m; r++) {
             mx = a[r * n];
             for (j = 1; j < n; j++)
@@ -353,7 +356,7 @@ NN_TARGET static void NN_FN(nn_softmax_rows)(const NN_T* a, NN_T* z, NN_T* lse, 
             for (j = 0; j < n; j++)
                 z[r * n + j] *= (NN_T)1 / total;
             if (lse != NULL)
-                lse[r] += (NN_T)log(total);
+                lse[r] += NN_LOG(total);
         }
         return;
     }
@@ -385,7 +388,7 @@ NN_TARGET static void NN_FN(nn_softmax_rows)(const NN_T* a, NN_T* z, NN_T* lse, 
         if (j < n)
             NN_MSTORE(zr + j, tail, NN_MUL(NN_MLOAD(zr + j, tail), vinv));
         if (lse != NULL)
-            lse[r] = mx + (NN_T)log(total);
+            lse[r] = mx + NN_LOG(total);
     }
 }
 
@@ -460,6 +463,7 @@ static const NN_TABLE NN_FN(nn_kernels) = {
 #undef NN_ADD
 #undef NN_SQRT
 #undef NN_MLOAD_OR
+#undef NN_LOG
 #undef NN_ZERO_OUTSIDE
 #undef NN_HMAX
 #undef NN_HSUM
