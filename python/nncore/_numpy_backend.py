@@ -1,7 +1,8 @@
 """The NumPy backend: the same math as the core, written with plain NumPy.
 
-It is the tests' oracle and the benchmarks' baseline, so it is written the straightforward
-way: one array expression per step of the derivation, no tricks. It reads and updates the very
+It is the tests' oracle, so it is written the straightforward way: one array expression per
+step of the derivation, no tricks. (It validates and converts like the rest of the API, so it
+is not what the benchmarks divide by: that is the plain NumPy step of nncore.bench.) It reads and updates the very
 arrays the layers own (W, b, and the activation parameters), in place, as the core does.
 """
 import math

@@ -72,7 +72,7 @@ class Network:
     dtype : {"float64", "float32"}, default "float64"
     backend : {"cython", "numpy"}, default "cython"
         ``"cython"`` computes in nncore's compiled core; ``"numpy"`` with plain NumPy (the same
-        math: the tests' oracle and the benchmarks' baseline).
+        math: the tests' oracle).
     optimizer : {"sgd", "adam", "adamw", "rmsprop"} or nncore.Optimizer, default "sgd"
         The update rule of ``train_step`` and ``fit`` (see nncore.optimizers); also the
         ``optimizer`` attribute, which can be reassigned (fresh state).
