@@ -151,27 +151,38 @@ def _resolve(path):
     return path
 
 
-def _read_member(zf, info, expected_shape, expected_kind, itemsize, what):
-    """The array stored in zip member ``info``, after checking its .npy header against
-    (expected_shape, expected_kind, itemsize) and its sizes against the zip's records, before
-    reading its data."""
-    fmt = np.lib.format
+def _check_stored(info, what):
+    """Refuse a zip member that is encrypted or compressed (nncore writes neither, and only a
+    stored member's data are known to lie within the file)."""
     if info.flag_bits & 0x1:
         raise _Bad(f"{what} is encrypted")
     if info.compress_type != zipfile.ZIP_STORED:
         raise _Bad(f"{what} is compressed (zip method {info.compress_type}); nncore saves "
                    f"and reads uncompressed members only, whose data lie within the file")
+
+
+def _read_header(f, what):
+    """(shape, fortran_order, dtype) from the .npy header at the start of the open member f,
+    which is left at the first byte of the data."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            return fmt.read_array_header_1_0(f)
+        if version == (2, 0):
+            return fmt.read_array_header_2_0(f)
+    except (ValueError, TypeError, SyntaxError, EOFError) as exc:
+        raise _Bad(f"{what} is not a valid .npy array ({exc})") from None
+    raise _Bad(f"{what} is .npy format version {version}; expected 1.0 or 2.0")
+
+
+def _read_member(zf, info, expected_shape, expected_kind, itemsize, what):
+    """The array stored in zip member ``info``, after checking its .npy header against
+    (expected_shape, expected_kind, itemsize) and its sizes against the zip's records, before
+    reading its data."""
+    _check_stored(info, what)
     with zf.open(info) as f:
-        try:
-            version = fmt.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = fmt.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = fmt.read_array_header_2_0(f)
-            else:
-                raise _Bad(f"{what} is .npy format version {version}; expected 1.0 or 2.0")
-        except (ValueError, TypeError, SyntaxError, EOFError) as exc:
-            raise _Bad(f"{what} is not a valid .npy array ({exc})") from None
+        shape, fortran, dtype = _read_header(f, what)
         if dtype.hasobject:
             raise _Bad(f"{what} holds Python objects (dtype {dtype}); a saved network holds "
                        f"numbers only")
@@ -468,24 +479,10 @@ def load(cls, path, backend="cython", *, max_bytes=DEFAULT_MAX_BYTES):
 
 def _check_header(zf, info, shape, dtype, what):
     """Check a member's .npy header (dtype, shape, size) without reading its data."""
-    fmt = np.lib.format
-    if info.flag_bits & 0x1:
-        raise _Bad(f"{what} is encrypted")
-    if info.compress_type != zipfile.ZIP_STORED:
-        raise _Bad(f"{what} is compressed (zip method {info.compress_type}); nncore saves "
-                   f"and reads uncompressed members only, whose data lie within the file")
+    _check_stored(info, what)
     nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
     with zf.open(info) as f:
-        try:
-            version = fmt.read_magic(f)
-            if version == (1, 0):
-                got_shape, _, got_dtype = fmt.read_array_header_1_0(f)
-            elif version == (2, 0):
-                got_shape, _, got_dtype = fmt.read_array_header_2_0(f)
-            else:
-                raise _Bad(f"{what} is .npy format version {version}")
-        except (ValueError, TypeError, SyntaxError, EOFError) as exc:
-            raise _Bad(f"{what} is not a valid .npy array ({exc})") from None
+        got_shape, _, got_dtype = _read_header(f, what)
         header = f.tell()
     if got_dtype.hasobject:
         raise _Bad(f"{what} holds Python objects (dtype {got_dtype})")
