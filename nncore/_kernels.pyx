@@ -954,8 +954,8 @@ def _numpy_openblas():
     import ctypes
     import glob
     here = os.path.dirname(np.__file__)
-    for folder in (here + ".libs", os.path.join(here, ".dylibs"), os.path.join(here, "..",
-                                                                              "numpy.libs")):
+    # numpy.libs beside the package (Linux and Windows wheels), numpy/.dylibs (macOS wheels)
+    for folder in (here + ".libs", os.path.join(here, ".dylibs")):
         for path in sorted(glob.glob(os.path.join(folder, "*scipy_openblas64_*"))):
             try:
                 lib = ctypes.CDLL(path)   # NumPy loaded it already: the same library
