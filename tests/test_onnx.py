@@ -210,3 +210,178 @@ def test_import_nncore_does_not_import_onnx():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=pathlib.Path(__file__).parent)
     assert out.stdout.strip() == "False"
+
+
+# -- the scikit-learn estimators ----------------------------------------------------------------
+
+@pytest.fixture
+def skl(ort):
+    pytest.importorskip("sklearn")
+    import nncore.sklearn
+    return nncore.sklearn
+
+
+def run_all(ort, model, X):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(None, {"X": X})))
+
+
+def classification_data(dtype, n=300, n_features=5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_features)).astype(dtype)
+    score = X @ rng.normal(size=(n_features, 3))
+    return X, score
+
+
+def fit_classifier(skl, X, y, dtype, activation="tanh"):
+    # max_iter small: an unconverged fit is fine (and quick); the export copies what there is
+    est = skl.MLPClassifier(hidden_layer_sizes=(7,), activation=activation, max_iter=30,
+                            random_state=0, dtype=np.dtype(dtype).name)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning
+        return est.fit(X, y)
+
+
+def check_classifier(ort, est, X):
+    model = nncore.to_onnx(est)
+    assert [o.name for o in model.graph.output] == ["label", "probabilities"]
+    out = run_all(ort, model, X)
+    dt = np.dtype(est.dtype).type
+    proba = est.predict_proba(X)
+    assert out["probabilities"].dtype == proba.dtype == dt
+    assert out["probabilities"].shape == proba.shape
+    np.testing.assert_allclose(out["probabilities"], proba, rtol=RTOL[dt], atol=ATOL[dt])
+    label = out["label"]
+    expected = est.predict(X)
+    assert label.shape == expected.shape
+    # the labels follow the model's own probabilities exactly (threshold / first argmax), and
+    # agree with predict wherever no rounding can flip them (most rows; a wrong label cannot
+    # hide in the few near a tie)
+    got_p = out["probabilities"]
+    if expected.ndim == 2:  # multilabel
+        np.testing.assert_array_equal(label, (got_p > 0.5).astype(np.int64))
+        clear = (np.abs(proba - 0.5) > 1e-4).all(axis=1)
+    else:
+        np.testing.assert_array_equal(label, est.classes_[got_p.argmax(axis=1)])
+        top2 = np.sort(proba, axis=1)[:, -2:]
+        clear = top2[:, 1] - top2[:, 0] > 1e-4
+    assert clear.mean() > 0.9
+    np.testing.assert_array_equal(label[clear], expected[clear])
+    if dt is np.float64:
+        np.testing.assert_array_equal(label, expected)
+    return model, out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_binary_classifier_int_labels(ort, skl, dtype):
+    X, score = classification_data(dtype)
+    y = np.where(score[:, 0] > 0, 7, -2)
+    est = fit_classifier(skl, X, y, dtype)
+    assert est.network_.sizes[-1] == 1  # one logistic unit
+    model, out = check_classifier(ort, est, X)
+    assert out["label"].dtype == np.int64 and set(out["label"]) == {7, -2}
+    np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_binary_classifier_string_labels(ort, skl, dtype):
+    X, score = classification_data(dtype, seed=1)
+    y = np.where(score[:, 1] > 0.3, "yes", "no")
+    est = fit_classifier(skl, X, y, dtype, activation="relu")
+    model, out = check_classifier(ort, est, X)
+    assert set(out["label"]) == {"yes", "no"}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multiclass_classifier_int_labels(ort, skl, dtype):
+    X, score = classification_data(dtype, seed=2)
+    y = np.array([10, 20, 30])[score.argmax(axis=1)]
+    est = fit_classifier(skl, X, y, dtype)
+    assert est.network_.sizes[-1] == 3
+    model, out = check_classifier(ort, est, X)
+    assert out["label"].dtype == np.int64 and set(out["label"]) == {10, 20, 30}
+    assert "ArgMax" in ops(model) and "Gather" in ops(model)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multiclass_classifier_string_labels(ort, skl, dtype):
+    X, score = classification_data(dtype, seed=3)
+    y = np.array(["cat", "dog", "emu"], dtype=object)[score.argmax(axis=1)]
+    est = fit_classifier(skl, X, y, dtype, activation="logistic")
+    model, out = check_classifier(ort, est, X)
+    assert set(out["label"]) == {"cat", "dog", "emu"}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multilabel_classifier(ort, skl, dtype):
+    X, score = classification_data(dtype, seed=4)
+    Y = (score > 0).astype(int)
+    est = fit_classifier(skl, X, Y, dtype)
+    assert est.network_.sizes[-1] == 3
+    model, out = check_classifier(ort, est, X)
+    assert out["label"].dtype == np.int64 and out["label"].shape == (len(X), 3)
+    assert 0 < out["label"].mean() < 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_regressor(ort, skl, dtype, n_outputs):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(200, 4)).astype(dtype)
+    y = np.tanh(X @ rng.normal(size=(4, n_outputs)))
+    if n_outputs == 1:
+        y = y.ravel()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = skl.MLPRegressor(hidden_layer_sizes=(6,), activation="tanh", max_iter=30,
+                               random_state=0, dtype=np.dtype(dtype).name).fit(X, y)
+    model = nncore.to_onnx(est)
+    assert [o.name for o in model.graph.output] == ["variable"]
+    out = run_all(ort, model, X)["variable"]
+    expected = est.predict(X)
+    dt = np.dtype(dtype).type
+    assert out.dtype == expected.dtype == dt
+    assert out.shape == (len(X), n_outputs)  # (N, 1) where predict gives (N,)
+    np.testing.assert_allclose(out.reshape(expected.shape), expected, rtol=RTOL[dt],
+                               atol=ATOL[dt])
+
+
+def test_estimator_model_is_checked_and_written(ort, skl, tmp_path):
+    import onnx
+    X, score = classification_data(np.float64, n=60)
+    est = fit_classifier(skl, X, score.argmax(axis=1), np.float64)
+    path = tmp_path / "clf.onnx"
+    model = nncore.to_onnx(est, path, opset=13)
+    onnx.checker.check_model(model, full_check=True)
+    assert onnx.load(os.fspath(path)).SerializeToString() == model.SerializeToString()
+    assert model.opset_import[0].version == 13
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    check_classifier(ort, est, X)
+
+
+def test_unfitted_estimators_are_refused(ort, skl, tmp_path):
+    from sklearn.exceptions import NotFittedError
+    for est in (skl.MLPClassifier(), skl.MLPRegressor()):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            nncore.to_onnx(est, tmp_path / "x.onnx")
+        assert not (tmp_path / "x.onnx").exists()
+
+
+def test_classes_that_cannot_be_labels_are_refused(ort, skl):
+    X, score = classification_data(np.float64, n=60)
+    est = fit_classifier(skl, X, np.where(score[:, 0] > 0, "a", "b"), np.float64)
+    est.classes_ = np.array([b"a", b"b"])  # bytes: no ONNX label type
+    with pytest.raises(TypeError, match="cannot be ONNX labels"):
+        nncore.to_onnx(est)
+
+
+def test_exporting_a_network_does_not_import_sklearn(ort):
+    import subprocess
+    code = ("import sys, nncore; nncore.to_onnx(nncore.Network([2, 2], loss='mse', seed=0)); "
+            "print('sklearn' in sys.modules, 'nncore.sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=pathlib.Path(__file__).parent)
+    assert out.stdout.strip() == "False False"

@@ -22,6 +22,7 @@ softmax          Softmax(axis=-1)
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
@@ -47,15 +48,32 @@ def _import_onnx() -> Any:
     return onnx
 
 
-def to_onnx(net: "Network", path: Union[str, "os.PathLike[str]", None] = None,
+def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None,
             opset: int = 17) -> Any:
-    """The network as an ONNX model: ``X`` (N, n_in) in, ``Y`` (N, n_out) out.
+    """The network (or fitted nncore.sklearn estimator) as an ONNX model.
+
+    A Network: ``X`` (N, n_in) in, ``Y`` (N, n_out) out. A fitted ``MLPRegressor``: ``X``
+    (N, n_features) in, ``variable`` (N, n_outputs) out (skl2onnx's names), equal to ``predict``
+    (which returns (N,) where n_outputs == 1; the model keeps (N, 1)). A fitted
+    ``MLPClassifier``: ``X`` in, ``label`` and ``probabilities`` out, as skl2onnx exports
+    scikit-learn's MLPClassifier:
+
+    ===========  ===========================  =============================================
+    target       ``label``                    ``probabilities`` (= ``predict_proba``)
+    ===========  ===========================  =============================================
+    binary       (N,) classes_[p > 0.5]       (N, 2) [1 - p, p] of the one logistic unit
+    multiclass   (N,) classes_[argmax]        (N, n_classes) the softmax output
+    multilabel   (N, n_labels) int64 p > 0.5  (N, n_labels) the logistic outputs
+    ===========  ===========================  =============================================
+
+    ``label`` is int64 for integer (and bool) classes, a string tensor for string classes,
+    double for float classes.
 
     Parameters
     ----------
-    net : nncore.Network
-        Its current parameters are copied into the model (a trainable sigmoid's c and beta
-        as they are now).
+    net : nncore.Network, nncore.sklearn.MLPClassifier or nncore.sklearn.MLPRegressor
+        A network's current parameters are copied into the model (a trainable sigmoid's c
+        and beta as they are now); an estimator must be fitted (its ``network_`` is exported).
     path : str or os.PathLike, optional
         Where to write the model (``.onnx``); nothing is written when None.
     opset : int, default 17
@@ -66,18 +84,21 @@ def to_onnx(net: "Network", path: Union[str, "os.PathLike[str]", None] = None,
     Returns
     -------
     onnx.ModelProto
-        Checked with ``onnx.checker.check_model(full_check=True)``. Input ``"X"`` and output
-        ``"Y"`` are tensors of the network's dtype (float32 or float64) with a dynamic first
-        dimension ``"N"``; ``Y`` equals ``net.predict(X)`` up to rounding.
+        Checked with ``onnx.checker.check_model(full_check=True)``. Input ``"X"`` and the
+        float outputs are tensors of the network's dtype (float32 or float64) with a dynamic
+        first dimension ``"N"``; ``Y`` equals ``net.predict(X)`` up to rounding.
 
     Raises
     ------
     ImportError
         When onnx is not installed.
     TypeError
-        When ``net`` is not an nncore.Network or ``opset`` not an int.
+        When ``net`` is not an nncore.Network or nncore.sklearn estimator, ``opset`` not an
+        int, or a classifier's classes_ are of a type ONNX labels cannot hold.
     ValueError
         When ``opset`` is out of range, or the network's parameters are not finite.
+    sklearn.exceptions.NotFittedError
+        (a ValueError) When the estimator is not fitted.
 
     Examples
     --------
@@ -89,8 +110,13 @@ def to_onnx(net: "Network", path: Union[str, "os.PathLike[str]", None] = None,
     """
     from .network import Network
 
-    if not isinstance(net, Network):
-        raise TypeError(f"to_onnx exports an nncore.Network, got {type(net).__name__}")
+    est, kind = None, _estimator_kind(net)
+    if kind is not None:
+        est = net
+        net = _fitted_network(est, kind)
+    elif not isinstance(net, Network):
+        raise TypeError(f"to_onnx exports an nncore.Network or a fitted nncore.sklearn "
+                        f"MLPClassifier / MLPRegressor, got {type(net).__name__}")
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)):
         raise TypeError(f"opset must be an int, got {type(opset).__name__}")
     if path is not None and not isinstance(path, (str, os.PathLike)):
@@ -123,6 +149,8 @@ def to_onnx(net: "Network", path: Union[str, "os.PathLike[str]", None] = None,
         inits.append(numpy_helper.from_array(np.array(value, dtype=dtype), name))
         return name
 
+    # where the network's output goes: "Y" for a Network, "variable" for a regressor
+    net_out = {None: "Y", "regressor": "variable", "classifier": "network_output"}[kind]
     n_layers = len(net.layers)
     for l, layer in enumerate(net.layers):
         last = l == n_layers - 1
@@ -132,10 +160,10 @@ def to_onnx(net: "Network", path: Union[str, "os.PathLike[str]", None] = None,
                                              p + "W"))
         inits.append(numpy_helper.from_array(np.array(layer.b, dtype=dtype, copy=True),
                                              p + "b"))
-        a = "Y" if last and isinstance(act, _act.Identity) else p + "a"
+        a = net_out if last and isinstance(act, _act.Identity) else p + "a"
         nodes.append(helper.make_node("Gemm", [current, p + "W", p + "b"], [a],
                                       name=p + "gemm"))
-        z = "Y" if last else p + "z"
+        z = net_out if last else p + "z"
         if isinstance(act, _act.Identity):
             z = a
         elif isinstance(act, _act.Sigmoid):
@@ -176,14 +204,17 @@ def to_onnx(net: "Network", path: Union[str, "os.PathLike[str]", None] = None,
         current = z
 
     n_in, n_out = net.sizes[0], net.sizes[-1]
+    if kind == "classifier":
+        outputs = _classifier_nodes(est, net_out, n_out, dtype, elem, nodes, inits)
+    else:
+        outputs = [helper.make_tensor_value_info(net_out, elem, ["N", n_out])]
     graph = helper.make_graph(
-        nodes, "nncore_network",
-        [helper.make_tensor_value_info("X", elem, ["N", n_in])],
-        [helper.make_tensor_value_info("Y", elem, ["N", n_out])],
+        nodes, "nncore_network" if est is None else f"nncore_{type(est).__name__}",
+        [helper.make_tensor_value_info("X", elem, ["N", n_in])], outputs,
         initializer=inits)
     opset_ids = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opset_ids, producer_name="nncore",
-                              doc_string=repr(net))
+                              doc_string=repr(net if est is None else est))
     model.ir_version = helper.find_min_ir_version_for(opset_ids)
     try:
         from . import __version__
@@ -194,3 +225,101 @@ def to_onnx(net: "Network", path: Union[str, "os.PathLike[str]", None] = None,
     if path is not None:
         onnx.save_model(model, os.fspath(path))
     return model
+
+
+def _estimator_kind(obj: Any) -> Any:
+    """"classifier" / "regressor" for an nncore.sklearn estimator, else None.
+
+    Never imports nncore.sklearn (nor scikit-learn): an instance of its classes exists only
+    where the module was imported already."""
+    mod = sys.modules.get(__name__.rsplit(".", 1)[0] + ".sklearn")
+    if mod is None:
+        return None
+    if isinstance(obj, mod.MLPClassifier):
+        return "classifier"
+    if isinstance(obj, mod.MLPRegressor):
+        return "regressor"
+    return None
+
+
+def _fitted_network(est: Any, kind: str) -> "Network":
+    from sklearn.exceptions import NotFittedError
+
+    needed = ("network_", "_label_binarizer", "classes_") if kind == "classifier" \
+        else ("network_",)
+    if not all(hasattr(est, name) for name in needed):
+        raise NotFittedError(f"This {type(est).__name__} instance is not fitted yet: call "
+                             f"fit before exporting it with nncore.to_onnx")
+    return est.network_
+
+
+def _classifier_nodes(est: Any, net_out: str, n_out: int, dtype: Any, elem: int,
+                      nodes: list, inits: list) -> list:
+    """Nodes from the network's output to ``label`` and ``probabilities``; their value infos."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    y_type = est._label_binarizer.y_type_
+    classes = np.asarray(est.classes_)
+    n_classes = len(classes)
+    expected = 1 if y_type == "binary" else n_classes
+    if n_classes < 2 or n_out != expected:
+        raise ValueError(f"cannot export a {y_type} {type(est).__name__} with "
+                         f"{n_classes} classes_ and {n_out} network outputs (expected "
+                         f"{expected} outputs and at least 2 classes)")
+
+    def const(name: str, value: Any) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    if y_type == "multilabel-indicator":
+        half = const("half", np.array(0.5, dtype=dtype))
+        nodes.append(helper.make_node("Identity", [net_out], ["probabilities"],
+                                      name="probabilities"))
+        nodes.append(helper.make_node("Greater", [net_out, half], ["positive"],
+                                      name="greater_half"))
+        nodes.append(helper.make_node("Cast", ["positive"], ["label"], name="label",
+                                      to=TensorProto.INT64))
+        return [helper.make_tensor_value_info("label", TensorProto.INT64, ["N", n_classes]),
+                helper.make_tensor_value_info("probabilities", elem, ["N", n_classes])]
+
+    # the classes as a constant to Gather the labels from
+    if classes.dtype.kind in "biu":
+        if classes.dtype.kind == "u" and classes.max() > np.iinfo(np.int64).max:
+            raise TypeError("classes_ beyond int64 cannot be ONNX labels")
+        table, label_elem = classes.astype(np.int64), TensorProto.INT64
+    elif classes.dtype.kind == "f":
+        table, label_elem = classes.astype(np.float64), TensorProto.DOUBLE
+    elif classes.dtype.kind == "U" or (classes.dtype.kind == "O" and
+                                       all(isinstance(c, str) for c in classes)):
+        table = np.array([str(c) for c in classes], dtype=object)
+        label_elem = TensorProto.STRING
+    else:
+        raise TypeError(f"classes_ of dtype {classes.dtype} cannot be ONNX labels (integer, "
+                        f"float or str classes can)")
+    const("classes", table)
+
+    if y_type == "binary":
+        # predict_proba = [1 - p, p]; the label is classes_[p > 0.5] (LabelBinarizer's
+        # threshold between its neg_label 0 and pos_label 1)
+        one = const("one", np.array(1.0, dtype=dtype))
+        nodes.append(helper.make_node("Sub", [one, net_out], ["negative_probability"],
+                                      name="one_minus_p"))
+        nodes.append(helper.make_node("Concat", ["negative_probability", net_out],
+                                      ["probabilities"], name="probabilities", axis=1))
+        half = const("half", np.array(0.5, dtype=dtype))
+        nodes.append(helper.make_node("Greater", [net_out, half], ["positive"],
+                                      name="greater_half"))
+        nodes.append(helper.make_node("Cast", ["positive"], ["positive_int"],
+                                      name="cast_index", to=TensorProto.INT64))
+        flat = const("flat", np.array([-1], dtype=np.int64))
+        nodes.append(helper.make_node("Reshape", ["positive_int", flat], ["index"],
+                                      name="flatten_index"))
+    else:  # multiclass: the softmax output, the label of its first largest entry
+        nodes.append(helper.make_node("Identity", [net_out], ["probabilities"],
+                                      name="probabilities"))
+        nodes.append(helper.make_node("ArgMax", [net_out], ["index"], name="argmax", axis=1,
+                                      keepdims=0))
+    nodes.append(helper.make_node("Gather", ["classes", "index"], ["label"], name="label",
+                                  axis=0))
+    return [helper.make_tensor_value_info("label", label_elem, ["N"]),
+            helper.make_tensor_value_info("probabilities", elem, ["N", n_classes])]
