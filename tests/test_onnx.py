@@ -385,3 +385,14 @@ def test_exporting_a_network_does_not_import_sklearn(ort):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=pathlib.Path(__file__).parent)
     assert out.stdout.strip() == "False False"
+
+
+@pytest.mark.parametrize("classes, kind", [(np.array([0.0, 2.0, -1.0]), np.float64),
+                                           (np.array([False, True]), np.int64)])
+def test_float_and_bool_classes(ort, skl, classes, kind):
+    # scikit-learn accepts integral float labels (classes_ float64) and bools
+    X, score = classification_data(np.float64, seed=6)
+    y = classes[score[:, :len(classes)].argmax(axis=1)]
+    est = fit_classifier(skl, X, y, np.float64)
+    model, out = check_classifier(ort, est, X)
+    assert out["label"].dtype == kind
