@@ -202,6 +202,21 @@ def count(value, name, minimum, maximum=None):
     return int(value)
 
 
+def real_in(value, name, low=0.0, high=math.inf, low_open=False, high_open=True):
+    """value as a finite float in the interval from low to high (each end open or closed): the
+    check of the optimizers' and schedules' hyper-parameters."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    if not (above and below and math.isfinite(value)):
+        bounds = (f"{'(' if low_open else '['}{low}, "
+                  f"{'inf' if high == math.inf else high}{')' if high_open else ']'}")
+        raise ValueError(f"{name} must lie in {bounds}, got {value}")
+    return value
+
+
 def output_for_loss(activation, loss):
     """Refuse an output activation whose values the loss cannot read as probabilities."""
     if loss == MSE:

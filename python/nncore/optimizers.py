@@ -10,27 +10,12 @@ An optimizer belongs to one network (``Network(..., optimizer=...)`` or
 ``net.optimizer = ...``); binding it starts from fresh state (zero moments, step 0). The
 compiled core updates its state arrays in place inside the training pass.
 """
-import math
-import numbers
-
 import numpy as np
 
 from . import _optim
+from ._validate import real_in as _real
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer", "OPTIMIZER_NAMES"]
-
-
-def _real(value, name, low=0.0, high=math.inf, low_open=False, high_open=True):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    above = value > low if low_open else value >= low
-    below = value < high if high_open else value <= high
-    if not (above and below and math.isfinite(value)):
-        bounds = (f"{'(' if low_open else '['}{low}, "
-                  f"{'inf' if high == math.inf else high}{')' if high_open else ']'}")
-        raise ValueError(f"{name} must lie in {bounds}, got {value}")
-    return value
 
 
 class Optimizer:

@@ -24,29 +24,10 @@ Epoch ``e`` (from 0) of ``fit(..., lr=lr, schedule=s)`` trains at the rate ``s``
 import math
 import numbers
 
+from ._validate import count as _int, real_in as _real
+
 __all__ = ["Schedule", "StepLR", "ExponentialLR", "CosineLR", "ReduceLROnPlateau",
            "get_schedule", "SCHEDULE_NAMES"]
-
-
-def _real(value, name, low, high=math.inf, low_open=False, high_open=True):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    above = value > low if low_open else value >= low
-    below = value < high if high_open else value <= high
-    if not (above and below and math.isfinite(value)):
-        bounds = (f"{'(' if low_open else '['}{low}, "
-                  f"{'inf' if high == math.inf else high}{')' if high_open else ']'}")
-        raise ValueError(f"{name} must lie in {bounds}, got {value}")
-    return value
-
-
-def _int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
 
 
 class Schedule:
