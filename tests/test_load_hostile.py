@@ -45,18 +45,21 @@ def write_zip(path, members, compression=zipfile.ZIP_STORED):
     return path
 
 
-def with_config(change):
+def with_config(change, source=lambda: members_of(valid_net())):
+    """A maker of a file whose configuration `change` altered; `source` gives the members and
+    configuration of a good file."""
     def make(path):
-        members, config = members_of(valid_net())
+        members, config = source()
         change(config)
         members["config.npy"] = npy(np.array(json.dumps(config)))
         return write_zip(path, members)
     return make
 
 
-def with_members(change):
+def with_members(change, source=lambda: members_of(valid_net())):
+    """A maker of a file whose members `change` altered."""
     def make(path):
-        members, _ = members_of(valid_net())
+        members, _ = source()
         change(members)
         return write_zip(path, members)
     return make
@@ -254,20 +257,11 @@ def members_with_optimizer(net):
 
 
 def opt_config(change):
-    def make(path):
-        members, config = members_with_optimizer(trained_net())
-        change(config)
-        members["config.npy"] = npy(np.array(json.dumps(config)))
-        return write_zip(path, members)
-    return make
+    return with_config(change, lambda: members_with_optimizer(trained_net()))
 
 
 def opt_members(change):
-    def make(path):
-        members, _ = members_with_optimizer(trained_net())
-        change(members)
-        return write_zip(path, members)
-    return make
+    return with_members(change, lambda: members_with_optimizer(trained_net()))
 
 
 def set_opt(**kw):
