@@ -7,6 +7,7 @@
 # typed memoryviews. `floating` is float or double: one source, two specialisations.
 
 from cython cimport floating
+from libc.stdint cimport int64_t
 
 # Activation codes; the Python side names them in nncore.activations.
 cdef enum:
@@ -72,6 +73,11 @@ cdef double softmax_cross_entropy_value(const floating* a, const floating* lse,
                                         const floating* y, int m, int n) noexcept nogil
 cdef void softmax_cross_entropy_delta(const floating* z, const floating* y, floating* delta,
                                       int m, int n) noexcept nogil
+# The same against class labels (m,) int64 in [0, n) instead of one-hot rows: L, and
+# delta = (z - eye(n)[labels]) / m when delta is not NULL.
+cdef double softmax_cross_entropy_labels(const floating* a, const floating* lse,
+                                         const floating* z, const int64_t* labels,
+                                         floating* delta, int m, int n) noexcept nogil
 cdef double sigmoid_cross_entropy(const floating* a, const floating* y, floating* delta,
                                   int m, int n, double c, double beta,
                                   bint binary) noexcept nogil

@@ -28,6 +28,8 @@ cdef extern from "_simd.h" nogil:
                             float alpha, float beta) noexcept nogil
         bint (*all_finite_in)(const float* x, Py_ssize_t n, float lo,
                               float hi) noexcept nogil
+        void (*relu)(const float* a, float* z, Py_ssize_t n) noexcept nogil
+        void (*relu_backward)(const float* a, float* delta, Py_ssize_t n) noexcept nogil
     ctypedef struct nn_kernels_f64:
         void (*gemm)(int trans_a, int trans_b, int m, int n, int k, double alpha,
                      const double* A, int lda, const double* B, int ldb, double beta,
@@ -41,6 +43,8 @@ cdef extern from "_simd.h" nogil:
                             double alpha, double beta) noexcept nogil
         bint (*all_finite_in)(const double* x, Py_ssize_t n, double lo,
                               double hi) noexcept nogil
+        void (*relu)(const double* a, double* z, Py_ssize_t n) noexcept nogil
+        void (*relu_backward)(const double* a, double* delta, Py_ssize_t n) noexcept nogil
     int NN_CPU_PORTABLE, NN_CPU_AVX2, NN_CPU_AVX512
     int nn_cpu_level()
     const nn_kernels_f32* nn_kernels_for_f32(int level)
@@ -361,8 +365,14 @@ cdef void activation_forward(int kind, double p0, double p1, const floating* a, 
             z[i] = _tanh(a[i])
     elif kind == ACT_RELU:
         # z = np.maximum(a, 0)
-        for i in range(size):
-            z[i] = a[i] if a[i] > 0 else 0
+        if _simd_for(size):
+            if floating is float:
+                _simd32.relu(a, z, size)
+            else:
+                _simd64.relu(a, z, size)
+        else:
+            for i in range(size):
+                z[i] = a[i] if a[i] > 0 else 0
     elif kind == ACT_LEAKY_RELU:
         # z = np.where(a >= 0, a, delta * a)
         slope = <floating>p0
@@ -420,8 +430,14 @@ cdef void activation_backward(int kind, double p0, double p1, const floating* a,
     elif kind == ACT_RELU:
         # delta = g * (a > 0); a select, not a branch: the signs of a are random, and a
         # mispredicted branch per element cost more than the rest of the step's elementwise work
-        for i in range(size):
-            delta[i] = delta[i] if a[i] > 0 else 0
+        if _simd_for(size):
+            if floating is float:
+                _simd32.relu_backward(a, delta, size)
+            else:
+                _simd64.relu_backward(a, delta, size)
+        else:
+            for i in range(size):
+                delta[i] = delta[i] if a[i] > 0 else 0
     elif kind == ACT_LEAKY_RELU:
         # delta = g * np.where(a >= 0, 1, delta_slope)
         slope = <floating>p0
@@ -558,6 +574,30 @@ cdef void softmax_cross_entropy_delta(const floating* z, const floating* y, floa
         for j in range(n):
             dr[j] = (zr[j] * total - yr[j]) * inv_m
 
+
+
+cdef double softmax_cross_entropy_labels(const floating* a, const floating* lse,
+                                         const floating* z, const int64_t* labels,
+                                         floating* delta, int m, int n) noexcept nogil:
+    # The softmax cross-entropy against class labels y (m,), each in [0, n): what the one-hot
+    # kernels above give for Y = eye(n)[y], bit for bit, without reading Y:
+    #   L = -(a[r, y_r] - lse[r]).sum() / m;  delta = (z - eye(n)[y]) / m  (when not NULL)
+    cdef int r, j
+    cdef int64_t y
+    cdef double total = 0
+    cdef floating inv_m = <floating>(1.0 / m)
+    cdef const floating* zr
+    cdef floating* dr
+    for r in range(m):
+        y = labels[r]
+        total -= <double>a[<Py_ssize_t>r * n + y] - <double>lse[r]
+        if delta != NULL:
+            zr = z + <Py_ssize_t>r * n
+            dr = delta + <Py_ssize_t>r * n
+            for j in range(n):
+                dr[j] = zr[j] * inv_m
+            dr[y] = (zr[y] - <floating>1) * inv_m
+    return total / m
 
 cdef inline double _softplus(double x) noexcept nogil:
     # log(1 + exp(x)) without overflow
@@ -835,6 +875,31 @@ def softmax_cross_entropy_delta_into(const floating[:, ::1] z, const floating[:,
         raise ValueError("softmax_cross_entropy_delta_into: empty arrays")
     with nogil:
         softmax_cross_entropy_delta(&z[0, 0], &y[0, 0], &delta[0, 0], z.shape[0], z.shape[1])
+
+
+def softmax_cross_entropy_labels_into(const floating[:, ::1] a, const floating[::1] lse,
+                                      const floating[:, ::1] z, const int64_t[::1] labels,
+                                      floating[:, ::1] delta):
+    """The softmax cross-entropy of logits a (m, n) (lse = logsumexp(a, 1), z = softmax(a))
+    against class labels (m,): returns L = -(a[r, labels[r]] - lse[r]).mean() and writes
+    delta = (z - eye(n)[labels]) / m."""
+    cdef Py_ssize_t r
+    cdef double out
+    _check_same_shape(a, z, "softmax_cross_entropy_labels_into")
+    _check_same_shape(a, delta, "softmax_cross_entropy_labels_into")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError("softmax_cross_entropy_labels_into: empty arrays")
+    if lse.shape[0] != a.shape[0] or labels.shape[0] != a.shape[0]:
+        raise ValueError("softmax_cross_entropy_labels_into: lse and labels need one entry "
+                         "per row")
+    for r in range(labels.shape[0]):
+        if not 0 <= labels[r] < a.shape[1]:
+            raise ValueError(f"softmax_cross_entropy_labels_into: labels[{r}] = {labels[r]} "
+                             f"is not in [0, {a.shape[1]})")
+    with nogil:
+        out = softmax_cross_entropy_labels(&a[0, 0], &lse[0], &z[0, 0], &labels[0],
+                                           &delta[0, 0], a.shape[0], a.shape[1])
+    return out
 
 
 def column_sums_into(const floating[:, ::1] delta, floating[::1] out, double alpha=1.0,

@@ -31,6 +31,8 @@
  * nn_adam_{...}(w, g, m, v, n, ...): one Adam(W) step over n values, as _optim._adam.
  * nn_softmax_rows_{...}(a, z, lse, m, n): z = softmax(a) row by row, lse = logsumexp (or NULL).
  * nn_column_sums_{...}(d, out, m, n, alpha, beta): out = beta * out + alpha * d.sum(0).
+ * nn_relu_{...}(a, z, n): z = a where a > 0, else 0 (NaN included), over n values (a == z
+ *     allowed); nn_relu_backward_{...}(a, delta, n): delta = 0 where not a > 0, in place.
  *
  * The code is written once (_simd_impl.h) and included once per instruction set and
  * type, with the intrinsics as macros.
@@ -57,6 +59,8 @@
         void (*column_sums)(const T*, T*, ptrdiff_t, ptrdiff_t, T, T);                        \
         int (*all_finite_in)(const T*, ptrdiff_t, T, T);                                      \
         void (*adam)(T*, const T*, T*, T*, ptrdiff_t, T, T, T, T, T, T, T, T);                \
+        void (*relu)(const T*, T*, ptrdiff_t);                                                \
+        void (*relu_backward)(const T*, T*, ptrdiff_t);                                       \
     } NAME;
 NN_KERNEL_TABLE(float, nn_kernels_f32)
 NN_KERNEL_TABLE(double, nn_kernels_f64)
@@ -152,6 +156,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_DIV(a, b) _mm256_div_ps(a, b)
 #define NN_ABS(x) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x)
 #define NN_SELECT_GE0(x, ge, lt) _mm256_blendv_ps(lt, ge, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ))
+#define NN_KEEP_POS(x, d) _mm256_and_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ), d)
 #define NN_VL 8
 #define NN_VEC __m256
 #define NN_ZERO() _mm256_setzero_ps()
@@ -196,6 +201,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_DIV(a, b) _mm256_div_pd(a, b)
 #define NN_ABS(x) _mm256_andnot_pd(_mm256_set1_pd(-0.0), x)
 #define NN_SELECT_GE0(x, ge, lt) _mm256_blendv_pd(lt, ge, _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_GE_OQ))
+#define NN_KEEP_POS(x, d) _mm256_and_pd(_mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_GT_OQ), d)
 #define NN_VL 4
 #define NN_VEC __m256d
 #define NN_ZERO() _mm256_setzero_pd()
@@ -257,6 +263,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_DIV(a, b) _mm512_div_ps(a, b)
 #define NN_ABS(x) _mm512_abs_ps(x)
 #define NN_SELECT_GE0(x, ge, lt) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), lt, ge)
+#define NN_KEEP_POS(x, d) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), d)
 #define NN_VL 16
 #define NN_VEC __m512
 #define NN_ZERO() _mm512_setzero_ps()
@@ -307,6 +314,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_DIV(a, b) _mm512_div_pd(a, b)
 #define NN_ABS(x) _mm512_abs_pd(x)
 #define NN_SELECT_GE0(x, ge, lt) _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GE_OQ), lt, ge)
+#define NN_KEEP_POS(x, d) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GT_OQ), d)
 #define NN_VL 8
 #define NN_VEC __m512d
 #define NN_ZERO() _mm512_setzero_pd()

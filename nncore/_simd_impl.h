@@ -7,6 +7,7 @@
 #define NN_FN(name) NN_CAT(name, NN_SUFFIX)
 #define NN_NR (2 * NN_VL)   /* columns per tile: two vectors */
 #define NN_SHORT_ROW 16      /* softmax rows shorter than this: one exp pass over the block */
+#define NN_SUM_BLOCK 64      /* ... and their sums taken this many rows at a time */
 
 /* One tile: rows 0..mr-1 and columns 0..NR-1 of C (only `cols` of them when !store_full) get
  *   C[r, :] = alpha * sum_p op(A)[r, p] * Bp[p, :]  (+ bias)  (+ beta * C[r, :])
@@ -332,31 +333,55 @@ NN_TARGET static void NN_FN(nn_softmax_rows)(const NN_T* a, NN_T* z, NN_T* lse, 
     const NN_VEC lowest = NN_SET1(-(NN_T)INFINITY);
     NN_VEC vmax, vsum, e, vmx, vinv;
     NN_MASK_T tail = NN_MASK((int)(n % NN_VL));
-    ptrdiff_t r, j, full = n - n % NN_VL;
-    NN_T mx, total;
+    ptrdiff_t r, j, full = n - n % NN_VL, r0, rows;
+    NN_T mx, total, sums[NN_SUM_BLOCK];
     if (n < NN_SHORT_ROW) {
-        /* short rows (an output layer of 10 classes): a vector or two per row would be mostly
-         * empty and each row's reductions a chain of latencies. Instead z = a - max row by
-         * row, one vector exp over the whole block, then the sums row by row (32 x 10 float32:
-         * 2.2 -> 1.9 us per kernel call, 1.5 us of it the def wrapper's). */
+        /* short rows (an output layer of 10 classes): exps a vector or two per row would be
+         * mostly empty. Instead z = a - max row by row, one vector exp over the whole block,
+         * then the sums row by row; the max and the sums a masked vector at a time (the
+         * scalar max compiled to a branch per value, mispredicted on the data: a 64-32-10
+         * step spent 15% of its time there). */
         for (r = 0; r < m; r++) {
-            mx = a[r * n];
-            for (j = 1; j < n; j++)
-                mx = a[r * n + j] > mx ? a[r * n + j] : mx;
-            for (j = 0; j < n; j++)
-                z[r * n + j] = a[r * n + j] - mx;
+            const NN_T* ar = a + r * n;
+            NN_T* zr = z + r * n;
+            vmax = lowest;
+            for (j = 0; j < full; j += NN_VL)
+                vmax = NN_MAX(vmax, NN_LOAD(ar + j));
+            if (j < n)
+                vmax = NN_MAX(vmax, NN_MLOAD_OR(ar + j, tail, lowest));
+            mx = NN_HMAX(vmax);
+            vmx = NN_SET1(mx);
+            for (j = 0; j < full; j += NN_VL)
+                NN_STORE(zr + j, NN_SUB(NN_LOAD(ar + j), vmx));
+            if (j < n)
+                NN_MSTORE(zr + j, tail, NN_SUB(NN_MLOAD(ar + j, tail), vmx));
             if (lse != NULL)
                 lse[r] = mx;
         }
         NN_FN(nn_exp)(z, z, m * n);
-        for (r = 0; r < m; r++) {
-            total = 0;
-            for (j = 0; j < n; j++)
-                total += z[r * n + j];
-            for (j = 0; j < n; j++)
-                z[r * n + j] *= (NN_T)1 / total;
-            if (lse != NULL)
-                lse[r] += NN_LOG(total);
+        /* the row sums of a block of rows first, then their reciprocals: a row's sum, its
+         * division and its scaling made one chain of latencies, the next row's waiting */
+        for (r0 = 0; r0 < m; r0 += NN_SUM_BLOCK) {
+            rows = m - r0 < NN_SUM_BLOCK ? m - r0 : NN_SUM_BLOCK;
+            for (r = 0; r < rows; r++) {
+                const NN_T* zr = z + (r0 + r) * n;
+                vsum = NN_ZERO();
+                for (j = 0; j < full; j += NN_VL)
+                    vsum = NN_ADD(vsum, NN_LOAD(zr + j));
+                if (j < n)
+                    vsum = NN_ADD(vsum, NN_MLOAD(zr + j, tail));
+                sums[r] = NN_HSUM(vsum);
+            }
+            for (r = 0; r < rows; r++) {
+                NN_T* zr = z + (r0 + r) * n;
+                vinv = NN_SET1((NN_T)1 / sums[r]);
+                for (j = 0; j < full; j += NN_VL)
+                    NN_STORE(zr + j, NN_MUL(NN_LOAD(zr + j), vinv));
+                if (j < n)
+                    NN_MSTORE(zr + j, tail, NN_MUL(NN_MLOAD(zr + j, tail), vinv));
+                if (lse != NULL)
+                    lse[r0 + r] += NN_LOG(sums[r]);
+            }
         }
         return;
     }
@@ -421,12 +446,35 @@ NN_TARGET static void NN_FN(nn_column_sums)(const NN_T* d, NN_T* out, ptrdiff_t 
     }
 }
 
+/* z = a where a > 0, else 0 (as _kernels.activation_forward's relu: NaN gives 0, which is
+ * max's answer when its second operand is the 0); a == z allowed */
+NN_TARGET static void NN_FN(nn_relu)(const NN_T* a, NN_T* z, ptrdiff_t n)
+{
+    const NN_VEC zero = NN_ZERO();
+    ptrdiff_t i;
+    for (i = 0; i + NN_VL <= n; i += NN_VL)
+        NN_STORE(z + i, NN_MAX(NN_LOAD(a + i), zero));
+    for (; i < n; i++)
+        z[i] = a[i] > 0 ? a[i] : 0;
+}
+
+/* delta = delta where a > 0, else 0: relu's derivative applied in place */
+NN_TARGET static void NN_FN(nn_relu_backward)(const NN_T* a, NN_T* delta, ptrdiff_t n)
+{
+    ptrdiff_t i;
+    for (i = 0; i + NN_VL <= n; i += NN_VL)
+        NN_STORE(delta + i, NN_KEEP_POS(NN_LOAD(a + i), NN_LOAD(delta + i)));
+    for (; i < n; i++)
+        delta[i] = a[i] > 0 ? delta[i] : 0;
+}
+
 #undef NN_EXP_CONSTANTS
 #undef NN_EXP_CONSTANTS_
 
 static const NN_TABLE NN_FN(nn_kernels) = {
     NN_FN(nn_gemm), NN_FN(nn_exp), NN_FN(nn_sigmoid), NN_FN(nn_softmax_rows),
-    NN_FN(nn_column_sums), NN_FN(nn_all_finite_in), NN_FN(nn_adam),
+    NN_FN(nn_column_sums), NN_FN(nn_all_finite_in), NN_FN(nn_adam), NN_FN(nn_relu),
+    NN_FN(nn_relu_backward),
 };
 
 #undef NN_NR
@@ -460,6 +508,7 @@ static const NN_TABLE NN_FN(nn_kernels) = {
 #undef NN_DIV
 #undef NN_ABS
 #undef NN_SELECT_GE0
+#undef NN_KEEP_POS
 #undef NN_ADD
 #undef NN_SQRT
 #undef NN_MLOAD_OR

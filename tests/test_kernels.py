@@ -445,6 +445,70 @@ def test_softmax_cross_entropy_of_equals_the_plain_formula(shape, targets, dtype
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 2), (7, 3), (33, 10), (5, 17)])
+def test_softmax_cross_entropy_of_labels_equals_the_one_hot_kernels_bit_for_bit(shape, dtype):
+    # the epoch loop takes class labels without one-hot rows: the same L and delta, exactly,
+    # including batch sizes whose 1/m is not exact (7, 33, 5)
+    rng = np.random.default_rng(shape[0])
+    a = rand(rng, shape, dtype, scale=2.0)
+    labels = rng.integers(shape[1], size=shape[0])
+    labels[0], labels[-1] = shape[1] - 1, 0          # the last and the first class
+    z, lse = np.empty_like(a), np.empty(shape[0], dtype=dtype)
+    K.activation_forward_into(SOFTMAX, 0.0, 0.0, a, z, lse)
+    y = np.eye(shape[1], dtype=dtype)[labels]
+    delta, delta_rows = np.full_like(a, np.nan), np.full_like(a, np.nan)
+    value = K.softmax_cross_entropy_labels_into(a, lse, z, labels, delta)
+    assert value == K.softmax_cross_entropy_of(a, lse, y)
+    K.softmax_cross_entropy_delta_into(z, y, delta_rows)
+    np.testing.assert_array_equal(delta, delta_rows)
+    assert value == pytest.approx(ref_loss("cross_entropy", ref_softmax(a), y),
+                                  rel=RTOL[dtype], abs=ATOL[dtype])
+
+
+@pytest.mark.parametrize("bad", [-1, 3])
+def test_softmax_cross_entropy_of_labels_refuses_a_label_out_of_range(bad):
+    a = np.zeros((2, 3))
+    labels = np.array([0, bad])
+    with pytest.raises(ValueError, match=r"labels\[1\]"):
+        K.softmax_cross_entropy_labels_into(a, np.zeros(2), a, labels, np.empty_like(a))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [1, 7, 8, 15, 16, 17, 31, 33, 100])
+def test_relu_forward_and_backward_at_special_values_first_and_last(size, dtype, cpu_path):
+    # the SIMD relu (a max with 0, a mask where a > 0) gives what the portable rule gives:
+    # NaN -> 0 forward and a zeroed gradient, -0 -> +0, +-inf, on every vector width's edge
+    rng = np.random.default_rng(size)
+    for special in (np.nan, -0.0, np.inf, -np.inf, 0.0):
+        a = rand(rng, (1, size), dtype)
+        a[0, 0] = a[0, -1] = special
+        z = np.full_like(a, 7.0)
+        K.activation_forward_into(RELU, 0.0, 0.0, a, z)
+        with np.errstate(invalid="ignore"):
+            positive = a > 0
+        expected = np.where(positive, a, 0).astype(dtype)
+        np.testing.assert_array_equal(z, expected)
+        assert not np.signbit(z).any()
+        g = rand(rng, (1, size), dtype)
+        delta = g.copy()
+        K.activation_backward_into(RELU, 0.0, 0.0, a, z, delta)
+        np.testing.assert_array_equal(delta, np.where(positive, g, 0).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(63, 10), (64, 3), (65, 8), (130, 10), (200, 15), (129, 4)])
+def test_softmax_of_short_rows_across_the_row_sum_blocks(shape, dtype, cpu_path):
+    # rows shorter than 16 take their sums in blocks of 64 rows: blocks' edges, full vectors
+    # (8 = one AVX2 float32 or AVX-512 float64 vector) and tails
+    rng = np.random.default_rng(shape[0])
+    a = rand(rng, shape, dtype, scale=3.0)
+    z, lse = np.full_like(a, np.nan), np.full(shape[0], np.nan, dtype=dtype)
+    K.activation_forward_into(SOFTMAX, 0.0, 0.0, a, z, lse)
+    np.testing.assert_allclose(z, ref_softmax(a), rtol=RTOL[dtype], atol=ATOL[dtype])
+    np.testing.assert_allclose(lse, ref_logsumexp(a), rtol=RTOL[dtype], atol=ATOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_cross_entropy_leaves_out_an_overflowed_logit_of_weight_zero(dtype):
     # a = -inf where the target is 0 adds nothing (not 0 * -inf = NaN); where it is 1, L = inf
     a = np.array([[-np.inf, 1.0, 2.0], [0.5, -1.0, 0.0]], dtype=dtype)
