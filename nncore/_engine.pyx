@@ -35,6 +35,7 @@ from nncore._kernels cimport (
     ACT_LEAKY_RELU, ACT_SIGMOID, ACT_SOFTMAX, LOSS_MSE, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY,
     gemm, dense_forward, activation_forward, activation_backward, sigmoid_param_gradients,
     loss_value, loss_gradient, softmax_cross_entropy_value, softmax_cross_entropy_delta,
+    softmax_cross_entropy_labels,
     sigmoid_cross_entropy, column_sums, all_finite_in,
 )
 from nncore._optim cimport OptC, OPT_SGD, OPT_RMSPROP, opt_begin_step, opt_update
@@ -100,10 +101,71 @@ cdef void _local_gradient(LayerC* ly, floating* delta, int m) noexcept nogil:
                         <floating*>ly.z, delta, m, ly.n_out)
 
 
+cdef double _head(LayerC* out, int loss, const floating* Y, const int64_t* labels,
+                  const floating* lse, int r0, int k, bint want_delta) noexcept nogil:
+    """The mean loss of rows r0:r0 + k of the output layer against their targets (rows of Y,
+    or class labels), and, when want_delta, those rows of out.delta: the gradient of that mean,
+    dL/da (dL/dz for MSE, which _local_gradient then turns into dL/da)."""
+    cdef int n = out.n_out
+    cdef Py_ssize_t off = <Py_ssize_t>r0 * n
+    cdef floating* a = <floating*>out.a + off
+    cdef floating* z = <floating*>out.z + off
+    cdef floating* d = <floating*>out.delta + off if want_delta else NULL
+    cdef const floating* y = Y + off if Y != NULL else NULL
+    cdef double value
+    # The cross-entropies come from the logits, with delta = dL/da in closed form (the caller
+    # checked that their output is a softmax, or a sigmoid with 0 < c <= 1, not trainable).
+    if loss == LOSS_CROSS_ENTROPY and out.act == ACT_SOFTMAX:
+        if labels != NULL:
+            return softmax_cross_entropy_labels(a, lse + r0, z, labels + r0, d, k, n)
+        value = softmax_cross_entropy_value(a, lse + r0, y, k, n)
+        if want_delta:
+            softmax_cross_entropy_delta(z, y, d, k, n)
+        return value
+    if loss != LOSS_MSE:
+        return sigmoid_cross_entropy(a, y, d, k, n, out.params[0], out.params[1],
+                                     loss == LOSS_BINARY_CROSS_ENTROPY)
+    value = loss_value(loss, z, y, k, n)
+    if want_delta:
+        loss_gradient(loss, z, y, d, k, n)
+    return value
+
+
+cdef double _weighted_head(LayerC* out, int loss, const floating* Y, const int64_t* labels,
+                           const double* sw, const floating* lse, int m,
+                           bint want_delta) noexcept nogil:
+    """As _head over all m rows, with sample weights sw (>= 0, finite): the weighted mean
+    sum(sw[r] * L_r) / sum(sw) of the rows' losses, and delta rows scaled by sw[r] / sum(sw)
+    (its gradient). A row of weight 0 adds nothing (not even a NaN of its own); a batch whose
+    weights are all 0 has loss 0 and delta 0."""
+    cdef int r, j, n = out.n_out
+    cdef double wsum = 0, total = 0
+    cdef floating s
+    cdef floating* d
+    for r in range(m):
+        wsum += sw[r]
+    for r in range(m):
+        d = <floating*>out.delta + <Py_ssize_t>r * n
+        if sw[r] == 0:
+            if want_delta:
+                memset(d, 0, n * sizeof(floating))
+            continue
+        total += sw[r] * _head(out, loss, Y, labels, lse, r, 1, want_delta)
+        if want_delta:
+            s = <floating>(sw[r] / wsum)
+            for j in range(n):
+                d[j] = d[j] * s
+    return total / wsum if wsum > 0 else 0.0
+
+
 cdef double _pass(LayerC* layers, int n_layers, int loss, const floating* X,
-                  const floating* Y, int m, floating lr, int mode,
-                  floating* lse, OptC* opt) noexcept nogil:
-    """Forward, loss, and (unless MODE_LOSS) backward with gradients or the update."""
+                  const floating* Y, const int64_t* labels, const double* sw, int m,
+                  floating lr, int mode, floating* lse, OptC* opt) noexcept nogil:
+    """Forward, loss, and (unless MODE_LOSS) backward with gradients or the update.
+
+    The targets are rows Y (m, n_out), or class labels (m,) in [0, n_out) when the output is a
+    softmax with the cross-entropy (other losses get labels as one-hot rows); sw, when not
+    NULL, weighs the rows' losses (see _weighted_head)."""
     cdef int l
     cdef double value
     cdef LayerC* ly
@@ -112,26 +174,13 @@ cdef double _pass(LayerC* layers, int n_layers, int loss, const floating* X,
     cdef const floating* z_prev
 
     _forward(layers, n_layers, X, m, lse)
-
-    # The cross-entropies come from the logits, with delta = dL/da in closed form (the caller
-    # checked that their output is a softmax, or a sigmoid with 0 < c <= 1, not trainable).
-    if loss == LOSS_CROSS_ENTROPY and out.act == ACT_SOFTMAX:
-        value = softmax_cross_entropy_value(<floating*>out.a, lse, Y, m, out.n_out)
-        if mode == MODE_LOSS:
-            return value
-        softmax_cross_entropy_delta(<floating*>out.z, Y, <floating*>out.delta, m, out.n_out)
-    elif loss != LOSS_MSE:
-        value = sigmoid_cross_entropy(<floating*>out.a, Y,
-                                      NULL if mode == MODE_LOSS else <floating*>out.delta,
-                                      m, out.n_out, out.params[0], out.params[1],
-                                      loss == LOSS_BINARY_CROSS_ENTROPY)
-        if mode == MODE_LOSS:
-            return value
+    if sw == NULL:
+        value = _head(out, loss, Y, labels, lse, 0, m, mode != MODE_LOSS)
     else:
-        value = loss_value(loss, <floating*>out.z, Y, m, out.n_out)
-        if mode == MODE_LOSS:
-            return value
-        loss_gradient(loss, <floating*>out.z, Y, <floating*>out.delta, m, out.n_out)
+        value = _weighted_head(out, loss, Y, labels, sw, lse, m, mode != MODE_LOSS)
+    if mode == MODE_LOSS:
+        return value
+    if loss == LOSS_MSE:
         _local_gradient(out, <floating*>out.delta, m)
 
     if mode >= MODE_SGD and not isfinite(value):
@@ -216,39 +265,87 @@ cdef void _shuffled_index(int64_t* idx, Py_ssize_t n, uint64_t seed) noexcept no
         idx[j] = t
 
 
+cdef bint _fill_one_hot(const void* labels, bint wide, Py_ssize_t m, int n_out,
+                        floating* Y) noexcept nogil:
+    # Y[:m] = np.eye(n_out)[labels] for int64 (wide) or int32 labels; False (Y partly written)
+    # when a label is not in [0, n_out)
+    cdef Py_ssize_t r
+    cdef int64_t v
+    memset(Y, 0, m * n_out * sizeof(floating))
+    for r in range(m):
+        v = (<const int64_t*>labels)[r] if wide else (<const int32_t*>labels)[r]
+        if v < 0 or v >= n_out:
+            return False
+        Y[r * n_out + v] = 1
+    return True
+
+
+cdef bint _labels_in_range(const void* labels, bint wide, Py_ssize_t m,
+                           int n_out) noexcept nogil:
+    # every one of m int64 (wide) or int32 labels lies in [0, n_out)
+    cdef Py_ssize_t r
+    cdef int64_t v
+    cdef bint ok = True
+    for r in range(m):
+        v = (<const int64_t*>labels)[r] if wide else (<const int32_t*>labels)[r]
+        ok &= (v >= 0) & (v < n_out)
+    return ok
+
+
 cdef double _epoch(LayerC* layers, int n_layers, int loss, const floating* X,
-                   const floating* Y, Py_ssize_t n, int batch, floating lr,
-                   int64_t* idx, bint shuffle, uint64_t seed, floating* x_batch,
-                   floating* y_batch, floating* lse, int mode, OptC* opt) noexcept nogil:
-    """One epoch of mini-batch steps (MODE_SGD or MODE_OPTIM); returns the mean of the losses
-    before each step, weighted by batch size."""
+                   const floating* Y, const int64_t* labels, const double* sw, Py_ssize_t n,
+                   int batch, floating lr, int64_t* idx, bint shuffle, uint64_t seed,
+                   floating* x_batch, floating* y_batch, int64_t* l_batch, double* w_batch,
+                   floating* lse, int mode, OptC* opt) noexcept nogil:
+    """One epoch of mini-batch steps (MODE_SGD or MODE_OPTIM) over targets Y (n, n_out) or
+    class labels (n,) (in range), weighed by sw (n,) when not NULL; returns the mean of the
+    losses before each step, weighted by batch size."""
     cdef int n_in = layers[0].n_in
     cdef int n_out = layers[n_layers - 1].n_out
+    # class labels reach _pass as they are for the softmax cross-entropy, else as one-hot rows
+    cdef bint as_rows = labels != NULL and not (loss == LOSS_CROSS_ENTROPY
+                                                and layers[n_layers - 1].act == ACT_SOFTMAX)
     cdef Py_ssize_t start, i
     cdef int m, r, j
     cdef double total = 0
     cdef const floating* xs
     cdef const floating* ys
+    cdef const int64_t* ls
+    cdef const double* ws
     if shuffle:
         _shuffled_index(idx, n, seed)
     start = 0
     while start < n:
         m = <int>(batch if n - start > batch else n - start)
         if shuffle:
-            # x_batch = X[idx[start:start + m]];  y_batch = Y[idx[start:start + m]]
+            # the batch's rows idx[start:start + m] of X, of Y or the labels, and of sw
             # (loops, not memcpy: rows of a few values made the calls cost 2 us per step)
             for r in range(m):
                 i = idx[start + r]
                 for j in range(n_in):
                     x_batch[<Py_ssize_t>r * n_in + j] = X[i * n_in + j]
-                for j in range(n_out):
-                    y_batch[<Py_ssize_t>r * n_out + j] = Y[i * n_out + j]
-            xs = x_batch
-            ys = y_batch
+                if labels != NULL:
+                    l_batch[r] = labels[i]
+                else:
+                    for j in range(n_out):
+                        y_batch[<Py_ssize_t>r * n_out + j] = Y[i * n_out + j]
+                if sw != NULL:
+                    w_batch[r] = sw[i]
+            xs, ys, ls = x_batch, y_batch, l_batch
+            ws = w_batch if sw != NULL else NULL
         else:
             xs = X + start * n_in
-            ys = Y + start * n_out
-        total += _pass(layers, n_layers, loss, xs, ys, m, lr, mode, lse, opt) * m
+            ys = Y + start * n_out if labels == NULL else NULL
+            ls = labels + start if labels != NULL else NULL
+            ws = sw + start if sw != NULL else NULL
+        if labels == NULL:
+            ls = NULL
+        elif as_rows:
+            _fill_one_hot(ls, True, m, n_out, y_batch)
+            ys, ls = y_batch, NULL
+        else:
+            ys = NULL
+        total += _pass(layers, n_layers, loss, xs, ys, ls, ws, m, lr, mode, lse, opt) * m
         start += m
     return total / n
 
@@ -306,20 +403,6 @@ cdef inline bint _is_labels(object y, Py_ssize_t m) noexcept:
             and cnp.PyArray_ISCARRAY_RO(arr))
 
 
-cdef bint _fill_one_hot(const void* labels, bint wide, Py_ssize_t m, int n_out,
-                        floating* Y) noexcept nogil:
-    # Y[:m] = np.eye(n_out)[labels]; False (Y partly written) when a label is not in [0, n_out)
-    cdef Py_ssize_t r
-    cdef int64_t v
-    memset(Y, 0, m * n_out * sizeof(floating))
-    for r in range(m):
-        v = (<const int64_t*>labels)[r] if wide else (<const int32_t*>labels)[r]
-        if v < 0 or v >= n_out:
-            return False
-        Y[r * n_out + v] = 1
-    return True
-
-
 cdef class Engine:
     """The compiled backend of one Network (nncore internal).
 
@@ -366,6 +449,12 @@ cdef class Engine:
     cdef object _lse            # (capacity,) logsumexp of softmax rows
     cdef object _x_batch        # (capacity, n_in) gather buffers of the epoch loop
     cdef object _y_batch        # (capacity, n_out)
+    cdef object _l_batch        # (capacity,) int64 class labels of a batch (gathered, or
+                                # int32 labels widened)
+    cdef object _w_batch        # (capacity,) float64 sample weights of a gathered batch
+    cdef object _one_label      # (1,) int64: one example's label given as a Python int
+    cdef bint labels_direct     # the output is a softmax with the cross-entropy: class labels
+                                # go to the core as they are, not as one-hot rows
     cdef object _index          # (N,) int64 shuffled example order of the epoch loop
     cdef object _one_hot        # (rows, n_out) targets made from integer labels, reused
     cdef OptC opt               # the optimizer's kind, hyper-parameters and step pointer
@@ -428,6 +517,9 @@ cdef class Engine:
             self.target_lo, self.target_hi = 0.0, 1.0
         else:
             self.target_lo, self.target_hi = -INFINITY, INFINITY
+        self.labels_direct = (loss == LOSS_CROSS_ENTROPY
+                              and self.layers[n - 1].act == ACT_SOFTMAX)
+        self._one_label = np.zeros(1, dtype=np.int64)
         self.capacity = 0
         self._work = []
         self._grads = []
@@ -461,11 +553,14 @@ cdef class Engine:
         lse = np.empty(m, dtype=self.dtype)
         x_batch = np.empty((m, self.n_in), dtype=self.dtype)
         y_batch = np.empty((m, self.n_out), dtype=self.dtype)
+        l_batch = np.empty(m, dtype=np.int64)
+        w_batch = np.empty(m, dtype=np.float64)
         for l in range(self.n_layers):
             self.layers[l].a = cnp.PyArray_DATA(<cnp.ndarray>work[3 * l])
             self.layers[l].z = cnp.PyArray_DATA(<cnp.ndarray>work[3 * l + 1])
             self.layers[l].delta = cnp.PyArray_DATA(<cnp.ndarray>work[3 * l + 2])
         self._work, self._lse, self._x_batch, self._y_batch = work, lse, x_batch, y_batch
+        self._l_batch, self._w_batch = l_batch, w_batch
         self.capacity = m
 
     cdef void _reserve_gradients(self) except *:
@@ -598,6 +693,30 @@ cdef class Engine:
                     and ly.params[0] <= 1)
         return True
 
+    def parameters_usable(self):
+        """Every W and b finite, the activation parameters within the dtype's range (what
+        Network.fit checks after each epoch), and the arrays still the ones the engine points
+        into."""
+        cdef int l
+        cdef LayerC* ly
+        cdef bint ok
+        if not self._state_ok(False):
+            return False
+        for l in range(self.n_layers):
+            ly = &self.layers[l]
+            with nogil:
+                if self.is_float32:
+                    ok = (all_finite_in(<float*>ly.W, <Py_ssize_t>ly.n_in * ly.n_out,
+                                        -INFINITY, INFINITY)
+                          and all_finite_in(<float*>ly.b, ly.n_out, -INFINITY, INFINITY))
+                else:
+                    ok = (all_finite_in(<double*>ly.W, <Py_ssize_t>ly.n_in * ly.n_out,
+                                        -INFINITY, INFINITY)
+                          and all_finite_in(<double*>ly.b, ly.n_out, -INFINITY, INFINITY))
+            if not ok:
+                return False
+        return True
+
     cdef void _check(self, bint with_loss) except *:
         """Raise, with the Network's message, when _state_ok fails."""
         if self._state_ok(with_loss):
@@ -617,23 +736,28 @@ cdef class Engine:
                 ok = all_finite_in(<double*>data, size, lo, hi)
         return ok
 
-    cdef object _one_hot_of(self, object labels, Py_ssize_t m):
-        """The one-hot rows of m class labels (an ndarray that _is_labels accepts, or one
-        Python int when m == 1) in the reused buffer self._one_hot, or None when a label is out
-        of range (the validator then says so)."""
-        cdef int64_t one
+    cdef object _class_labels(self, object labels, Py_ssize_t m):
+        """m class labels (an ndarray that _is_labels accepts, or one Python int when m == 1)
+        as the core takes them: the labels themselves (an int in the reused self._one_label)
+        when the output is a softmax with the cross-entropy, else their one-hot rows in the
+        reused buffer self._one_hot. None when a label is not in [0, n_out) (the validator then
+        says so)."""
         cdef const void* p
         cdef bint wide, ok
         cdef void* out
+        if type(labels) is int:
+            # the caller checked that it fits (-2**62 < labels < 2**62)
+            self._one_label[0] = labels
+            labels = self._one_label
+        p = cnp.PyArray_DATA(<cnp.ndarray>labels)
+        wide = cnp.PyArray_ITEMSIZE(<cnp.ndarray>labels) == 8
+        if self.labels_direct:
+            with nogil:
+                ok = _labels_in_range(p, wide, m, self.n_out)
+            return labels if ok else None
         if self._one_hot is None or cnp.PyArray_DIM(<cnp.ndarray>self._one_hot, 0) < m:
             self._one_hot = np.empty((max(m, self.capacity), self.n_out), dtype=self.dtype)
         out = cnp.PyArray_DATA(<cnp.ndarray>self._one_hot)
-        if type(labels) is int:
-            one = labels      # the caller checked that it fits (-2**62 < labels < 2**62)
-            p, wide = &one, True
-        else:
-            p = cnp.PyArray_DATA(<cnp.ndarray>labels)
-            wide = cnp.PyArray_ITEMSIZE(<cnp.ndarray>labels) == 8
         with nogil:
             if self.is_float32:
                 ok = _fill_one_hot(p, wide, m, self.n_out, <float*>out)
@@ -642,9 +766,12 @@ cdef class Engine:
         return self._one_hot if ok else None
 
     cdef tuple _batch(self, object X, object Y):
-        """(X, Y, m, one) ready for nogil code, or the validator's error; checks the network's
-        own state first. X and Y hold at least m rows of n_in and n_out values (X may be the
-        one example (n_in,) and Y the reused one-hot buffer); `one` says X was one example.
+        """(X, Y, labels, m, one) ready for nogil code, or the validator's error; checks the
+        network's own state first. X holds at least m rows of n_in values (it may be the one
+        example (n_in,)); the targets are either Y, at least m rows of n_out values (the
+        caller's, or the reused one-hot buffer), or labels, m int32/int64 class labels in
+        range (for a softmax output with the cross-entropy), the other one None; `one` says X
+        was one example.
 
         Taken as they are (the fast path): X a C-contiguous (m, n_in) array of the network's
         dtype, or one example (n_in,); Y rows (m, n_out) of that dtype, or (n_out,) for one
@@ -662,17 +789,40 @@ cdef class Engine:
         if m and self._finite(<cnp.ndarray>X, -INFINITY, INFINITY):
             if self.n_out > 1 and (_is_labels(Y, m) or (one and type(Y) is int
                                                         and -2**62 < Y < 2**62)):
-                T = self._one_hot_of(Y, m)
+                T = self._class_labels(Y, m)
                 if T is not None:
-                    return X, T, m, one
+                    return ((X, None, T, m, one) if self.labels_direct
+                            else (X, T, None, m, one))
             elif ((_is_exact(Y, self.typenum, self.n_out)
                    and cnp.PyArray_DIM(<cnp.ndarray>Y, 0) == m and not one)
                   or (one and _is_example(Y, self.typenum, self.n_out))):
                 if self._finite(<cnp.ndarray>Y, self.target_lo, self.target_hi):
-                    return X, Y, m, one
+                    return X, Y, None, m, one
         X, one = self.validate.inputs(X, self.n_in, self.dtype)
         Y = self.validate.targets(Y, X.shape[0], self.n_out, self.dtype, self.loss_code, one)
-        return X, Y, X.shape[0], one
+        return X, Y, None, X.shape[0], one
+
+    cdef object _weights(self, object sw, Py_ssize_t m):
+        """Sample weights for m rows ready for nogil code: None, or a C-contiguous float64
+        array (m,) of finite values >= 0 with a finite sum > 0 (taken as it is when it already
+        is one; anything else goes through nncore._validate.sample_weight)."""
+        cdef double total = 0
+        cdef Py_ssize_t r
+        cdef const double* w
+        if sw is None:
+            return None
+        if (cnp.PyArray_CheckExact(sw) and cnp.PyArray_NDIM(<cnp.ndarray>sw) == 1
+                and cnp.PyArray_TYPE(<cnp.ndarray>sw) == cnp.NPY_FLOAT64
+                and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>sw)
+                and cnp.PyArray_DIM(<cnp.ndarray>sw, 0) == m):
+            w = <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw)
+            with nogil:
+                if all_finite_in(w, m, 0.0, INFINITY):
+                    for r in range(m):
+                        total += w[r]
+            if total > 0 and isfinite(total):
+                return sw
+        return self.validate.sample_weight(sw, m)
 
     cdef bint _writable_output(self, object out, object X, Py_ssize_t n):
         # out is an ndarray (n, n_out) of this dtype, C-contiguous, aligned, writeable, in
@@ -703,70 +853,98 @@ cdef class Engine:
 
     # -- the calls ----------------------------------------------------------------------------
 
-    cdef double _run(self, object X, object Y, Py_ssize_t start, Py_ssize_t m, double lr,
-                     int mode) except? -1:
-        """One pass over rows start:start + m of X and Y (ndarrays whose data hold them, as
-        _batch returns); the caller holds the workspace (_acquire)."""
-        cdef Py_ssize_t size = 4 if self.is_float32 else 8
+    cdef double _run(self, object X, object Y, object labels, object sw, Py_ssize_t start,
+                     Py_ssize_t m, double lr, int mode) except? -1:
+        """One pass over rows start:start + m of X and of the targets (Y or labels, as _batch
+        returns them), weighed by sw (a float64 (N,) array, as _weights returns it) unless
+        None; the caller holds the workspace (_acquire)."""
+        cdef Py_ssize_t r, size = 4 if self.is_float32 else 8
         cdef char* x = <char*>cnp.PyArray_DATA(<cnp.ndarray>X) + start * self.n_in * size
-        cdef char* y = <char*>cnp.PyArray_DATA(<cnp.ndarray>Y) + start * self.n_out * size
+        cdef char* y = NULL
+        cdef const int64_t* lp = NULL
+        cdef const int32_t* narrow
+        cdef int64_t* wide
+        cdef const double* wp = NULL
         cdef void* lse
         cdef double value
         self._reserve(<int>m)
         if mode == MODE_GRADIENTS or mode == MODE_OPTIM:
             self._reserve_gradients()
+        if labels is None:
+            y = <char*>cnp.PyArray_DATA(<cnp.ndarray>Y) + start * self.n_out * size
+        elif cnp.PyArray_ITEMSIZE(<cnp.ndarray>labels) == 8:
+            lp = <const int64_t*>cnp.PyArray_DATA(<cnp.ndarray>labels) + start
+        else:
+            # int32 labels, widened into the reused batch buffer
+            narrow = <const int32_t*>cnp.PyArray_DATA(<cnp.ndarray>labels) + start
+            wide = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>self._l_batch)
+            for r in range(m):
+                wide[r] = narrow[r]
+            lp = wide
+        if sw is not None:
+            wp = <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw) + start
         lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
         with nogil:
             if self.is_float32:
                 value = _pass(self.layers, self.n_layers, self.loss_code, <float*>x,
-                              <float*>y, <int>m, <float>lr, mode, <float*>lse, &self.opt)
+                              <float*>y, lp, wp, <int>m, <float>lr, mode, <float*>lse,
+                              &self.opt)
             else:
                 value = _pass(self.layers, self.n_layers, self.loss_code, <double*>x,
-                              <double*>y, <int>m, lr, mode, <double*>lse, &self.opt)
+                              <double*>y, lp, wp, <int>m, lr, mode, <double*>lse, &self.opt)
         return value
 
-    def train_step(self, X, Y, lr):
+    def train_step(self, X, Y, lr, sample_weight=None):
         """One step of the optimizer (plain gradient descent unless set_optimizer chose another
-        rule) on the batch (X, Y); returns the loss before it."""
+        rule) on the batch (X, Y), each row's loss weighed by sample_weight (m,) when given;
+        returns the loss before it."""
         cdef double rate
         if (type(lr) is float and isfinite(<double>lr) and <double>lr > 0
                 and (not self.is_float32 or (<double>lr <= FLT_MAX and <float><double>lr > 0))):
             rate = lr
         else:
             rate = self.validate.learning_rate(lr, self.dtype)
-        X, Y, m, _ = self._batch(X, Y)
+        X, Y, labels, m, _ = self._batch(X, Y)
+        sw = self._weights(sample_weight, m)
         self._acquire()
         try:
-            return self._run(X, Y, 0, m, rate, self.step_mode)
+            return self._run(X, Y, labels, sw, 0, m, rate, self.step_mode)
         finally:
             self.busy = False
 
-    def loss(self, X, Y):
-        """The loss of the network's output for X against Y.
+    def loss(self, X, Y, sample_weight=None):
+        """The loss of the network's output for X against Y: the mean over the examples, or
+        the weighted mean sum(w_i L_i) / sum(w) with sample_weight (N,).
 
-        A mean over the examples, so it runs in chunks of rows as predict does: a large X
-        needs no workspace of its size."""
+        Runs in chunks of rows as predict does: a large X needs no workspace of its size."""
         cdef Py_ssize_t n, start, stop, chunk
-        cdef double total = 0
-        X, Y, n, _ = self._batch(X, Y)
+        cdef double total = 0, weight, weights = 0
+        X, Y, labels, n, _ = self._batch(X, Y)
+        sw = self._weights(sample_weight, n)
         chunk = min(n, max(self.capacity, PREDICT_CHUNK))
         self._acquire()
         try:
             for start in range(0, n, chunk):
                 stop = min(start + chunk, n)
-                total += (stop - start) * self._run(X, Y, start, stop - start, 0.0, MODE_LOSS)
+                weight = (stop - start) if sw is None else _sum(sw, start, stop)
+                total += weight * self._run(X, Y, labels, sw, start, stop - start, 0.0,
+                                            MODE_LOSS)
+                weights += weight
         finally:
             self.busy = False
-        return total / n
+        return total / weights
 
-    def gradients(self, X, Y):
-        """Per layer {"W": dL/dW, "b": dL/db} (plus "c", "beta" for a trainable sigmoid)."""
+    def loss_and_gradients(self, X, Y, sample_weight=None):
+        """(loss, gradients) from one pass over the batch (X, Y), weighed by sample_weight:
+        the loss as ``loss`` gives it, and per layer {"W": dL/dW, "b": dL/db} (plus "c",
+        "beta" for a trainable sigmoid)."""
         cdef int l
-        X, Y, m, _ = self._batch(X, Y)
+        X, Y, labels, m, _ = self._batch(X, Y)
+        sw = self._weights(sample_weight, m)
         out = []
         self._acquire()
         try:
-            self._run(X, Y, 0, m, 0.0, MODE_GRADIENTS)
+            value = self._run(X, Y, labels, sw, 0, m, 0.0, MODE_GRADIENTS)
             for l in range(self.n_layers):
                 g = {"W": self._grads[2 * l].copy(), "b": self._grads[2 * l + 1].copy()}
                 if self.layers[l].trainable:
@@ -775,16 +953,20 @@ cdef class Engine:
                 out.append(g)
         finally:
             self.busy = False
-        return out
+        return value, out
+
+    def gradients(self, X, Y, sample_weight=None):
+        """Per layer {"W": dL/dW, "b": dL/db} (plus "c", "beta" for a trainable sigmoid)."""
+        return self.loss_and_gradients(X, Y, sample_weight)[1]
 
     def trace(self, X, Y):
         """Per layer {"a": a, "z": z, "delta": dL/da} of one forward and backward pass."""
         cdef int l, m
-        X, Y, m, one = self._batch(X, Y)
+        X, Y, labels, m, one = self._batch(X, Y)
         out = []
         self._acquire()
         try:
-            self._run(X, Y, 0, m, 0.0, MODE_GRADIENTS)
+            self._run(X, Y, labels, None, 0, m, 0.0, MODE_GRADIENTS)
             for l in range(self.n_layers):
                 entry = {"a": self._work[3 * l][:m].copy(),
                          "z": self._work[3 * l + 1][:m].copy(),
@@ -845,28 +1027,43 @@ cdef class Engine:
             self.busy = False
         return result
 
-    def run_epoch(self, X, Y, double lr, int batch_size, bint shuffle, uint64_t seed):
+    def run_epoch(self, X, Y, double lr, int batch_size, bint shuffle, uint64_t seed,
+                  sample_weight=None):
         """One epoch of mini-batch steps of the optimizer over (X, Y), already validated by
-        Network.fit.
+        Network.fit: X (N, n_in) and Y (N, n_out) of the network's dtype, or int64 class
+        labels Y (N,) (checked to lie in [0, n_out) here); sample_weight None or a float64
+        array (N,) of finite values >= 0 with a sum > 0. A batch's loss is the weighted mean
+        of its rows' losses (see Network.fit).
 
-        Returns the mean loss over the epoch's steps (each taken before its update).
+        Returns the mean loss over the epoch's steps (each taken before its update), weighted
+        by batch size.
         """
         cdef Py_ssize_t n
         cdef int batch
         cdef double value
+        cdef bint labels
         # (lr may be 0: a schedule's rate can reach it)
-        if not (_is_exact(X, self.typenum, self.n_in) and _is_exact(Y, self.typenum, self.n_out)
-                and X.shape[0] == Y.shape[0]) or batch_size < 1 or not (lr >= 0
-                                                                        and isfinite(lr)):
+        n = X.shape[0] if _is_exact(X, self.typenum, self.n_in) else 0
+        labels = n > 0 and self.n_out > 1 and _is_labels(Y, n) and Y.dtype.itemsize == 8
+        if (not n or not (labels or (_is_exact(Y, self.typenum, self.n_out)
+                                     and Y.shape[0] == n))
+                or batch_size < 1 or not (lr >= 0 and isfinite(lr))):
             raise ValueError("run_epoch takes arrays validated by Network.fit")
+        if labels and not _labels_in_range(cnp.PyArray_DATA(<cnp.ndarray>Y), True, n,
+                                           self.n_out):
+            raise ValueError(f"class labels must lie in [0, {self.n_out})")
+        sw = self._weights(sample_weight, n)
         self._check(True)
-        n = X.shape[0]
         batch = <int>min(batch_size, n)
         cdef void* x = cnp.PyArray_DATA(<cnp.ndarray>X)
-        cdef void* y = cnp.PyArray_DATA(<cnp.ndarray>Y)
+        cdef void* y = NULL if labels else cnp.PyArray_DATA(<cnp.ndarray>Y)
+        cdef const int64_t* lp = <const int64_t*>cnp.PyArray_DATA(<cnp.ndarray>Y) if labels else NULL
+        cdef const double* wp = NULL if sw is None else <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw)
         cdef int64_t* pidx
         cdef void* xb
         cdef void* yb
+        cdef int64_t* lb
+        cdef double* wb
         cdef void* lse
         self._acquire()
         try:
@@ -878,18 +1075,30 @@ cdef class Engine:
             pidx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>self._index)
             xb = cnp.PyArray_DATA(<cnp.ndarray>self._x_batch)
             yb = cnp.PyArray_DATA(<cnp.ndarray>self._y_batch)
+            lb = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>self._l_batch)
+            wb = <double*>cnp.PyArray_DATA(<cnp.ndarray>self._w_batch)
             lse = cnp.PyArray_DATA(<cnp.ndarray>self._lse)
             with nogil:
                 if self.is_float32:
                     value = _epoch(self.layers, self.n_layers, self.loss_code, <float*>x,
-                                   <float*>y, n, batch, <float>lr, pidx, shuffle, seed,
-                                   <float*>xb, <float*>yb, <float*>lse, self.step_mode,
-                                   &self.opt)
+                                   <float*>y, lp, wp, n, batch, <float>lr, pidx, shuffle, seed,
+                                   <float*>xb, <float*>yb, lb, wb, <float*>lse,
+                                   self.step_mode, &self.opt)
                 else:
                     value = _epoch(self.layers, self.n_layers, self.loss_code, <double*>x,
-                                   <double*>y, n, batch, lr, pidx, shuffle, seed,
-                                   <double*>xb, <double*>yb, <double*>lse, self.step_mode,
-                                   &self.opt)
+                                   <double*>y, lp, wp, n, batch, lr, pidx, shuffle, seed,
+                                   <double*>xb, <double*>yb, lb, wb, <double*>lse,
+                                   self.step_mode, &self.opt)
         finally:
             self.busy = False
         return value
+
+
+cdef double _sum(object sw, Py_ssize_t start, Py_ssize_t stop):
+    # sw[start:stop].sum() of a float64 array that _weights accepted, in order
+    cdef const double* w = <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw)
+    cdef double total = 0
+    cdef Py_ssize_t i
+    for i in range(start, stop):
+        total += w[i]
+    return total

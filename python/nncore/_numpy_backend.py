@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from . import _validate
+from . import _kernels, _validate
 from ._engine import shuffled_index
 from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH
 from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
@@ -70,14 +70,41 @@ def _softplus(x):
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
-def _cross_entropy(act, a, z, Y, loss, need_delta):
+def _rows_mean(terms, w, m):
+    """The mean over the rows of a loss whose per-element terms are `terms` (m, n): sum / m,
+    or with sample weights w (m,) the weighted mean sum_r w_r L_r / sum(w), where rows of
+    weight 0 count for nothing (even a NaN of theirs) and all-zero weights give 0."""
+    if w is None:
+        return terms.sum() / m
+    per_row = np.where(w > 0, terms.sum(axis=1), 0.0)
+    total = w.sum()
+    return float((w * per_row).sum() / total) if total > 0 else 0.0
+
+
+def _rows_scale(d, w, m):
+    """d / m, the gradient of the mean from the rows' own gradients d (m, n); with sample
+    weights w, d * w_r / sum(w) row by row (rows of weight 0: 0)."""
+    if w is None:
+        return d / m
+    total = w.sum()
+    scale = w / total if total > 0 else np.zeros_like(w)
+    return np.where((w > 0)[:, None], d * scale[:, None].astype(d.dtype), 0).astype(d.dtype)
+
+
+def _cross_entropy(act, a, z, Y, loss, need_delta, w=None):
     """(L, delta = dL/da) of a softmax output with cross-entropy, or of a sigmoid output
     z = c * sigmoid(beta * a) (0 < c <= 1) with (binary) cross-entropy, from the logits a;
-    the sigmoid's terms in float64, as the core computes them."""
+    the sigmoid's terms in float64, as the core computes them. With sample weights w (m,), L
+    is the weighted mean of the rows' losses (see _rows_mean)."""
     m = a.shape[0]
     if act.code == SOFTMAX:
         mx = a.max(axis=1, keepdims=True)
         lse = mx + np.log(np.exp(a - mx).sum(axis=1, keepdims=True))
+        if w is not None:
+            with np.errstate(invalid="ignore"):
+                terms = -np.where(Y != 0, Y * (a - lse), 0)
+            d = z * Y.sum(axis=1, keepdims=True) - Y
+            return _rows_mean(terms, w, m), _rows_scale(d, w, m) if need_delta else None
         value = -(Y * (a - lse)).sum() / m
         return value, (z * Y.sum(axis=1, keepdims=True) - Y) / m if need_delta else None
     c, beta = (float(v) for v in act._params)
@@ -88,19 +115,24 @@ def _cross_entropy(act, a, z, Y, loss, need_delta):
         y = Y.astype(np.float64)
         s = _sigmoid(x)
         log_z = np.log(c) - _softplus(-x)
-        value = -np.where(y != 0, y * log_z, 0).sum()
+        terms = -np.where(y != 0, y * log_z, 0)
+        value = terms.sum()
         if loss == BINARY_CROSS_ENTROPY:
             log_1mz = -_softplus(x) if c == 1 else np.log1p(-c * s)
-            value -= np.where(y != 1, (1 - y) * log_1mz, 0).sum()
-    if not need_delta:
-        return value / m, None
+            terms_1 = np.where(y != 1, (1 - y) * log_1mz, 0)
+            value -= terms_1.sum()
+            terms = terms - terms_1
+    if w is not None:
+        value = _rows_mean(terms, w, m)
     if loss == CROSS_ENTROPY:
-        delta = -beta * y * (1 - s) / m
+        d = -beta * y * (1 - s)
     elif c == 1:
-        delta = beta * (s - y) / m
+        d = beta * (s - y)
     else:
-        delta = beta * (1 - s) * ((1 - y) * c * s / (1 - c * s) - y) / m
-    return value / m, delta
+        d = beta * (1 - s) * ((1 - y) * c * s / (1 - c * s) - y)
+    if w is not None:
+        return value, _rows_scale(d, w, m) if need_delta else None
+    return value / m, d / m if need_delta else None
 
 
 def _optimizer_step(opt, w, g, state, lr, decay):
@@ -169,8 +201,9 @@ class NumpyBackend:
         """Update with this nncore.Optimizer (already bound to the network) from now on."""
         self.optimizer = optimizer
 
-    def _pass(self, X, Y, lr=None, need_gradients=True):
-        """Forward, loss, and backward; updates the parameters when lr is given.
+    def _pass(self, X, Y, lr=None, need_gradients=True, w=None):
+        """Forward, loss, and backward; updates the parameters when lr is given. With sample
+        weights w (m,), the loss is the weighted mean of the rows' losses.
 
         Returns (loss, per-layer records with a, z, delta, dW, db[, c, beta])."""
         m = X.shape[0]
@@ -185,15 +218,19 @@ class NumpyBackend:
         if self.loss_code != MSE:
             # the cross-entropies from the logits, delta in closed form (as in the core)
             value, delta = _cross_entropy(act, out["a"], out["z"], Y, self.loss_code,
-                                          need_gradients)
+                                          need_gradients, w)
             if not need_gradients:
                 return float(value), records
             out["delta"] = delta.astype(Y.dtype, copy=False)
         else:
-            value = _mse(out["z"], Y, m)
+            if w is None:
+                value = _mse(out["z"], Y, m)
+            else:
+                value = _rows_mean((Y - out["z"]) ** 2 / 2, w, m)
             if not need_gradients:
                 return float(value), records
-            g = _mse_gradient(out["z"], Y, m)
+            g = (_mse_gradient(out["z"], Y, m) if w is None
+                 else _rows_scale(out["z"] - Y, w, m))
             self._local_gradient(self.layers[-1], out, g)
         if lr is not None and not np.isfinite(value):
             return float(value), records  # no step from a loss that is not finite
@@ -244,25 +281,35 @@ class NumpyBackend:
 
     # -- the interface shared with nncore._engine.Engine ---------------------------------------
 
-    def train_step(self, X, Y, lr):
+    def train_step(self, X, Y, lr, sample_weight=None):
         lr = _validate.learning_rate(lr, self.dtype)
         X, Y, _ = self._batch(X, Y)
-        return self._pass(X, Y, lr=self.dtype.type(lr))[0]
+        w = self._weights(sample_weight, X.shape[0])
+        return self._pass(X, Y, lr=self.dtype.type(lr), w=w)[0]
 
-    def loss(self, X, Y):
-        X, Y, _ = self._batch(X, Y)
-        return self._pass(X, Y, need_gradients=False)[0]
+    @staticmethod
+    def _weights(sample_weight, m):
+        return None if sample_weight is None else _validate.sample_weight(sample_weight, m)
 
-    def gradients(self, X, Y):
+    def loss(self, X, Y, sample_weight=None):
         X, Y, _ = self._batch(X, Y)
-        _, records = self._pass(X, Y)
+        w = self._weights(sample_weight, X.shape[0])
+        return self._pass(X, Y, need_gradients=False, w=w)[0]
+
+    def loss_and_gradients(self, X, Y, sample_weight=None):
+        X, Y, _ = self._batch(X, Y)
+        w = self._weights(sample_weight, X.shape[0])
+        value, records = self._pass(X, Y, w=w)
         out = []
         for layer, rec in zip(self.layers, records):
             g = {"W": rec["dW"], "b": rec["db"]}
             if layer.activation.trainable:
                 g["c"], g["beta"] = rec["c"], rec["beta"]
             out.append(g)
-        return out
+        return value, out
+
+    def gradients(self, X, Y, sample_weight=None):
+        return self.loss_and_gradients(X, Y, sample_weight)[1]
 
     def trace(self, X, Y):
         X, Y, single = self._batch(X, Y)
@@ -282,17 +329,30 @@ class NumpyBackend:
             return out
         return z[0] if single else z
 
-    def run_epoch(self, X, Y, lr, batch_size, shuffle, seed):
+    def parameters_usable(self):
+        if not all(_kernels.all_finite(arr.reshape(-1))
+                   for ly in self.layers for arr in (ly.W, ly.b)):
+            return False
+        try:
+            _validate.activation_params(self.layers, self.dtype)
+        except ValueError:
+            return False
+        return True
+
+    def run_epoch(self, X, Y, lr, batch_size, shuffle, seed, sample_weight=None):
         self.check_state()
         n = X.shape[0]
+        if Y.ndim == 1:
+            # class labels (N,), checked by Network.fit
+            Y = _validate.one_hot(Y, self.n_out, self.dtype)
+        w = self._weights(sample_weight, n)
         order = shuffled_index(n, seed) if shuffle else None
         lr = self.dtype.type(lr)
         total = 0.0
         for start in range(0, n, batch_size):
-            if shuffle:
-                rows = order[start:start + batch_size]
-                xb, yb = X[rows], Y[rows]
-            else:
-                xb, yb = X[start:start + batch_size], Y[start:start + batch_size]
-            total += self._pass(xb, yb, lr=lr)[0] * xb.shape[0]
+            rows = (order[start:start + batch_size] if shuffle
+                    else slice(start, start + batch_size))
+            xb, yb = X[rows], Y[rows]
+            wb = None if w is None else w[rows]
+            total += self._pass(xb, yb, lr=lr, w=wb)[0] * xb.shape[0]
         return total / n

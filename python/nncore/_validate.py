@@ -149,6 +149,40 @@ def targets(Y, m, n_out, dtype, loss, single):
     return converted
 
 
+def class_labels(Y, m, n_out):
+    """Y as int64 class labels (m,) in [0, n_out) when it is a 1-D integer array (m,) and the
+    network has n_out > 1 outputs, else None (rows, or what `targets` will refuse). For
+    Network.fit, which passes class labels on to the core as they are."""
+    if n_out < 2 or not isinstance(Y, np.ndarray) or Y.shape != (m,) or Y.dtype.kind not in "iu":
+        return None
+    if Y.min() < 0 or Y.max() >= n_out:
+        raise ValueError(f"class labels must lie in [0, {n_out}) for {n_out} outputs; "
+                         f"got labels from {Y.min()} to {Y.max()}")
+    return np.ascontiguousarray(Y, dtype=np.int64)
+
+
+def sample_weight(w, m):
+    """Sample weights as a C-contiguous float64 array (m,): finite, >= 0, with a sum that is
+    finite and > 0 (a weight of 0 leaves a row out)."""
+    arr = real_array(w, "sample_weight")
+    if arr.shape != (m,):
+        raise ValueError(f"sample_weight has shape {arr.shape} but there are {m} examples: "
+                         f"expected ({m},)")
+    with np.errstate(over="ignore"):
+        arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise ValueError(f"sample_weight contains NaN or inf (first at index {bad})")
+    if (arr < 0).any():
+        bad = int(np.flatnonzero(arr < 0)[0])
+        raise ValueError(f"sample_weight must be >= 0; sample_weight[{bad}] = {arr[bad]}")
+    with np.errstate(over="ignore"):
+        total = float(arr.sum())
+    if not 0 < total < np.inf:
+        raise ValueError(f"sample_weight must have a finite sum > 0, got {total}")
+    return arr
+
+
 def one_hot(labels, n_out, dtype):
     """Rows (N, n_out) of dtype with a 1 at each of the N labels (already checked to lie in
     [0, n_out)). Rows of the identity taken by label: 4x faster than assigning the 1s by fancy

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
 
 import numpy as np
 
-from . import _kernels, _validate
+from . import _validate
 from . import io as _io
 from ._engine import Engine
 from ._numpy_backend import NumpyBackend
@@ -240,26 +240,42 @@ class Network:
         """
         return self._backend.predict(X, out)
 
-    def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
-        """The loss L(yhat, y) of the outputs for X against targets Y (float).
+    def loss(self, X: ArrayLike, Y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """The loss L(yhat, y) of the outputs for X against targets Y (float): the mean of the
+        examples' losses, or with ``sample_weight`` (N,) (finite, >= 0, sum > 0) their
+        weighted mean sum(w_i L_i) / sum(w).
 
         An overflow gives inf; a NaN (inf - inf inside the network) raises FloatingPointError.
         """
-        value = self._backend.loss(X, Y)
+        value = self._backend.loss(X, Y, sample_weight)
         if math.isnan(value):
             raise FloatingPointError(self._nan_message("the loss"))
         return value
 
-    def gradients(self, X: ArrayLike, Y: ArrayLike) -> list[dict[str, Any]]:
-        """dL/dparameters for the batch (X, Y), without changing the network.
+    def gradients(self, X: ArrayLike, Y: ArrayLike,
+                  sample_weight: ArrayLike | None = None) -> list[dict[str, Any]]:
+        """dL/dparameters for the batch (X, Y), without changing the network; L weighted by
+        ``sample_weight`` (N,) when given, as in ``loss``.
 
         Returns one dict per layer: ``{"W": (n_in, n_out), "b": (n_out,)}``, plus ``"c"`` and
         ``"beta"`` (floats) for a trainable sigmoid. A gradient that comes out NaN (the
         computation overflowed) raises FloatingPointError naming the layer.
         """
-        grads = self._backend.gradients(X, Y)
+        grads = self._backend.gradients(X, Y, sample_weight)
         _no_nan(self, grads, "d")
         return grads
+
+    def loss_and_gradients(self, X: ArrayLike, Y: ArrayLike,
+                           sample_weight: ArrayLike | None = None
+                           ) -> tuple[float, list[dict[str, Any]]]:
+        """``(loss(X, Y, sample_weight), gradients(X, Y, sample_weight))`` from one forward
+        and backward pass (what a full-batch optimizer such as L-BFGS needs per evaluation).
+        """
+        value, grads = self._backend.loss_and_gradients(X, Y, sample_weight)
+        if math.isnan(value):
+            raise FloatingPointError(self._nan_message("the loss"))
+        _no_nan(self, grads, "d")
+        return value, grads
 
     def trace(self, X: ArrayLike, Y: ArrayLike) -> list[dict[str, FloatArray]]:
         """Every quantity of one forward and backward pass, in the seed's notation.
@@ -277,13 +293,15 @@ class Network:
         return (f"{what} is NaN: the computation overflowed {self.dtype.name} (inputs, weights "
                 f"or activation parameters too large for it)")
 
-    def train_step(self, X: ArrayLike, Y: ArrayLike, lr: float) -> float:
+    def train_step(self, X: ArrayLike, Y: ArrayLike, lr: float,
+                   sample_weight: ArrayLike | None = None) -> float:
         """One step of the network's optimizer on the batch (X, Y) at rate ``lr``; with the
-        default ``"sgd"``, gradient descent: W -= lr * dW, b -= lr * db.
+        default ``"sgd"``, gradient descent: W -= lr * dW, b -= lr * db. With
+        ``sample_weight`` (m,), L is the weighted mean of the rows' losses (see ``loss``).
 
         Returns the loss before the step (float).
         """
-        value = self._backend.train_step(X, Y, lr)
+        value = self._backend.train_step(X, Y, lr, sample_weight)
         if not math.isfinite(value):
             raise FloatingPointError(
                 f"the loss is {value}: the weights or activation parameters are no longer "
@@ -295,7 +313,7 @@ class Network:
             validation_data: tuple[ArrayLike, ArrayLike] | None = None,
             validation_split: float = 0.0, schedule: ScheduleSpec = None,
             early_stopping: EarlyStopping | None = None, metrics: Sequence[str] = (),
-            verbose: int = 0) -> History:
+            verbose: int = 0, sample_weight: ArrayLike | None = None) -> History:
         """Train with the network's optimizer over mini-batches; returns an nncore.History.
 
         Every epoch runs in the core (shuffle, gather, steps); the validation loss and the
@@ -312,8 +330,9 @@ class Network:
             Visit the examples in a new random order each epoch (seeded by the network's seed).
         callback : callable, optional
             Called as ``callback(epoch, loss)`` after each epoch; returning True stops training.
-        validation_data : (Xv, Yv), optional
-            Held-out examples whose loss (``History.val_loss``) is computed after each epoch.
+        validation_data : (Xv, Yv) or (Xv, Yv, sample_weight_v), optional
+            Held-out examples whose loss (``History.val_loss``) is computed after each epoch
+            (weighted by sample_weight_v when given).
         validation_split : float in [0, 1), default 0
             Instead of validation_data: hold out this fraction of (X, Y), drawn by the
             network's random generator; stratified when Y holds class labels (integer labels,
@@ -329,6 +348,11 @@ class Network:
             0 silent; 1 a progress bar over the epochs on a terminal (tqdm when installed,
             else a line of nncore's own), nothing when stderr is not a terminal; 2 one line
             per epoch on stderr.
+        sample_weight : (N,), optional
+            Weights of the examples (finite, >= 0, with a sum > 0): each step minimises the
+            weighted mean sum(w_i L_i) / sum(w) of its batch's losses (a batch whose weights
+            are all 0 contributes no gradient). A validation_split holds out the weights with
+            their examples; the validation loss and accuracy are weighted by them too.
 
         Returns
         -------
@@ -367,14 +391,19 @@ class Network:
         code = loss_code(self.loss_name)
         n_in, n_out = self.layers[0].n_in, self.layers[-1].n_out
         X, single = _validate.inputs(X, n_in, self.dtype)
-        Y = _validate.targets(Y, X.shape[0], n_out, self.dtype, code, single)
-        Xv = Yv = None
+        Y = self._fit_targets(Y, X.shape[0], single)
+        w = (None if sample_weight is None
+             else _validate.sample_weight(sample_weight, X.shape[0]))
+        Xv = Yv = wv = None
         if validation_data is not None:
-            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                raise TypeError("validation_data must be a pair (Xv, Yv)")
+            if not (isinstance(validation_data, (tuple, list))
+                    and len(validation_data) in (2, 3)):
+                raise TypeError("validation_data must be a pair (Xv, Yv) or a triple "
+                                "(Xv, Yv, sample_weight_v)")
             Xv, single_v = _validate.inputs(validation_data[0], n_in, self.dtype)
-            Yv = _validate.targets(validation_data[1], Xv.shape[0], n_out, self.dtype, code,
-                                   single_v)
+            Yv = self._fit_targets(validation_data[1], Xv.shape[0], single_v)
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                wv = _validate.sample_weight(validation_data[2], Xv.shape[0])
         has_val = Xv is not None or validation_split > 0
         monitor = early_stopping.monitor if early_stopping is not None else None
         if monitor is not None and monitor.startswith("val_") and not has_val:
@@ -387,21 +416,36 @@ class Network:
             train, val = training.validation_split(X.shape[0], validation_split, self._rng,
                                                    training.class_labels(Y))
             X, Y, Xv, Yv = X[train], Y[train], X[val], Y[val]
+            if w is not None:
+                w, wv = w[train], w[val]
+                if not w.sum() > 0:
+                    raise ValueError("the examples left for training by validation_split "
+                                     "all have sample_weight 0")
         batch_size = min(batch_size, X.shape[0])
-        return self._train(X, Y, Xv, Yv, epochs, lr, batch_size, bool(shuffle), callback,
-                           schedule, early_stopping, metrics, verbose)
+        return self._train(X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, bool(shuffle),
+                           callback, schedule, early_stopping, metrics, verbose)
 
-    def _train(self, X, Y, Xv, Yv, epochs, lr, batch_size, shuffle, callback, schedule,
-               early_stopping, metrics, verbose):
+    def _fit_targets(self, Y, m, single):
+        """Validated targets for fit: int64 class labels (m,) as they are when Y holds them
+        and the network has several outputs (the core takes them without one-hot rows), else
+        rows (m, n_out) of the network's dtype."""
+        labels = None if single else _validate.class_labels(Y, m, self.layers[-1].n_out)
+        if labels is not None:
+            return labels
+        return _validate.targets(Y, m, self.layers[-1].n_out, self.dtype,
+                                 loss_code(self.loss_name), single)
+
+    def _train(self, X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, shuffle, callback,
+               schedule, early_stopping, metrics, verbose):
         history = History()
         if "accuracy" in metrics:
             history.metrics["accuracy"] = []
             classes = training.target_classes(Y)
-            pred = np.empty(Y.shape, dtype=self.dtype)
+            pred = np.empty((X.shape[0], self.layers[-1].n_out), dtype=self.dtype)
             if Xv is not None:
                 history.metrics["val_accuracy"] = []
                 classes_v = training.target_classes(Yv)
-                pred_v = np.empty(Yv.shape, dtype=self.dtype)
+                pred_v = np.empty((Xv.shape[0], self.layers[-1].n_out), dtype=self.dtype)
         monitor = (early_stopping.monitor if early_stopping is not None
                    else "val_loss" if Xv is not None else "loss")
         best = training._Best(training.MONITORS[monitor],
@@ -417,7 +461,7 @@ class Network:
                 rng_state = self._rng.bit_generator.state
                 seed = int(self._rng.integers(2**63)) if shuffle else 0
                 try:
-                    value = self._backend.run_epoch(X, Y, rate, batch_size, shuffle, seed)
+                    value = self._backend.run_epoch(X, Y, rate, batch_size, shuffle, seed, w)
                 except RuntimeError:
                     # refused (the network is busy in another thread): leave the shuffling
                     # state as it was, so that a retry trains as if the refused call never
@@ -433,15 +477,15 @@ class Network:
                 history.lr.append(float(rate))
                 record = {"loss": value}
                 if Xv is not None:
-                    record["val_loss"] = self._backend.loss(Xv, Yv)
+                    record["val_loss"] = self._backend.loss(Xv, Yv, wv)
                     history.val_loss.append(record["val_loss"])
                 if "accuracy" in metrics:
                     record["accuracy"] = training.accuracy(self._backend.predict(X, pred),
-                                                           classes)
+                                                           classes, w)
                     history.metrics["accuracy"].append(record["accuracy"])
                     if Xv is not None:
                         record["val_accuracy"] = training.accuracy(
-                            self._backend.predict(Xv, pred_v), classes_v)
+                            self._backend.predict(Xv, pred_v), classes_v, wv)
                         history.metrics["val_accuracy"].append(record["val_accuracy"])
                 record["lr"] = float(rate)
                 if schedule is not None:
@@ -492,14 +536,7 @@ class Network:
 
     def _parameters_usable(self):
         """W and b finite, and the activation parameters within the dtype's range."""
-        if not all(_kernels.all_finite(arr.reshape(-1))
-                   for ly in self.layers for arr in (ly.W, ly.b)):
-            return False
-        try:
-            _validate.activation_params(self.layers, self.dtype)
-        except ValueError:
-            return False
-        return True
+        return self._backend.parameters_usable()
 
     # -- saving --------------------------------------------------------------------------------
 

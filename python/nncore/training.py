@@ -154,8 +154,10 @@ class _Best:
 
 
 def class_labels(Y):
-    """The class of each row of validated targets Y (N, n_out) when they are class labels
-    (one-hot rows, or 0/1 values for one output), else None."""
+    """The class of each row of validated targets Y when they are class labels (int64 labels
+    (N,), one-hot rows (N, n_out), or 0/1 values for one output), else None."""
+    if Y.ndim == 1:
+        return Y
     if Y.shape[1] == 1:
         col = Y[:, 0]
         return col.astype(np.int64) if np.all((col == 0) | (col == 1)) else None
@@ -165,7 +167,10 @@ def class_labels(Y):
 
 
 def target_classes(Y):
-    """The class of each row of targets Y (N, n_out): argmax, or Y >= 0.5 for one output."""
+    """The class of each row of targets Y: int64 labels (N,) as they are; rows (N, n_out) by
+    argmax, or Y >= 0.5 for one output."""
+    if Y.ndim == 1:
+        return Y
     return Y.argmax(axis=1) if Y.shape[1] > 1 else (Y[:, 0] >= 0.5).astype(np.int64)
 
 
@@ -195,10 +200,10 @@ def validation_split(n, fraction, rng, labels=None):
     return np.sort(train), np.sort(val)
 
 
-def accuracy(pred, classes):
+def accuracy(pred, classes, sample_weight=None):
     """Share of rows whose predicted class (argmax, or output >= 0.5 for one output) is the
-    target class."""
-    return float(np.mean(target_classes(pred) == classes))
+    target class; weighted by sample_weight (N,) when given."""
+    return float(np.average(target_classes(pred) == classes, weights=sample_weight))
 
 
 class Progress:
