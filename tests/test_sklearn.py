@@ -67,19 +67,8 @@ def test_import_nncore_does_not_import_sklearn():
 
 # -- scikit-learn's estimator checks --------------------------------------------------------
 
-_SW_REASON = ("sample_weight with solver sgd/adam raises NotImplementedError: the core's epoch "
-              "loop has no weighted loss yet (lbfgs supports it, checked below)")
-_SW_CHECKS = ["check_sample_weights_not_an_array", "check_sample_weights_list",
-              "check_sample_weights_shape", "check_sample_weights_not_overwritten",
-              "check_sample_weight_equivalence_on_dense_data"]
-_EXPECTED = {
-    "adam": {**{c: _SW_REASON for c in _SW_CHECKS},
-             "check_classifiers_one_label_sample_weights": _SW_REASON},
-}
-
-
 def _expected_failed(est):
-    return _EXPECTED[est.solver] if est.solver in _EXPECTED else {}
+    return {}
 
 
 # max_iter=100 as scikit-learn's own checks of its MLP
@@ -235,12 +224,77 @@ def test_lbfgs_sample_weight_regressor_as_sklearn():
     assert b.loss_ == pytest.approx(a.loss_, rel=1e-6)
 
 
-@pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_sample_weight_refused_for_stochastic_solvers(iris, solver):
+@pytest.mark.parametrize("kw", [dict(alpha=0.01), dict(alpha=0.0, momentum=0.0),
+                                dict(alpha=0.01, early_stopping=True, max_iter=8)])
+def test_sgd_sample_weight_same_parameters_as_sklearn(iris, kw):
+    # the weighted batch loss, the penalty over the batch's sum of weights, the weighted
+    # validation score: scikit-learn's definitions, step for step
     X, y = iris
-    est = MLPClassifier(solver=solver, max_iter=2)
-    with pytest.raises(NotImplementedError, match="sample_weight"):
-        est.fit(X, y, sample_weight=np.ones(len(y)))
+    w = np.random.default_rng(2).uniform(0.2, 3.0, len(y))
+    common = {**dict(hidden_layer_sizes=(8,), solver="sgd", random_state=3, max_iter=6,
+                     batch_size=32), **kw}
+    a = SkMLPClassifier(**common).fit(X, y, sample_weight=w)
+    b = MLPClassifier(**common).fit(X, y, sample_weight=w)
+    assert b.n_iter_ == a.n_iter_
+    _assert_same_params(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-10)
+    if kw.get("early_stopping"):
+        np.testing.assert_allclose(b.validation_scores_, a.validation_scores_)
+    c = MLPClassifier(**common).fit(X, y)          # weights matter
+    assert not np.allclose(c.coefs_[0], b.coefs_[0])
+
+
+def test_regressor_adam_sample_weight_close_to_sklearn():
+    X, y = _scaled(datasets.load_diabetes)
+    y = (y - y.mean()) / y.std()
+    w = np.random.default_rng(1).integers(0, 4, len(y)).astype(float)
+    common = dict(hidden_layer_sizes=(5,), solver="adam", random_state=0, max_iter=5)
+    a = SkMLPRegressor(**common).fit(X, y, sample_weight=w)
+    b = MLPRegressor(**common).fit(X, y, sample_weight=w)
+    # nncore's Adam adds epsilon where PyTorch does (see the module's docstring): close
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-4)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_class_weight_is_sample_weight_by_class(iris, solver):
+    X, y = iris
+    common = dict(hidden_layer_sizes=(6,), solver=solver, random_state=0, max_iter=5,
+                  batch_size=40)
+    weights = {0: 3.0, 2: 0.5}
+    by_class = np.array([weights.get(c, 1.0) for c in y])
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    X, y = X[10:], y[10:]        # unbalanced: 40, 50, 50 examples, so "balanced" matters
+    sw = sw[10:]
+    fits = []
+    for cw, expected in ((weights, by_class[10:]),
+                         ("balanced", len(y) / (3 * np.bincount(y)[y]))):
+        a = MLPClassifier(class_weight=cw, **common).fit(X, y, sample_weight=sw)
+        b = MLPClassifier(**common).fit(X, y, sample_weight=sw * expected)
+        _assert_same_params(a, b, rtol=0, atol=0)
+        fits.append(a)
+    c = MLPClassifier(**common).fit(X, y, sample_weight=sw)
+    for a in fits:
+        assert not np.allclose(c.coefs_[0], a.coefs_[0])
+
+
+def test_class_weight_balanced_refused_by_partial_fit_before_anything_is_set(iris):
+    X, y = iris
+    est = MLPClassifier(hidden_layer_sizes=(4,), class_weight="balanced")
+    with pytest.raises(ValueError, match="partial_fit"):
+        est.partial_fit(X, y, classes=[0, 1, 2])
+    assert not hasattr(est, "network_")
+    est.set_params(class_weight={0: 2.0}).partial_fit(X, y, classes=[0, 1, 2])
+
+
+@pytest.mark.parametrize("bad, message", [(-1.0, "(?i)negative"), (0.0, "non-zero|sum > 0"),
+                                          (np.nan, "NaN")])
+def test_bad_sample_weight_refused_before_anything_is_set(iris, bad, message):
+    X, y = iris
+    w = np.ones(len(y)) if bad != 0.0 else np.zeros(len(y))
+    w[-1] = bad if bad != 0.0 else 0.0
+    est = MLPClassifier(hidden_layer_sizes=(4,), solver="sgd", max_iter=2)
+    with pytest.raises(ValueError, match=message):
+        est.fit(X, y, sample_weight=w)
     assert not hasattr(est, "network_")
 
 

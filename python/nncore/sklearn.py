@@ -22,9 +22,11 @@ What follows scikit-learn exactly
   ``n_iter_no_change`` on the training loss, or on the validation score with
   ``early_stopping``, restoring the best weights), ``n_iter_``, ``t_``, ``loss_curve_``.
 - ``lbfgs``: ``scipy.optimize.minimize(method="L-BFGS-B")`` with ``maxiter=max_iter``,
-  ``maxfun=max_fun``, ``gtol=tol``, the loss from ``Network.loss`` and the gradients from
-  ``Network.gradients`` (the whole data, in the core: two calls per evaluation, the core has
-  no call that returns both).
+  ``maxfun=max_fun``, ``gtol=tol``, the loss and its gradients from one pass of the core over
+  the whole data per evaluation (``Network.loss_and_gradients``).
+- ``sample_weight``: the loss of a batch is the weighted mean of its examples' losses, and
+  the penalty and its gradient are divided by the batch's sum of weights instead of its size,
+  as scikit-learn's; on the validation split of ``early_stopping`` the score is weighted too.
 - scikit-learn's conventions kept as they are: the squared loss reported (``loss_``) is
   averaged over the outputs as well as the rows, while its gradient is not divided by the
   number of outputs (nncore's ``mse`` gradient, as scikit-learn's).
@@ -34,15 +36,17 @@ Differences
 - ``adam``: nncore's Adam (PyTorch's form) adds ``epsilon`` to ``sqrt(v_hat)``, scikit-learn
   to ``sqrt(v)`` (with the bias correction folded into the rate); the same update up to where
   ``epsilon`` (1e-8) enters.
-- sgd/adam run each epoch's batches in the core's epoch loop when ``alpha == 0``; with
-  ``alpha > 0`` one core step per batch, so that the reported loss (which drives the stopping
-  rule) holds the penalty with the weights before each step, exactly as scikit-learn's.
+- sgd/adam run each epoch's batches in the core's epoch loop when ``alpha == 0`` (and no
+  sample weights); with ``alpha > 0`` one core step per batch, so that the reported loss
+  (which drives the stopping rule) holds the penalty with the weights before each step,
+  exactly as scikit-learn's.
 - ``warm_start`` and ``partial_fit`` keep the optimizer's state (moments, step count, rate)
   where scikit-learn starts a new optimizer at each ``fit``.
-- ``sample_weight`` is supported by ``solver="lbfgs"`` only (exact: the per-row deltas of
-  ``Network.trace`` scaled by the weights); ``sgd`` and ``adam`` raise NotImplementedError
-  (the core's epoch loop has no weighted loss yet). ``MLPRegressor(loss="poisson")`` raises
-  NotImplementedError (no exp output in the core). Sparse X is not accepted.
+- ``class_weight`` (classifier): weights per class, multiplying ``sample_weight``, which
+  scikit-learn's MLP does not have. Negative sample weights, or weights that sum to 0, are
+  refused (ValueError); so is a batch whose weights are all 0 (scikit-learn's loss would be
+  NaN there). ``MLPRegressor(loss="poisson")`` raises NotImplementedError (no exp output in
+  the core). Sparse X is not accepted.
 - Extra parameters: ``dtype`` (``"float64"``, or ``"float32"``: faster, less precise);
   ``activation`` also accepts ``"leaky_relu"``. ``momentum=1`` (accepted by scikit-learn)
   raises ValueError: nncore's SGD needs momentum < 1.
@@ -62,6 +66,7 @@ try:
     from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_array, check_random_state, gen_batches, shuffle as _sk_shuffle
+    from sklearn.utils.class_weight import compute_sample_weight
     from sklearn.utils._param_validation import StrOptions
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target
@@ -220,19 +225,20 @@ class _BaseMLP(BaseEstimator):
         self._layer_sizes()
         if self.solver == "sgd" and self.momentum >= 1.0:
             raise ValueError("momentum = 1 is not supported by nncore's SGD (it must be < 1)")
-        if sample_weight is not None and self.solver != "lbfgs":
-            # bad weights (wrong shape, all zero, negative...) get scikit-learn's ValueError
-            _check_sample_weight(sample_weight, check_array(X, dtype=(np.float64, np.float32)),
-                                 dtype=np.float64)
-            raise NotImplementedError(
-                f"sample_weight is supported with solver='lbfgs' only in nncore.sklearn; "
-                f"nncore's core has no weighted loss for {self.solver!r} yet")
-        first = not hasattr(self, "network_") or (not self.warm_start and not incremental)
-        X, Y = self._validate_input(X, y, incremental, reset=first)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            # bad weights (wrong shape, negative, NaN...) get scikit-learn's ValueError before
+            # anything is set
+            sample_weight = _check_sample_weight(
+                sample_weight, check_array(X, dtype=(np.float64, np.float32)),
+                dtype=np.float64, ensure_non_negative=True)
+            if not sample_weight.sum() > 0:
+                raise ValueError("sample_weight must have a sum > 0")
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        self._check_class_weight(incremental)
+        first = not hasattr(self, "network_") or (not self.warm_start and not incremental)
+        X, Y = self._validate_input(X, y, incremental, reset=first)
+        sample_weight = self._with_class_weight(Y, sample_weight)
         Y = Y.reshape(len(Y), -1).astype(self.dtype)
         X = np.ascontiguousarray(X, dtype=self.dtype)
         rs = check_random_state(self.random_state)
@@ -271,7 +277,7 @@ class _BaseMLP(BaseEstimator):
                 self.best_validation_score_ = None
         try:
             if self.solver in _STOCHASTIC:
-                self._fit_stochastic(X, Y, rs, incremental)
+                self._fit_stochastic(X, Y, sample_weight, rs, incremental)
             else:
                 self._fit_lbfgs(X, Y, sample_weight)
         except FloatingPointError as exc:
@@ -282,7 +288,23 @@ class _BaseMLP(BaseEstimator):
                              "contain large values and need to be preprocessed.")
         return self
 
-    def _fit_stochastic(self, X, Y, rs, incremental):
+    def _check_class_weight(self, incremental):
+        """Refuse a class_weight this fit cannot use (the classifier's; the regressor has
+        none)."""
+
+    def _with_class_weight(self, Y, sample_weight):
+        """sample_weight times the weights of the rows' classes (the classifier's
+        class_weight); the regressor's unchanged."""
+        return sample_weight
+
+    def _targets(self, Y):
+        """What the network trains on: class labels (n,) int64 for a softmax output (the core
+        takes them without one-hot rows), else Y's rows."""
+        if self.out_activation_ == "softmax":
+            return Y.argmax(axis=1).astype(np.int64)
+        return Y
+
+    def _fit_stochastic(self, X, Y, w, rs, incremental):
         net = self.network_
         key = self._optimizer_key()
         if getattr(self, "_opt_key", None) != key:
@@ -290,15 +312,22 @@ class _BaseMLP(BaseEstimator):
             net.optimizer = self._new_optimizer(1.0)
             self._opt_key = key
             self._lr = float(self.learning_rate_init)
+        wv = None
         if self.early_stopping:
             stratify = Y if (is_classifier(self) and self.n_outputs_ == 1) else None
-            X, Xv, Y, Yv = train_test_split(X, Y, random_state=rs,
-                                            test_size=self.validation_fraction,
-                                            stratify=stratify)
+            if w is None:
+                X, Xv, Y, Yv = train_test_split(X, Y, random_state=rs,
+                                                test_size=self.validation_fraction,
+                                                stratify=stratify)
+            else:
+                X, Xv, Y, Yv, w, wv = train_test_split(X, Y, w, random_state=rs,
+                                                       test_size=self.validation_fraction,
+                                                       stratify=stratify)
             if Xv.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
             yv = self._decode(Yv)
+        T = self._targets(Y)
         n = X.shape[0]
         if self.batch_size == "auto":
             bs = min(200, n)
@@ -309,38 +338,47 @@ class _BaseMLP(BaseEstimator):
             bs = int(np.clip(self.batch_size, 1, n))
         n_full = (n // bs) * bs
         idx = np.arange(n)
-        Xs, Ys = np.empty_like(X), np.empty_like(Y)
+        Xs, Ts = np.empty_like(X), np.empty_like(T)
+        ws = None if w is None else np.empty_like(w)
         self.n_iter_ = 0
         scale = self._data_loss_scale()
         for _ in range(self.max_iter):
             if self.shuffle:
                 idx = _sk_shuffle(idx, random_state=rs)
                 np.take(X, idx, axis=0, out=Xs)
-                np.take(Y, idx, axis=0, out=Ys)
-                Xe, Ye = Xs, Ys
+                np.take(T, idx, axis=0, out=Ts)
+                if w is not None:
+                    np.take(w, idx, out=ws)
+                Xe, Te, we = Xs, Ts, ws
             else:
-                Xe, Ye = X, Y
-            if self.alpha == 0:
+                Xe, Te, we = X, T, w
+            if self.alpha == 0 and w is None:
                 # no penalty: the epoch's full batches in one pass of the core's epoch loop
                 total = 0.0
                 if n_full:
                     self._set_decay(bs)
-                    hist = net.fit(Xe[:n_full], Ye[:n_full], epochs=1, lr=self._lr,
+                    hist = net.fit(Xe[:n_full], Te[:n_full], epochs=1, lr=self._lr,
                                    batch_size=bs, shuffle=False)
                     total += hist[0] * n_full
                 if n_full < n:
-                    total += net.train_step(Xe[n_full:], Ye[n_full:], self._lr) * (n - n_full)
+                    total += net.train_step(Xe[n_full:], Te[n_full:], self._lr) * (n - n_full)
                 self.loss_ = float(total * scale / n)
             else:
-                # the reported loss holds 0.5 alpha ||W||^2 / n_batch with the weights before
-                # each step, as scikit-learn's: one core step per batch (measured on digits,
+                # the reported loss holds 0.5 alpha ||W||^2 / sum(w_batch) (n_batch without
+                # weights) with the weights before each step, and the decay is alpha /
+                # sum(w_batch), as scikit-learn's: one core step per batch (measured on digits,
                 # 64 hidden: within 10% of the epoch loop's time at batch 32, equal at 200)
                 total = 0.0
                 for sl in gen_batches(n, bs):
                     nb = sl.stop - sl.start
-                    self._set_decay(nb)
-                    pen = self._penalty(nb)
-                    total += (net.train_step(Xe[sl], Ye[sl], self._lr) * scale + pen) * nb
+                    wb = None if we is None else we[sl]
+                    norm = nb if wb is None else float(wb.sum())
+                    if not norm > 0:
+                        raise ValueError("a batch of examples whose sample_weight are all 0: "
+                                         "scikit-learn's loss divides by their sum")
+                    self._set_decay(norm)
+                    pen = self._penalty(norm)
+                    total += (net.train_step(Xe[sl], Te[sl], self._lr, wb) * scale + pen) * nb
                 self.loss_ = float(total / n)
             self.n_iter_ += 1
             self.t_ += n
@@ -348,7 +386,7 @@ class _BaseMLP(BaseEstimator):
             if self.verbose:
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
             self._update_no_improvement(Xv if self.early_stopping else None,
-                                        yv if self.early_stopping else None)
+                                        yv if self.early_stopping else None, wv)
             # the rate for the next epoch
             if self.solver == "sgd" and self.learning_rate == "invscaling":
                 new = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
@@ -375,9 +413,9 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and getattr(self, "_best", None) is not None:
             net._restore(self._best)
 
-    def _update_no_improvement(self, Xv, yv):
+    def _update_no_improvement(self, Xv, yv, wv):
         if self.early_stopping:
-            score = self._score_on(Xv, yv)
+            score = self._score_on(Xv, yv, wv)
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % score)
@@ -402,14 +440,10 @@ class _BaseMLP(BaseEstimator):
         shapes = [ly.W.shape for ly in layers] + [ly.b.shape for ly in layers]
         sizes = [int(np.prod(s)) for s in shapes]
         offsets = np.cumsum([0] + sizes)
-        n = X.shape[0]
+        T = self._targets(Y)
         scale = self._data_loss_scale()
         alpha = self.alpha
-        if sample_weight is not None:
-            sw_sum = float(sample_weight.sum())
-            s = (n * sample_weight / sw_sum).astype(net.dtype)[:, None]
-        else:
-            sw_sum = float(n)
+        sw_sum = float(X.shape[0] if sample_weight is None else sample_weight.sum())
 
         def unpack(x):
             for i, ly in enumerate(layers):
@@ -419,23 +453,18 @@ class _BaseMLP(BaseEstimator):
                 np.copyto(ly.b, x[offsets[j]:offsets[j + 1]], casting="unsafe")
 
         def fun(x):
+            # the (weighted) loss and its gradients from one pass of the core, plus the penalty
             unpack(x)
             grad = np.empty(offsets[-1])
-            if sample_weight is None:
-                loss = net.loss(X, Y) * scale
-                grads = net.gradients(X, Y)
-                gW = [g["W"] for g in grads]
-                gb = [g["b"] for g in grads]
-            else:
-                loss, gW, gb = self._weighted(X, Y, s, sample_weight, sw_sum)
+            loss, grads = net.loss_and_gradients(X, T, sample_weight)
             pen = 0.0
             for i, ly in enumerate(layers):
                 w = ly.W.astype(np.float64).ravel()
                 pen += float(w @ w)
-                grad[offsets[i]:offsets[i + 1]] = gW[i].ravel() + alpha * w / sw_sum
+                grad[offsets[i]:offsets[i + 1]] = grads[i]["W"].ravel() + alpha * w / sw_sum
                 j = len(layers) + i
-                grad[offsets[j]:offsets[j + 1]] = gb[i]
-            return loss + 0.5 * alpha * pen / sw_sum, grad
+                grad[offsets[j]:offsets[j + 1]] = grads[i]["b"]
+            return loss * scale + 0.5 * alpha * pen / sw_sum, grad
 
         x0 = np.concatenate([ly.W.ravel() for ly in layers] + [ly.b.ravel() for ly in layers]
                             ).astype(np.float64)
@@ -449,29 +478,6 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = min(int(res.nit), self.max_iter)
         self.loss_ = float(res.fun)
         unpack(res.x)
-
-    def _weighted(self, X, Y, s, w, sw_sum):
-        """Loss and gradients of the sample-weighted loss, from the per-row deltas of
-        Network.trace: backpropagation is linear in the output's delta, so scaling each row's
-        delta by n w_i / sum(w) at every layer gives the weighted gradients exactly."""
-        rec = self.network_.trace(X, Y)
-        gW, gb = [], []
-        for l, r in enumerate(rec):
-            d = r["delta"] * s
-            z_prev = X if l == 0 else rec[l - 1]["z"]
-            gW.append(z_prev.T @ d)
-            gb.append(d.sum(axis=0))
-        a, z = rec[-1]["a"].astype(np.float64), rec[-1]["z"].astype(np.float64)
-        Yd = Y.astype(np.float64)
-        if self.out_activation_ == "identity":
-            per_row = 0.5 * ((Yd - z) ** 2).mean(axis=1)
-        elif self.out_activation_ == "softmax":
-            m = a.max(axis=1, keepdims=True)
-            logp = a - m - np.log(np.exp(a - m).sum(axis=1, keepdims=True))
-            per_row = -(Yd * logp).sum(axis=1)
-        else:
-            per_row = (np.logaddexp(0.0, a) - Yd * a).sum(axis=1)
-        return float(w @ per_row / sw_sum), gW, gb
 
     @available_if(lambda est: est._check_partial())
     def partial_fit(self, X, y, sample_weight=None):
@@ -506,6 +512,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         As ``sklearn.neural_network.MLPClassifier``.
     dtype : {"float64", "float32"}, default "float64"
         The network's floating-point type.
+    class_weight : None, "balanced", dict or list of dicts, default None
+        Weights of the classes, multiplying each example's sample_weight (scikit-learn's
+        ``compute_sample_weight``: ``"balanced"`` is ``n_samples / (n_classes *
+        np.bincount(y))``; a dict maps a class to its weight, 1 for classes not in it; a list
+        of dicts, one per output, for multilabel y). scikit-learn's MLP has no such parameter.
+        ``"balanced"`` is refused by ``partial_fit``.
 
     Attributes
     ----------
@@ -528,7 +540,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float64"):
+                 dtype="float64", class_weight=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -553,6 +565,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.dtype = dtype
+        self.class_weight = class_weight
+
+    _parameter_constraints = {**_BaseMLP._parameter_constraints,
+                              "class_weight": [None, StrOptions({"balanced"}), dict, list]}
 
     def _output(self):
         if self._label_binarizer.y_type_ == "multiclass":
@@ -584,11 +600,23 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _decode(self, Y):
         return self._label_binarizer.inverse_transform(Y.ravel() if Y.shape[1] == 1 else Y)
 
-    def _score_on(self, X, y):
+    def _score_on(self, X, y, sample_weight=None):
         pred = self.network_.predict(X)
         if not np.isfinite(pred).all():
             return np.nan
-        return accuracy_score(y, self._decode(pred))
+        return accuracy_score(y, self._decode(pred), sample_weight=sample_weight)
+
+    def _check_class_weight(self, incremental):
+        if incremental and isinstance(self.class_weight, str):
+            raise ValueError("class_weight='balanced' is not supported for partial_fit (the "
+                             "class frequencies of one batch are not the data's); give a "
+                             "dict of weights")
+
+    def _with_class_weight(self, Y, sample_weight):
+        if self.class_weight is None:
+            return sample_weight
+        cw = compute_sample_weight(self.class_weight, self._decode(Y))
+        return cw if sample_weight is None else sample_weight * cw
 
     @available_if(lambda est: est._check_partial())
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -694,11 +722,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _decode(self, Y):
         return Y.ravel() if Y.shape[1] == 1 else Y
 
-    def _score_on(self, X, y):
+    def _score_on(self, X, y, sample_weight=None):
         pred = self.network_.predict(X)
         if not np.isfinite(pred).all():
             return np.nan
-        return r2_score(y, self._decode(pred))
+        return r2_score(y, self._decode(pred), sample_weight=sample_weight)
 
     def predict(self, X):
         """Predictions, (n_samples,) or (n_samples, n_outputs)."""
