@@ -346,8 +346,12 @@ class _BaseMLP(BaseEstimator):
                 self.loss_ = float(total * scale / n)
             else:
                 # the reported loss holds 0.5 alpha ||W||^2 / n_batch with the weights before
-                # each step, as scikit-learn's: one core step per batch (measured on digits,
-                # 64 hidden: within 10% of the epoch loop's time at batch 32, equal at 200)
+                # each step, as scikit-learn's: one core step per batch. Measured on the
+                # digits, 64 hidden, 100 epochs, CPU time with one BLAS thread: the same as
+                # the epoch loop at batch 200; at batch 32 (4300 steps) 12% (float64) to 26%
+                # (float32) more, about 3 us of Python per batch, 2 of them the two np.dot of
+                # ||W||^2. The epoch loop would serve here if the core also returned the sum
+                # over the epoch's steps of ||W||^2 before each step (weights only)
                 total = 0.0
                 for sl, nb in batches:
                     self._set_decay(nb)
