@@ -16,8 +16,9 @@ import numpy as np
 from .machine import blas_threads
 from .networks import ADAM, ADAM_LR, LR, OPS, build_network, make_data, one_hot
 
-__all__ = ["BACKENDS", "DEFAULT_BACKENDS", "BACKEND_NAMES", "ADAM_BACKENDS", "PlainNumpyMLP",
-           "torch_module", "sklearn_module", "available", "build_torch", "build_sklearn", "Case", "make_case"]
+__all__ = ["BACKENDS", "DEFAULT_BACKENDS", "BACKEND_NAMES", "ADAM_BACKENDS",
+           "PlainNumpyMLP", "torch_module", "sklearn_module", "available", "build_torch",
+           "build_sklearn", "Case", "make_case"]
 
 # "nncore": backend="cython"; "numpy": PlainNumpyMLP; "nncore-numpy": backend="numpy".
 BACKENDS = ("nncore", "numpy", "torch", "sklearn", "nncore-numpy")

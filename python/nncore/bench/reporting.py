@@ -209,7 +209,7 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
 def add_arguments(parser):
     """Add the options of ``nncore bench`` to an argparse parser."""
     parser.add_argument("--quick", action="store_true",
-                        help="fewer, shorter repeats: about a minute on 2 cores")
+                        help="fewer, shorter repeats: about two minutes on 2 cores")
     parser.add_argument("--dtype", choices=DTYPES, default=None,
                         help="only this dtype (default: both)")
     parser.add_argument("--network", choices=[c.id for c in CONFIGS], action="append",
