@@ -381,23 +381,52 @@ def test_adam_table_ratios_and_bounds():
             _row(c784, "float64", "fit", nncore=100, numpy=200),
             _row(c784, "float64", bench.ADAM, nncore=140, torch=150),  # 1.4x > 1.3x; 1.07x
             _row(c784, "float32", bench.ADAM, nncore=140)]             # no fit row, no torch
+    rows[3].extra["subnormal"] = 150
     lines = bench.adam_table(rows).splitlines()
     assert lines[0].split()[:4] == ["network", "dtype", "SGD", "fit/step"]
+    assert "subnormal" in lines[0]
     body = lines[2:]
     assert len(body) == 4  # one line per Adam row
     assert "3.00x" in body[0] and "<=" not in body[0] and "0.667x" in body[0] \
         and ">=1x MISS" in body[0]
     assert "1.40x" in body[1] and "<=1.5x ok" in body[1] and "5x" in body[1] \
-        and ">=1x ok" in body[1]
+        and ">=1x ok" in body[1] and " 150 " in body[1]
     assert "1.40x" in body[2] and "<=1.3x MISS" in body[2] and "1.07x" in body[2]
     # neither ratio: the bound unmarked, no target
-    assert body[3].split()[4:] == ["-", "140", "-", "<=1.3x", "-", "-"]
+    assert body[3].split()[4:] == ["-", "140", "-", "<=1.3x", "-", "-", "-"]
     assert bench.adam_summary(rows) == [
         "Adam within the issue's bound of the SGD step: 1 of 2",
         "Adam faster than PyTorch's Adam step: 2 of 3"]
     # the main table and its summary leave the Adam rows out
     assert "adam" not in bench.format_table(rows)
     assert bench.summary(rows)[0].endswith("of 3")
+
+
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+def test_subnormal_count(dtype):
+    net = bench.build_network(SMALL, dtype, optimizer="adam")
+    assert bench.subnormal_count(net) == 0
+    tiny = np.finfo(dtype).tiny
+    W, b = net.layers[0].W, net.layers[-1].b
+    W.flat[0], W.flat[-1] = tiny / 4, -tiny / 2           # subnormal: first and last index
+    b[0], b[-1] = tiny, 0.0                               # the smallest normal, and zero: not
+    assert bench.subnormal_count(net) == 2
+    X, labels = bench.make_data(SMALL, dtype, 8)
+    net.train_step(X, labels, bench.ADAM_LR)              # the moments exist now
+    W.flat[0], W.flat[-1] = 0.5, 0.5
+    moments = [a for groups in net.optimizer._state for group in groups for a in group]
+    assert moments
+    moments[0].flat[0] = moments[-1].flat[-1] = tiny / 8
+    assert bench.subnormal_count(net) == 2
+    sgd = bench.build_network(SMALL, dtype)               # no state at all
+    sgd.layers[0].W.flat[3] = tiny / 4
+    assert bench.subnormal_count(sgd) == 1
+
+
+def test_adam_case_keeps_its_network():
+    assert isinstance(bench.make_case(SMALL, "float32", bench.ADAM, "nncore").network,
+                      nncore.Network)
+    assert bench.make_case(SMALL, "float32", "fit", "numpy").network is None
 
 
 def _estimator_result(nncore_s, sklearn_s, n_iter=(5, 5), **kwargs):
@@ -542,6 +571,7 @@ def test_report_of_one_network():
     assert all(set(r.seconds) >= {"nncore", "numpy"} for r in rows[:-1])
     assert set(rows[-1].seconds) == {"nncore", "torch"} & {b for b in bench.ADAM_BACKENDS
                                                            if bench.available(b)}
+    assert isinstance(rows[-1].extra["subnormal"], int)
     assert "nncore-numpy" not in rows[0].seconds  # the oracle is not in the default report
     assert "vs NumPy" in text and "3-4-2 sigmoid b1" in text and "CPU:" in text
     assert "Adam (issue 7)" in text and "Adam/SGD" in text

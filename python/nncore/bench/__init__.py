@@ -59,7 +59,7 @@ report and the command line).
 """
 from .baselines import (ADAM_BACKENDS, BACKEND_NAMES, BACKENDS, DEFAULT_BACKENDS, Case,
                         PlainNumpyMLP, available, build_sklearn, build_torch, make_case,
-                        sklearn_module, torch_module)
+                        sklearn_module, subnormal_count, torch_module)
 from .estimators import EstimatorResult, measure_estimator, run_estimators
 from .machine import blas_threads, machine_info, usable_cores
 from .networks import (ADAM, ADAM_LR, ADAM_TORCH_TARGET, CONFIGS, DTYPES, GEMM_SHAPE,
@@ -75,7 +75,7 @@ from .timing import (ManyNetworks, ThreadsResult, blas_gemm_rate, gemm_operands,
 
 __all__ = ["ADAM_BACKENDS", "EstimatorResult", "measure_estimator", "run_estimators", "ADAM",
            "ADAM_LR", "ADAM_TORCH_TARGET", "run_estimator_rows", "adam_summary", "adam_table",
-           "estimator_summary", "estimator_table",
+           "estimator_summary", "estimator_table", "subnormal_count",
            "BACKEND_NAMES", "BACKENDS", "DEFAULT_BACKENDS", "Case", "PlainNumpyMLP",
            "available", "build_sklearn", "build_torch", "make_case", "sklearn_module",
            "torch_module", "blas_threads", "machine_info", "usable_cores", "CONFIGS", "DTYPES",

@@ -18,7 +18,7 @@ from .networks import ADAM, ADAM_LR, LR, OPS, build_network, make_data, one_hot
 
 __all__ = ["BACKENDS", "DEFAULT_BACKENDS", "BACKEND_NAMES", "ADAM_BACKENDS",
            "PlainNumpyMLP", "torch_module", "sklearn_module", "available", "build_torch",
-           "build_sklearn", "Case", "make_case"]
+           "build_sklearn", "Case", "make_case", "subnormal_count"]
 
 # "nncore": backend="cython"; "numpy": PlainNumpyMLP; "nncore-numpy": backend="numpy".
 BACKENDS = ("nncore", "numpy", "torch", "sklearn", "nncore-numpy")
@@ -270,6 +270,7 @@ class Case:
 
     ``fn()`` runs the operation once: ``steps`` training steps (or one predicted batch) on
     ``samples`` examples, doing ``flops`` floating-point operations in its matrix products.
+    ``network``: the nncore.Network that ``fn`` computes with (None for the other backends).
     """
     config: object
     dtype: str
@@ -279,6 +280,7 @@ class Case:
     steps: int
     samples: int
     flops: int
+    network: object = None
 
 
 def make_case(config, dtype, op, backend, seed=0):
@@ -308,6 +310,7 @@ def make_case(config, dtype, op, backend, seed=0):
     steps = config.fit_steps if op == "fit" or (op == ADAM and backend == "nncore") else 1
     n = config.batch * steps
     X, labels = make_data(config, dtype, n, seed)
+    net = None
     if backend == "torch":
         fn = _torch_callable(config, dtype, op, X, labels, seed)
     elif backend == "sklearn":
@@ -330,4 +333,17 @@ def make_case(config, dtype, op, backend, seed=0):
                   "predict": partial(net.predict, X)}[op]
     fn()  # warm-up: workspaces sized to the batch, caches, lazy initialisation
     return Case(config, str(np.dtype(dtype)), op, backend, fn, steps, n,
-                steps * config.flops(op))
+                steps * config.flops(op), None if backend == "numpy" else net)
+
+
+def subnormal_count(net):
+    """How many values of `net`'s W, b and optimizer state (moments) are subnormal: nonzero
+    and below the dtype's smallest normal number. x86 computes on such values many times
+    more slowly (a microcode assist per operation), so a few hundred of them can slow a step
+    of a small network down several times: the Adam table shows this count to explain it."""
+    arrays = [a for ly in net.layers for a in (ly.W, ly.b)]
+    state = net.optimizer._state or ()
+    arrays += [a for groups in state for group in groups for a in group
+               if a.dtype == net.dtype]
+    tiny = np.finfo(net.dtype).tiny
+    return sum(int(np.count_nonzero((a != 0) & (np.abs(a) < tiny))) for a in arrays)

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from .baselines import ADAM_BACKENDS, DEFAULT_BACKENDS, available, make_case
+from .baselines import ADAM_BACKENDS, DEFAULT_BACKENDS, available, make_case, subnormal_count
 from .machine import machine_info, usable_cores
 from .networks import ADAM, CONFIGS, DTYPES, GEMM_SHAPE, LARGEST, OPS, THREAD_CONFIGS
 from .table import (Row, adam_summary, adam_table, estimator_summary, estimator_table,
@@ -75,12 +75,14 @@ def run(quick=False, dtypes=DTYPES, configs=CONFIGS, ops=OPS, backends=DEFAULT_B
             if adam and adam_backends:
                 if progress:
                     progress(f"{config.name} {dtype} adam")
-                seconds = {}
+                seconds, extra = {}, {}
                 for backend in adam_backends:
                     case = make_case(config, dtype, ADAM, backend)
                     seconds[backend] = measure(case, target, repeats) / case.steps
+                    if backend == "nncore":
+                        extra["subnormal"] = subnormal_count(case.network)
                     del case
-                rows.append(Row(config, dtype, ADAM, seconds))
+                rows.append(Row(config, dtype, ADAM, seconds, extra))
     return rows, numpy_rates, blas_rates, step_rates
 
 
@@ -153,7 +155,9 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
         say("", "Adam (issue 7): nncore's step inside fit with optimizer=\"adam\" against its "
                 "SGD step inside fit (the fit/step above),",
             "and against PyTorch's torch.optim.Adam step on a fixed batch (zero_grad, forward, "
-                "loss, backward, step; same threads).", "")
+                "loss, backward, step; same threads).",
+            "subnormal: how many of nncore's parameters and Adam moments were subnormal after "
+            "the timing (x86 computes on them many times slower).", "")
         say(adam_table(rows), "", *adam_summary(rows))
     say(*gemm_lines(rows, LARGEST, GEMM_SHAPE, numpy_rates, blas_rates, step_rates))
     if CONFIGS[3] in configs:

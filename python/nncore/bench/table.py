@@ -12,11 +12,14 @@ __all__ = ["Row", "format_table", "summary", "adam_table", "adam_summary", "esti
 
 @dataclasses.dataclass
 class Row:
-    """The measurements of one (config, dtype, op): seconds per step by backend."""
+    """The measurements of one (config, dtype, op): seconds per step by backend; ``extra``,
+    what else was recorded (the ADAM rows: "subnormal", ``baselines.subnormal_count`` of
+    nncore's network after its timing)."""
     config: object
     dtype: str
     op: str
     seconds: dict
+    extra: dict = dataclasses.field(default_factory=dict)
 
     @property
     def nncore(self):
@@ -140,12 +143,14 @@ def adam_table(rows):
 
     Columns: nncore's SGD step inside ``fit`` (the "fit" row of the same run), its Adam step
     inside ``fit``, their ratio "Adam/SGD" and the issue's bound on it (<= 1.5x on 64-32-10,
-    <= 1.3x on 784-256-10; ok or MISS), PyTorch's ``torch.optim.Adam`` step on a fixed batch
-    and "vs PyTorch Adam", its time over nncore's Adam step, with the issue's target (nncore
-    faster: >= 1x, ok or MISS). "-" where a value was not measured.
+    <= 1.3x on 784-256-10; ok or MISS), "subnormal" (the subnormal values among nncore's
+    parameters and Adam moments after the timing, ``baselines.subnormal_count``: they slow
+    each step down), PyTorch's ``torch.optim.Adam`` step on a fixed batch and "vs PyTorch
+    Adam", its time over nncore's Adam step, with the issue's target (nncore faster: >= 1x,
+    ok or MISS). "-" where a value was not measured.
     """
     header = ["network", "dtype", "SGD fit/step us", "Adam fit/step us", "Adam/SGD", "bound",
-              "PyTorch Adam us", "vs PyTorch Adam", "target"]
+              "subnormal", "PyTorch Adam us", "vs PyTorch Adam", "target"]
     table = []
     for adam, fit in _adam_pairs(rows):
         over = _adam_over_sgd(adam, fit)
@@ -158,8 +163,9 @@ def adam_table(rows):
         table.append([adam.config.name, adam.dtype,
                       _fmt_us(fit.nncore if fit is not None else None), _fmt_us(adam.nncore),
                       "-" if over is None else f"{over:.2f}x", bound_cell,
+                      adam.extra.get("subnormal", "-"),
                       _fmt_us(adam.seconds.get("torch")), _fmt_ratio(vs), target])
-    return "\n".join(_aligned(header, table, {0, 1, 5, 8}))
+    return "\n".join(_aligned(header, table, {0, 1, 5, 9}))
 
 
 def adam_summary(rows):
