@@ -11,7 +11,10 @@ step a user would write in NumPy, the baseline of ``nncore bench``'s ratios) and
 be imported, PyTorch CPU and scikit-learn's ``MLPClassifier``. Every contestant gets integer
 class labels. One call is: ``train_step`` one step on a fixed batch; ``fit`` one epoch of
 ``config.fit_steps`` steps (divide by the ``steps`` in extra_info for the time per step);
-``predict`` one batch. ``test_numpy_matmul`` times NumPy's matmul on the largest network's
+``predict`` one batch. ``test_adam`` times nncore's ``fit`` epoch with ``optimizer="adam"`` (a
+call of ``steps`` steps: compare with the ``fit`` group for Adam/SGD) and PyTorch's
+``torch.optim.Adam`` step on a fixed batch (one step a call, so in a group of its own).
+``test_numpy_matmul`` times NumPy's matmul on the largest network's
 forward product (256 x 1024 @ 1024 x 1024; its FLOPs in extra_info), the rate nncore's ``fit``
 on that network is compared with; ``test_blas_gemm`` the BLAS gemm nncore's core calls on the
 same shape. ``test_many_networks`` trains 2 networks by ``fit`` one after the other and in 2
@@ -24,8 +27,8 @@ import numpy as np
 import pytest
 
 from nncore import _kernels
-from nncore.bench import (CONFIGS, DEFAULT_BACKENDS, DTYPES, GEMM_SHAPE, OPS, THREAD_CONFIGS,
-                          ManyNetworks, available, gemm_operands, make_case)
+from nncore.bench import (ADAM, ADAM_BACKENDS, CONFIGS, DEFAULT_BACKENDS, DTYPES, GEMM_SHAPE, OPS,
+                          THREAD_CONFIGS, ManyNetworks, available, gemm_operands, make_case)
 
 workloads = pytest.mark.parametrize(
     "config, dtype, op",
@@ -38,6 +41,15 @@ def test_training(run_case, config, dtype, op, backend):
     if not available(backend):  # PyTorch and scikit-learn are never dependencies
         pytest.skip(f"{backend} cannot be imported")
     run_case(make_case(config, dtype, op, backend))
+
+
+@pytest.mark.parametrize("backend", ADAM_BACKENDS)
+@pytest.mark.parametrize(
+    "config, dtype", [pytest.param(c, d, id=f"{c.id}-{d}") for d in DTYPES for c in CONFIGS])
+def test_adam(run_case, config, dtype, backend):
+    if not available(backend):
+        pytest.skip(f"{backend} cannot be imported")
+    run_case(make_case(config, dtype, ADAM, backend))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

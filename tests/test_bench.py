@@ -207,6 +207,44 @@ def test_torch_step_makes_the_plain_steps_update(activation):
         np.testing.assert_allclose(layer.bias.detach().numpy(), b, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_torch_adam_step_makes_nncores_adam_update(activation):
+    # the Adam rows compare nncore's Adam with torch.optim.Adam: the same update from the same
+    # weights (nncore's Adam follows torch.optim's definition), over steps where the bias
+    # corrections still matter
+    torch = pytest.importorskip("torch")
+    sizes = SIZES[1]
+    config = bench.Config(tuple(sizes), activation, 9, 1, None, None)
+    model, optimizer, loss_fn = bench.build_torch(config, "float64", optimizer="adam")
+    assert isinstance(optimizer, torch.optim.Adam)
+    net = bench.build_network(config, "float64", optimizer="adam")
+    assert isinstance(net.optimizer, nncore.Adam)
+    linear = [m for m in model if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for layer, ly in zip(linear, net.layers):
+            layer.weight.copy_(torch.from_numpy(ly.W.T))
+            layer.bias.copy_(torch.from_numpy(ly.b))
+    W0 = [ly.W.copy() for ly in net.layers]
+    X, labels = _data(sizes, 9)
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss_fn(model(torch.from_numpy(X)), torch.from_numpy(labels)).backward()
+        optimizer.step()
+        net.train_step(X, labels, bench.ADAM_LR)
+        for layer, ly in zip(linear, net.layers):
+            np.testing.assert_allclose(layer.weight.detach().numpy().T, ly.W, rtol=1e-10,
+                                       atol=1e-13)
+            np.testing.assert_allclose(layer.bias.detach().numpy(), ly.b, rtol=1e-10,
+                                       atol=1e-13)
+    assert all(not np.allclose(w, ly.W) for w, ly in zip(W0, net.layers))
+
+
+def test_build_torch_refuses_an_unknown_optimizer():
+    pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="'sgd' or 'adam'"):
+        bench.build_torch(bench.CONFIGS[0], "float32", optimizer="rmsprop")
+
+
 # -- the cases -------------------------------------------------------------------------------------
 
 SMALL = bench.Config((4, 5, 3), "relu", 8, fit_steps=3, target_step=None, target_fit=None)
@@ -223,6 +261,39 @@ def test_every_case_runs(backend, op, dtype):
     assert case.samples == 8 * case.steps
     assert case.flops == case.steps * SMALL.flops(op)
     case.fn()
+
+
+@pytest.mark.parametrize("backend", bench.ADAM_BACKENDS)
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+def test_every_adam_case_runs(backend, dtype):
+    if not bench.available(backend):
+        pytest.skip(f"{backend} is not installed")
+    case = bench.make_case(SMALL, dtype, bench.ADAM, backend)
+    # nncore: one fit epoch of fit_steps Adam steps; PyTorch: one Adam step on a fixed batch
+    assert case.steps == (3 if backend == "nncore" else 1)
+    assert case.samples == 8 * case.steps
+    assert case.flops == case.steps * SMALL.flops("fit")
+    case.fn()
+
+
+def test_nncore_adam_case_fits_with_adam_at_adams_rate():
+    case = bench.make_case(SMALL, "float64", bench.ADAM, "nncore")
+    net = case.fn.func.__self__
+    assert case.fn.func == net.fit and isinstance(net.optimizer, nncore.Adam)
+    assert case.fn.keywords == dict(epochs=1, lr=bench.ADAM_LR, batch_size=SMALL.batch)
+    step = int(net.optimizer._step[0])
+    assert step == 3  # the warm-up epoch
+    W = net.layers[0].W.copy()
+    case.fn()
+    assert int(net.optimizer._step[0]) == step + 3 and not np.array_equal(W, net.layers[0].W)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "sklearn", "nncore-numpy"])
+def test_adam_case_is_refused_for_the_other_backends(backend):
+    if not bench.available(backend):
+        pytest.skip(f"{backend} is not installed")
+    with pytest.raises(ValueError, match="measured for"):
+        bench.make_case(SMALL, "float64", bench.ADAM, backend)
 
 
 @pytest.mark.parametrize("op", ["train_step", "fit"])
@@ -269,6 +340,14 @@ def test_targets_are_the_issues():
     assert targets["64-32-10-b32", "float64"] == (5, 5)
     assert bench.CONFIGS[0].target("predict", "float32") is None
     assert bench.GEMM_SHAPE == (256, 1024, 1024) and bench.GEMM_SHARE_TARGET == 0.9
+    # issue 7: Adam at most 1.5x the SGD step on 64-32-10 b32, 1.3x on 784-256-10 b64, and
+    # faster than PyTorch's Adam on every network
+    assert {c.id: c.adam_bound for c in bench.CONFIGS} == {
+        "3-4-2-b1": None, "3-4-2-b32": None, "64-32-10-b32": 1.5, "784-256-10-b64": 1.3,
+        "784-1024-1024-10-b256": None}
+    assert bench.ADAM_TORCH_TARGET == 1
+    from nncore.bench import estimators
+    assert estimators.ESTIMATOR_TARGET == 5  # issue 8
 
 
 def _row(config, dtype, op, **us):
@@ -291,6 +370,157 @@ def test_table_ratios_and_target_marks():
     assert ">=5x ok" in body[2] and ">=8x MISS" in body[3]
     assert bench.summary(rows) == ["speedup targets over the plain NumPy step met: 2 of 4",
                                    "faster than PyTorch: 1 of 2"]
+
+
+def test_adam_table_ratios_and_bounds():
+    c3, c64, c784 = bench.CONFIGS[0], bench.CONFIGS[2], bench.CONFIGS[3]
+    rows = [_row(c3, "float32", "fit", nncore=1, numpy=99),
+            _row(c3, "float32", bench.ADAM, nncore=3, torch=2),        # no bound; slower
+            _row(c64, "float32", "fit", nncore=10, numpy=60),
+            _row(c64, "float32", bench.ADAM, nncore=14, torch=70),     # 1.4x <= 1.5x; 5x
+            _row(c784, "float64", "fit", nncore=100, numpy=200),
+            _row(c784, "float64", bench.ADAM, nncore=140, torch=150),  # 1.4x > 1.3x; 1.07x
+            _row(c784, "float32", bench.ADAM, nncore=140)]             # no fit row, no torch
+    rows[3].extra["subnormal"] = 150
+    lines = bench.adam_table(rows).splitlines()
+    assert lines[0].split()[:4] == ["network", "dtype", "SGD", "fit/step"]
+    assert "subnormal" in lines[0]
+    body = lines[2:]
+    assert len(body) == 4  # one line per Adam row
+    assert "3.00x" in body[0] and "<=" not in body[0] and "0.667x" in body[0] \
+        and ">=1x MISS" in body[0]
+    assert "1.40x" in body[1] and "<=1.5x ok" in body[1] and "5x" in body[1] \
+        and ">=1x ok" in body[1] and " 150 " in body[1]
+    assert "1.40x" in body[2] and "<=1.3x MISS" in body[2] and "1.07x" in body[2]
+    # neither ratio: the bound unmarked, no target
+    assert body[3].split()[4:] == ["-", "140", "-", "<=1.3x", "-", "-", "-"]
+    assert bench.adam_summary(rows) == [
+        "Adam within the issue's bound of the SGD step: 1 of 2",
+        "Adam faster than PyTorch's Adam step: 2 of 3"]
+    # the main table and its summary leave the Adam rows out
+    assert "adam" not in bench.format_table(rows)
+    assert bench.summary(rows)[0].endswith("of 3")
+
+
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+def test_subnormal_count(dtype):
+    net = bench.build_network(SMALL, dtype, optimizer="adam")
+    assert bench.subnormal_count(net) == 0
+    tiny = np.finfo(dtype).tiny
+    W, b = net.layers[0].W, net.layers[-1].b
+    W.flat[0], W.flat[-1] = tiny / 4, -tiny / 2           # subnormal: first and last index
+    b[0], b[-1] = tiny, 0.0                               # the smallest normal, and zero: not
+    assert bench.subnormal_count(net) == 2
+    X, labels = bench.make_data(SMALL, dtype, 8)
+    net.train_step(X, labels, bench.ADAM_LR)              # the moments exist now
+    W.flat[0], W.flat[-1] = 0.5, 0.5
+    moments = [a for groups in net.optimizer._state for group in groups for a in group]
+    assert moments
+    moments[0].flat[0] = moments[-1].flat[-1] = tiny / 8
+    assert bench.subnormal_count(net) == 2
+    sgd = bench.build_network(SMALL, dtype)               # no state at all
+    sgd.layers[0].W.flat[3] = tiny / 4
+    assert bench.subnormal_count(sgd) == 1
+
+
+def test_adam_case_keeps_its_network():
+    assert isinstance(bench.make_case(SMALL, "float32", bench.ADAM, "nncore").network,
+                      nncore.Network)
+    assert bench.make_case(SMALL, "float32", "fit", "numpy").network is None
+
+
+def _estimator_result(nncore_s, sklearn_s, n_iter=(5, 5), **kwargs):
+    return bench.EstimatorResult(**{**dict(
+        solver="sgd", batch_size=32, dtype="float64", epochs=5,
+        seconds={"nncore": nncore_s, "sklearn": sklearn_s},
+        n_iter={"nncore": n_iter[0], "sklearn": n_iter[1]},
+        accuracy={"nncore": 0.95, "sklearn": 0.94}), **kwargs})
+
+
+def test_estimator_table_ratios_and_targets():
+    results = [_estimator_result(0.1, 0.6),
+               _estimator_result(0.1, 0.4, solver="adam", batch_size="auto"),
+               _estimator_result(0.1, 0.9, n_iter=(5, 4), dtype="float32"),
+               bench.EstimatorResult("adam", 32, "float32", 5, {"nncore": 0.1}, {"nncore": 5},
+                                     {"nncore": 0.9})]
+    assert [r.met() for r in results] == [True, False, None, None]
+    assert results[0].ratio == pytest.approx(6) and results[3].ratio is None
+    lines = bench.estimator_table(results).splitlines()
+    body = lines[2:]
+    assert "solver=sgd batch=32" in body[0] and "6x" in body[0] and ">=5x ok" in body[0]
+    assert "0.950" in body[0] and "0.940" in body[0]
+    assert "solver=adam batch=auto" in body[1] and "4x" in body[1] and ">=5x MISS" in body[1]
+    assert "5/4" in body[2] and "epochs differ" in body[2] and " ok" not in body[2]
+    assert body[3].split()[-3:] == ["-", "0.900", "-"]
+    assert bench.estimator_summary(results) == [
+        "nncore.sklearn fit >= 5x faster than scikit-learn's: 1 of 2"]
+    assert bench.estimator_summary(results[2:]) == []
+
+
+def test_estimators_get_the_same_parameters():
+    pytest.importorskip("sklearn")
+    from nncore.bench import estimators
+    for solver in estimators.ESTIMATOR_SOLVERS:
+        nn = estimators.build_estimator("nncore", solver, 32, "float32", 7)
+        sk = estimators.build_estimator("sklearn", solver, 32, "float32", 7)
+        expected = sk.get_params()
+        assert {k: v for k, v in nn.get_params().items() if k != "dtype"} == expected
+        assert nn.dtype == "float32"
+        assert expected["max_iter"] == expected["n_iter_no_change"] == 7
+        assert expected["tol"] == 0 and expected["hidden_layer_sizes"] == (64,)
+        assert expected["learning_rate_init"] == {"sgd": 0.05, "adam": 0.001}[solver]
+        assert expected["alpha"] == 1e-4 and expected["batch_size"] == 32
+    with pytest.raises(ValueError, match="which"):
+        estimators.build_estimator("keras", "sgd", 32, "float32", 7)
+    with pytest.raises(ValueError, match="solver"):
+        estimators.estimator_params("lbfgs", 32, 7)
+
+
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+def test_digits_are_standardised_and_split(dtype):
+    pytest.importorskip("sklearn")
+    from nncore.bench import estimators
+    X_train, X_test, y_train, y_test = estimators.digits(dtype)
+    assert X_train.dtype == X_test.dtype == np.dtype(dtype)
+    assert X_train.shape == (1347, 64) and X_test.shape == (450, 64)
+    assert len(y_train) == 1347 and len(y_test) == 450
+    used = X_train.std(axis=0) > 0  # digits has constant pixels: they stay 0
+    np.testing.assert_allclose(X_train.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(X_train.std(axis=0)[used], 1, rtol=1e-4)
+    # stratified: every class in both parts in (nearly) the proportions of the whole
+    assert np.abs(np.bincount(y_test) / 450 - np.bincount(y_train) / 1347).max() < 0.01
+
+
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_measure_estimator_fits_both_the_same_epochs(solver, dtype):
+    pytest.importorskip("sklearn")
+    from nncore.bench import estimators
+    result = estimators.measure_estimator(solver, 64, dtype, epochs=2, target=0.001,
+                                          repeats=1)
+    assert (result.solver, result.batch_size, result.dtype) == (solver, 64, dtype)
+    assert result.n_iter == {"nncore": 2, "sklearn": 2} and result.same_epochs
+    assert set(result.seconds) == {"nncore", "sklearn"}
+    assert all(s > 0 for s in result.seconds.values())
+    assert all(0 < a <= 1 for a in result.accuracy.values())
+    assert result.met() is not None
+
+
+def test_estimators_train_in_the_dtype_of_the_row(monkeypatch):
+    sklearn = pytest.importorskip("sklearn")
+    from nncore.bench import estimators
+    fitted = []
+    original = estimators._fit
+
+    def spy(est, X, y):
+        original(est, X, y)
+        fitted.append(est)
+
+    monkeypatch.setattr(estimators, "_fit", spy)
+    estimators.measure_estimator("sgd", 64, "float32", epochs=1, target=0.001, repeats=1)
+    nn = next(e for e in fitted if type(e).__module__ == "nncore.sklearn")
+    sk = next(e for e in fitted if isinstance(e, sklearn.neural_network.MLPClassifier))
+    assert nn.coefs_[0].dtype == np.float32 and sk.coefs_[0].dtype == np.float32
 
 
 def test_threads_lines_mark_the_target_for_two_threads_only():
@@ -332,16 +562,48 @@ def test_networks_trained_in_threads_are_those_trained_one_after_the_other(dtype
 
 def test_report_of_one_network():
     out = io.StringIO()
-    rows, numpy_rates, _, step_rates, threads = bench.report(
-        quick=True, dtypes=("float64",), configs=(bench.CONFIGS[0],), file=out)
+    rows, numpy_rates, _, step_rates, threads, estimator_results = bench.report(
+        quick=True, dtypes=("float64",), configs=(bench.CONFIGS[0],), file=out,
+        estimators=False)
     text = out.getvalue()
-    assert [(r.op, r.dtype) for r in rows] == [(op, "float64") for op in bench.OPS]
-    assert all(set(r.seconds) >= {"nncore", "numpy"} for r in rows)
+    assert [(r.op, r.dtype) for r in rows] == [(op, "float64")
+                                               for op in bench.OPS + (bench.ADAM,)]
+    assert all(set(r.seconds) >= {"nncore", "numpy"} for r in rows[:-1])
+    assert set(rows[-1].seconds) == {"nncore", "torch"} & {b for b in bench.ADAM_BACKENDS
+                                                           if bench.available(b)}
+    assert isinstance(rows[-1].extra["subnormal"], int)
     assert "nncore-numpy" not in rows[0].seconds  # the oracle is not in the default report
     assert "vs NumPy" in text and "3-4-2 sigmoid b1" in text and "CPU:" in text
+    assert "Adam (issue 7)" in text and "Adam/SGD" in text
     assert numpy_rates == step_rates == {} and threads == []  # neither network is in this run
+    assert estimator_results == [] and "issue 8" not in text
     assert text.rstrip().endswith("made by: python -m nncore bench --quick --dtype float64 "
                                   "--network 3-4-2-b1")
+
+
+def test_report_without_adam():
+    out = io.StringIO()
+    rows, *_ = bench.report(quick=True, dtypes=("float32",), configs=(bench.CONFIGS[0],),
+                            file=out, adam=False, estimators=False)
+    text = out.getvalue()
+    assert [r.op for r in rows] == list(bench.OPS) and "Adam" not in text
+    assert text.rstrip().endswith("--network 3-4-2-b1 --no-adam")
+
+
+def test_report_with_the_estimators(monkeypatch):
+    pytest.importorskip("sklearn")
+    from nncore.bench import reporting
+    monkeypatch.setattr(reporting, "ESTIMATORS_QUICK", (1, 0.001, 1))  # one epoch, one fit
+    out = io.StringIO()
+    *_, estimator_results = bench.report(quick=True, dtypes=("float64",),
+                                         configs=(bench.CONFIGS[0],), file=out, adam=False)
+    text = out.getvalue()
+    assert [(r.solver, r.batch_size, r.dtype) for r in estimator_results] == [
+        ("sgd", "auto", "float64"), ("sgd", 32, "float64"), ("adam", "auto", "float64"),
+        ("adam", 32, "float64")]
+    assert all(r.n_iter == {"nncore": 1, "sklearn": 1} for r in estimator_results)
+    assert "scikit-learn's estimators (issue 8)" in text and "1 epochs each" in text
+    assert "solver=adam batch=32" in text and "nncore.sklearn fit >= 5x faster" in text
 
 
 def test_report_without_the_peers(monkeypatch):
@@ -353,6 +615,9 @@ def test_report_without_the_peers(monkeypatch):
     text = out.getvalue()
     assert "not measured (cannot be imported): torch, sklearn" in text
     assert "PyTorch us" not in text and "sklearn us" not in text
+    assert "issue 8" not in text  # no scikit-learn, no estimators
+    assert rows[-1].op == bench.ADAM and set(rows[-1].seconds) == {"nncore"}
+    rows = rows[:-1]
     assert "nncore-NumPy us" in text and "vs nncore-NumPy" in text
     assert all(set(r.seconds) == {"nncore", "numpy", "nncore-numpy"} for r in rows)
 
@@ -371,7 +636,8 @@ def test_both_commands_take_the_same_options(command):
     result = subprocess.run([sys.executable, "-m", *command, "--help"], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    for option in ("--quick", "--dtype", "--network", "--with-numpy-backend"):
+    for option in ("--quick", "--dtype", "--network", "--with-numpy-backend", "--no-adam",
+                   "--no-estimators"):
         assert option in result.stdout
 
 

@@ -27,6 +27,16 @@ for each contestant (``baselines``):
   of one epoch with ``max_iter=1``; ``predict_proba``);
 - optionally nncore's ``backend="numpy"`` (the tests' oracle; ``--with-numpy-backend``).
 
+The Adam rows (issue 7; ``--no-adam`` skips them), per network and dtype: nncore's step inside
+``fit`` with ``optimizer="adam"`` (op ``ADAM``), its ratio over the SGD ``fit`` step of the same
+run (bounded by ``Config.adam_bound``: 1.5x on 64-32-10, 1.3x on 784-256-10), and PyTorch's
+``torch.optim.Adam`` step on a fixed batch, which nncore's should beat on every network.
+
+The scikit-learn estimators (issue 8; ``estimators``; only when scikit-learn is installed and
+no ``--network`` is given): ``nncore.sklearn.MLPClassifier`` against
+``sklearn.neural_network.MLPClassifier``, one whole ``fit`` of each on the digits with the same
+parameters, solvers sgd and adam, batch sizes "auto" and 32, float64 and float32; target: 5x.
+
 Beside the table: NumPy's matmul rate on the largest network's forward product
 (256 x 1024 @ 1024 x 1024), measured in the same run, against nncore's ``fit`` rate on that
 network; nncore and NumPy products alternating ("mixed with NumPy"); and K networks trained
@@ -43,23 +53,30 @@ The contestants are measured one after the other, not interleaved call by call (
 its own BLAS thread pool, and switching pools at every call slows all of them down).
 
 The package: ``networks`` (what is measured, the targets), ``baselines`` (the plain NumPy step,
-PyTorch, scikit-learn; the prepared cases), ``timing``, ``machine`` (the header), ``table``,
-``reporting`` (the run, the printed report and the command line).
+PyTorch, scikit-learn; the prepared cases), ``timing``, ``estimators`` (the scikit-learn
+estimator comparison), ``machine`` (the header), ``table``, ``reporting`` (the run, the printed
+report and the command line).
 """
-from .baselines import (BACKEND_NAMES, BACKENDS, DEFAULT_BACKENDS, Case, PlainNumpyMLP,
-                        available, build_sklearn, build_torch, make_case, sklearn_module,
-                        torch_module)
+from .baselines import (ADAM_BACKENDS, BACKEND_NAMES, BACKENDS, DEFAULT_BACKENDS, Case,
+                        PlainNumpyMLP, available, build_sklearn, build_torch, make_case,
+                        sklearn_module, subnormal_count, torch_module)
+from .estimators import EstimatorResult, measure_estimator, run_estimators
 from .machine import blas_threads, machine_info, usable_cores
-from .networks import (CONFIGS, DTYPES, GEMM_SHAPE, GEMM_SHARE_TARGET, LARGEST, LR, OPS,
-                       THREAD_CONFIGS, THREADS_TARGET, Config, build_network, make_data,
-                       one_hot)
-from .reporting import DESCRIPTION, add_arguments, command, main, report, run, run_threads
-from .table import Row, format_table, summary
+from .networks import (ADAM, ADAM_LR, ADAM_TORCH_TARGET, CONFIGS, DTYPES, GEMM_SHAPE,
+                       GEMM_SHARE_TARGET, LARGEST, LR, OPS, THREAD_CONFIGS, THREADS_TARGET,
+                       Config, build_network, make_data, one_hot)
+from .reporting import (DESCRIPTION, add_arguments, command, main, report, run,
+                        run_estimator_rows, run_threads)
+from .table import (Row, adam_summary, adam_table, estimator_summary, estimator_table,
+                    format_table, summary)
 from .timing import (ManyNetworks, ThreadsResult, blas_gemm_rate, gemm_operands,
                      many_networks, measure, mixed_with_numpy, numpy_matmul_rate,
                      numpy_step_rate, time_matmul)
 
-__all__ = ["BACKEND_NAMES", "BACKENDS", "DEFAULT_BACKENDS", "Case", "PlainNumpyMLP",
+__all__ = ["ADAM_BACKENDS", "EstimatorResult", "measure_estimator", "run_estimators", "ADAM",
+           "ADAM_LR", "ADAM_TORCH_TARGET", "run_estimator_rows", "adam_summary", "adam_table",
+           "estimator_summary", "estimator_table", "subnormal_count",
+           "BACKEND_NAMES", "BACKENDS", "DEFAULT_BACKENDS", "Case", "PlainNumpyMLP",
            "available", "build_sklearn", "build_torch", "make_case", "sklearn_module",
            "torch_module", "blas_threads", "machine_info", "usable_cores", "CONFIGS", "DTYPES",
            "GEMM_SHAPE", "GEMM_SHARE_TARGET", "LARGEST", "LR", "OPS", "THREAD_CONFIGS",

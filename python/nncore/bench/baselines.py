@@ -14,16 +14,19 @@ from functools import partial
 import numpy as np
 
 from .machine import blas_threads
-from .networks import LR, OPS, build_network, make_data, one_hot
+from .networks import ADAM, ADAM_LR, LR, OPS, build_network, make_data, one_hot
 
-__all__ = ["BACKENDS", "DEFAULT_BACKENDS", "BACKEND_NAMES", "PlainNumpyMLP", "torch_module",
-           "sklearn_module", "available", "build_torch", "build_sklearn", "Case", "make_case"]
+__all__ = ["BACKENDS", "DEFAULT_BACKENDS", "BACKEND_NAMES", "ADAM_BACKENDS",
+           "PlainNumpyMLP", "torch_module", "sklearn_module", "available", "build_torch",
+           "build_sklearn", "Case", "make_case", "subnormal_count"]
 
 # "nncore": backend="cython"; "numpy": PlainNumpyMLP; "nncore-numpy": backend="numpy".
 BACKENDS = ("nncore", "numpy", "torch", "sklearn", "nncore-numpy")
 DEFAULT_BACKENDS = ("nncore", "numpy", "torch", "sklearn")
 BACKEND_NAMES = {"nncore": "nncore", "numpy": "NumPy", "torch": "PyTorch",
                  "sklearn": "sklearn", "nncore-numpy": "nncore-NumPy"}
+# The backends of the ADAM case: nncore's fit with optimizer="adam", PyTorch's Adam step.
+ADAM_BACKENDS = ("nncore", "torch")
 
 
 # -- the baseline: a plain NumPy training step -----------------------------------------------------
@@ -162,11 +165,15 @@ def available(backend):
         is not None
 
 
-def build_torch(config, dtype, seed=0):
+def build_torch(config, dtype, seed=0, optimizer="sgd"):
     """(model, optimizer, loss_fn): the PyTorch counterpart of ``build_network``.
 
     ``model`` maps inputs to logits; ``CrossEntropyLoss`` applies the log-softmax itself (the
     fused softmax + cross-entropy nncore also uses). Sets torch's threads to the BLAS threads.
+
+    optimizer: "sgd", ``torch.optim.SGD(lr=LR)``, or "adam", ``torch.optim.Adam(lr=ADAM_LR)``
+    with its defaults (betas (0.9, 0.999), eps 1e-8, no weight decay: nncore.Adam's defaults;
+    for CPU tensors torch picks its per-parameter loop, not the ``foreach`` one).
     """
     torch = torch_module()
     torch.manual_seed(seed)
@@ -179,12 +186,19 @@ def build_torch(config, dtype, seed=0):
         if i < len(config.shapes) - 1:
             modules.append(activation[config.activation]())
     model = torch.nn.Sequential(*modules)
-    return model, torch.optim.SGD(model.parameters(), lr=LR), torch.nn.CrossEntropyLoss()
+    if optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=ADAM_LR)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=LR)
+    else:
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    return model, opt, torch.nn.CrossEntropyLoss()
 
 
 def _torch_callable(config, dtype, op, X, labels, seed):
     torch = torch_module()
-    model, optimizer, loss_fn = build_torch(config, dtype, seed)
+    model, optimizer, loss_fn = build_torch(config, dtype, seed,
+                                            "adam" if op == ADAM else "sgd")
     X = torch.from_numpy(X)
     y = torch.from_numpy(labels.astype(np.int64))
 
@@ -205,7 +219,9 @@ def _torch_callable(config, dtype, op, X, labels, seed):
         with torch.inference_mode():
             return torch.softmax(model(X), dim=1)
 
-    return {"train_step": partial(step, X, y), "fit": fit, "predict": predict}[op]
+    # ADAM: torch.optim.Adam's step on the fixed batch, as the SGD train_step
+    return {"train_step": partial(step, X, y), ADAM: partial(step, X, y), "fit": fit,
+            "predict": predict}[op]
 
 
 SKLEARN_ACTIVATION = {"relu": "relu", "sigmoid": "logistic"}
@@ -254,6 +270,7 @@ class Case:
 
     ``fn()`` runs the operation once: ``steps`` training steps (or one predicted batch) on
     ``samples`` examples, doing ``flops`` floating-point operations in its matrix products.
+    ``network``: the nncore.Network that ``fn`` computes with (None for the other backends).
     """
     config: object
     dtype: str
@@ -263,6 +280,7 @@ class Case:
     steps: int
     samples: int
     flops: int
+    network: object = None
 
 
 def make_case(config, dtype, op, backend, seed=0):
@@ -273,19 +291,33 @@ def make_case(config, dtype, op, backend, seed=0):
     the same data, ``make_data(config, dtype, n, seed)``, with integer class labels; the plain
     NumPy baseline gets them as one-hot rows made once, here, outside the timed call.
 
+    op ``ADAM`` ("adam"), for the backends of ADAM_BACKENDS only: nncore's ``fit`` of one
+    epoch over ``config.fit_steps`` batches with ``optimizer="adam"`` (the network built
+    with it, so the timed epochs continue one Adam trajectory); PyTorch's
+    ``torch.optim.Adam`` step on a fixed batch (zero_grad, forward, loss, backward, step, as
+    its ``train_step``). Both at rate ADAM_LR.
+
     backend: one of BACKENDS ("torch" and "sklearn" need their package: see ``available``).
     """
-    if op not in OPS:
-        raise ValueError(f"unknown op {op!r}; expected one of {OPS}")
+    if op not in OPS + (ADAM,):
+        raise ValueError(f"unknown op {op!r}; expected one of {OPS + (ADAM,)}")
     if not available(backend):
         raise RuntimeError(f"{BACKEND_NAMES[backend]} cannot be imported")
-    steps = config.fit_steps if op == "fit" else 1
+    if op == ADAM and backend not in ADAM_BACKENDS:
+        raise ValueError(f"the {ADAM!r} case is measured for {ADAM_BACKENDS} only, not "
+                         f"{backend!r}")
+    # nncore's Adam runs inside fit; PyTorch's Adam step is one step on a fixed batch
+    steps = config.fit_steps if op == "fit" or (op == ADAM and backend == "nncore") else 1
     n = config.batch * steps
     X, labels = make_data(config, dtype, n, seed)
+    net = None
     if backend == "torch":
         fn = _torch_callable(config, dtype, op, X, labels, seed)
     elif backend == "sklearn":
         fn = _sklearn_callable(config, dtype, op, X, labels, seed)
+    elif op == ADAM:
+        net = build_network(config, dtype, seed=seed, optimizer="adam")
+        fn = partial(net.fit, X, labels, epochs=1, lr=ADAM_LR, batch_size=config.batch)
     else:
         net = build_network(config, dtype, "numpy" if backend == "nncore-numpy" else "cython",
                             seed)
@@ -301,4 +333,17 @@ def make_case(config, dtype, op, backend, seed=0):
                   "predict": partial(net.predict, X)}[op]
     fn()  # warm-up: workspaces sized to the batch, caches, lazy initialisation
     return Case(config, str(np.dtype(dtype)), op, backend, fn, steps, n,
-                steps * config.flops(op))
+                steps * config.flops(op), None if backend == "numpy" else net)
+
+
+def subnormal_count(net):
+    """How many values of `net`'s W, b and optimizer state (moments) are subnormal: nonzero
+    and below the dtype's smallest normal number. x86 computes on such values many times
+    more slowly (a microcode assist per operation), so a few hundred of them can slow a step
+    of a small network down several times: the Adam table shows this count to explain it."""
+    arrays = [a for ly in net.layers for a in (ly.W, ly.b)]
+    state = net.optimizer._state or ()
+    arrays += [a for groups in state for group in groups for a in group
+               if a.dtype == net.dtype]
+    tiny = np.finfo(net.dtype).tiny
+    return sum(int(np.count_nonzero((a != 0) & (np.abs(a) < tiny))) for a in arrays)

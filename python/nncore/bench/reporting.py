@@ -1,24 +1,29 @@
-"""The report: run every case, print the machine, the table, the matmul rates, nncore mixed
-with NumPy and many networks in threads; and the command line of ``nncore bench``."""
+"""The report: run every case, print the machine, the table, the Adam rows, the matmul rates,
+nncore mixed with NumPy, many networks in threads and the scikit-learn estimators; and the
+command line of ``nncore bench``."""
 import argparse
 import os
 import sys
 import time
 
-from .baselines import DEFAULT_BACKENDS, available, make_case
+from .baselines import ADAM_BACKENDS, DEFAULT_BACKENDS, available, make_case, subnormal_count
 from .machine import machine_info, usable_cores
-from .networks import CONFIGS, DTYPES, GEMM_SHAPE, LARGEST, OPS, THREAD_CONFIGS
-from .table import Row, format_table, gemm_lines, summary, threads_lines
+from .networks import ADAM, CONFIGS, DTYPES, GEMM_SHAPE, LARGEST, OPS, THREAD_CONFIGS
+from .table import (Row, adam_summary, adam_table, estimator_summary, estimator_table,
+                    format_table, gemm_lines, summary, threads_lines)
 from .timing import (blas_gemm_rate, many_networks, measure, mixed_with_numpy,
                      numpy_matmul_rate, numpy_step_rate)
 
-__all__ = ["DESCRIPTION", "run", "run_threads", "report", "add_arguments", "command", "main"]
+__all__ = ["DESCRIPTION", "run", "run_threads", "run_estimator_rows", "report",
+           "add_arguments", "command", "main"]
 
 DESCRIPTION = ("Time nncore against a plain NumPy training step, PyTorch and scikit-learn on the "
                "benchmark networks, and print one table.")
 
 # (target seconds per repeat, repeats) of a case
 QUICK, FULL = (0.005, 5), (0.1, 7)
+# (epochs, target seconds per repeat, repeats) of an estimator's fit: the issue's 100 epochs
+ESTIMATORS_QUICK, ESTIMATORS_FULL = (10, 0.005, 3), (100, 0.1, 3)
 
 
 def _settings(quick):
@@ -26,10 +31,13 @@ def _settings(quick):
 
 
 def run(quick=False, dtypes=DTYPES, configs=CONFIGS, ops=OPS, backends=DEFAULT_BACKENDS,
-        progress=None):
-    """Measure every (config, dtype, op) on every available backend of `backends`.
+        progress=None, adam=True):
+    """Measure every (config, dtype, op) on every available backend of `backends`, and with
+    `adam` the ADAM case of each (config, dtype) on the backends of ADAM_BACKENDS among them,
+    just after its ops (so that its Adam/SGD ratio divides two times of the same run).
 
-    Returns (rows, numpy_rates, blas_rates, step_rates): a list of Row; per dtype NumPy's matmul rate in
+    Returns (rows, numpy_rates, blas_rates, step_rates): a list of Row (the ADAM rows among
+    them, op ADAM, each after its config's and dtype's ops); per dtype NumPy's matmul rate in
     GFLOP/s on GEMM_SHAPE (when ``LARGEST`` is among `configs`), the better of two
     measurements just before that network's cases and just after its ``fit``, so that the rate
     and the fit it bounds run under the same conditions; and per dtype the rate of the BLAS gemm
@@ -63,6 +71,18 @@ def run(quick=False, dtypes=DTYPES, configs=CONFIGS, ops=OPS, backends=DEFAULT_B
                                              numpy_matmul_rate(dtype, repeats=rate_repeats))
                     step_rates[dtype] = max(step_rates[dtype],
                                             numpy_step_rate(config, dtype, repeats=rate_repeats))
+            adam_backends = [b for b in backends if b in ADAM_BACKENDS]
+            if adam and adam_backends:
+                if progress:
+                    progress(f"{config.name} {dtype} adam")
+                seconds, extra = {}, {}
+                for backend in adam_backends:
+                    case = make_case(config, dtype, ADAM, backend)
+                    seconds[backend] = measure(case, target, repeats) / case.steps
+                    if backend == "nncore":
+                        extra["subnormal"] = subnormal_count(case.network)
+                    del case
+                rows.append(Row(config, dtype, ADAM, seconds, extra))
     return rows, numpy_rates, blas_rates, step_rates
 
 
@@ -81,12 +101,26 @@ def run_threads(quick=False, dtypes=DTYPES, configs=THREAD_CONFIGS, progress=Non
     return results
 
 
-def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKENDS, file=None):
+def run_estimator_rows(quick=False, dtypes=DTYPES, progress=None):
+    """EstimatorResults of ``estimators.run_estimators`` at the epochs and repeats of `quick`
+    (ESTIMATORS_QUICK or ESTIMATORS_FULL). ImportError without scikit-learn."""
+    from .estimators import run_estimators
+    epochs, target, repeats = ESTIMATORS_QUICK if quick else ESTIMATORS_FULL
+    return run_estimators(epochs, target, repeats, dtypes, progress=progress)
+
+
+def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKENDS, file=None,
+           adam=True, estimators=True):
     """Run the comparison and print it to `file` (default: stdout).
 
-    Returns (rows, numpy_rates, blas_rates, step_rates, threads): what ``run`` returns, and the
-    ThreadsResults of ``run_threads`` on the THREAD_CONFIGS among `configs` (empty without
-    threadpoolctl).
+    adam: measure and print the ADAM rows (nncore's Adam step inside fit against its SGD step
+    and against PyTorch's Adam step).
+    estimators: measure and print ``nncore.sklearn.MLPClassifier`` against scikit-learn's
+    (when "sklearn" is among `backends` and can be imported).
+
+    Returns (rows, numpy_rates, blas_rates, step_rates, threads, estimator_results): what
+    ``run`` returns, the ThreadsResults of ``run_threads`` on the THREAD_CONFIGS among
+    `configs` (empty without threadpoolctl), and the EstimatorResults (empty when not run).
     """
     file = sys.stdout if file is None else file
 
@@ -104,7 +138,8 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
         def progress(text):
             print(f"\r\033[K  measuring {text} ...", end="", file=sys.stderr, flush=True)
     rows, numpy_rates, blas_rates, step_rates = run(quick=quick, dtypes=dtypes, configs=configs,
-                                        backends=backends, progress=progress)
+                                                    backends=backends, progress=progress,
+                                                    adam=adam)
     say("",
         "us per step (train_step: one call on a batch; fit/step: one fit epoch / its steps; "
         "predict: one batch).",
@@ -116,6 +151,14 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
         "over NumPy.",
         "GFLOP/s: nncore's, in the matrix products.", "")
     say(format_table(rows), "", *summary(rows))
+    if any(r.op == ADAM for r in rows):
+        say("", "Adam (issue 7): nncore's step inside fit with optimizer=\"adam\" against its "
+                "SGD step inside fit (the fit/step above),",
+            "and against PyTorch's torch.optim.Adam step on a fixed batch (zero_grad, forward, "
+                "loss, backward, step; same threads).",
+            "subnormal: how many of nncore's parameters and Adam moments were subnormal after "
+            "the timing (x86 computes on them many times slower).", "")
+        say(adam_table(rows), "", *adam_summary(rows))
     say(*gemm_lines(rows, LARGEST, GEMM_SHAPE, numpy_rates, blas_rates, step_rates))
     if CONFIGS[3] in configs:
         for dtype in dtypes:
@@ -135,6 +178,19 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
             say("skipped: threadpoolctl is not installed (pip install threadpoolctl, or "
                 "nncore's bench extra)")
         say(*threads_lines(threads, usable_cores()))
+    estimator_results = []
+    if estimators and "sklearn" in backends and available("sklearn"):
+        epochs = (ESTIMATORS_QUICK if quick else ESTIMATORS_FULL)[0]
+        say("", "scikit-learn's estimators (issue 8): nncore.sklearn.MLPClassifier against "
+                "sklearn.neural_network.MLPClassifier, one whole fit",
+            f"on the digits (standardised, 25% held out), hidden_layer_sizes=(64,), relu, "
+            f"{epochs} epochs each (tol=0, n_iter_no_change=max_iter),",
+            "sgd at learning_rate_init=0.05, adam at 0.001, every other parameter the default "
+            "(alpha=1e-4, momentum 0.9 Nesterov);",
+            "float32: nncore's dtype=\"float32\" and scikit-learn given float32 data. Best of "
+            "the repeats, in seconds.", "")
+        estimator_results = run_estimator_rows(quick, dtypes, progress)
+        say(estimator_table(estimator_results), "", *estimator_summary(estimator_results))
     if progress:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
     command = "python -m nncore bench" + (" --quick" if quick else "")
@@ -144,16 +200,20 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
         command += "".join(f" --network {c.id}" for c in configs)
     if "nncore-numpy" in backends:
         command += " --with-numpy-backend"
+    if not adam:
+        command += " --no-adam"
+    if not estimators and tuple(configs) == CONFIGS:
+        command += " --no-estimators"
     load = (f"; load average at the end: {os.getloadavg()[0]:.2f}"
             if hasattr(os, "getloadavg") else "")
     say("", f"{time.perf_counter() - start:.0f} s{load}; made by: {command}")
-    return rows, numpy_rates, blas_rates, step_rates, threads
+    return rows, numpy_rates, blas_rates, step_rates, threads, estimator_results
 
 
 def add_arguments(parser):
     """Add the options of ``nncore bench`` to an argparse parser."""
     parser.add_argument("--quick", action="store_true",
-                        help="fewer, shorter repeats: about a minute on 2 cores")
+                        help="fewer, shorter repeats: about two minutes on 2 cores")
     parser.add_argument("--dtype", choices=DTYPES, default=None,
                         help="only this dtype (default: both)")
     parser.add_argument("--network", choices=[c.id for c in CONFIGS], action="append",
@@ -163,6 +223,12 @@ def add_arguments(parser):
     parser.add_argument("--with-numpy-backend", action="store_true",
                         help="also time nncore's backend='numpy' (the tests' oracle; not a "
                              "baseline)")
+    parser.add_argument("--no-adam", action="store_true",
+                        help="skip the Adam rows (nncore's Adam step inside fit against its "
+                             "SGD step and PyTorch's Adam step)")
+    parser.add_argument("--no-estimators", action="store_true",
+                        help="skip nncore.sklearn.MLPClassifier against scikit-learn's (they "
+                             "run only when no --network is given)")
     return parser
 
 
@@ -171,7 +237,8 @@ def command(args):
     configs = tuple(c for c in CONFIGS if args.network is None or c.id in args.network)
     backends = DEFAULT_BACKENDS + (("nncore-numpy",) if args.with_numpy_backend else ())
     report(quick=args.quick, dtypes=(args.dtype,) if args.dtype else DTYPES, configs=configs,
-           backends=backends)
+           backends=backends, adam=not args.no_adam,
+           estimators=args.network is None and not args.no_estimators)
     return 0
 
 

@@ -1,20 +1,25 @@
-"""The report's table: one row per (network, dtype, operation), a column per contestant, the
-ratios over nncore and the check against the issue's targets."""
+"""The report's tables: one row per (network, dtype, operation), a column per contestant, the
+ratios over nncore and the check against the issue's targets; the Adam rows (issue 7) and the
+scikit-learn estimators (issue 8)."""
 import dataclasses
 
 from .baselines import BACKEND_NAMES, BACKENDS
-from .networks import GEMM_SHARE_TARGET, THREADS_TARGET
+from .networks import ADAM, ADAM_TORCH_TARGET, GEMM_SHARE_TARGET, OPS, THREADS_TARGET
 
-__all__ = ["Row", "format_table", "summary", "gemm_lines", "threads_lines"]
+__all__ = ["Row", "format_table", "summary", "adam_table", "adam_summary", "estimator_table",
+           "estimator_summary", "gemm_lines", "threads_lines"]
 
 
 @dataclasses.dataclass
 class Row:
-    """The measurements of one (config, dtype, op): seconds per step by backend."""
+    """The measurements of one (config, dtype, op): seconds per step by backend; ``extra``,
+    what else was recorded (the ADAM rows: "subnormal", ``baselines.subnormal_count`` of
+    nncore's network after its timing)."""
     config: object
     dtype: str
     op: str
     seconds: dict
+    extra: dict = dataclasses.field(default_factory=dict)
 
     @property
     def nncore(self):
@@ -50,13 +55,31 @@ def _fmt_ratio(ratio):
     return "-" if ratio is None else f"{ratio:.3g}x" if ratio < 100 else f"{ratio:,.0f}x"
 
 
+def _mark(met):
+    return {None: "", True: " ok", False: " MISS"}[met]
+
+
+def _aligned(header, table, left):
+    """Fixed-width lines of `header` and the rows of cells `table`: columns in `left` (indices)
+    left-aligned, the others right-aligned; a line of dashes under the header."""
+    widths = [max(len(str(r[i])) for r in [header] + table) for i in range(len(header))]
+
+    def line(cells):
+        return "  ".join(str(c).ljust(w) if i in left else str(c).rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return [line(header), line(["-" * w for w in widths])] + [line(c) for c in table]
+
+
 def format_table(rows):
-    """The rows as a fixed-width text table, one line per (config, dtype, op).
+    """The rows of the ops of OPS as a fixed-width text table, one line per (config, dtype,
+    op) (other rows, the ADAM ones, are ``adam_table``'s).
 
     Columns: the time per step of each backend measured (nncore first), nncore's GFLOP/s, the
     ratio over nncore of each other backend ("vs X" = X's time / nncore's; > 1: nncore is
     faster; "SLOWER" where nncore is not), and the target over the plain NumPy step.
     """
+    rows = [r for r in rows if r.op in OPS]
     measured = [b for b in BACKENDS if any(b in row.seconds for row in rows)]
     others = [b for b in measured if b != "nncore"]
     header = (["network", "dtype", "op"] + [f"{BACKEND_NAMES[b]} us" for b in measured]
@@ -76,24 +99,21 @@ def format_table(rows):
         table.append([row.config.name, row.dtype, "fit/step" if row.op == "fit" else row.op]
                      + [_fmt_us(row.seconds.get(b)) for b in measured]
                      + [f"{row.gflops():.3g}"] + ratios[:1] + [target] + ratios[1:])
-    widths = [max(len(str(r[i])) for r in [header] + table) for i in range(len(header))]
-
-    def line(cells):
-        return "  ".join(str(c).ljust(w) if i in left else str(c).rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    out = [line(header), line(["-" * w for w in widths])]
+    lines = _aligned(header, table, left)
+    out = lines[:2]
     previous = None
-    for row, cells in zip(rows, table):
+    for row, line in zip(rows, lines[2:]):
         if previous is not None and (row.config, row.dtype) != previous:
             out.append("")
         previous = (row.config, row.dtype)
-        out.append(line(cells))
+        out.append(line)
     return "\n".join(out)
 
 
 def summary(rows):
-    """Lines counting the targets met and the rows where nncore is faster than each peer."""
+    """Lines counting the targets met and the rows where nncore is faster than each peer
+    (over the rows of the ops of OPS)."""
+    rows = [r for r in rows if r.op in OPS]
     targeted = [r for r in rows if r.met() is not None]
     lines = [f"speedup targets over the plain NumPy step met: "
              f"{sum(r.met() for r in targeted)} of {len(targeted)}"]
@@ -103,6 +123,102 @@ def summary(rows):
             faster = sum(r.ratio(backend) >= 1 for r in versus)
             lines.append(f"faster than {BACKEND_NAMES[backend]}: {faster} of {len(versus)}")
     return lines
+
+
+def _adam_pairs(rows):
+    """(adam row, the SGD fit row of the same config and dtype or None), per ADAM row."""
+    fits = {(r.config, r.dtype): r for r in rows if r.op == "fit"}
+    return [(r, fits.get((r.config, r.dtype))) for r in rows if r.op == ADAM]
+
+
+def _adam_over_sgd(adam, fit):
+    """nncore's Adam step inside fit / its SGD step inside fit, or None."""
+    if fit is None or not fit.nncore or not adam.nncore:
+        return None
+    return adam.nncore / fit.nncore
+
+
+def adam_table(rows):
+    """The ADAM rows of `rows` as a fixed-width table, one line per (config, dtype).
+
+    Columns: nncore's SGD step inside ``fit`` (the "fit" row of the same run), its Adam step
+    inside ``fit``, their ratio "Adam/SGD" and the issue's bound on it (<= 1.5x on 64-32-10,
+    <= 1.3x on 784-256-10; ok or MISS), "subnormal" (the subnormal values among nncore's
+    parameters and Adam moments after the timing, ``baselines.subnormal_count``: they slow
+    each step down), PyTorch's ``torch.optim.Adam`` step on a fixed batch and "vs PyTorch
+    Adam", its time over nncore's Adam step, with the issue's target (nncore faster: >= 1x,
+    ok or MISS). "-" where a value was not measured.
+    """
+    header = ["network", "dtype", "SGD fit/step us", "Adam fit/step us", "Adam/SGD", "bound",
+              "subnormal", "PyTorch Adam us", "vs PyTorch Adam", "target"]
+    table = []
+    for adam, fit in _adam_pairs(rows):
+        over = _adam_over_sgd(adam, fit)
+        bound = adam.config.adam_bound
+        bound_cell = "" if bound is None else (
+            f"<={bound:g}x" + _mark(None if over is None else over <= bound))
+        vs = adam.ratio("torch")
+        target = "" if vs is None else f">={ADAM_TORCH_TARGET:g}x" + _mark(
+            vs >= ADAM_TORCH_TARGET)
+        table.append([adam.config.name, adam.dtype,
+                      _fmt_us(fit.nncore if fit is not None else None), _fmt_us(adam.nncore),
+                      "-" if over is None else f"{over:.2f}x", bound_cell,
+                      adam.extra.get("subnormal", "-"),
+                      _fmt_us(adam.seconds.get("torch")), _fmt_ratio(vs), target])
+    return "\n".join(_aligned(header, table, {0, 1, 5, 9}))
+
+
+def adam_summary(rows):
+    """Lines counting the Adam/SGD bounds met and the networks where nncore's Adam step is
+    faster than PyTorch's."""
+    pairs = _adam_pairs(rows)
+    bounded = [(a, f) for a, f in pairs
+               if a.config.adam_bound is not None and _adam_over_sgd(a, f) is not None]
+    lines = []
+    if bounded:
+        met = sum(_adam_over_sgd(a, f) <= a.config.adam_bound for a, f in bounded)
+        lines.append(f"Adam within the issue's bound of the SGD step: {met} of {len(bounded)}")
+    versus = [a for a, _ in pairs if a.ratio("torch") is not None]
+    if versus:
+        faster = sum(a.ratio("torch") >= ADAM_TORCH_TARGET for a in versus)
+        lines.append(f"Adam faster than PyTorch's Adam step: {faster} of {len(versus)}")
+    return lines
+
+
+def estimator_table(results):
+    """EstimatorResults as a fixed-width table, one line per (dtype, solver, batch_size).
+
+    Columns: the epochs both ran ("a/b" for nncore's and scikit-learn's n_iter_ where they
+    differ), the seconds of one whole ``fit`` of each, "vs sklearn" (scikit-learn's time over
+    nncore's) with the issue's target (>= 5x, ok or MISS), and each one's held-out accuracy.
+    """
+    from .estimators import ESTIMATOR_TARGET
+    header = ["MLPClassifier", "dtype", "epochs", "nncore s", "sklearn s", "vs sklearn",
+              "target", "accuracy nncore", "sklearn"]
+    table = []
+    for r in results:
+        epochs = (str(r.epochs) if r.same_epochs
+                  else f"{r.n_iter.get('nncore')}/{r.n_iter.get('sklearn')}")
+        met = r.met()
+        table.append([f"solver={r.solver} batch={r.batch_size}", r.dtype, epochs,
+                      *(f"{r.seconds[k]:.3f}" if k in r.seconds else "-"
+                        for k in ("nncore", "sklearn")),
+                      _fmt_ratio(r.ratio),
+                      "" if r.ratio is None else f">={ESTIMATOR_TARGET:g}x" + (
+                          _mark(met) if r.same_epochs else " (epochs differ)"),
+                      *(f"{r.accuracy[k]:.3f}" if k in r.accuracy else "-"
+                        for k in ("nncore", "sklearn"))])
+    return "\n".join(_aligned(header, table, {0, 1, 6}))
+
+
+def estimator_summary(results):
+    """One line counting the estimator targets met (none when nothing was compared)."""
+    from .estimators import ESTIMATOR_TARGET
+    judged = [r for r in results if r.met() is not None]
+    if not judged:
+        return []
+    return [f"nncore.sklearn fit >= {ESTIMATOR_TARGET:g}x faster than scikit-learn's: "
+            f"{sum(r.met() for r in judged)} of {len(judged)}"]
 
 
 def gemm_lines(rows, largest, shape, numpy_rates, blas_rates, step_rates=None):
