@@ -464,8 +464,10 @@ def test_estimators_get_the_same_parameters():
         nn = estimators.build_estimator("nncore", solver, 32, "float32", 7)
         sk = estimators.build_estimator("sklearn", solver, 32, "float32", 7)
         expected = sk.get_params()
-        assert {k: v for k, v in nn.get_params().items() if k != "dtype"} == expected
-        assert nn.dtype == "float32"
+        # nncore's extra parameters: dtype, and class_weight (left at None)
+        extra = {"dtype", "class_weight"}
+        assert {k: v for k, v in nn.get_params().items() if k not in extra} == expected
+        assert nn.dtype == "float32" and nn.class_weight is None
         assert expected["max_iter"] == expected["n_iter_no_change"] == 7
         assert expected["tol"] == 0 and expected["hidden_layer_sizes"] == (64,)
         assert expected["learning_rate_init"] == {"sgd": 0.05, "adam": 0.001}[solver]
