@@ -7,7 +7,8 @@
 # apply, and AdamW's decay as `w * (1 - lr * wd)` with the factor 1 where it does not: both
 # exact no-ops then, so one loop serves both cases.
 
-from libc.math cimport pow, sqrt, sqrtf
+from libc.float cimport DBL_MIN, FLT_MIN
+from libc.math cimport fabs, fabsf, pow, sqrt, sqrtf
 from cython cimport floating
 
 from nncore._kernels cimport simd_level
@@ -82,6 +83,14 @@ cdef void _sgd(const OptC* o, floating* w, const floating* g, floating* buf, Py_
             w[i] -= lr * v
 
 
+cdef inline floating _flush_tiny(floating x) noexcept nogil:
+    # 0 where |x| is below the type's smallest normal number (NaN kept)
+    if floating is float:
+        return 0 if fabsf(x) < FLT_MIN else x
+    else:
+        return 0 if fabs(x) < DBL_MIN else x
+
+
 cdef void _adam(const OptC* o, floating* w, const floating* g, floating* m_, floating* v_,
                 floating* vmax, Py_ssize_t n, floating lr, floating wd,
                 floating shrink) noexcept nogil:
@@ -91,7 +100,12 @@ cdef void _adam(const OptC* o, floating* w, const floating* g, floating* m_, flo
     # computed as w -= step * m / (sqrt(v) + eps_t) with step = lr sqrt(1 - beta2^t) /
     # (1 - beta1^t) and eps_t = eps sqrt(1 - beta2^t): the same value (to rounding) with one
     # division a value instead of two (division and square root share one slow unit: this
-    # took the update from about 2.5 to 1.5 ns a value)
+    # took the update from about 2.5 to 1.5 ns a value).
+    # m and v are stored as 0 where they fall below the dtype's smallest normal number (torch
+    # keeps the subnormal): a dead ReLU unit's moments decay geometrically into the subnormal
+    # range and stay there (beta x the smallest subnormal rounds back to it), where every
+    # operation on them takes a ~100-cycle microcode assist on x86: an Adam step on 64-32-10
+    # took 4.5x the SGD step (float32), 1.2x with the moments flushed.
     cdef Py_ssize_t i
     cdef floating gi, mi, vi, wi
     cdef floating b1 = <floating>o.beta1
@@ -113,8 +127,8 @@ cdef void _adam(const OptC* o, floating* w, const floating* g, floating* m_, flo
         for i in range(n):
             gi = g[i] + wd * w[i]
             wi = w[i] * shrink
-            mi = b1 * m_[i] + c1 * gi
-            vi = b2 * v_[i] + c2 * (gi * gi)
+            mi = _flush_tiny(b1 * m_[i] + c1 * gi)
+            vi = _flush_tiny(b2 * v_[i] + c2 * (gi * gi))
             m_[i] = mi
             v_[i] = vi
             if vmax[i] > vi:
@@ -125,8 +139,8 @@ cdef void _adam(const OptC* o, floating* w, const floating* g, floating* m_, flo
         for i in range(n):
             gi = g[i] + wd * w[i]
             wi = w[i] * shrink
-            mi = b1 * m_[i] + c1 * gi
-            vi = b2 * v_[i] + c2 * (gi * gi)
+            mi = _flush_tiny(b1 * m_[i] + c1 * gi)
+            vi = _flush_tiny(b2 * v_[i] + c2 * (gi * gi))
             m_[i] = mi
             v_[i] = vi
             w[i] = wi - step * (mi / (_sqrt(vi) + eps))

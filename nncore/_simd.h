@@ -28,7 +28,8 @@
  * nn_sigmoid_{...}(a, z, n, c, beta): z = c / (1 + exp(-beta * a)) over n values, by the same
  *     formula as _kernels._sigmoid (exp of -|x| only, so it never overflows).
  * nn_all_finite_in_{...}(x, n, lo, hi): 1 when all n values are finite and in [lo, hi].
- * nn_adam_{...}(w, g, m, v, n, ...): one Adam(W) step over n values, as _optim._adam.
+ * nn_adam_{...}(w, g, m, v, n, ...): one Adam(W) step over n values, as _optim._adam
+ *     (moments below the smallest normal number stored as 0).
  * nn_softmax_rows_{...}(a, z, lse, m, n): z = softmax(a) row by row, lse = logsumexp (or NULL).
  * nn_column_sums_{...}(d, out, m, n, alpha, beta): out = beta * out + alpha * d.sum(0).
  * nn_relu_{...}(a, z, n): z = a where a > 0, else 0 (NaN included), over n values (a == z
@@ -155,6 +156,8 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_MUL(a, b) _mm256_mul_ps(a, b)
 #define NN_DIV(a, b) _mm256_div_ps(a, b)
 #define NN_ABS(x) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x)
+#define NN_FLUSH_TINY(x, tiny) _mm256_andnot_ps(_mm256_cmp_ps(NN_ABS(x), tiny, _CMP_LT_OQ), x)
+#define NN_TINY FLT_MIN
 #define NN_SELECT_GE0(x, ge, lt) _mm256_blendv_ps(lt, ge, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ))
 #define NN_KEEP_POS(x, d) _mm256_and_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ), d)
 #define NN_VL 8
@@ -200,6 +203,8 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_MUL(a, b) _mm256_mul_pd(a, b)
 #define NN_DIV(a, b) _mm256_div_pd(a, b)
 #define NN_ABS(x) _mm256_andnot_pd(_mm256_set1_pd(-0.0), x)
+#define NN_FLUSH_TINY(x, tiny) _mm256_andnot_pd(_mm256_cmp_pd(NN_ABS(x), tiny, _CMP_LT_OQ), x)
+#define NN_TINY DBL_MIN
 #define NN_SELECT_GE0(x, ge, lt) _mm256_blendv_pd(lt, ge, _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_GE_OQ))
 #define NN_KEEP_POS(x, d) _mm256_and_pd(_mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_GT_OQ), d)
 #define NN_VL 4
@@ -262,6 +267,8 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_MUL(a, b) _mm512_mul_ps(a, b)
 #define NN_DIV(a, b) _mm512_div_ps(a, b)
 #define NN_ABS(x) _mm512_abs_ps(x)
+#define NN_FLUSH_TINY(x, tiny) _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(NN_ABS(x), tiny, _CMP_LT_OQ), _mm512_setzero_ps())
+#define NN_TINY FLT_MIN
 #define NN_SELECT_GE0(x, ge, lt) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), lt, ge)
 #define NN_KEEP_POS(x, d) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), d)
 #define NN_VL 16
@@ -313,6 +320,8 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_MUL(a, b) _mm512_mul_pd(a, b)
 #define NN_DIV(a, b) _mm512_div_pd(a, b)
 #define NN_ABS(x) _mm512_abs_pd(x)
+#define NN_FLUSH_TINY(x, tiny) _mm512_mask_mov_pd(x, _mm512_cmp_pd_mask(NN_ABS(x), tiny, _CMP_LT_OQ), _mm512_setzero_pd())
+#define NN_TINY DBL_MIN
 #define NN_SELECT_GE0(x, ge, lt) _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GE_OQ), lt, ge)
 #define NN_KEEP_POS(x, d) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GT_OQ), d)
 #define NN_VL 8

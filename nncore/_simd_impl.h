@@ -290,7 +290,8 @@ NN_TARGET NN_INLINE NN_VEC NN_FN(nn_adam_ratio)(NN_VEC m, NN_VEC v, NN_VEC eps)
 }
 
 /* One Adam(W) step over n values, as _optim._adam without AMSGrad (see there):
- *   g_ = g + wd w;  w' = w shrink;  m = b1 m + c1 g_;  v = b2 v + c2 g_^2;
+ *   g_ = g + wd w;  w' = w shrink;  m = b1 m + c1 g_;  v = b2 v + c2 g_^2 (each 0 where it
+ *   falls below the smallest normal number: see _optim._adam);
  *   w = w' - step * m / (sqrt(v) + eps)
  * a vector at a time. */
 NN_TARGET static void NN_FN(nn_adam)(NN_T* w, const NN_T* g, NN_T* m, NN_T* v, ptrdiff_t n,
@@ -299,15 +300,16 @@ NN_TARGET static void NN_FN(nn_adam)(NN_T* w, const NN_T* g, NN_T* m, NN_T* v, p
 {
     const NN_VEC vb1 = NN_SET1(b1), vc1 = NN_SET1(c1), vb2 = NN_SET1(b2), vc2 = NN_SET1(c2);
     const NN_VEC veps = NN_SET1(eps), vstep = NN_SET1(step), vwd = NN_SET1(wd);
-    const NN_VEC vshrink = NN_SET1(shrink);
+    const NN_VEC vshrink = NN_SET1(shrink), vtiny = NN_SET1(NN_TINY);
     NN_VEC gi, wi, mi, vi;
     ptrdiff_t i;
     NN_T gs, ms, vs, d;
     for (i = 0; i + NN_VL <= n; i += NN_VL) {
         wi = NN_LOAD(w + i);
         gi = NN_ADD(NN_LOAD(g + i), NN_MUL(vwd, wi));
-        mi = NN_ADD(NN_MUL(vb1, NN_LOAD(m + i)), NN_MUL(vc1, gi));
-        vi = NN_ADD(NN_MUL(vb2, NN_LOAD(v + i)), NN_MUL(vc2, NN_MUL(gi, gi)));
+        mi = NN_FLUSH_TINY(NN_ADD(NN_MUL(vb1, NN_LOAD(m + i)), NN_MUL(vc1, gi)), vtiny);
+        vi = NN_FLUSH_TINY(NN_ADD(NN_MUL(vb2, NN_LOAD(v + i)), NN_MUL(vc2, NN_MUL(gi, gi))),
+                           vtiny);
         NN_STORE(m + i, mi);
         NN_STORE(v + i, vi);
         NN_STORE(w + i, NN_SUB(NN_MUL(wi, vshrink),
@@ -317,6 +319,8 @@ NN_TARGET static void NN_FN(nn_adam)(NN_T* w, const NN_T* g, NN_T* m, NN_T* v, p
         gs = g[i] + wd * w[i];
         ms = b1 * m[i] + c1 * gs;
         vs = b2 * v[i] + c2 * (gs * gs);
+        ms = fabs(ms) < NN_TINY ? 0 : ms;
+        vs = vs < NN_TINY ? 0 : vs;
         m[i] = ms;
         v[i] = vs;
         d = (NN_T)sqrt(vs) + eps;
@@ -509,6 +513,8 @@ static const NN_TABLE NN_FN(nn_kernels) = {
 #undef NN_ABS
 #undef NN_SELECT_GE0
 #undef NN_KEEP_POS
+#undef NN_FLUSH_TINY
+#undef NN_TINY
 #undef NN_ADD
 #undef NN_SQRT
 #undef NN_MLOAD_OR

@@ -114,3 +114,29 @@ def test_the_adam_update_is_its_formula_at_zero_and_infinite_second_moments(dtyp
     np.testing.assert_allclose(m, M, rtol=RTOL[dtype], atol=ATOL[dtype])
     np.testing.assert_allclose(w, W, rtol=RTOL[dtype], atol=ATOL[dtype])
     assert np.isfinite(w).all()
+
+
+@pytest.mark.parametrize("n", [1, 7, 16, 33])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_stores_moments_below_the_smallest_normal_as_zero(dtype, n, cpu_path):
+    # a dead unit (g = 0): its moments decay into the subnormal range, where every operation
+    # is slow on x86; they are stored as 0 there, first and last index included, while normal
+    # values (and a NaN) decay as the formula says
+    from nncore import _optim
+    tiny = np.finfo(dtype).smallest_normal
+    w = np.ones(n, dtype=dtype)
+    g = np.zeros(n, dtype=dtype)
+    m = np.full(n, tiny * 4, dtype=dtype)      # 0.9 * 4 tiny: normal, kept
+    v = np.full(n, tiny * 4, dtype=dtype)      # 0.999 * 4 tiny: normal, kept
+    m[0] = v[0] = m[-1] = v[-1] = tiny         # 0.9 tiny and 0.999 tiny: subnormal, stored as 0
+    m[0] = -tiny
+    if n > 2:
+        m[1] = np.nan
+    _optim.adam_into(w, g, m, v, 0.01, 2)
+    assert m[0] == 0 and m[-1] == 0 and v[0] == 0 and v[-1] == 0
+    inner = slice(2, n - 1)
+    np.testing.assert_array_equal(m[inner], (np.float64(tiny) * 4 * 0.9).astype(dtype))
+    np.testing.assert_array_equal(v[inner], (np.float64(tiny) * 4 * 0.999).astype(dtype))
+    assert not np.any((m != 0) & (np.abs(m) < tiny)) and not np.any((v != 0) & (v < tiny))
+    if n > 2:
+        assert np.isnan(m[1])

@@ -171,6 +171,11 @@ def _optimizer_step(opt, w, g, state, lr, decay):
         m, v = state[0], state[1]
         m[...] = opt.beta1 * m + (1 - opt.beta1) * gd
         v[...] = opt.beta2 * v + (1 - opt.beta2) * (gd * gd)
+        # moments below the smallest normal number are stored as 0, as in the core (its note in
+        # nncore/_optim.pyx: subnormal moments cost a microcode assist per operation)
+        tiny = np.finfo(m.dtype).smallest_normal
+        m[np.abs(m) < tiny] = 0
+        v[v < tiny] = 0
         if opt.amsgrad:
             np.maximum(state[2], v, out=state[2])
             v = state[2]
