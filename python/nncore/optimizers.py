@@ -206,6 +206,10 @@ class Adam(Optimizer):
         v = beta2 * v + (1 - beta2) * g**2        (amsgrad: v_max = max(v_max, v), used below)
         W -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
 
+    except that m and v are stored as 0 where they fall below the dtype's smallest normal
+    number (PyTorch keeps them subnormal: a dead unit's moments decay there, where x86 is many
+    times slower).
+
     Parameters
     ----------
     beta1, beta2 : float in [0, 1), default 0.9, 0.999
