@@ -328,14 +328,38 @@ NN_TARGET static void NN_FN(nn_adam)(NN_T* w, const NN_T* g, NN_T* m, NN_T* v, p
     }
 }
 
+/* The largest of a row's n values (full = n rounded down to whole vectors; tail masks the
+ * rest), and z[:n] *= inv: the two steps of a softmax row shared by its two ways. */
+NN_TARGET NN_INLINE NN_T NN_FN(nn_row_max)(const NN_T* ar, ptrdiff_t n, ptrdiff_t full,
+                                          NN_MASK_T tail)
+{
+    NN_VEC vmax = NN_SET1(-(NN_T)INFINITY);
+    ptrdiff_t j;
+    for (j = 0; j < full; j += NN_VL)
+        vmax = NN_MAX(vmax, NN_LOAD(ar + j));
+    if (j < n)
+        vmax = NN_MAX(vmax, NN_MLOAD_OR(ar + j, tail, NN_SET1(-(NN_T)INFINITY)));
+    return NN_HMAX(vmax);
+}
+
+NN_TARGET NN_INLINE void NN_FN(nn_row_scale)(NN_T* zr, ptrdiff_t n, ptrdiff_t full,
+                                            NN_MASK_T tail, NN_T inv)
+{
+    const NN_VEC vinv = NN_SET1(inv);
+    ptrdiff_t j;
+    for (j = 0; j < full; j += NN_VL)
+        NN_STORE(zr + j, NN_MUL(NN_LOAD(zr + j), vinv));
+    if (j < n)
+        NN_MSTORE(zr + j, tail, NN_MUL(NN_MLOAD(zr + j, tail), vinv));
+}
+
 /* z = exp(a - max) / sum(exp(a - max)) row by row over (m, n), and lse[r] = max + log(sum)
  * when lse is not NULL: as _kernels.activation_forward's softmax, with its exps a vector at a
  * time. */
 NN_TARGET static void NN_FN(nn_softmax_rows)(const NN_T* a, NN_T* z, NN_T* lse, ptrdiff_t m,
                                              ptrdiff_t n)
 {
-    const NN_VEC lowest = NN_SET1(-(NN_T)INFINITY);
-    NN_VEC vmax, vsum, e, vmx, vinv;
+    NN_VEC vsum, e, vmx;
     NN_MASK_T tail = NN_MASK((int)(n % NN_VL));
     ptrdiff_t r, j, full = n - n % NN_VL, r0, rows;
     NN_T mx, total, sums[NN_SUM_BLOCK];
@@ -348,12 +372,7 @@ NN_TARGET static void NN_FN(nn_softmax_rows)(const NN_T* a, NN_T* z, NN_T* lse, 
         for (r = 0; r < m; r++) {
             const NN_T* ar = a + r * n;
             NN_T* zr = z + r * n;
-            vmax = lowest;
-            for (j = 0; j < full; j += NN_VL)
-                vmax = NN_MAX(vmax, NN_LOAD(ar + j));
-            if (j < n)
-                vmax = NN_MAX(vmax, NN_MLOAD_OR(ar + j, tail, lowest));
-            mx = NN_HMAX(vmax);
+            mx = NN_FN(nn_row_max)(ar, n, full, tail);
             vmx = NN_SET1(mx);
             for (j = 0; j < full; j += NN_VL)
                 NN_STORE(zr + j, NN_SUB(NN_LOAD(ar + j), vmx));
@@ -377,12 +396,7 @@ NN_TARGET static void NN_FN(nn_softmax_rows)(const NN_T* a, NN_T* z, NN_T* lse, 
                 sums[r] = NN_HSUM(vsum);
             }
             for (r = 0; r < rows; r++) {
-                NN_T* zr = z + (r0 + r) * n;
-                vinv = NN_SET1((NN_T)1 / sums[r]);
-                for (j = 0; j < full; j += NN_VL)
-                    NN_STORE(zr + j, NN_MUL(NN_LOAD(zr + j), vinv));
-                if (j < n)
-                    NN_MSTORE(zr + j, tail, NN_MUL(NN_MLOAD(zr + j, tail), vinv));
+                NN_FN(nn_row_scale)(z + (r0 + r) * n, n, full, tail, (NN_T)1 / sums[r]);
                 if (lse != NULL)
                     lse[r0 + r] += NN_LOG(sums[r]);
             }
@@ -392,12 +406,7 @@ NN_TARGET static void NN_FN(nn_softmax_rows)(const NN_T* a, NN_T* z, NN_T* lse, 
     for (r = 0; r < m; r++) {
         const NN_T* ar = a + r * n;
         NN_T* zr = z + r * n;
-        vmax = lowest;
-        for (j = 0; j < full; j += NN_VL)
-            vmax = NN_MAX(vmax, NN_LOAD(ar + j));
-        if (j < n)
-            vmax = NN_MAX(vmax, NN_MLOAD_OR(ar + j, tail, lowest));
-        mx = NN_HMAX(vmax);
+        mx = NN_FN(nn_row_max)(ar, n, full, tail);
         vmx = NN_SET1(mx);
         vsum = NN_ZERO();
         for (j = 0; j < full; j += NN_VL) {
@@ -411,11 +420,7 @@ NN_TARGET static void NN_FN(nn_softmax_rows)(const NN_T* a, NN_T* z, NN_T* lse, 
             vsum = NN_ADD(vsum, e);
         }
         total = NN_HSUM(vsum);
-        vinv = NN_SET1((NN_T)1 / total);
-        for (j = 0; j < full; j += NN_VL)
-            NN_STORE(zr + j, NN_MUL(NN_LOAD(zr + j), vinv));
-        if (j < n)
-            NN_MSTORE(zr + j, tail, NN_MUL(NN_MLOAD(zr + j, tail), vinv));
+        NN_FN(nn_row_scale)(zr, n, full, tail, (NN_T)1 / total);
         if (lse != NULL)
             lse[r] = mx + NN_LOG(total);
     }
