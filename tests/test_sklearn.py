@@ -71,7 +71,9 @@ _SW_REASON = ("sample_weight with solver sgd/adam raises NotImplementedError: th
               "loop has no weighted loss yet (lbfgs supports it, checked below)")
 _SW_CHECKS = ["check_sample_weights_not_an_array", "check_sample_weights_list",
               "check_sample_weights_shape", "check_sample_weights_not_overwritten",
-              "check_sample_weight_equivalence_on_dense_data"]
+              "check_sample_weight_equivalence_on_dense_data",
+              # runs only where pandas is installed (the dask extra brings it, with dask-ml)
+              "check_sample_weights_pandas_series"]
 _EXPECTED = {
     "adam": {**{c: _SW_REASON for c in _SW_CHECKS},
              "check_classifiers_one_label_sample_weights": _SW_REASON},
