@@ -11,6 +11,8 @@ Marked ``dask``: ``.ci/run`` runs them in its first pass only (a cluster takes s
 and nothing in them depends on the core's cpu path or BLAS). Needs ``pip install
 "nncore[dask]"``; skipped without it.
 """
+import contextlib
+import io
 import logging
 import subprocess
 import sys
@@ -35,6 +37,29 @@ from nncore.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 pytestmark = [pytest.mark.dask,
               # tiny max_iter: the searches stop before converging, in the workers as here
               pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")]
+
+
+# first in the file: its own cluster starts and stops before the module's cluster starts
+
+def test_readme_scaling_out_runs(tmp_path, monkeypatch):
+    """The code of README.md's "Scaling out" (which tests/test_docs.py leaves to this file)
+    runs as written, in order, in one namespace, and says what the text says."""
+    pytest.importorskip("dask_ml")
+    pytest.importorskip("threadpoolctl")
+    from test_docs import README, _python_blocks
+    blocks = [code for section, code in _python_blocks(README.read_text(encoding="utf-8"))
+              if section == "Scaling out"]
+    assert len(blocks) == 3
+    monkeypatch.chdir(tmp_path)
+    ns = {"__name__": "__readme__"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for code in blocks:
+            exec(compile(code, "README.md (Scaling out)", "exec"), ns)
+    # the search in threads and on the cluster scored alike; each model learnt the digits
+    assert ns["same"] is True and ns["search"].best_score_ > 0.85
+    assert ns["inc"].estimator_.t_ == 5 * 1797 and ns["inc"].score(ns["digits_X"],
+                                                                  ns["digits_y"]) > 0.9
+    assert ns["client"].status == "closed"
 
 
 @pytest.fixture(scope="module")
