@@ -8,8 +8,8 @@ done in this process.
   gives, bit for bit, the parameters of the same partial_fit calls over the same blocks here.
 
 Marked ``dask``: ``.ci/run`` runs them in its first pass only (a cluster takes seconds to start,
-and nothing in them depends on the core's cpu path or BLAS). Needs ``pip install
-"nncore[dask]"``; skipped without it.
+and the same training compared in workers, threads and here holds on any cpu path or BLAS).
+Needs ``pip install "nncore[dask]"``; skipped without it.
 """
 import contextlib
 import io
@@ -57,8 +57,8 @@ def test_readme_scaling_out_runs(tmp_path, monkeypatch):
             exec(compile(code, "README.md (Scaling out)", "exec"), ns)
     # the search in threads and on the cluster scored alike; each model learnt the digits
     assert ns["same"] is True and ns["search"].best_score_ > 0.85
-    assert ns["inc"].estimator_.t_ == 5 * 1797 and ns["inc"].score(ns["digits_X"],
-                                                                  ns["digits_y"]) > 0.9
+    inc = ns["inc"].estimator_
+    assert inc.t_ == 5 * 1797 and inc.score(ns["digits_X"], ns["digits_y"]) > 0.9
     assert ns["client"].status == "closed"
 
 
