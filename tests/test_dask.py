@@ -14,6 +14,7 @@ Needs ``pip install "nncore[dask]"``; skipped without it.
 import contextlib
 import io
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -34,9 +35,24 @@ from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 from nncore.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
+_ENVIRON_AT_IMPORT = dict(os.environ)
+
 pytestmark = [pytest.mark.dask,
               # tiny max_iter: the searches stop before converging, in the workers as here
               pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")]
+
+
+@contextlib.contextmanager
+def _environ_restored():
+    """distributed's nanny sets OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1, PYTHONHASHSEED, ... in
+    this process's os.environ before it starts a worker process, and leaves them there: restore
+    it, so that the subprocesses of later test files start as they would without these tests."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 # first in the file: its own cluster starts and stops before the module's cluster starts
@@ -52,7 +68,7 @@ def test_readme_scaling_out_runs(tmp_path, monkeypatch):
     assert len(blocks) == 3
     monkeypatch.chdir(tmp_path)
     ns = {"__name__": "__readme__"}
-    with contextlib.redirect_stdout(io.StringIO()):
+    with _environ_restored(), contextlib.redirect_stdout(io.StringIO()):
         for code in blocks:
             exec(compile(code, "README.md (Scaling out)", "exec"), ns)
     # the search in threads and on the cluster scored alike; each model learnt the digits
@@ -65,9 +81,10 @@ def test_readme_scaling_out_runs(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def client():
     """Two worker processes of one thread each (the nanny sets OMP_NUM_THREADS=1 there)."""
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as c:
+    with _environ_restored():      # the variables are read when the workers start
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+    with cluster, Client(cluster) as c:
         yield c
 
 
@@ -194,6 +211,14 @@ def test_incremental_over_dask_blocks_matches_partial_fit_here(client, name):
         for a, b in zip(got.coefs_ + got.intercepts_, ref.coefs_ + ref.intercepts_):
             np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(inc.predict(dX).compute(), ref.predict(X))
+
+
+def test_the_clusters_left_the_environment_as_it_was(client):
+    """After both clusters started (the README's, closed, and the module's, running), the
+    variables that distributed sets for its workers are as they were before."""
+    for name in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                 "PYTHONHASHSEED"):
+        assert os.environ.get(name) == _ENVIRON_AT_IMPORT.get(name), name
 
 
 def test_import_nncore_does_not_import_dask():
