@@ -52,6 +52,8 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     for section, code in blocks:
         if section == "Export to ONNX" and not has_onnx:
             continue   # the onnx extra is optional (pip install "nncore[onnx]")
+        if section == "Scaling out":
+            continue   # starts a Dask cluster: run by tests/test_dask.py (marked dask)
         with contextlib.redirect_stdout(io.StringIO()):
             exec(compile(code, f"README.md ({section})", "exec"), namespace)
         results[section] = dict(namespace)

@@ -72,7 +72,8 @@ def test_py_typed_is_in_the_package():
 
 # -- a light import --------------------------------------------------------------------------
 
-HEAVY = ["scipy", "sklearn", "matplotlib", "onnx", "onnxruntime", "tqdm", "torch", "pandas"]
+HEAVY = ["scipy", "sklearn", "matplotlib", "onnx", "onnxruntime", "tqdm", "torch", "pandas",
+         "dask", "distributed", "dask_ml"]
 
 
 def allowed():

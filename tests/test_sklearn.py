@@ -67,15 +67,10 @@ def test_import_nncore_does_not_import_sklearn():
 
 # -- scikit-learn's estimator checks --------------------------------------------------------
 
-def _expected_failed(est):
-    return {}
-
-
 # max_iter=100 as scikit-learn's own checks of its MLP
 @parametrize_with_checks([MLPClassifier(max_iter=100), MLPRegressor(max_iter=100),
                           MLPClassifier(solver="lbfgs", max_iter=100),
-                          MLPRegressor(solver="lbfgs", max_iter=100)],
-                         expected_failed_checks=_expected_failed)
+                          MLPRegressor(solver="lbfgs", max_iter=100)])
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
