@@ -12,6 +12,12 @@
 #   update    W_l -= lr * z_{l-1}.T @ delta_l   (one gemm with beta = 1: dW is never stored)
 #             b_l -= lr * delta_l.sum(0)
 #
+# The targets are rows Y (m, n_out), or int64 class labels (m,) that the softmax cross-entropy
+# reads as they are (delta = (z - onehot) / m without a one-hot row; other losses get one-hot
+# rows made batch by batch). With sample weights w (m,), the loss is the weighted mean
+# sum(w_r L_r) / sum(w) and each row of delta_L is scaled by w_r / sum(w): backpropagation is
+# linear in delta_L, so every gradient is the weighted one.
+#
 # With MODE_GRADIENTS the same pass stores dW and db in the workspace instead of updating.
 # With MODE_OPTIM it stores them there too, then applies the network's optimizer (momentum,
 # Adam, AdamW, RMSprop: nncore/_optim.pyx) to W, b and a trainable sigmoid's (c, beta) from
