@@ -298,14 +298,49 @@ cdef bint _labels_in_range(const void* labels, bint wide, Py_ssize_t m,
     return ok
 
 
+cdef double _weights_squared(LayerC* layers, int n_layers, bint is_float32) noexcept nogil:
+    # sum over the layers of ||W||^2 (not b), in double, four sums in turn (a chain of one
+    # would wait on each addition)
+    cdef int l
+    cdef Py_ssize_t i, size
+    cdef double s0, s1, s2, s3, x
+    cdef const float* w32
+    cdef const double* w64
+    s0 = s1 = s2 = s3 = 0
+    for l in range(n_layers):
+        size = <Py_ssize_t>layers[l].n_in * layers[l].n_out
+        w32 = <const float*>layers[l].W
+        w64 = <const double*>layers[l].W
+        i = 0
+        while i + 4 <= size:
+            if is_float32:
+                s0 += <double>w32[i] * w32[i]
+                s1 += <double>w32[i + 1] * w32[i + 1]
+                s2 += <double>w32[i + 2] * w32[i + 2]
+                s3 += <double>w32[i + 3] * w32[i + 3]
+            else:
+                s0 += w64[i] * w64[i]
+                s1 += w64[i + 1] * w64[i + 1]
+                s2 += w64[i + 2] * w64[i + 2]
+                s3 += w64[i + 3] * w64[i + 3]
+            i += 4
+        while i < size:
+            x = <double>w32[i] if is_float32 else w64[i]
+            s0 += x * x
+            i += 1
+    return (s0 + s1) + (s2 + s3)
+
+
 cdef double _epoch(LayerC* layers, int n_layers, int loss, const floating* X,
                    const floating* Y, const int64_t* labels, const double* sw, Py_ssize_t n,
                    int batch, floating lr, int64_t* idx, bint shuffle, uint64_t seed,
                    floating* x_batch, floating* y_batch, int64_t* l_batch, double* w_batch,
-                   floating* lse, int mode, OptC* opt) noexcept nogil:
+                   floating* lse, int mode, OptC* opt, double* norms) noexcept nogil:
     """One epoch of mini-batch steps (MODE_SGD or MODE_OPTIM) over targets Y (n, n_out) or
     class labels (n,) (in range), weighed by sw (n,) when not NULL; returns the mean of the
-    losses before each step, weighted by batch size."""
+    losses before each step, weighted by batch size. When norms is not NULL, norms[0] gets the
+    sum over the steps of sum_l ||W_l||^2 before each step (an L2 penalty's share of the
+    reported loss, as scikit-learn's MLP reports it)."""
     cdef int n_in = layers[0].n_in
     cdef int n_out = layers[n_layers - 1].n_out
     # class labels reach _pass as they are for the softmax cross-entropy, else as one-hot rows
@@ -351,6 +386,8 @@ cdef double _epoch(LayerC* layers, int n_layers, int loss, const floating* X,
             ys, ls = y_batch, NULL
         else:
             ys = NULL
+        if norms != NULL:
+            norms[0] += _weights_squared(layers, n_layers, floating is float)
         total += _pass(layers, n_layers, loss, xs, ys, ls, ws, m, lr, mode, lse, opt) * m
         start += m
     return total / n
@@ -1034,12 +1071,13 @@ cdef class Engine:
         return result
 
     def run_epoch(self, X, Y, double lr, int batch_size, bint shuffle, uint64_t seed,
-                  sample_weight=None):
+                  sample_weight=None, weight_norms=None):
         """One epoch of mini-batch steps of the optimizer over (X, Y), already validated by
         Network.fit: X (N, n_in) and Y (N, n_out) of the network's dtype, or int64 class
         labels Y (N,) (checked to lie in [0, n_out) here); sample_weight None or a float64
         array (N,) of finite values >= 0 with a sum > 0. A batch's loss is the weighted mean
-        of its rows' losses (see Network.fit).
+        of its rows' losses (see Network.fit). weight_norms: None, or a writeable float64
+        array (1,) that gets the sum over the steps of sum_l ||W_l||^2 before each step.
 
         Returns the mean loss over the epoch's steps (each taken before its update), weighted
         by batch size.
@@ -1059,6 +1097,14 @@ cdef class Engine:
                                            self.n_out):
             raise ValueError(f"class labels must lie in [0, {self.n_out})")
         sw = self._weights(sample_weight, n)
+        cdef double* norms = NULL
+        if weight_norms is not None:
+            if not (cnp.PyArray_CheckExact(weight_norms) and weight_norms.dtype == np.float64
+                    and weight_norms.shape == (1,) and weight_norms.flags.c_contiguous
+                    and weight_norms.flags.writeable):
+                raise ValueError("run_epoch: weight_norms must be a writeable float64 array (1,)")
+            norms = <double*>cnp.PyArray_DATA(<cnp.ndarray>weight_norms)
+            norms[0] = 0
         self._check(True)
         batch = <int>min(batch_size, n)
         cdef void* x = cnp.PyArray_DATA(<cnp.ndarray>X)
@@ -1089,12 +1135,12 @@ cdef class Engine:
                     value = _epoch(self.layers, self.n_layers, self.loss_code, <float*>x,
                                    <float*>y, lp, wp, n, batch, <float>lr, pidx, shuffle, seed,
                                    <float*>xb, <float*>yb, lb, wb, <float*>lse,
-                                   self.step_mode, &self.opt)
+                                   self.step_mode, &self.opt, norms)
                 else:
                     value = _epoch(self.layers, self.n_layers, self.loss_code, <double*>x,
                                    <double*>y, lp, wp, n, batch, lr, pidx, shuffle, seed,
                                    <double*>xb, <double*>yb, lb, wb, <double*>lse,
-                                   self.step_mode, &self.opt)
+                                   self.step_mode, &self.opt, norms)
         finally:
             self.busy = False
         return value

@@ -272,3 +272,35 @@ def test_the_epoch_loop_refuses_labels_out_of_range():
         net._backend.run_epoch(X, y.astype(np.int32), 0.1, 4, True, 1)
     for a, b in zip(before, params(net)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_epoch_loop_sums_the_squared_weights_before_each_step(backend, dtype):
+    # what nncore.sklearn reports scikit-learn's L2 penalty from: sum over the steps of
+    # sum_l ||W_l||^2 before each step, here against train_step by train_step (45 rows in
+    # batches of 16: a short last batch)
+    case = CASES[0]
+    net, ref = make(case, dtype, backend), make(case, dtype, backend)
+    X, y = data(case, dtype, 45)
+    norms = np.full(1, np.nan)
+    value = net._backend.run_epoch(X, y, 0.3, 16, False, 0, None, norms)
+    expected, total = 0.0, 0.0
+    for start in range(0, 45, 16):
+        expected += sum(float(np.sum(ly.W.astype(np.float64) ** 2)) for ly in ref.layers)
+        total += ref.train_step(X[start:start + 16], y[start:start + 16], 0.3) * \
+            len(X[start:start + 16])
+    assert norms[0] == pytest.approx(expected, rel=1e-12)
+    assert value == pytest.approx(total / 45, rel=BACKEND_RTOL[dtype])
+
+
+def test_the_engine_refuses_a_bad_weight_norms_array():
+    case = CASES[0]
+    net = make(case, np.float64)
+    X, y = data(case, np.float64, 10)
+    before = params(net)
+    for bad in (np.zeros(2), np.zeros(1, dtype=np.float32), np.zeros((1, 1))):
+        with pytest.raises(ValueError, match="weight_norms"):
+            net._backend.run_epoch(X, y, 0.3, 4, False, 0, None, bad)
+    for a, b in zip(before, params(net)):
+        np.testing.assert_array_equal(a, b)

@@ -344,13 +344,16 @@ class NumpyBackend:
             return False
         return True
 
-    def run_epoch(self, X, Y, lr, batch_size, shuffle, seed, sample_weight=None):
+    def run_epoch(self, X, Y, lr, batch_size, shuffle, seed, sample_weight=None,
+                  weight_norms=None):
         self.check_state()
         n = X.shape[0]
         if Y.ndim == 1:
             # class labels (N,), checked by Network.fit
             Y = _validate.one_hot(Y, self.n_out, self.dtype)
         w = self._weights(sample_weight, n)
+        if weight_norms is not None:
+            weight_norms[0] = 0.0
         order = shuffled_index(n, seed) if shuffle else None
         lr = self.dtype.type(lr)
         total = 0.0
@@ -359,5 +362,8 @@ class NumpyBackend:
                     else slice(start, start + batch_size))
             xb, yb = X[rows], Y[rows]
             wb = None if w is None else w[rows]
+            if weight_norms is not None:
+                weight_norms[0] += sum(float(np.sum(ly.W.astype(np.float64) ** 2))
+                                       for ly in self.layers)
             total += self._pass(xb, yb, lr=lr, w=wb)[0] * xb.shape[0]
         return total / n

@@ -36,10 +36,11 @@ Differences
 - ``adam``: nncore's Adam (PyTorch's form) adds ``epsilon`` to ``sqrt(v_hat)``, scikit-learn
   to ``sqrt(v)`` (with the bias correction folded into the rate); the same update up to where
   ``epsilon`` (1e-8) enters.
-- sgd/adam run each epoch's batches in the core's epoch loop when ``alpha == 0`` (and no
-  sample weights); with ``alpha > 0`` one core step per batch, so that the reported loss
-  (which drives the stopping rule) holds the penalty with the weights before each step,
-  exactly as scikit-learn's.
+- sgd/adam run each epoch's full batches in the core's epoch loop, which also sums ||W||^2
+  before each step, so that the reported loss (which drives the stopping rule) holds the
+  penalty with the weights before each step, exactly as scikit-learn's; the last, smaller
+  batch is one more core step. With sample weights, one core step per batch (the decay
+  follows each batch's sum of weights).
 - ``warm_start`` and ``partial_fit`` keep the optimizer's state (moments, step count, rate)
   where scikit-learn starts a new optimizer at each ``fit``.
 - ``class_weight`` (classifier): weights per class, multiplying ``sample_weight``, which
@@ -365,30 +366,30 @@ class _BaseMLP(BaseEstimator):
                 Xe, Te, we = Xs, Ts, ws
             else:
                 Xe, Te, we = X, T, w
-            if self.alpha == 0 and w is None:
-                # no penalty: the epoch's full batches in one pass of the core's epoch loop
+            if w is None:
+                # the epoch's full batches in one pass of the core's epoch loop; the reported
+                # loss holds 0.5 alpha ||W||^2 / n_batch with the weights before each step, as
+                # scikit-learn's, from the sum of ||W||^2 the core takes before each step
                 total = 0.0
                 if n_full:
                     self._set_decay(bs)
-                    hist = net.fit(Xe[:n_full], Te[:n_full], epochs=1, lr=self._lr,
-                                   batch_size=bs, shuffle=False)
-                    total += hist[0] * n_full
+                    value, norms = net._epoch_in_order(Xe[:n_full], Te[:n_full], self._lr, bs)
+                    total += value * n_full * scale + half_alpha * norms
                 if n_full < n:
-                    total += net.train_step(Xe[n_full:], Te[n_full:], self._lr) * (n - n_full)
-                self.loss_ = float(total * scale / n)
+                    nb = n - n_full
+                    self._set_decay(nb)
+                    pen = half_alpha * weight_norms() / nb
+                    total += (net.train_step(Xe[n_full:], Te[n_full:], self._lr) * scale
+                              + pen) * nb
+                self.loss_ = float(total / n)
             else:
-                # the reported loss holds 0.5 alpha ||W||^2 / sum(w_batch) (n_batch without
-                # weights) with the weights before each step, and the decay is alpha /
-                # sum(w_batch), as scikit-learn's: one core step per batch. Measured on the
-                # digits, 64 hidden, 100 epochs, CPU time with one BLAS thread: the same as
-                # the epoch loop at batch 200; at batch 32 (4300 steps) 12% (float64) to 26%
-                # (float32) more, about 3 us of Python per batch, 2 of them the two np.dot of
-                # ||W||^2. The epoch loop would serve here if the core also returned the sum
-                # over the epoch's steps of ||W||^2 before each step (weights only)
+                # with sample weights the decay is alpha / sum(w_batch), batch by batch, and so
+                # is the penalty in the reported loss, as scikit-learn's: one core step per
+                # batch
                 total = 0.0
                 for sl, nb in batches:
-                    wb = None if we is None else we[sl]
-                    norm = nb if wb is None else float(wb.sum())
+                    wb = we[sl]
+                    norm = float(wb.sum())
                     if not norm > 0:
                         raise ValueError("a batch of examples whose sample_weight are all 0: "
                                          "scikit-learn's loss divides by their sum")
