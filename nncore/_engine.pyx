@@ -336,11 +336,13 @@ cdef double _epoch(LayerC* layers, int n_layers, int loss, const floating* X,
                    int batch, floating lr, int64_t* idx, bint shuffle, uint64_t seed,
                    floating* x_batch, floating* y_batch, int64_t* l_batch, double* w_batch,
                    floating* lse, int mode, OptC* opt, double* norms) noexcept nogil:
-    """One epoch of mini-batch steps (MODE_SGD or MODE_OPTIM) over targets Y (n, n_out) or
-    class labels (n,) (in range), weighed by sw (n,) when not NULL; returns the mean of the
-    losses before each step, weighted by batch size. When norms is not NULL, norms[0] gets the
-    sum over the steps of sum_l ||W_l||^2 before each step (an L2 penalty's share of the
-    reported loss, as scikit-learn's MLP reports it)."""
+    """One epoch of mini-batch steps (MODE_SGD or MODE_OPTIM) over n rows of targets Y
+    (., n_out) or class labels (.,) (in range), weighed by sw when not NULL: rows 0..n-1 in
+    order when idx is NULL, else rows idx[0..n-1], a fresh permutation of range(n) drawn from
+    seed into idx first when shuffle. Returns the mean of the losses before each step, weighted
+    by batch size. When norms is not NULL, norms[0] gets the sum over the steps of
+    sum_l ||W_l||^2 before each step (an L2 penalty's share of the reported loss, as
+    scikit-learn's MLP reports it)."""
     cdef int n_in = layers[0].n_in
     cdef int n_out = layers[n_layers - 1].n_out
     # class labels reach _pass as they are for the softmax cross-entropy, else as one-hot rows
@@ -358,7 +360,7 @@ cdef double _epoch(LayerC* layers, int n_layers, int loss, const floating* X,
     start = 0
     while start < n:
         m = <int>(batch if n - start > batch else n - start)
-        if shuffle:
+        if idx != NULL:
             # the batch's rows idx[start:start + m] of X, of Y or the labels, and of sw
             # (loops, not memcpy: rows of a few values made the calls cost 2 us per step)
             for r in range(m):
@@ -1071,13 +1073,15 @@ cdef class Engine:
         return result
 
     def run_epoch(self, X, Y, double lr, int batch_size, bint shuffle, uint64_t seed,
-                  sample_weight=None, weight_norms=None):
+                  sample_weight=None, weight_norms=None, order=None):
         """One epoch of mini-batch steps of the optimizer over (X, Y), already validated by
         Network.fit: X (N, n_in) and Y (N, n_out) of the network's dtype, or int64 class
         labels Y (N,) (checked to lie in [0, n_out) here); sample_weight None or a float64
         array (N,) of finite values >= 0 with a sum > 0. A batch's loss is the weighted mean
         of its rows' losses (see Network.fit). weight_norms: None, or a writeable float64
         array (1,) that gets the sum over the steps of sum_l ||W_l||^2 before each step.
+        order: None, or int64 row indices (k,) in [0, N): the epoch visits those rows in that
+        order (shuffle and seed are then unused), gathering them in the core.
 
         Returns the mean loss over the epoch's steps (each taken before its update), weighted
         by batch size.
@@ -1097,6 +1101,17 @@ cdef class Engine:
                                            self.n_out):
             raise ValueError(f"class labels must lie in [0, {self.n_out})")
         sw = self._weights(sample_weight, n)
+        cdef Py_ssize_t rows = n
+        cdef int64_t* given = NULL
+        if order is not None:
+            if not (cnp.PyArray_CheckExact(order) and order.dtype == np.int64
+                    and order.ndim == 1 and order.flags.c_contiguous and order.shape[0] > 0
+                    and _labels_in_range(cnp.PyArray_DATA(<cnp.ndarray>order), True,
+                                         order.shape[0], <int>n)):
+                raise ValueError(f"run_epoch: order must be a non-empty contiguous int64 array "
+                                 f"of row indices in [0, {n})")
+            given = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>order)
+            rows = order.shape[0]
         cdef double* norms = NULL
         if weight_norms is not None:
             if not (cnp.PyArray_CheckExact(weight_norms) and weight_norms.dtype == np.float64
@@ -1106,7 +1121,7 @@ cdef class Engine:
             norms = <double*>cnp.PyArray_DATA(<cnp.ndarray>weight_norms)
             norms[0] = 0
         self._check(True)
-        batch = <int>min(batch_size, n)
+        batch = <int>min(batch_size, rows)
         cdef void* x = cnp.PyArray_DATA(<cnp.ndarray>X)
         cdef void* y = NULL if labels else cnp.PyArray_DATA(<cnp.ndarray>Y)
         cdef const int64_t* lp = <const int64_t*>cnp.PyArray_DATA(<cnp.ndarray>Y) if labels else NULL
@@ -1122,9 +1137,14 @@ cdef class Engine:
             self._reserve(batch)
             if self.step_mode == MODE_OPTIM:
                 self._reserve_gradients()
-            if self._index is None or self._index.shape[0] != n:
-                self._index = np.empty(n, dtype=np.int64)
-            pidx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>self._index)
+            if given != NULL:
+                pidx, shuffle = given, False
+            elif shuffle:
+                if self._index is None or self._index.shape[0] != n:
+                    self._index = np.empty(n, dtype=np.int64)
+                pidx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>self._index)
+            else:
+                pidx = NULL
             xb = cnp.PyArray_DATA(<cnp.ndarray>self._x_batch)
             yb = cnp.PyArray_DATA(<cnp.ndarray>self._y_batch)
             lb = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>self._l_batch)
@@ -1133,12 +1153,13 @@ cdef class Engine:
             with nogil:
                 if self.is_float32:
                     value = _epoch(self.layers, self.n_layers, self.loss_code, <float*>x,
-                                   <float*>y, lp, wp, n, batch, <float>lr, pidx, shuffle, seed,
+                                   <float*>y, lp, wp, rows, batch, <float>lr, pidx, shuffle,
+                                   seed,
                                    <float*>xb, <float*>yb, lb, wb, <float*>lse,
                                    self.step_mode, &self.opt, norms)
                 else:
                     value = _epoch(self.layers, self.n_layers, self.loss_code, <double*>x,
-                                   <double*>y, lp, wp, n, batch, lr, pidx, shuffle, seed,
+                                   <double*>y, lp, wp, rows, batch, lr, pidx, shuffle, seed,
                                    <double*>xb, <double*>yb, lb, wb, <double*>lse,
                                    self.step_mode, &self.opt, norms)
         finally:

@@ -304,3 +304,52 @@ def test_the_engine_refuses_a_bad_weight_norms_array():
             net._backend.run_epoch(X, y, 0.3, 4, False, 0, None, bad)
     for a, b in zip(before, params(net)):
         np.testing.assert_array_equal(a, b)
+
+
+def _unaligned(arr):
+    # the same values in a buffer one byte off alignment (as np.frombuffer or an unpickled
+    # array may give)
+    raw = np.zeros(arr.nbytes + 1, dtype=np.uint8)
+    out = np.frombuffer(raw.data, dtype=arr.dtype, count=arr.size, offset=1).reshape(arr.shape)
+    out[...] = arr
+    assert not out.flags.aligned
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_unaligned_inputs_labels_and_weights_train_as_aligned_ones(dtype):
+    case = CASES[0]
+    a, b = make(case, dtype), make(case, dtype)
+    X, y = data(case, dtype, 40)
+    w = weights(40)
+    ha = a.fit(_unaligned(X), _unaligned(y), epochs=2, lr=0.1, batch_size=16,
+               sample_weight=_unaligned(w))
+    hb = b.fit(X, y, epochs=2, lr=0.1, batch_size=16, sample_weight=w)
+    assert ha.loss == hb.loss
+    for pa, pb in zip(params(a), params(b)):
+        np.testing.assert_array_equal(pa, pb)
+    assert a.loss(_unaligned(X), _unaligned(y), _unaligned(w)) == b.loss(X, y, w)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_an_epoch_over_given_rows_gathers_them_in_the_core(dtype):
+    # run_epoch(order=...): the rows the caller chose (a permutation's part, a repeat), in its
+    # order, against the same rows gathered in NumPy and trained in order
+    case = CASES[0]
+    a, b, o = make(case, dtype), make(case, dtype), make(case, dtype, "numpy")
+    X, y = data(case, dtype, 30)
+    order = np.random.default_rng(3).permutation(30)[:21]
+    order[-1] = order[0]
+    va = a._backend.run_epoch(X, y, 0.2, 8, True, 5, None, None, order)
+    vb = b._backend.run_epoch(np.ascontiguousarray(X[order]), y[order], 0.2, 8, False, 0)
+    vo = o._backend.run_epoch(X, y, 0.2, 8, True, 5, None, None, order)
+    assert va == vb and va == pytest.approx(vo, rel=BACKEND_RTOL[dtype])
+    for pa, pb in zip(params(a), params(b)):
+        np.testing.assert_array_equal(pa, pb)
+    before = params(a)
+    for bad in (np.array([0, 30]), np.array([-1, 2]), np.array([], dtype=np.int64),
+                order.astype(np.int32)):
+        with pytest.raises(ValueError, match="order"):
+            a._backend.run_epoch(X, y, 0.2, 8, True, 5, None, None, bad)
+    for pa, pb in zip(before, params(a)):
+        np.testing.assert_array_equal(pa, pb)

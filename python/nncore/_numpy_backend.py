@@ -345,7 +345,7 @@ class NumpyBackend:
         return True
 
     def run_epoch(self, X, Y, lr, batch_size, shuffle, seed, sample_weight=None,
-                  weight_norms=None):
+                  weight_norms=None, order=None):
         self.check_state()
         n = X.shape[0]
         if Y.ndim == 1:
@@ -354,11 +354,13 @@ class NumpyBackend:
         w = self._weights(sample_weight, n)
         if weight_norms is not None:
             weight_norms[0] = 0.0
-        order = shuffled_index(n, seed) if shuffle else None
+        if order is None and shuffle:
+            order = shuffled_index(n, seed)
+        count = n if order is None else len(order)
         lr = self.dtype.type(lr)
         total = 0.0
-        for start in range(0, n, batch_size):
-            rows = (order[start:start + batch_size] if shuffle
+        for start in range(0, count, batch_size):
+            rows = (order[start:start + batch_size] if order is not None
                     else slice(start, start + batch_size))
             xb, yb = X[rows], Y[rows]
             wb = None if w is None else w[rows]
@@ -366,4 +368,4 @@ class NumpyBackend:
                 weight_norms[0] += sum(float(np.sum(ly.W.astype(np.float64) ** 2))
                                        for ly in self.layers)
             total += self._pass(xb, yb, lr=lr, w=wb)[0] * xb.shape[0]
-        return total / n
+        return total / count

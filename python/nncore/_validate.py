@@ -68,12 +68,13 @@ def dtype_of(dtype):
 
 
 def _convert(arr, dtype):
-    """arr as a C-contiguous array of dtype (no copy when it already is one); values too large
-    for dtype become inf without a warning, for _check_values to report."""
-    if arr.dtype == dtype and arr.flags.c_contiguous:
+    """arr as a C-contiguous, aligned array of dtype (no copy when it already is one; a
+    pickled or np.frombuffer array may be unaligned); values too large for dtype become inf
+    without a warning, for _check_values to report."""
+    if arr.dtype == dtype and arr.flags.c_contiguous and arr.flags.aligned:
         return arr
     with np.errstate(over="ignore"):
-        return np.ascontiguousarray(arr, dtype=dtype)
+        return np.require(arr, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
 
 def inputs(X, n_in, dtype):
@@ -158,7 +159,7 @@ def class_labels(Y, m, n_out):
     if Y.min() < 0 or Y.max() >= n_out:
         raise ValueError(f"class labels must lie in [0, {n_out}) for {n_out} outputs; "
                          f"got labels from {Y.min()} to {Y.max()}")
-    return np.ascontiguousarray(Y, dtype=np.int64)
+    return np.require(Y, dtype=np.int64, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
 
 def sample_weight(w, m):
@@ -169,7 +170,7 @@ def sample_weight(w, m):
         raise ValueError(f"sample_weight has shape {arr.shape} but there are {m} examples: "
                          f"expected ({m},)")
     with np.errstate(over="ignore"):
-        arr = np.ascontiguousarray(arr, dtype=np.float64)
+        arr = np.require(arr, dtype=np.float64, requirements=["C_CONTIGUOUS", "ALIGNED"])
     if not np.isfinite(arr).all():
         bad = int(np.flatnonzero(~np.isfinite(arr))[0])
         raise ValueError(f"sample_weight contains NaN or inf (first at index {bad})")

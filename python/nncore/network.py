@@ -425,14 +425,15 @@ class Network:
         return self._train(X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, bool(shuffle),
                            callback, schedule, early_stopping, metrics, verbose)
 
-    def _epoch_in_order(self, X, Y, lr, batch_size):
-        """One epoch of the optimizer's steps over (X, Y) in order, in the core, for
-        nncore.sklearn: X (N, n_in) and Y (N, n_out) in the network's dtype or int64 class
-        labels (N,), as fit passes them on. Returns (the mean loss over the steps, the sum over
-        the steps of sum_l ||W_l||^2 before each step: an L2 penalty's share of the loss that
-        scikit-learn reports); raises FloatingPointError as fit does when the epoch diverges."""
+    def _epoch_in_order(self, X, Y, lr, batch_size, order=None):
+        """One epoch of the optimizer's steps, in the core, for nncore.sklearn: over the rows of
+        (X, Y) in order, or over rows ``order`` (int64 indices, gathered in the core). X
+        (N, n_in) and Y (N, n_out) in the network's dtype or int64 class labels (N,), as fit
+        passes them on. Returns (the mean loss over the steps, the sum over the steps of
+        sum_l ||W_l||^2 before each step: an L2 penalty's share of the loss that scikit-learn
+        reports); raises FloatingPointError as fit does when the epoch diverges."""
         norms = np.zeros(1)
-        value = self._backend.run_epoch(X, Y, lr, batch_size, False, 0, None, norms)
+        value = self._backend.run_epoch(X, Y, lr, batch_size, False, 0, None, norms, order)
         if not (math.isfinite(value) and self._parameters_usable()):
             raise FloatingPointError(f"training diverged: the loss is {value} (try a smaller lr)")
         return value, float(norms[0])

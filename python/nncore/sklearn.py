@@ -244,7 +244,9 @@ class _BaseMLP(BaseEstimator):
         X, Y = self._validate_input(X, y, incremental, reset=first)
         sample_weight = self._with_class_weight(Y, sample_weight)
         Y = Y.reshape(len(Y), -1).astype(self.dtype)
-        X = np.ascontiguousarray(X, dtype=self.dtype)
+        # contiguous and aligned (a block unpickled in a Dask worker may not be), as the core
+        # takes it
+        X = np.require(X, dtype=self.dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
         rs = check_random_state(self.random_state)
         if not first and (Y.shape[1] != self.n_outputs_ or
                           self.network_.layers[-1].n_out != Y.shape[1]):
@@ -342,8 +344,8 @@ class _BaseMLP(BaseEstimator):
             bs = int(np.clip(self.batch_size, 1, n))
         n_full = (n // bs) * bs
         idx = np.arange(n)
-        Xs, Ts = np.empty_like(X), np.empty_like(T)
-        ws = None if w is None else np.empty_like(w)
+        if w is not None:
+            Xs, Ts, ws = np.empty_like(X), np.empty_like(T), np.empty_like(w)
         batches = [(sl, sl.stop - sl.start) for sl in gen_batches(n, bs)]
         weight_norms = self._weight_norms()
         half_alpha = 0.5 * self.alpha
@@ -357,35 +359,36 @@ class _BaseMLP(BaseEstimator):
                 perm = np.arange(n)
                 rs.shuffle(perm)
                 idx = idx[perm]
-                # mode="clip": idx is a permutation, always in range; the default "raise"
-                # with out= gathers into a temporary and copies it (3x the time)
-                np.take(X, idx, axis=0, out=Xs, mode="clip")
-                np.take(T, idx, axis=0, out=Ts, mode="clip")
-                if w is not None:
-                    np.take(w, idx, out=ws, mode="clip")
-                Xe, Te, we = Xs, Ts, ws
-            else:
-                Xe, Te, we = X, T, w
             if w is None:
-                # the epoch's full batches in one pass of the core's epoch loop; the reported
-                # loss holds 0.5 alpha ||W||^2 / n_batch with the weights before each step, as
-                # scikit-learn's, from the sum of ||W||^2 the core takes before each step
+                # the epoch's full batches in one pass of the core's epoch loop, which gathers
+                # the rows in scikit-learn's order, then the last, smaller batch (its decay is
+                # alpha / its size) in a second; the reported loss holds 0.5 alpha ||W||^2 /
+                # n_batch with the weights before each step, as scikit-learn's, from the sum
+                # of ||W||^2 the core takes before each step
                 total = 0.0
-                if n_full:
-                    self._set_decay(bs)
-                    value, norms = net._epoch_in_order(Xe[:n_full], Te[:n_full], self._lr, bs)
-                    total += value * n_full * scale + half_alpha * norms
-                if n_full < n:
-                    nb = n - n_full
-                    self._set_decay(nb)
-                    pen = half_alpha * weight_norms() / nb
-                    total += (net.train_step(Xe[n_full:], Te[n_full:], self._lr) * scale
-                              + pen) * nb
+                for first, last, size in ((0, n_full, bs), (n_full, n, n - n_full)):
+                    if last > first:
+                        self._set_decay(size)
+                        if self.shuffle:
+                            value, norms = net._epoch_in_order(X, T, self._lr, size,
+                                                               idx[first:last])
+                        else:
+                            value, norms = net._epoch_in_order(X[first:last], T[first:last],
+                                                               self._lr, size)
+                        total += value * (last - first) * scale + half_alpha * norms
                 self.loss_ = float(total / n)
             else:
                 # with sample weights the decay is alpha / sum(w_batch), batch by batch, and so
                 # is the penalty in the reported loss, as scikit-learn's: one core step per
-                # batch
+                # batch. mode="clip": idx is a permutation, always in range; the default
+                # "raise" with out= gathers into a temporary and copies it (3x the time)
+                if self.shuffle:
+                    np.take(X, idx, axis=0, out=Xs, mode="clip")
+                    np.take(T, idx, axis=0, out=Ts, mode="clip")
+                    np.take(w, idx, out=ws, mode="clip")
+                    Xe, Te, we = Xs, Ts, ws
+                else:
+                    Xe, Te, we = X, T, w
                 total = 0.0
                 for sl, nb in batches:
                     wb = we[sl]
