@@ -353,3 +353,18 @@ def test_an_epoch_over_given_rows_gathers_them_in_the_core(dtype):
             a._backend.run_epoch(X, y, 0.2, 8, True, 5, None, None, bad)
     for pa, pb in zip(before, params(a)):
         np.testing.assert_array_equal(pa, pb)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_split_that_leaves_only_zero_weights_on_one_side_is_refused_unchanged(backend):
+    case = CASES[0]
+    net = make(case, np.float64, backend)
+    X, y = data(case, np.float64, 20)
+    w = np.zeros(20)
+    w[3] = 1.0                                  # one weighted example: one side has none
+    before, state = params(net), net._rng.bit_generator.state
+    with pytest.raises(ValueError, match="validation_split"):
+        net.fit(X, y, epochs=1, lr=0.1, validation_split=0.5, sample_weight=w)
+    assert net._rng.bit_generator.state == state
+    for a, b in zip(before, params(net)):
+        np.testing.assert_array_equal(a, b)

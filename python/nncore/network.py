@@ -388,8 +388,7 @@ class Network:
             raise ValueError(f"validation_split must lie in [0, 1), got {validation_split}")
         if validation_split and validation_data is not None:
             raise ValueError("give validation_data or validation_split, not both")
-        code = loss_code(self.loss_name)
-        n_in, n_out = self.layers[0].n_in, self.layers[-1].n_out
+        n_in = self.layers[0].n_in
         X, single = _validate.inputs(X, n_in, self.dtype)
         Y = self._fit_targets(Y, X.shape[0], single)
         w = (None if sample_weight is None
@@ -413,14 +412,16 @@ class Network:
             metrics += ("accuracy",)
         if validation_split:
             # drawn only now that every argument is accepted
+            rng_state = self._rng.bit_generator.state
             train, val = training.validation_split(X.shape[0], validation_split, self._rng,
                                                    training.class_labels(Y))
+            if w is not None and not (w[train].sum() > 0 and w[val].sum() > 0):
+                self._rng.bit_generator.state = rng_state    # refused: nothing changed
+                raise ValueError("validation_split leaves only examples of sample_weight 0 on "
+                                 "one side (training or validation)")
             X, Y, Xv, Yv = X[train], Y[train], X[val], Y[val]
             if w is not None:
                 w, wv = w[train], w[val]
-                if not w.sum() > 0:
-                    raise ValueError("the examples left for training by validation_split "
-                                     "all have sample_weight 0")
         batch_size = min(batch_size, X.shape[0])
         return self._train(X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, bool(shuffle),
                            callback, schedule, early_stopping, metrics, verbose)

@@ -345,9 +345,10 @@ class _BaseMLP(BaseEstimator):
         n_full = (n // bs) * bs
         idx = np.arange(n)
         if w is not None:
+            # the weighted path's batch by batch steps: their gather buffers, batches, ||W||^2
             Xs, Ts, ws = np.empty_like(X), np.empty_like(T), np.empty_like(w)
-        batches = [(sl, sl.stop - sl.start) for sl in gen_batches(n, bs)]
-        weight_norms = self._weight_norms()
+            batches = [(sl, sl.stop - sl.start) for sl in gen_batches(n, bs)]
+            weight_norms = self._weight_norms()
         half_alpha = 0.5 * self.alpha
         self.n_iter_ = 0
         scale = self._data_loss_scale()
