@@ -2,6 +2,7 @@
 names the file and what is wrong, quickly, and without allocating what the file claims.
 
 The corpus of hostile files is written here, from a valid saved network taken apart."""
+import functools
 import io
 import json
 import os
@@ -264,28 +265,19 @@ def opt_members(change):
     return with_members(change, lambda: members_with_optimizer(trained_net()))
 
 
-def set_opt(**kw):
+def update_at(*path, **kw):
+    """A change that updates the config's dict at ``path`` (a chain of keys) with ``kw``."""
     def change(config):
-        config["optimizer"].update(kw)
+        for key in path:
+            config = config[key]
+        config.update(kw)
     return change
 
 
-def set_hyper(**kw):
-    def change(config):
-        config["optimizer"]["config"].update(kw)
-    return change
-
-
-def set_rng(**kw):
-    def change(config):
-        config["rng"].update(kw)
-    return change
-
-
-def set_rng_state(**kw):
-    def change(config):
-        config["rng"]["state"].update(kw)
-    return change
+set_opt = functools.partial(update_at, "optimizer")
+set_hyper = functools.partial(update_at, "optimizer", "config")
+set_rng = functools.partial(update_at, "rng")
+set_rng_state = functools.partial(update_at, "rng", "state")
 
 
 def pop_key(*keys):
@@ -468,14 +460,12 @@ def test_every_truncation_of_a_valid_file_is_refused_or_loads_it_whole(tmp_path,
     np.testing.assert_array_equal(loaded.layers[1].W, net.layers[1].W)
 
 
-def test_every_flipped_byte_of_a_valid_file_is_refused_or_loads_a_valid_network(tmp_path):
-    # flip each byte of a small file in turn: load gives a ValueError or a usable network
-    net = valid_net()
-    path = net.save(tmp_path / "net.npz")
+def loads_of_flipped_bytes(path, tmp_path, step):
+    """The file at ``path`` with one byte flipped, every ``step``-th byte in turn: yields what
+    Network.load makes of each, the network or None when it refuses (with load's message)."""
     data = bytearray(open(path, "rb").read())
     bad = tmp_path / "bad.npz"
-    refused = 0
-    for i in range(0, len(data), 3):
+    for i in range(0, len(data), step):
         flipped = bytearray(data)
         flipped[i] ^= 0xFF
         bad.write_bytes(bytes(flipped))
@@ -483,6 +473,16 @@ def test_every_flipped_byte_of_a_valid_file_is_refused_or_loads_a_valid_network(
             loaded = nncore.Network.load(bad)
         except ValueError as exc:
             assert "not a saved nncore.Network" in str(exc)
+            loaded = None
+        yield loaded
+
+
+def test_every_flipped_byte_of_a_valid_file_is_refused_or_loads_a_valid_network(tmp_path):
+    # flip each byte of a small file in turn: load gives a ValueError or a usable network
+    path = valid_net().save(tmp_path / "net.npz")
+    refused = 0
+    for loaded in loads_of_flipped_bytes(path, tmp_path, 3):
+        if loaded is None:
             refused += 1
             continue
         out = loaded.predict(np.ones(3))
@@ -557,21 +557,12 @@ def test_save_refuses_an_optimizer_load_could_not_rebuild_and_keeps_the_old_file
 
 def test_every_flipped_byte_of_a_file_with_optimizer_is_refused_or_loads_a_valid_network(
         tmp_path):
-    net = trained_net()
-    path = net.save(tmp_path / "net.npz")
-    data = bytearray(open(path, "rb").read())
-    bad = tmp_path / "bad.npz"
+    path = trained_net().save(tmp_path / "net.npz")
     refused = 0
     X = np.random.default_rng(3).normal(size=(6, 3))
     y = np.array([0, 1, 1, 0, 1, 0])
-    for i in range(0, len(data), 5):
-        flipped = bytearray(data)
-        flipped[i] ^= 0xFF
-        bad.write_bytes(bytes(flipped))
-        try:
-            loaded = nncore.Network.load(bad)
-        except ValueError as exc:
-            assert "not a saved nncore.Network" in str(exc)
+    for loaded in loads_of_flipped_bytes(path, tmp_path, 5):
+        if loaded is None:
             refused += 1
             continue
         # what loads trains on without error (a flip in a weight or a moment gives other,

@@ -138,9 +138,7 @@ def targets(Y, m, n_out, dtype, loss, single):
         raise ValueError(f"Y has shape {arr.shape} but X has {m} rows and the network gives "
                          f"{n_out} outputs: expected ({m}, {n_out}) or integer labels ({m},)")
     if labels is not None:
-        if labels.min() < 0 or labels.max() >= n_out:
-            raise ValueError(f"class labels must lie in [0, {n_out}) for {n_out} outputs; "
-                             f"got labels from {labels.min()} to {labels.max()}")
+        _check_label_range(labels, n_out)
         return one_hot(labels, n_out, dtype)
     converted = _convert(arr, dtype)
     if loss in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY):
@@ -156,10 +154,16 @@ def class_labels(Y, m, n_out):
     Network.fit, which passes class labels on to the core as they are."""
     if n_out < 2 or not isinstance(Y, np.ndarray) or Y.shape != (m,) or Y.dtype.kind not in "iu":
         return None
-    if Y.min() < 0 or Y.max() >= n_out:
-        raise ValueError(f"class labels must lie in [0, {n_out}) for {n_out} outputs; "
-                         f"got labels from {Y.min()} to {Y.max()}")
+    _check_label_range(Y, n_out)
     return np.require(Y, dtype=np.int64, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
+def _check_label_range(labels, n_out):
+    """Refuse integer class labels outside [0, n_out)."""
+    lo, hi = labels.min(), labels.max()
+    if lo < 0 or hi >= n_out:
+        raise ValueError(f"class labels must lie in [0, {n_out}) for {n_out} outputs; "
+                         f"got labels from {lo} to {hi}")
 
 
 def sample_weight(w, m):

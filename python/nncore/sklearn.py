@@ -99,6 +99,37 @@ def _constraints():
 class _BaseMLP(BaseEstimator):
     _parameter_constraints = _constraints()
 
+    def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
+                 learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose,
+                 warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction,
+                 beta_1, beta_2, epsilon, n_iter_no_change, max_fun, dtype):
+        # the parameters both estimators share; each estimator's own __init__ names them with
+        # their defaults (scikit-learn's get_params reads its signature), as scikit-learn's
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _layer_sizes(self):
@@ -562,30 +593,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dtype="float64", class_weight=None):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dtype = dtype
+        super().__init__(hidden_layer_sizes, activation, solver, alpha, batch_size,
+                         learning_rate, learning_rate_init, power_t, max_iter, shuffle,
+                         random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
+                         early_stopping, validation_fraction, beta_1, beta_2, epsilon,
+                         n_iter_no_change, max_fun, dtype)
         self.class_weight = class_weight
 
     _parameter_constraints = {**_BaseMLP._parameter_constraints,
@@ -704,31 +716,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dtype="float64"):
+        super().__init__(hidden_layer_sizes, activation, solver, alpha, batch_size,
+                         learning_rate, learning_rate_init, power_t, max_iter, shuffle,
+                         random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
+                         early_stopping, validation_fraction, beta_1, beta_2, epsilon,
+                         n_iter_no_change, max_fun, dtype)
         self.loss = loss
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dtype = dtype
 
     def _output(self):
         return "identity", "mse"
