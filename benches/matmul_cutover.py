@@ -1,5 +1,6 @@
 """Measure where the core's three matmul paths overtake each other: the cut-overs in
-nncore/_kernels.pyx (GEMM_AVX2_MIN_MNK, GEMM_BLAS_MIN_MNK, GEMM_LOOPS_MAX_MNK).
+nncore/_kernels.pyx (GEMM_SIMD_MIN_MNK, GEMM_BLAS_MIN_MNK, GEMM_NARROW_BLAS_MIN_MNK,
+GEMM_LOOPS_MAX_MNK).
 
     python benches/matmul_cutover.py            # both dtypes, prints a table
 
@@ -29,6 +30,8 @@ SHAPES = [  # (m, n, k) as in C(m, n) = op(A)(m, k) @ op(B)(k, n)
     (64, 64, 64), (32, 128, 64), (128, 64, 32), (64, 128, 128), (64, 256, 64),
     (128, 128, 128), (64, 10, 256), (256, 10, 256), (64, 256, 784), (128, 256, 256),
     (256, 256, 256), (256, 512, 256), (256, 1024, 256),
+    # narrow: an output of 1 or 3 values, the 10 classes of a wide layer (GEMM_NARROW_BLAS_MIN_MNK)
+    (64, 1, 256), (256, 1, 64), (200, 3, 64), (1024, 10, 256),
 ]
 CASES = {"NN": (False, False), "NT": (False, True), "TN": (True, False)}
 

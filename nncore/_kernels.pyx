@@ -63,6 +63,13 @@ cdef extern from "_simd.h" nogil:
 #   step, and below about 2-4 million multiply-adds BLAS's two threads do not pay for
 #   themselves (at 2.1M the tiles were 0-30% faster, at 8.4M BLAS 25-35%);
 # - BLAS above;
+# - except narrow products from GEMM_NARROW_BLAS_MIN_MNK multiply-adds on, where a tile's
+#   vectors are mostly empty and each of its steps broadcasts as many values of A as it makes
+#   vector multiply-adds. BLAS, which packs its operands first, was faster at all sizes
+#   measured but one (AVX-512, NumPy's OpenBLAS): on any product with at most NARROW_N_MAX
+#   columns (a regression's single output: 1.6-6x), and with op(A) = A.T and fewer columns than
+#   a tile's two vectors (n < NR: the weight gradient z_prev.T @ delta of an output layer of
+#   10 classes; float32 1.0-2.1x, float64 1.0-1.6x, but 0.9x at 512 x 10 from 128 rows);
 # - except op(B) = B.T with fewer than SIMD_NT_MIN_ROWS rows (delta @ W.T at batch size 1),
 #   where the tiles' transposed copy of B costs more than the product: as on a CPU without
 #   SIMD kernels (or NNCORE_CPU=portable), the loops below GEMM_LOOPS_MAX_MNK, BLAS elsewhere
@@ -70,6 +77,8 @@ cdef extern from "_simd.h" nogil:
 #   row included: 1 x 32 x 64 in 0.09 us against 0.29 us).
 cdef double GEMM_SIMD_MIN_MNK = 64.0
 cdef double GEMM_BLAS_MIN_MNK = 4194304.0
+cdef double GEMM_NARROW_BLAS_MIN_MNK = 8192.0
+cdef int NARROW_N_MAX = 4
 cdef double GEMM_LOOPS_MAX_MNK = 256.0
 cdef int SIMD_NT_MIN_ROWS = 4
 
@@ -100,11 +109,20 @@ cdef int simd_level() noexcept nogil:
     return _cpu_level
 
 
-cdef inline int _gemm_path(bint trans_b, int m, int n, int k) noexcept nogil:
+cdef inline int _tile_columns(size_t itemsize) noexcept nogil:
+    # NR, the columns of one SIMD tile (two vectors) of values of `itemsize` bytes
+    return <int>((128 if _cpu_level == NN_CPU_AVX512 else 64) // itemsize)
+
+
+cdef inline int _gemm_path(bint trans_a, bint trans_b, int m, int n, int k,
+                           size_t itemsize) noexcept nogil:
     cdef double mnk = <double>m * n * k
     if _cpu_level != NN_CPU_PORTABLE and not (trans_b and m < SIMD_NT_MIN_ROWS):
         if mnk < GEMM_SIMD_MIN_MNK:
             return PATH_LOOPS
+        if mnk >= GEMM_NARROW_BLAS_MIN_MNK and (n <= NARROW_N_MAX
+                                                  or (trans_a and n < _tile_columns(itemsize))):
+            return PATH_BLAS
         return PATH_SIMD if mnk < GEMM_BLAS_MIN_MNK else PATH_BLAS
     return PATH_LOOPS if mnk < GEMM_LOOPS_MAX_MNK else PATH_BLAS
 
@@ -294,7 +312,7 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
     if k == 0:
         _scale_rows(C, m, n, ldc, beta)
         return
-    path = _gemm_path(trans_b, m, n, k)
+    path = _gemm_path(trans_a, trans_b, m, n, k, sizeof(floating))
     if path == PATH_LOOPS:
         gemm_loops(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
     elif path == PATH_SIMD:
@@ -308,7 +326,7 @@ cdef void dense_forward(const floating* z_prev, const floating* W, const floatin
     # a = z_prev @ W + b
     cdef int i, j
     cdef floating* row
-    if _gemm_path(False, m, n_out, n_in) == PATH_SIMD:
+    if _gemm_path(False, False, m, n_out, n_in, sizeof(floating)) == PATH_SIMD:
         # the bias is added as each tile of a is stored
         gemm_simd(False, False, m, n_out, n_in, <floating>1, z_prev, n_in, W, n_out,
                   <floating>0, a, n_out, b)

@@ -33,6 +33,9 @@ SHAPES = [  # (m, k, n): op(A) is (m, k), op(B) is (k, n)
     # across the SIMD tiles' edges: 6-row tiles, 8/16/32-column panels (AVX2 and AVX-512,
     # float64 and float32), 256-row blocks of a transposed B
     (6, 3, 8), (12, 5, 16), (13, 9, 17), (5, 2, 31), (7, 4, 33), (11, 257, 9), (2, 520, 40),
+    # narrow products, which "auto" sends to BLAS from 8,192 multiply-adds: a single column,
+    # three, and ten on both sides of that size
+    (64, 256, 1), (200, 64, 3), (40, 32, 10), (32, 25, 10),
 ]
 PATHS = ["loops", "simd", "blas", "auto"]
 
