@@ -6,8 +6,10 @@ GEMM_LOOPS_MAX_MNK).
 
 For each (m, n, k) that nncore's fused step runs (forward z_prev @ W, backward delta @ W.T,
 weight gradient z_prev.T @ delta) it times the portable loops, the SIMD tiles of the CPU path
-in force (AVX-512 or AVX2 + FMA; NNCORE_CPU=avx2 picks AVX2 on an AVX-512 CPU) and BLAS, each as a nogil run of products (nncore._kernels.matmul_repeat), and
-names the fastest.
+in force (AVX-512 or AVX2 + FMA; NNCORE_CPU=avx2 picks AVX2 on an AVX-512 CPU) and BLAS,
+each as a nogil run of products (nncore._kernels.matmul_repeat), and names the fastest. (On an
+AVX-512 CPU, OpenBLAS uses its AVX-512 kernels whatever NNCORE_CPU says: an AVX2 cut-over is
+measured on an AVX2 CPU.)
 """
 import sys
 import time
@@ -30,7 +32,7 @@ SHAPES = [  # (m, n, k) as in C(m, n) = op(A)(m, k) @ op(B)(k, n)
     (64, 64, 64), (32, 128, 64), (128, 64, 32), (64, 128, 128), (64, 256, 64),
     (128, 128, 128), (64, 10, 256), (256, 10, 256), (64, 256, 784), (128, 256, 256),
     (256, 256, 256), (256, 512, 256), (256, 1024, 256),
-    # narrow: an output of 1 or 3 values, the 10 classes of a wide layer (GEMM_NARROW_BLAS_MIN_MNK)
+    # narrow (GEMM_NARROW_BLAS_MIN_MNK): an output of 1 or 3 values, 10 classes of a wide layer
     (64, 1, 256), (256, 1, 64), (200, 3, 64), (1024, 10, 256),
 ]
 CASES = {"NN": (False, False), "NT": (False, True), "TN": (True, False)}
