@@ -66,10 +66,11 @@ cdef extern from "_simd.h" nogil:
 # - except narrow products from GEMM_NARROW_BLAS_MIN_MNK multiply-adds on, where a tile's
 #   vectors are mostly empty and each of its steps broadcasts as many values of A as it makes
 #   vector multiply-adds. BLAS, which packs its operands first, was faster at all sizes
-#   measured but one (AVX-512, NumPy's OpenBLAS): on any product with at most NARROW_N_MAX
+#   measured but two (AVX-512, NumPy's OpenBLAS): on any product with at most NARROW_N_MAX
 #   columns (a regression's single output: 1.6-6x), and with op(A) = A.T and fewer columns than
 #   a tile's two vectors (n < NR: the weight gradient z_prev.T @ delta of an output layer of
-#   10 classes; float32 1.0-2.1x, float64 1.0-1.6x, but 0.9x at 512 x 10 from 128 rows);
+#   10 classes; float32 1.0-2.1x, float64 1.0-1.6x; 0.9x at float64 512 x 10 from 128 rows and,
+#   in one of two runs, float32 32 x 10 from 32);
 # - except op(B) = B.T with fewer than SIMD_NT_MIN_ROWS rows (delta @ W.T at batch size 1),
 #   where the tiles' transposed copy of B costs more than the product: as on a CPU without
 #   SIMD kernels (or NNCORE_CPU=portable), the loops below GEMM_LOOPS_MAX_MNK, BLAS elsewhere
