@@ -1,6 +1,6 @@
 """Measure where the core's three matmul paths overtake each other: the cut-overs in
-nncore/_kernels.pyx (GEMM_SIMD_MIN_MNK, GEMM_BLAS_MIN_MNK, GEMM_NARROW_BLAS_MIN_MNK,
-GEMM_LOOPS_MAX_MNK).
+nncore/_kernels.pyx (GEMM_SIMD_MIN_MNK, GEMM_BLAS_MIN_MNK, GEMM_LOOPS_MAX_MNK and the narrow
+products' GEMM_NARROW_*).
 
     python benches/matmul_cutover.py            # both dtypes, prints a table
 
@@ -32,8 +32,10 @@ SHAPES = [  # (m, n, k) as in C(m, n) = op(A)(m, k) @ op(B)(k, n)
     (64, 64, 64), (32, 128, 64), (128, 64, 32), (64, 128, 128), (64, 256, 64),
     (128, 128, 128), (64, 10, 256), (256, 10, 256), (64, 256, 784), (128, 256, 256),
     (256, 256, 256), (256, 512, 256), (256, 1024, 256),
-    # narrow (GEMM_NARROW_BLAS_MIN_MNK): an output of 1 or 3 values, 10 classes of a wide layer
-    (64, 1, 256), (256, 1, 64), (200, 3, 64), (1024, 10, 256),
+    # narrow (GEMM_NARROW_*): outputs of 1 or 3 values and 10 classes, small and larger, and
+    # transposed-A widths around 5/8 of a tile
+    (32, 1, 128), (64, 1, 256), (256, 1, 64), (32, 3, 64), (200, 3, 64), (16, 10, 32),
+    (512, 10, 128), (1024, 10, 256), (128, 12, 128), (128, 20, 128), (128, 24, 128),
 ]
 CASES = {"NN": (False, False), "NT": (False, True), "TN": (True, False)}
 

@@ -26,7 +26,8 @@ cdef enum:
 
 # C = alpha * op(A) @ op(B) + beta * C, row-major; op(X) is X or X.T.
 # op(A) is (m, k), op(B) is (k, n), C is (m, n); lda, ldb, ldc are row strides in elements.
-# The core's own loops for small products, BLAS (scipy.linalg.cython_blas) for large ones.
+# The core's loops or SIMD tiles, or BLAS (NumPy's OpenBLAS, else SciPy's), by shape: see the
+# comment above _gemm_path in _kernels.pyx.
 cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
                const floating* A, int lda, const floating* B, int ldb,
                floating beta, floating* C, int ldc) noexcept nogil

@@ -30,6 +30,7 @@ cdef extern from "_simd.h" nogil:
                               float hi) noexcept nogil
         void (*relu)(const float* a, float* z, Py_ssize_t n) noexcept nogil
         void (*relu_backward)(const float* a, float* delta, Py_ssize_t n) noexcept nogil
+        int tile_columns
     ctypedef struct nn_kernels_f64:
         void (*gemm)(int trans_a, int trans_b, int m, int n, int k, double alpha,
                      const double* A, int lda, const double* B, int ldb, double beta,
@@ -45,6 +46,7 @@ cdef extern from "_simd.h" nogil:
                               double hi) noexcept nogil
         void (*relu)(const double* a, double* z, Py_ssize_t n) noexcept nogil
         void (*relu_backward)(const double* a, double* delta, Py_ssize_t n) noexcept nogil
+        int tile_columns
     int NN_CPU_PORTABLE, NN_CPU_AVX2, NN_CPU_AVX512
     int nn_cpu_level()
     const nn_kernels_f32* nn_kernels_for_f32(int level)
@@ -60,17 +62,21 @@ cdef extern from "_simd.h" nogil:
 # - the portable loops below GEMM_SIMD_MIN_MNK;
 # - the core's SIMD tiles (_simd.h: AVX-512 or AVX2 + FMA, by the CPU) up to
 #   GEMM_BLAS_MIN_MNK: on one core they keep up with NumPy's OpenBLAS at every shape of the
-#   step, and below about 2-4 million multiply-adds BLAS's two threads do not pay for
-#   themselves (at 2.1M the tiles were 0-30% faster, at 8.4M BLAS 25-35%);
+#   step but the narrow ones below, and below about 2-4 million multiply-adds BLAS's two
+#   threads do not pay for themselves (at 2.1M the tiles were 0-30% faster, at 8.4M BLAS
+#   25-35%);
 # - BLAS above;
-# - except narrow products from GEMM_NARROW_BLAS_MIN_MNK multiply-adds on, where a tile's
-#   vectors are mostly empty and each of its steps broadcasts as many values of A as it makes
-#   vector multiply-adds. BLAS, which packs its operands first, was faster at all sizes
-#   measured but two (AVX-512, NumPy's OpenBLAS): on any product with at most NARROW_N_MAX
-#   columns (a regression's single output: 1.6-6x), and with op(A) = A.T and fewer columns than
-#   a tile's two vectors (n < NR: the weight gradient z_prev.T @ delta of an output layer of
-#   10 classes; float32 1.0-2.1x, float64 1.0-1.6x; 0.9x at float64 512 x 10 from 128 rows and,
-#   in one of two runs, float32 32 x 10 from 32);
+# - except narrow products, where BLAS, which packs its operands first, was faster (AVX-512,
+#   NumPy's OpenBLAS; benches/matmul_cutover.py, README.md "How the core computes"): products
+#   with at most GEMM_NARROW_N_MAX columns from GEMM_NARROW_N_BLAS_MIN_MNK multiply-adds on (a
+#   regression's single output: a tile one vector wide and mostly empty broadcasts as many
+#   values of A as it makes vector multiply-adds; BLAS 1.3-8x faster), and op(A) = A.T with at
+#   most GEMM_NARROW_TN_FILL of a tile's NR columns from GEMM_NARROW_TN_BLAS_MIN_MNK on (the
+#   weight gradient z_prev.T @ delta of an output layer of 10 classes: float32 1.0-2.1x,
+#   float64 1.0-1.7x; with 24 of 32 or 15 of 16 columns the tiles won, 0.7-0.9x, and below
+#   8,192 multiply-adds too). Exceptions measured: 0.9x at float64 512 x 10 from 128 rows, and
+#   float32 32 x 10 from 32 in one run of two. AVX2 follows by the same tile widths, unmeasured
+#   (no AVX2-only CPU here);
 # - except op(B) = B.T with fewer than SIMD_NT_MIN_ROWS rows (delta @ W.T at batch size 1),
 #   where the tiles' transposed copy of B costs more than the product: as on a CPU without
 #   SIMD kernels (or NNCORE_CPU=portable), the loops below GEMM_LOOPS_MAX_MNK, BLAS elsewhere
@@ -78,8 +84,10 @@ cdef extern from "_simd.h" nogil:
 #   row included: 1 x 32 x 64 in 0.09 us against 0.29 us).
 cdef double GEMM_SIMD_MIN_MNK = 64.0
 cdef double GEMM_BLAS_MIN_MNK = 4194304.0
-cdef double GEMM_NARROW_BLAS_MIN_MNK = 8192.0
-cdef int NARROW_N_MAX = 4
+cdef int GEMM_NARROW_N_MAX = 4
+cdef double GEMM_NARROW_N_BLAS_MIN_MNK = 1024.0
+cdef double GEMM_NARROW_TN_FILL = 0.625
+cdef double GEMM_NARROW_TN_BLAS_MIN_MNK = 8192.0
 cdef double GEMM_LOOPS_MAX_MNK = 256.0
 cdef int SIMD_NT_MIN_ROWS = 4
 
@@ -111,8 +119,9 @@ cdef int simd_level() noexcept nogil:
 
 
 cdef inline int _tile_columns(size_t itemsize) noexcept nogil:
-    # NR, the columns of one SIMD tile (two vectors) of values of `itemsize` bytes
-    return <int>((128 if _cpu_level == NN_CPU_AVX512 else 64) // itemsize)
+    # NR, the columns of one SIMD tile (two vectors) of float32 or float64 values (itemsize 4
+    # or 8); only on a SIMD cpu path
+    return _simd32.tile_columns if itemsize == 4 else _simd64.tile_columns
 
 
 cdef inline int _gemm_path(bint trans_a, bint trans_b, int m, int n, int k,
@@ -121,8 +130,10 @@ cdef inline int _gemm_path(bint trans_a, bint trans_b, int m, int n, int k,
     if _cpu_level != NN_CPU_PORTABLE and not (trans_b and m < SIMD_NT_MIN_ROWS):
         if mnk < GEMM_SIMD_MIN_MNK:
             return PATH_LOOPS
-        if mnk >= GEMM_NARROW_BLAS_MIN_MNK and (n <= NARROW_N_MAX
-                                                  or (trans_a and n < _tile_columns(itemsize))):
+        if n <= GEMM_NARROW_N_MAX and mnk >= GEMM_NARROW_N_BLAS_MIN_MNK:
+            return PATH_BLAS
+        if (trans_a and n <= GEMM_NARROW_TN_FILL * _tile_columns(itemsize)
+                and mnk >= GEMM_NARROW_TN_BLAS_MIN_MNK):
             return PATH_BLAS
         return PATH_SIMD if mnk < GEMM_BLAS_MIN_MNK else PATH_BLAS
     return PATH_LOOPS if mnk < GEMM_LOOPS_MAX_MNK else PATH_BLAS
@@ -962,6 +973,19 @@ def all_finite(const floating[::1] x, double lo=-float("inf"), double hi=float("
         ok = all_finite_in(&x[0], x.shape[0], lo, hi)
     return ok
 
+
+
+def gemm_path(bint trans_a, bint trans_b, int m, int n, int k, dtype):
+    """Which code the core runs for C = op(A) @ op(B), op(A) (m, k) and op(B) (k, n), of
+    `dtype` (float32 or float64) on the cpu path in force: "loops", "simd" or "blas" (the
+    automatic choice above; the tests check its boundaries)."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"gemm_path: dtype must be float32 or float64, got {dtype}")
+    if m < 1 or n < 1 or k < 1:
+        raise ValueError("gemm_path: needs m, n, k >= 1")
+    return {PATH_LOOPS: "loops", PATH_SIMD: "simd", PATH_BLAS: "blas"}[
+        _gemm_path(trans_a, trans_b, m, n, k, dtype.itemsize)]
 
 
 def matmul_repeat(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,

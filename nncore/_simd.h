@@ -62,6 +62,7 @@
         void (*adam)(T*, const T*, T*, T*, ptrdiff_t, T, T, T, T, T, T, T, T);                \
         void (*relu)(const T*, T*, ptrdiff_t);                                                \
         void (*relu_backward)(const T*, T*, ptrdiff_t);                                       \
+        int tile_columns;   /* NR: the columns of one gemm tile, two vectors */            \
     } NAME;
 NN_KERNEL_TABLE(float, nn_kernels_f32)
 NN_KERNEL_TABLE(double, nn_kernels_f64)

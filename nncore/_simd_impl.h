@@ -483,7 +483,7 @@ NN_TARGET static void NN_FN(nn_relu_backward)(const NN_T* a, NN_T* delta, ptrdif
 static const NN_TABLE NN_FN(nn_kernels) = {
     NN_FN(nn_gemm), NN_FN(nn_exp), NN_FN(nn_sigmoid), NN_FN(nn_softmax_rows),
     NN_FN(nn_column_sums), NN_FN(nn_all_finite_in), NN_FN(nn_adam), NN_FN(nn_relu),
-    NN_FN(nn_relu_backward),
+    NN_FN(nn_relu_backward), NN_NR,
 };
 
 #undef NN_NR

@@ -13,9 +13,10 @@ from nncore import _kernels as K
 from _helpers import ATOL, BACKEND_ATOL, BACKEND_RTOL, DTYPES, RTOL
 
 # (sizes, hidden activation, batch): products from a few multiply-adds (loops) through the
-# SIMD tiles' range to BLAS's (784 x 256 x 64), and narrow ones that go to BLAS early (an output
-# of 3, a hidden layer of 4; the weight gradient of 10 outputs from 64-32-10 b32 on, below it
-# for 17-33-9 b13)
+# SIMD tiles' range to BLAS's (784 x 256 x 64), and narrow ones that go to BLAS early
+# (_kernels.gemm_path): the weight gradient of 10 outputs in 64-32-10 b32 (on the paths where
+# 10 columns count as narrow), not yet that of 9 in 17-33-9 b13; an output of 3; a hidden layer
+# of 4 (its forward, backward and gradient products all narrow)
 NETWORKS = [([3, 4, 2], "sigmoid", 1), ([3, 4, 2], "sigmoid", 32), ([64, 32, 10], "relu", 32),
             ([17, 33, 9], "tanh", 13), ([784, 256, 10], "relu", 64),
             ([20, 40, 40, 5], "leaky_relu", 70), ([64, 128, 3], "relu", 64),

@@ -1,5 +1,6 @@
 """Every kernel of the core (nncore._kernels' def wrappers) against NumPy, in float32 and
 float64, with a tolerance per dtype; and the kernels' numerical stability."""
+import functools
 import itertools
 import warnings
 
@@ -33,8 +34,8 @@ SHAPES = [  # (m, k, n): op(A) is (m, k), op(B) is (k, n)
     # across the SIMD tiles' edges: 6-row tiles, 8/16/32-column panels (AVX2 and AVX-512,
     # float64 and float32), 256-row blocks of a transposed B
     (6, 3, 8), (12, 5, 16), (13, 9, 17), (5, 2, 31), (7, 4, 33), (11, 257, 9), (2, 520, 40),
-    # narrow products, which "auto" sends to BLAS from 8,192 multiply-adds: a single column,
-    # three, and ten on both sides of that size
+    # narrow products, which "auto" may send to BLAS (see test_gemm_path_sends_narrow_...): one
+    # column, three, and ten on both sides of 8,192 multiply-adds
     (64, 256, 1), (200, 64, 3), (40, 32, 10), (32, 25, 10),
 ]
 PATHS = ["loops", "simd", "blas", "auto"]
@@ -158,6 +159,34 @@ def test_matmul_paths_agree_in_float64(cpu_path):
         C2 = np.empty((50, 70))
         K.matmul_into(A, B, C2, path=path)
         np.testing.assert_allclose(C1, C2, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_path_sends_narrow_products_to_blas(dtype, cpu_path):
+    # the automatic choice (_kernels._gemm_path) at the edges of its narrow-product rules
+    path = functools.partial(K.gemm_path, dtype=dtype)
+    if cpu_path == "portable":
+        assert path(False, False, 8, 4, 7) == "loops"          # 224 multiply-adds
+        assert path(False, False, 256, 4, 1) == "blas"
+        assert path(True, False, 64, 10, 64) == "blas"
+        return
+    # at most 4 columns: any product, from 1024 multiply-adds on
+    for trans_a, trans_b in TRANS:
+        assert path(trans_a, trans_b, 256, 4, 1) == "blas"
+        assert path(trans_a, trans_b, 255, 4, 1) == "simd"     # 1020
+        assert path(trans_a, trans_b, 256, 1, 64) == "blas"
+        assert path(trans_a, trans_b, 32, 5, 32) == "simd"     # 5120 < 8192
+    # op(A) = A.T with at most 5/8 of a tile's columns (two vectors), from 8192 on: BLAS; one
+    # column more, or op(A) = A: the tiles
+    tile = (128 if cpu_path == "avx512" else 64) // np.dtype(dtype).itemsize
+    widest = int(0.625 * tile)
+    assert path(True, False, 64, widest, 64) == "blas"
+    assert path(True, False, 64, widest + 1, 64) == "simd"
+    assert path(False, False, 64, widest, 64) == "simd"
+    assert path(True, False, 32, widest, 8192 // (32 * widest) + 1) == "blas"
+    assert path(True, False, 32, widest, 8191 // (32 * widest)) == "simd"
+    # and large products are BLAS's whatever their width
+    assert path(False, False, 256, 64, 256) == "blas"
 
 
 def test_set_cpu_path_refuses_unknown_paths_and_keeps_the_current_one():
