@@ -286,15 +286,15 @@ cdef bint _fill_one_hot(const void* labels, bint wide, Py_ssize_t m, int n_out,
     return True
 
 
-cdef bint _labels_in_range(const void* labels, bint wide, Py_ssize_t m,
-                           int n_out) noexcept nogil:
-    # every one of m int64 (wide) or int32 labels lies in [0, n_out)
+cdef bint _all_in_range(const void* values, bint wide, Py_ssize_t m,
+                        Py_ssize_t stop) noexcept nogil:
+    # every one of m int64 (wide) or int32 values lies in [0, stop): class labels, row indices
     cdef Py_ssize_t r
     cdef int64_t v
     cdef bint ok = True
     for r in range(m):
-        v = (<const int64_t*>labels)[r] if wide else (<const int32_t*>labels)[r]
-        ok &= (v >= 0) & (v < n_out)
+        v = (<const int64_t*>values)[r] if wide else (<const int32_t*>values)[r]
+        ok &= (v >= 0) & (v < stop)
     return ok
 
 
@@ -798,7 +798,7 @@ cdef class Engine:
         wide = cnp.PyArray_ITEMSIZE(<cnp.ndarray>labels) == 8
         if self.labels_direct:
             with nogil:
-                ok = _labels_in_range(p, wide, m, self.n_out)
+                ok = _all_in_range(p, wide, m, self.n_out)
             return labels if ok else None
         if self._one_hot is None or cnp.PyArray_DIM(<cnp.ndarray>self._one_hot, 0) < m:
             self._one_hot = np.empty((max(m, self.capacity), self.n_out), dtype=self.dtype)
@@ -1097,7 +1097,7 @@ cdef class Engine:
                                      and Y.shape[0] == n))
                 or batch_size < 1 or not (lr >= 0 and isfinite(lr))):
             raise ValueError("run_epoch takes arrays validated by Network.fit")
-        if labels and not _labels_in_range(cnp.PyArray_DATA(<cnp.ndarray>Y), True, n,
+        if labels and not _all_in_range(cnp.PyArray_DATA(<cnp.ndarray>Y), True, n,
                                            self.n_out):
             raise ValueError(f"class labels must lie in [0, {self.n_out})")
         sw = self._weights(sample_weight, n)
@@ -1106,8 +1106,8 @@ cdef class Engine:
         if order is not None:
             if not (cnp.PyArray_CheckExact(order) and order.dtype == np.int64
                     and order.ndim == 1 and order.flags.c_contiguous and order.shape[0] > 0
-                    and _labels_in_range(cnp.PyArray_DATA(<cnp.ndarray>order), True,
-                                         order.shape[0], <int>n)):
+                    and _all_in_range(cnp.PyArray_DATA(<cnp.ndarray>order), True,
+                                      order.shape[0], n)):
                 raise ValueError(f"run_epoch: order must be a non-empty contiguous int64 array "
                                  f"of row indices in [0, {n})")
             given = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>order)

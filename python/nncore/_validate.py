@@ -155,7 +155,7 @@ def class_labels(Y, m, n_out):
     if n_out < 2 or not isinstance(Y, np.ndarray) or Y.shape != (m,) or Y.dtype.kind not in "iu":
         return None
     _check_label_range(Y, n_out)
-    return np.require(Y, dtype=np.int64, requirements=["C_CONTIGUOUS", "ALIGNED"])
+    return _convert(Y, np.int64)
 
 
 def _check_label_range(labels, n_out):
@@ -173,8 +173,7 @@ def sample_weight(w, m):
     if arr.shape != (m,):
         raise ValueError(f"sample_weight has shape {arr.shape} but there are {m} examples: "
                          f"expected ({m},)")
-    with np.errstate(over="ignore"):
-        arr = np.require(arr, dtype=np.float64, requirements=["C_CONTIGUOUS", "ALIGNED"])
+    arr = _convert(arr, np.float64)
     if not np.isfinite(arr).all():
         bad = int(np.flatnonzero(~np.isfinite(arr))[0])
         raise ValueError(f"sample_weight contains NaN or inf (first at index {bad})")
