@@ -469,6 +469,8 @@ class Network:
         if schedule is not None:
             schedule.start(lr, epochs)
         progress = training.Progress(verbose, epochs)
+        refused = False
+        saved_at = None   # (epoch, monitored value) of the parameters in saved
         try:
             for epoch in range(epochs):
                 rate = lr if schedule is None else self._scheduled_rate(schedule, epoch)
@@ -481,6 +483,7 @@ class Network:
                     # state as it was, so that a retry trains as if the refused call never
                     # happened
                     self._rng.bit_generator.state = rng_state
+                    refused = True
                     raise
                 if not (math.isfinite(value) and self._parameters_usable()):
                     raise FloatingPointError(
@@ -505,7 +508,9 @@ class Network:
                 if schedule is not None:
                     schedule.observe(epoch, record.get("val_loss", value))
                 if best.update(epoch, record[monitor]) and keep:
+                    saved_at = None   # until the copy is whole (an interrupt may land in it)
                     saved = self._snapshot(saved)
+                    saved_at = (epoch, best.best)
                 progress.update(epoch, record)
                 if callback is not None and callback(epoch, value):
                     history.stopped_early = epoch < epochs - 1
@@ -513,6 +518,13 @@ class Network:
                 if early_stopping is not None and best.wait >= early_stopping.patience:
                     history.stopped_early = epoch < epochs - 1
                     break
+        except BaseException as exc:
+            # diverged, interrupted, a callback's error: the best epoch's parameters first
+            # (an interrupt during the copy of a new best leaves that best epoch's parameters)
+            if keep and saved_at is not None and not refused:
+                self._restore(saved)
+                training.say_restored(exc, monitor, *saved_at)
+            raise
         finally:
             progress.close()
         history.best_epoch = best.epoch

@@ -90,7 +90,11 @@ class EarlyStopping:
 
     Improving means falling below the best so far by more than ``min_delta`` (rising above it,
     for ``"val_accuracy"``). With ``restore_best``, the parameters of the best epoch (W, b and
-    the activation parameters; not the optimizer's state) are put back when ``fit`` ends.
+    the activation parameters; not the optimizer's state) are put back when ``fit`` ends, and
+    also when it raises (training diverged, KeyboardInterrupt, an exception from a callback or
+    a schedule): the exception's message then says that the best epoch's parameters were put
+    back. An epoch that another thread's training refused restores nothing (the network is that
+    thread's to change).
 
     Parameters
     ----------
@@ -131,6 +135,23 @@ class EarlyStopping:
     def __repr__(self):
         return (f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta}, "
                 f"monitor={self.monitor!r}, restore_best={self.restore_best})")
+
+
+def say_restored(exc, monitor, epoch, value):
+    """Put into ``exc``'s message (an exception leaving ``fit`` under
+    ``EarlyStopping(restore_best=True)``) that the best epoch's parameters were put back.
+
+    The message is its only string argument (or none: KeyboardInterrupt), extended; an
+    exception whose arguments are not one string gets a note (``add_note``, shown under its
+    traceback) instead, so that what its arguments mean is kept."""
+    note = (f"fit restored the parameters of its best epoch ({epoch}, {monitor} "
+            f"{value:.6g}) before this exception left it (EarlyStopping(restore_best=True))")
+    if not exc.args:
+        exc.args = (note,)
+    elif len(exc.args) == 1 and isinstance(exc.args[0], str):
+        exc.args = (f"{exc.args[0]}; {note}",)
+    if note not in str(exc) and hasattr(exc, "add_note"):
+        exc.add_note(note)
 
 
 class _Best:

@@ -1,0 +1,158 @@
+"""A fit that raises under EarlyStopping(restore_best=True) (diverged, interrupted, a callback's
+error) leaves the parameters of its best epoch, and its exception says so."""
+import sys
+
+import numpy as np
+import pytest
+
+import nncore
+
+BACKENDS = ["cython", "numpy"]
+DTYPES = ["float32", "float64"]
+
+
+def make_net(dtype, backend, optimizer="sgd"):
+    layers = [nncore.Dense(4, 16, nncore.Sigmoid(c=1.0, beta=1.0, trainable=True)),
+              nncore.Dense(16, 3, "softmax")]
+    return nncore.Network(layers, loss="cross_entropy", seed=0, dtype=dtype, backend=backend,
+                          optimizer=optimizer)
+
+
+def data(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)
+    return X, y
+
+
+def params(net):
+    return [a.copy() for ly in net.layers for a in (ly.W, ly.b, ly.activation._params)]
+
+
+class Recorder:
+    """A fit callback that keeps each finished epoch's parameters and monitored value, and
+    raises ``error`` after epoch ``raise_at``."""
+
+    def __init__(self, net, monitor=None, raise_at=None, error=None):
+        self.net, self.monitor, self.raise_at, self.error = net, monitor, raise_at, error
+        self.params, self.values = [], []
+
+    def __call__(self, epoch, loss):
+        self.params.append(params(self.net))
+        self.values.append(loss if self.monitor is None else self.monitor())
+        if epoch == self.raise_at:
+            raise self.error
+
+    def best(self):
+        # the first epoch of the lowest value (an improvement must be strict)
+        return int(np.argmin(self.values))
+
+
+def assert_params(net, expected):
+    for got, want in zip(params(net), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning",
+                            "ignore:invalid value:RuntimeWarning")   # the NumPy backend's
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_diverging_fit_restores_the_best_epoch_and_says_so(dtype, backend):
+    net = make_net(dtype, backend)
+    X, y = data()
+    record = Recorder(net)
+    # a sane rate for five epochs, then one that throws the weights past the dtype's range
+    with pytest.raises(FloatingPointError) as info:
+        net.fit(X, y, epochs=20, lr=0.5, batch_size=8, callback=record,
+                schedule=lambda epoch, lr: lr if epoch < 5 else 1e30,
+                early_stopping=nncore.EarlyStopping(patience=50, monitor="loss"))
+    assert len(record.values) == 5
+    best = record.best()
+    assert_params(net, record.params[best])
+    message = str(info.value)
+    assert message.startswith("training diverged in epoch 5"), message
+    assert (f"fit restored the parameters of its best epoch ({best}, loss "
+            f"{record.values[best]:.6g})") in message, message
+    assert np.isfinite(net.predict(X)).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_an_interrupted_fit_restores_the_best_epoch_and_says_so(dtype, backend):
+    net = make_net(dtype, backend, optimizer="adam")
+    X, y = data()
+    Xv, yv = data(48, seed=1)
+    yv = 2 - yv   # held-out labels that training makes worse: the best epoch is an early one
+    record = Recorder(net, monitor=lambda: net.loss(Xv, yv), raise_at=6,
+                      error=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt) as info:
+        net.fit(X, y, epochs=20, lr=0.05, batch_size=8, callback=record,
+                validation_data=(Xv, yv), early_stopping=nncore.EarlyStopping(patience=50))
+    best = record.best()
+    assert best < 6, record.values   # else restoring would change nothing
+    assert not np.array_equal(record.params[best][0], record.params[6][0])
+    assert_params(net, record.params[best])
+    assert str(info.value) == (f"fit restored the parameters of its best epoch ({best}, "
+                               f"val_loss {record.values[best]:.6g}) before this exception "
+                               f"left it (EarlyStopping(restore_best=True))")
+
+
+def test_an_exception_whose_arguments_are_not_a_message_keeps_them_and_gets_a_note():
+    net = make_net("float64", "cython")
+    X, y = data()
+    error = OSError(28, "No space left on device", "log.csv")
+    record = Recorder(net, raise_at=3, error=error)
+    with pytest.raises(OSError) as info:
+        net.fit(X, y, epochs=10, lr=0.5, batch_size=8, callback=record,
+                early_stopping=nncore.EarlyStopping(patience=50, monitor="loss"))
+    assert info.value is error and error.args == (28, "No space left on device")
+    assert (error.errno, error.filename) == (28, "log.csv")
+    assert_params(net, record.params[record.best()])
+    if sys.version_info >= (3, 11):
+        assert len(error.__notes__) == 1
+        assert error.__notes__[0].startswith("fit restored the parameters of its best epoch")
+
+
+@pytest.mark.parametrize("early_stopping", [None, nncore.EarlyStopping(patience=50,
+                                                                       monitor="loss",
+                                                                       restore_best=False)])
+def test_without_restore_best_an_interrupted_fit_keeps_its_last_parameters(early_stopping):
+    net = make_net("float64", "cython")
+    X, y = data()
+    record = Recorder(net, raise_at=4, error=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt) as info:
+        net.fit(X, y, epochs=10, lr=0.5, batch_size=8, callback=record,
+                early_stopping=early_stopping)
+    assert info.value.args == ()
+    assert_params(net, record.params[4])
+
+
+def test_a_fit_that_diverges_before_any_epoch_finished_has_nothing_to_restore():
+    net = make_net("float64", "cython")
+    X, y = data()
+    with pytest.raises(FloatingPointError) as info:
+        net.fit(X, y, epochs=3, lr=1e30, batch_size=8,
+                early_stopping=nncore.EarlyStopping(patience=5, monitor="loss"))
+    assert "restored" not in str(info.value)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_error_from_the_schedule_between_epochs_restores_the_best_epoch(backend):
+    # an exception raised by fit's own work between epochs (here the schedule) is handled as
+    # one from a callback
+    net = make_net("float64", backend)
+    X, y = data()
+    record = Recorder(net)
+
+    def schedule(epoch, lr):
+        if epoch == 4:
+            raise ValueError("no rate for epoch 4")
+        return lr * (1 if epoch < 2 else 40)   # epochs 2 and 3 overshoot
+
+    with pytest.raises(ValueError) as info:
+        net.fit(X, y, epochs=10, lr=0.5, batch_size=8, callback=record, schedule=schedule,
+                early_stopping=nncore.EarlyStopping(patience=50, monitor="loss"))
+    best = record.best()
+    assert_params(net, record.params[best])
+    assert str(info.value).startswith("no rate for epoch 4; fit restored the parameters of its "
+                                      f"best epoch ({best}, loss")
