@@ -208,6 +208,11 @@ CORPUS = {
     "inf at b1's last index": (with_members(nan_at("b1.npy", -1, np.inf)), "finite"),
     "W1 not an .npy": (with_members(lambda m: m.update({"W1.npy": b"garbage" * 10})),
                        "not a valid .npy"),
+    "W1 of .npy version 3.0": (with_members(lambda m: m.update(
+        {"W1.npy": m["W1.npy"][:6] + b"\x03\x00" + m["W1.npy"][8:]})), "version (3, 0)"),
+    "W1 declares a 4 GiB .npy header": (with_members(lambda m: m.update(
+        {"W1.npy": b"\x93NUMPY\x02\x00" + (2**32 - 1).to_bytes(4, "little") + b" " * 64})),
+        "declares a .npy header of 4294967295 bytes; at most 10000"),
     "W1 header only": (with_members(lambda m: m.update({"W1.npy": m["W1.npy"][:128]})),
                        "bytes"),
     "W1 with trailing bytes": (with_members(lambda m: m.update({"W1.npy": m["W1.npy"] + b"x"})),
@@ -769,3 +774,20 @@ def test_save_refuses_more_layers_than_load_accepts(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["net.npz"]
     with pytest.raises(ValueError, match="1 to 2 layers"):
         nncore.Network.load(path)
+
+
+def test_a_long_npy_header_is_refused_before_it_is_read(tmp_path):
+    # a header that declares (and holds) 32 MiB: numpy would read it all before refusing it
+    length = 32 * 2**20
+    members, _ = members_of(valid_net())
+    members["W0.npy"] = (b"\x93NUMPY\x02\x00" + length.to_bytes(4, "little")
+                         + b" " * length)
+    path = write_zip(tmp_path / "long-header.npz", members)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=f"W0 declares a .npy header of {length} bytes"):
+            nncore.Network.load(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, peak

@@ -22,6 +22,7 @@ of the generator that shuffles ``fit``, when its bit generator is PCG64 or PCG64
 states JSON holds), so that ``fit`` continues after ``load`` as if never interrupted.
 """
 import errno
+import io
 import json
 import math
 import numbers
@@ -207,6 +208,7 @@ def _write(path, arrays):
 
 DEFAULT_MAX_BYTES = 2**30  # the most parameter memory load accepts unless told otherwise
 _MAX_CONFIG_CHARS = 1 << 20
+_MAX_NPY_HEADER = 10_000   # numpy's own default bound (a header of nncore's takes 128 bytes)
 # The most layers a file may hold (save refuses more): it bounds the zip's member count, and so
 # the time and memory that reading the zip's directory takes before anything else is checked.
 _MAX_LAYERS = 4096
@@ -249,17 +251,28 @@ def _check_stored(info, what):
 
 def _read_header(f, what):
     """(shape, fortran_order, dtype) from the .npy header at the start of the open member f,
-    which is left at the first byte of the data."""
+    which is left at the first byte of the data. The header's declared length is checked
+    before the header is read (numpy's own check comes after reading it)."""
     fmt = np.lib.format
+    head = f.read(8)   # the magic string and the version
+    if len(head) != 8 or head[:6] != fmt.MAGIC_PREFIX:
+        raise _Bad(f"{what} is not a valid .npy array (no .npy magic string)")
+    version = (head[6], head[7])
+    if version not in ((1, 0), (2, 0)):
+        raise _Bad(f"{what} is .npy format version {version}; expected 1.0 or 2.0")
+    length_bytes = f.read(2 if version == (1, 0) else 4)
+    length = int.from_bytes(length_bytes, "little")
+    if len(length_bytes) not in (2, 4) or length > _MAX_NPY_HEADER:
+        raise _Bad(f"{what} declares a .npy header of {length} bytes; at most "
+                   f"{_MAX_NPY_HEADER}")
+    header = io.BytesIO(head + length_bytes + f.read(length))
     try:
-        version = fmt.read_magic(f)
+        fmt.read_magic(header)
         if version == (1, 0):
-            return fmt.read_array_header_1_0(f)
-        if version == (2, 0):
-            return fmt.read_array_header_2_0(f)
+            return fmt.read_array_header_1_0(header)
+        return fmt.read_array_header_2_0(header)
     except (ValueError, TypeError, SyntaxError, EOFError) as exc:
         raise _Bad(f"{what} is not a valid .npy array ({exc})") from None
-    raise _Bad(f"{what} is .npy format version {version}; expected 1.0 or 2.0")
 
 
 def _read_member(zf, info, expected_shape, expected_kind, itemsize, what):
