@@ -300,3 +300,62 @@ def test_a_full_disk_is_reported_against_the_path_given(tmp_path, monkeypatch):
         make_net(1).save(tmp_path / "net.npz")
     assert info.value.errno == 28 and info.value.filename == str(tmp_path / "net.npz")
     assert os.listdir(tmp_path) == []
+
+
+# -- check_path: save's path errors, before anything is trained or written -----------------------
+
+def save_error(path):
+    """The OSError (type, errno, filename) that saving to path raises, or None."""
+    try:
+        make_net(1).save(path)
+    except OSError as exc:
+        return type(exc), exc.errno, exc.filename
+    return None
+
+
+def check_error(path):
+    try:
+        assert nncore.io.check_path(path) == str(path) + ("" if str(path).endswith(".npz")
+                                                          else ".npz")
+    except OSError as exc:
+        return type(exc), exc.errno, exc.filename
+    return None
+
+
+@posix
+def test_check_path_refuses_what_save_refuses_with_the_same_error(tmp_path):
+    (tmp_path / "folder.npz").mkdir()
+    os.symlink(tmp_path / "loop2.npz", tmp_path / "loop1.npz")
+    os.symlink(tmp_path / "loop1.npz", tmp_path / "loop2.npz")
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    cases = [tmp_path / "missing" / "net.npz", tmp_path / "missing" / "net",
+             tmp_path / "folder.npz", tmp_path / "loop1.npz",
+             tmp_path / ("n" * name_max(tmp_path) + ".npz")]
+    if os.geteuid() != 0:   # root writes anywhere
+        cases.append(readonly / "net.npz")
+    os.chmod(readonly, 0o555)
+    try:
+        before = sorted(os.listdir(tmp_path))
+        for path in cases:
+            expected = check_error(path)
+            assert expected is not None, path
+            assert os.path.basename(str(expected[2])) in (os.path.basename(str(path)),
+                                                          os.path.basename(str(path)) + ".npz")
+            assert sorted(os.listdir(tmp_path)) == before   # wrote nothing
+            assert save_error(path) == expected, path
+    finally:
+        os.chmod(readonly, 0o755)
+
+
+@posix
+def test_check_path_accepts_what_save_writes_and_writes_nothing(tmp_path):
+    target = tmp_path / "target.npz"
+    os.symlink(target, tmp_path / "link.npz")   # dangling: save would create the target
+    make_net(1).save(tmp_path / "existing.npz")
+    for name in ("new.npz", "new", "link.npz", "existing.npz",
+                 "n" * (name_max(tmp_path) - 4) + ".npz"):
+        before = sorted(os.listdir(tmp_path))
+        assert check_error(tmp_path / name) is None, name
+        assert sorted(os.listdir(tmp_path)) == before
+        assert save_error(tmp_path / name) is None, name

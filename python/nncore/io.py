@@ -35,7 +35,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "check_path"]
 
 FORMAT = "nncore.Network/1"
 
@@ -121,16 +121,43 @@ def save(net, path):
     try:
         _write(path, arrays)
     except OSError as exc:
-        # the same error, about the user's path rather than the temporary file or the target
-        # of a link
-        if exc.errno is None or exc.filename == path:
-            raise
-        try:
-            renamed = type(exc)(exc.errno, exc.strerror, path)
-        except Exception:   # a subclass that is not built as OSError is
-            raise exc from None
-        raise renamed from None
+        _raise_about(path, exc)
     return path
+
+
+def check_path(path):
+    """Raise the OSError that ``save`` would raise because of where it writes, without
+    writing anything: a missing folder, a folder that is not writable, a folder or a loop of
+    links where the file should be, a name longer than the file system allows. Returns the
+    path that ``save`` would write (``.npz`` added to a name that lacks it).
+
+    For a program that trains and then saves: checking first means a bad path is found
+    before the training, not after it. What only writing can find (a full disk) still shows
+    when ``save`` runs."""
+    path = _npz_path(path)
+    try:
+        target, _ = _target(path)
+        folder, name = os.path.split(target)
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), folder)
+        _temporary_name(folder, name)   # refuses a name that is too long
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), folder)
+    except OSError as exc:
+        _raise_about(path, exc)
+    return path
+
+
+def _raise_about(path, exc):
+    """Raise ``exc`` again, about the user's path rather than the temporary file or the target
+    of a link."""
+    if exc.errno is None or exc.filename == path:
+        raise exc
+    try:
+        renamed = type(exc)(exc.errno, exc.strerror, path)
+    except Exception:   # a subclass that is not built as OSError is
+        raise exc from None
+    raise renamed from None
 
 
 def _target(path):
