@@ -2,6 +2,7 @@
 import os
 import random
 import signal
+import stat
 import sys
 import time
 import warnings
@@ -359,3 +360,20 @@ def test_check_path_accepts_what_save_writes_and_writes_nothing(tmp_path):
         assert check_error(tmp_path / name) is None, name
         assert sorted(os.listdir(tmp_path)) == before
         assert save_error(tmp_path / name) is None, name
+
+
+@posix
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_save_refuses_to_replace_what_is_not_a_regular_file(tmp_path):
+    # a named pipe, directly and through a link (as a link to a device would be)
+    pipe = tmp_path / "pipe.npz"
+    os.mkfifo(pipe)
+    os.symlink(pipe, tmp_path / "link.npz")
+    for path in (pipe, tmp_path / "link.npz"):
+        with pytest.raises(OSError, match="not a regular file") as info:
+            make_net(1).save(path)
+        assert info.value.filename == str(path)
+        with pytest.raises(OSError, match="not a regular file"):
+            nncore.io.check_path(path)
+    assert sorted(os.listdir(tmp_path)) == ["link.npz", "pipe.npz"]
+    assert os.path.islink(tmp_path / "link.npz") and stat.S_ISFIFO(os.stat(pipe).st_mode)
