@@ -189,3 +189,80 @@ def test_an_epoch_refused_because_another_thread_trains_restores_nothing(backend
     assert len(record.values) == 3 and record.best() != 2, record.values
     assert_params(net, record.params[2])
     assert str(info.value) == "this network is already computing in another thread"
+
+
+# Ctrl-C at a random moment of fit, in a subprocess (a signal that arrived outside the test's
+# own handling would stop the test run). Each trial prints what it could check.
+SIGINT_CHILD = r"""
+import json, random, re, signal, sys, threading, time
+import numpy as np
+import nncore
+from test_fit_failures import Recorder, data, make_net, params
+
+backend, trials = sys.argv[1], int(sys.argv[2])
+X, y = data(24)
+Xv, yv = data(48, seed=1)   # held out: its loss falls, then rises as the net overfits X
+rng = random.Random(0)
+main = threading.main_thread().ident
+out = []
+for trial in range(trials):
+    net = make_net("float64", backend, optimizer="adam")
+    record = Recorder(net, monitor=lambda: net.loss(Xv, yv))
+    delay = rng.uniform(0.001, 0.08)
+    killer = threading.Timer(delay, signal.pthread_kill, (main, signal.SIGINT))
+    try:
+        killer.start()
+        net.fit(X, y, epochs=10**6, lr=0.02, batch_size=8, callback=record,
+                validation_data=(Xv, yv), early_stopping=nncore.EarlyStopping(patience=10**6))
+        out.append(["finished"])
+    except KeyboardInterrupt as exc:
+        killer.join()
+        got = params(net)
+        finite = all(np.isfinite(a).all() for a in got)
+        m = re.fullmatch(r"fit restored the parameters of its best epoch \((\d+), val_loss "
+                         r"(\S+)\) before this exception left it "
+                         r"\(EarlyStopping\(restore_best=True\)\)", str(exc))
+        if m is None:
+            out.append(["not restored", str(exc), len(record.values), finite])
+            continue
+        k = int(m.group(1))
+        if k >= len(record.values):   # the interrupt landed in the callback of epoch k
+            out.append(["unrecorded", k, len(record.values), finite])
+            continue
+        best = int(np.argmin(record.values))
+        same = all(np.array_equal(a, b) for a, b in zip(got, record.params[k]))
+        out.append(["checked", k, best, len(record.values), same,
+                    m.group(2) == f"{record.values[k]:.6g}"])
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "pthread_kill"), reason="POSIX signals")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_at_any_moment_of_fit_leaves_the_best_epoch(backend):
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+    here = str(Path(__file__).resolve().parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [here] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    proc = subprocess.run([sys.executable, "-c", SIGINT_CHILD, backend, "30"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = json.loads(proc.stdout.strip().splitlines()[-1])
+    checked = [t for t in trials if t[0] == "checked"]
+    for kind, *rest in trials:
+        assert kind != "finished"
+        if kind == "checked":
+            k, best, n, same, value = rest
+            assert (k, same, value) == (best, True, True), rest
+        elif kind == "unrecorded":
+            assert rest[2], rest            # the parameters are finite
+        else:
+            # no best epoch saved whole yet: interrupted in the first epochs, or while the
+            # copy of a new best was made (the parameters are then that best epoch's)
+            assert rest[0] == "" and rest[2], rest
+    # the interrupts landed at many moments, most after a best epoch was saved
+    assert len(checked) >= len(trials) // 2, trials
+    assert len({t[3] for t in checked}) > 3, checked
