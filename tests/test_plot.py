@@ -195,6 +195,7 @@ def test_history_plot_draws_the_record(via):
     assert list(points[0].get_ydata()) == [history.val_loss[best]]
     # the metrics on the second axis
     right = ax.right_ax
+    assert right.get_legend() is not None and len(right.get_legend().texts) == 5
     np.testing.assert_array_equal(right.lines[0].get_ydata(), history.metrics["accuracy"])
     # losses that span a decade: a log scale
     assert max(history.loss) / min(history.loss) > 10
@@ -209,20 +210,37 @@ def test_history_plot_is_linear_when_the_loss_spans_less_than_a_decade():
     assert ax.right_ax is None
 
 
-def test_saved_history_plot_keeps_labels_and_legend_clear_of_the_curves(tmp_path):
-    history = fitted_history()
+@pytest.mark.parametrize("metrics", [("accuracy",), ()])
+def test_saved_history_plot_keeps_labels_and_legend_clear_of_the_curves(tmp_path, metrics):
+    X, y = nncore.load_digits()
+    net = nncore.Network([64, 16, 10], activation="relu", loss="cross_entropy", seed=0)
+    history = net.fit(X / 16, y, epochs=25, lr=0.1, validation_split=0.2, metrics=metrics)
     ax = history.plot()
+    ax.set_title("a title set afterwards")
     fig = ax.figure
     fig.savefig(tmp_path / "curves.png")           # a plain savefig: no bbox_inches
     renderer = fig.canvas.get_renderer()
+    right = ax.right_ax
+    legend = (right or ax).get_legend()
+    labels = [ax.xaxis.label, ax.yaxis.label, ax.title, legend]
+    labels += [right.yaxis.label] if right is not None else []
     figure_box = fig.bbox
-    legend = ax.right_ax.get_legend()
-    for artist in [ax.xaxis.label, ax.yaxis.label, ax.right_ax.yaxis.label, legend]:
+    for artist in labels:
         box = artist.get_window_extent(renderer)
         assert figure_box.x0 - 0.5 <= box.x0 and box.x1 <= figure_box.x1 + 0.5, artist
         assert figure_box.y0 - 0.5 <= box.y0 and box.y1 <= figure_box.y1 + 0.5, artist
-    # the legend is outside the plotting area, so never over a curve
-    assert not _overlaps(legend.get_window_extent(renderer), ax.get_window_extent(renderer))
+    # the legend lies inside the plotting area, above every point of every curve
+    legend_box = legend.get_window_extent(renderer)
+    axes_box = ax.get_window_extent(renderer)
+    assert axes_box.y0 <= legend_box.y0 and legend_box.y1 <= axes_box.y1 + 0.5
+    curves = [line for a in (ax, right) if a is not None for line in a.lines
+              if not line.get_label().startswith("best epoch")]
+    assert len(curves) == 2 + len(history.metrics) + 1   # loss, val_loss, metrics, best point
+    for line in curves:
+        points = line.get_transform().transform(line.get_xydata())
+        assert points[:, 1].max() < legend_box.y0, line.get_label()
+    # and the title above the plotting area does not meet the legend
+    assert not _overlaps(ax.title.get_window_extent(renderer), legend_box)
     assert (tmp_path / "curves.png").stat().st_size > 0
 
 

@@ -306,6 +306,24 @@ def plot_activations(activations: Sequence[Any] = ("sigmoid", "tanh", "relu", "l
     return fig
 
 
+_CURVES_TOP = 0.72   # curves use the lower 72% of the height; the legend the band above
+
+
+def _headroom(ax, values, log):
+    """y limits that put every value in the lower _CURVES_TOP of the axes' height."""
+    values = np.asarray([v for v in values if np.isfinite(v) and (v > 0 or not log)],
+                        dtype=float)
+    if values.size == 0:
+        return
+    lo, hi = float(values.min()), float(values.max())
+    if log:
+        lo, hi = np.log10(lo), np.log10(hi)
+    span = hi - lo if hi > lo else max(abs(hi), 1.0) * 0.1
+    bottom = lo - 0.05 * span
+    top = bottom + (hi - bottom) / _CURVES_TOP
+    ax.set_ylim(*((10 ** bottom, 10 ** top) if log else (bottom, top)))
+
+
 def _spans_decades(values):
     values = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
     return values.size > 1 and values.min() > 0 and values.max() / values.min() >= 10.0
@@ -316,7 +334,8 @@ def plot_history(history: Any, ax: Any = None, *, log: bool | None = None) -> An
 
     The training loss, the validation loss when there is one, the best epoch marked (a
     vertical line, and a point on the monitored curve), and the metrics (e.g. accuracy) on a
-    second y axis. The legend sits above the plotting area, clear of the curves.
+    second y axis. The curves fill the lower part of the axes and the legend the band above
+    them, so it never covers a curve, and a title can go above as usual.
 
     Parameters
     ----------
@@ -324,7 +343,7 @@ def plot_history(history: Any, ax: Any = None, *, log: bool | None = None) -> An
     ax : matplotlib.axes.Axes, optional
         Where to draw. A new figure, with constrained layout, when omitted; pass an Axes of a
         figure made with ``layout="constrained"`` (or call ``fig.tight_layout()``) so that
-        ``savefig`` keeps the labels.
+        ``savefig`` keeps the right axis's label.
     log : bool, optional
         A logarithmic loss axis; by default when the losses span a factor of 10 or more.
 
@@ -361,8 +380,10 @@ def plot_history(history: Any, ax: Any = None, *, log: bool | None = None) -> An
         log = _spans_decades(loss + val_loss)
     if log:
         ax.set_yscale("log")
+    _headroom(ax, loss + val_loss, log)
     if best is not None:
-        ax.axvline(best + 1, color="grey", linestyle=":", label=f"best epoch ({best + 1})")
+        ax.axvline(best + 1, ymax=_CURVES_TOP, color="grey", linestyle=":",
+                   label=f"best epoch ({best + 1})")
         if 0 <= best < len(monitored):
             ax.plot([best + 1], [monitored[best]], marker="o", color="black", linestyle="none",
                     zorder=5)
@@ -377,12 +398,13 @@ def plot_history(history: Any, ax: Any = None, *, log: bool | None = None) -> An
             right.plot(np.arange(1, len(values) + 1), values, linestyle="--",
                        color=f"C{k + 2}", label=name)
         right.set_ylabel("metric")
+        _headroom(right, [v for values in metrics.values() for v in values], False)
         h2, l2 = right.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
     ax.right_ax = right
-    # above the plotting area: never over a curve, whatever their shape
-    (right or ax).legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.01),
-                         ncol=min(len(labels), 3), frameon=False, fontsize=9)
+    # in the band above the curves (every curve is drawn below _CURVES_TOP of the height)
+    (right or ax).legend(handles, labels, loc="upper center", ncol=min(len(labels), 3),
+                         fontsize=8, framealpha=0.9, borderaxespad=0.3)
     return ax
 
 

@@ -53,7 +53,7 @@ class History(list[float]):
         epoch marked, and the metrics on a second y axis; returns the matplotlib Axes.
 
         The loss axis is logarithmic when the losses span a factor of 10 or more (``log``
-        decides otherwise); the legend sits above the curves; a figure made here uses
+        decides otherwise); the legend sits in a band above the curves; a figure made here uses
         constrained layout, so a plain ``savefig`` keeps every label. The same as
         ``nncore.plot.plot_history(self, ax, log=log)``. matplotlib is an optional
         dependency (``pip install "nncore[plot]"``).
