@@ -320,3 +320,9 @@ def test_import_nncore_does_not_import_matplotlib_and_plot_says_what_to_install(
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert 'pip install "nncore[plot]"' in out
+
+
+def test_docstring_examples_run():
+    import doctest
+    result = doctest.testmod(nplot, optionflags=doctest.NORMALIZE_WHITESPACE, report=False)
+    assert result.attempted >= 15 and result.failed == 0

@@ -70,6 +70,7 @@ def draw_network(net: Any, x: Any = None, ax: Any = None, *, node_size: float | 
     Parameters
     ----------
     net : nncore.Network or fitted nncore.sklearn estimator
+        The network to draw (an estimator's ``network_``).
     x : array_like of shape (n_in,) or (1, n_in), optional
         One example whose activations fill the nodes.
     ax : matplotlib.axes.Axes, optional
@@ -77,6 +78,7 @@ def draw_network(net: Any, x: Any = None, ax: Any = None, *, node_size: float | 
     node_size : float, optional
         Marker area of a node in points^2; by default smaller for wider layers.
     show_biases : bool, default True
+        Draw the bias nodes and their connections.
     colorbar : bool, default True
         Add a colour bar of the weights (and of the activations, with ``x``).
 
@@ -195,8 +197,13 @@ def plot_trace(net: Any, X: Any, Y: Any, *, cmap: str = _WEIGHT_CMAP) -> Any:
     Parameters
     ----------
     net : nncore.Network
+        The network whose pass is drawn.
     X : array_like of shape (N, n_in) or (n_in,)
+        The inputs, one example a row.
     Y : array_like of shape (N, n_out), (N,) class labels, or one example's target
+        The targets, which the deltas depend on.
+    cmap : str, default "coolwarm"
+        The colour map of ``a`` and ``delta`` (``z`` uses "viridis").
 
     Returns
     -------
@@ -258,6 +265,7 @@ def plot_activations(activations: Sequence[Any] = ("sigmoid", "tanh", "relu", "l
     a : array_like of shape (M,), optional
         The points; by default 401 points over [-4, 4].
     ncols : int, default 2
+        Panels per row.
 
     Returns
     -------
@@ -340,6 +348,7 @@ def plot_history(history: Any, ax: Any = None, *, log: bool | None = None) -> An
     Parameters
     ----------
     history : nncore.History
+        What ``Network.fit`` returned.
     ax : matplotlib.axes.Axes, optional
         Where to draw. A new figure, with constrained layout, when omitted; pass an Axes of a
         figure made with ``layout="constrained"`` (or call ``fig.tight_layout()``) so that
@@ -444,11 +453,13 @@ def plot_decision_regions(model: Any, X: Any, y: Any = None, ax: Any = None, *,
     y : array_like of shape (N,), optional
         Their classes (indices, or labels in ``classes_``), colouring the points.
     ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure when omitted.
     resolution : int, default 200
         Grid points along each axis.
     margin : float, default 0.1
         Added around the data, as a fraction of its range.
     cmap : str, default "tab10"
+        The colour map of the classes (the regions are drawn lighter than the points).
 
     Returns
     -------

@@ -49,14 +49,38 @@ class History(list[float]):
         return list(self)
 
     def plot(self, ax: Any = None, *, log: bool | None = None) -> Any:
-        """Draw the loss curves (training, and validation if any) against the epoch, the best
-        epoch marked, and the metrics on a second y axis; returns the matplotlib Axes.
+        """Draw the losses against the epoch: training, validation, the best epoch marked.
 
-        The loss axis is logarithmic when the losses span a factor of 10 or more (``log``
-        decides otherwise); the legend sits in a band above the curves; a figure made here uses
-        constrained layout, so a plain ``savefig`` keeps every label. The same as
-        ``nncore.plot.plot_history(self, ax, log=log)``. matplotlib is an optional
-        dependency (``pip install "nncore[plot]"``).
+        The same as ``nncore.plot.plot_history(self, ax, log=log)``: the metrics go on a
+        second y axis, the loss axis is logarithmic when the losses span a factor of 10 or
+        more, the legend sits in a band above the curves, and a figure made here uses
+        constrained layout, so a plain ``savefig`` keeps every label. matplotlib is an
+        optional dependency (``pip install "nncore[plot]"``).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw; a new figure when omitted.
+        log : bool, optional
+            A logarithmic loss axis; by default when the losses span a factor of 10.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The Axes of the losses (the metrics' Axes is its ``right_ax``).
+
+        See Also
+        --------
+        nncore.plot.plot_history : The same drawing, as a function.
+
+        Examples
+        --------
+        >>> import matplotlib; matplotlib.use("Agg")
+        >>> import nncore
+        >>> history = nncore.History([2.0, 0.9, 0.4, 0.15])
+        >>> ax = history.plot()
+        >>> ax.get_yscale()
+        'log'
         """
         try:
             import matplotlib.pyplot  # noqa: F401  (checked here too: nncore.plot may be loaded)
