@@ -26,7 +26,8 @@ try:
     import matplotlib
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
-    from matplotlib.colors import Normalize, TwoSlopeNorm
+    from matplotlib.colors import Normalize
+    from matplotlib.ticker import MaxNLocator
 except ImportError as exc:  # pragma: no cover - exercised with matplotlib absent
     raise ImportError("nncore.plot needs matplotlib: pip install \"nncore[plot]\" "
                       "(or pip install matplotlib)") from exc
@@ -233,6 +234,8 @@ def plot_trace(net: Any, X: Any, Y: Any, *, cmap: str = _WEIGHT_CMAP) -> Any:
             image = ax.imshow(data, aspect="auto", interpolation="nearest",
                               cmap=cmap if name != "z" else _VALUE_CMAP, norm=norm)
             ax.set_title(f"layer {l + 1}: {name}")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("node")
             if k == 0:
                 ax.set_ylabel("example")
