@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 DOCS_URL = "https://nncore.readthedocs.io/en/latest/"
+# its code starts a Dask cluster: shown, not run, by the docs' build; tests/test_dask.py runs it
+SCALING_OUT = DOCS / "user-guide" / "scaling-out.md"
 
 
 def _python_blocks(text):
@@ -66,6 +68,14 @@ def test_readme_is_one_page_with_the_quick_start_commands():
     headings = re.findall(r"^## (.*)$", text, re.M)
     for heading in ("Install", "Quick start", "Example", "Performance", "Documentation"):
         assert heading in headings
+
+
+def test_scaling_out_page_has_the_code_that_test_dask_runs():
+    blocks = _python_blocks(SCALING_OUT.read_text(encoding="utf-8"))
+    assert len(blocks) == 3
+    code = "\n".join(code for _, code in blocks)
+    for name in ("same", "search", "inc", "client", "digits_X", "digits_y"):
+        assert re.search(rf"^{name}\b|\b{name} = ", code, re.M), name
 
 
 def _docs_page(url_path):
