@@ -148,3 +148,16 @@ def test_the_package_docstring_points_to_the_docs():
     import nncore
     assert "https://nncore.readthedocs.io" in nncore.__doc__
     assert "README" not in nncore.__doc__
+
+
+@pytest.mark.parametrize("page", sorted((DOCS / "guide").glob("*.md")), ids=lambda p: p.name)
+def test_guide_topic_pages_code_runs(page, tmp_path, monkeypatch):
+    """The ```python blocks of a topic page in docs/guide/ run, in order, in one namespace
+    (their >>> blocks are run by the docs' doctest build)."""
+    blocks = [(section, code) for section, code in _python_blocks(page.read_text("utf-8"))
+              if not code.lstrip().startswith(">>>")]
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__docs__"}
+    for section, code in blocks:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(code, f"{page.name} ({section})", "exec"), namespace)

@@ -168,7 +168,20 @@ class GuidePages(TocTree):
         return super().run()
 
 
+def _doctest_blocks(app, doctree):
+    """Markdown code blocks that start with ``>>>`` become doctest blocks, so that
+    ``sphinx-build -b doctest`` runs them as it runs the docstrings' examples."""
+    for block in list(doctree.findall(nodes.literal_block)):
+        text = block.astext()
+        if block.get("language", "python") in ("python", "pycon", "default") and \
+                text.lstrip().startswith(">>>") and not block.get("testnodetype"):
+            new = nodes.doctest_block(text, text)
+            new.source, new.line = block.source, block.line
+            block.replace_self(new)
+
+
 def setup(app):
+    app.connect("doctree-read", _doctest_blocks)
     app.add_directive("guide-pages", GuidePages)
     app.connect("autodoc-process-docstring", _process_docstring, priority=100)
     app.connect("autodoc-skip-member", _skip_metadata_requests)
