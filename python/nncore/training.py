@@ -48,36 +48,48 @@ class History(list[float]):
     def loss(self) -> list[float]:
         return list(self)
 
-    def plot(self, ax: Any = None) -> Any:
-        """Draw the loss curves (training, and validation if any) against the epoch, and the
-        metrics on a second y axis; returns the matplotlib Axes.
+    def plot(self, ax: Any = None, *, log: bool | None = None) -> Any:
+        """Draw the losses against the epoch: training, validation, the best epoch marked.
 
-        matplotlib is an optional dependency (``pip install nncore[plot]``)."""
+        The same as ``nncore.plot.plot_history(self, ax, log=log)``: the metrics go on a
+        second y axis, the loss axis is logarithmic when the losses span a factor of 10 or
+        more, the legend sits in a band above the curves, and a figure made here uses
+        constrained layout, so a plain ``savefig`` keeps every label. matplotlib is an
+        optional dependency (``pip install "nncore[plot]"``).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw; a new figure when omitted.
+        log : bool, optional
+            A logarithmic loss axis; by default when the losses span a factor of 10.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The Axes of the losses (the metrics' Axes is its ``right_ax``).
+
+        See Also
+        --------
+        nncore.plot.plot_history : The same drawing, as a function.
+
+        Examples
+        --------
+        >>> import matplotlib; matplotlib.use("Agg")
+        >>> import nncore
+        >>> history = nncore.History([2.0, 0.9, 0.4, 0.15])
+        >>> ax = history.plot()
+        >>> ax.get_yscale()
+        'log'
+        """
         try:
-            import matplotlib.pyplot as plt
+            import matplotlib.pyplot  # noqa: F401  (checked here too: nncore.plot may be loaded)
+
+            from .plot import plot_history
         except ImportError as exc:
-            raise ImportError("History.plot needs matplotlib: pip install matplotlib "
-                              "(or pip install nncore[plot])") from exc
-        if ax is None:
-            _, ax = plt.subplots()
-        epochs = np.arange(1, len(self) + 1)
-        ax.plot(epochs, self.loss, label="loss")
-        if self.val_loss:
-            ax.plot(epochs, self.val_loss, label="val_loss")
-        if self.best_epoch is not None:
-            ax.axvline(self.best_epoch + 1, color="grey", linestyle=":", label="best epoch")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        handles, labels = ax.get_legend_handles_labels()
-        if self.metrics:
-            ax2 = ax.twinx()
-            for name, values in self.metrics.items():
-                ax2.plot(epochs, values, linestyle="--", label=name)
-            ax2.set_ylabel("metric")
-            h2, l2 = ax2.get_legend_handles_labels()
-            handles, labels = handles + h2, labels + l2
-        ax.legend(handles, labels)
-        return ax
+            raise ImportError("History.plot needs matplotlib: pip install \"nncore[plot]\" "
+                              "(or pip install matplotlib)") from exc
+        return plot_history(self, ax, log=log)
 
     def __repr__(self):
         return (f"History({list.__repr__(self)}, val_loss={self.val_loss!r}, lr={self.lr!r}, "
