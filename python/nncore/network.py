@@ -289,6 +289,37 @@ class Network:
         _no_nan(self, records, "")
         return records
 
+    def evaluate(self, X: ArrayLike, Y: ArrayLike,
+                 metrics: Sequence[str] | str | None = None) -> dict[str, float]:
+        """The network's metrics on (X, Y), each equal to its ``sklearn.metrics`` namesake.
+
+        Parameters
+        ----------
+        X : (N, n_in)
+        Y : integer class labels (N,), or rows (N, n_out) (one-hot rows for the class
+            metrics), or for one output a column (N,)
+        metrics : sequence of str, optional
+            Any of ``"loss"``, ``"accuracy"``, ``"top_k_accuracy"`` (k = 5) or
+            ``"top_<k>_accuracy"``, ``"precision"``, ``"recall"``, ``"f1"`` (macro averages),
+            ``"log_loss"``, ``"mae"``, ``"rmse"``, ``"r2"`` (see nncore.metrics). By default
+            loss and accuracy for a cross-entropy network, loss, mae, rmse and r2 for mse.
+
+        Returns
+        -------
+        dict of str to float, in the order asked. The rows are predicted and reduced chunk by
+        chunk (nncore.metrics.CHUNK_ROWS at a time), so memory does not grow with N.
+        """
+        from . import metrics as _metrics
+
+        return _metrics.evaluate(self, X, Y, metrics)
+
+    def summary(self) -> str:
+        """A table of the layers (type, activation, output shape, parameter count), the total
+        parameter count and the optimizer, as text: ``print(net.summary())``."""
+        from . import metrics as _metrics
+
+        return _metrics.summary(self)
+
     def _nan_message(self, what):
         return (f"{what} is NaN: the computation overflowed {self.dtype.name} (inputs, weights "
                 f"or activation parameters too large for it)")
