@@ -12,7 +12,9 @@ The file is a plain ``.npz`` (no pickle): a JSON configuration ``config`` and th
 the format, loss, dtype and layers, and (files of older versions lack them) ``"optimizer"``
 (``{"kind": "Adam", "config": {hyper-parameters}, "step": int}``) and ``"rng"`` (the state dict
 of the generator that shuffles ``fit``, when its bit generator is PCG64 or PCG64DXSM, whose
-states JSON holds), so that ``fit`` continues after ``load`` as if never interrupted.
+states JSON holds), so that ``fit`` continues after ``load`` as if never interrupted. A model
+saved by the command line also has ``"meta"``, a JSON object (its data's columns, scaling and
+class names) that ``load`` checks is an object and otherwise leaves to the command line.
 """
 import json
 import math
@@ -89,11 +91,17 @@ def _fsync_folder(folder):
         os.close(fd)
 
 
-def save(net, path):
+def save(net, path, meta=None):
     """Write ``net`` to ``path`` atomically (see the module's docstring); returns the path
-    written (``.npz`` is added to a name that lacks it)."""
+    written (``.npz`` is added to a name that lacks it). ``meta``, a dict that JSON holds, is
+    stored as the configuration's ``"meta"`` (what the command line needs to read new data);
+    ``load`` checks that it is an object and otherwise ignores it."""
     path = _npz_path(path)
     config = _config(net)
+    if meta is not None:
+        if not isinstance(meta, dict):
+            raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
+        config["meta"] = meta
     config["optimizer"], arrays = _optimizer_state(net)
     rng_state = _rng_state(net._rng)
     if rng_state is not None:
@@ -132,7 +140,7 @@ def save(net, path):
 DEFAULT_MAX_BYTES = 2**30  # the most parameter memory load accepts unless told otherwise
 _MAX_CONFIG_CHARS = 1 << 20
 _MAX_LAYERS = 10_000
-_CONFIG_KEYS = {"format", "loss", "dtype", "layers", "optimizer", "rng"}
+_CONFIG_KEYS = {"format", "loss", "dtype", "layers", "optimizer", "rng", "meta"}
 _SQUARES = ("exp_avg_sq", "max_exp_avg_sq", "square_avg")  # state that is never negative
 _ACTIVATION_KEYS = {"identity": set(), "tanh": set(), "relu": set(), "softmax": set(),
                     "sigmoid": {"c", "beta", "trainable"}, "leaky_relu": {"delta"}}
@@ -222,7 +230,10 @@ def _check_config(config, max_bytes):
         raise _Bad(f"unknown format {config.get('format')!r}; expected {FORMAT!r}")
     if not {"format", "loss", "dtype", "layers"} <= set(config) <= _CONFIG_KEYS:
         raise _Bad(f"the configuration has keys {sorted(config)}; expected "
-                   f"['dtype', 'format', 'layers', 'loss'] and optionally 'optimizer', 'rng'")
+                   f"['dtype', 'format', 'layers', 'loss'] and optionally 'optimizer', 'rng', "
+                   f"'meta'")
+    if not isinstance(config.get("meta", {}), dict):
+        raise _Bad(f"'meta' is a JSON {type(config['meta']).__name__}, not an object")
     if config["loss"] not in LOSS_NAMES:
         raise _Bad(f"unknown loss {config['loss']!r}; expected one of {LOSS_NAMES}")
     if config["dtype"] not in ("float32", "float64"):
