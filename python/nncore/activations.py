@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     ActivationSpec = Union[str, "Activation", Mapping[str, Any]]
 
 __all__ = ["Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax",
-           "get_activation", "ACTIVATION_NAMES"]
+           "get_activation", "ACTIVATION_NAMES", "OUTPUT_ONLY"]
 
 # Codes shared with the core (nncore/_kernels.pxd: ACT_*).
 IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = range(6)
@@ -192,6 +192,9 @@ class Softmax(Activation):
 
 _BY_NAME = {cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)}
 ACTIVATION_NAMES = tuple(_BY_NAME)
+# Functions that belong on the output layer only: softmax makes each row a probability
+# distribution (for cross_entropy), which a hidden layer has no use for.
+OUTPUT_ONLY = ("softmax",)
 
 
 def get_activation(spec: ActivationSpec) -> Activation:
