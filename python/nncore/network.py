@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
 import numpy as np
 
 from . import _validate
+from . import callbacks as _callbacks
 from . import io as _io
 from ._engine import Engine
 from ._numpy_backend import NumpyBackend
@@ -344,7 +345,8 @@ class Network:
             validation_data: tuple[ArrayLike, ArrayLike] | None = None,
             validation_split: float = 0.0, schedule: ScheduleSpec = None,
             early_stopping: EarlyStopping | None = None, metrics: Sequence[str] = (),
-            verbose: int = 0, sample_weight: ArrayLike | None = None) -> History:
+            verbose: int = 0, sample_weight: ArrayLike | None = None,
+            callbacks: Sequence[Any] | None = None) -> History:
         """Train with the network's optimizer over mini-batches; returns an nncore.History.
 
         Every epoch runs in the core (shuffle, gather, steps); the validation loss and the
@@ -384,6 +386,10 @@ class Network:
             weighted mean sum(w_i L_i) / sum(w) of its batch's losses (a batch whose weights
             are all 0 contributes no gradient). A validation_split holds out the weights with
             their examples; the validation loss and accuracy are weighted by them too.
+        callbacks : list of nncore.Callback, optional
+            Objects whose ``on_train_begin``, ``on_epoch_end(epoch, logs)`` (a true return
+            stops training) and ``on_train_end`` run around the epochs, such as
+            nncore.ModelCheckpoint and nncore.CSVLogger (see nncore.callbacks).
 
         Returns
         -------
@@ -397,6 +403,7 @@ class Network:
         batch_size = _validate.count(batch_size, "batch_size", 1)
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
+        callbacks = _callbacks.check(callbacks)
         schedule = get_schedule(schedule)
         if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
             raise TypeError(f"early_stopping must be an nncore.EarlyStopping, got "
@@ -441,6 +448,11 @@ class Network:
                              f"validation_data or validation_split")
         if monitor == "val_accuracy" and "accuracy" not in metrics:
             metrics += ("accuracy",)
+        if callbacks:   # the keys of each epoch's logs, as _train records them
+            keys = ["loss"] + ["val_loss"] * has_val
+            if "accuracy" in metrics:
+                keys += ["accuracy"] + ["val_accuracy"] * has_val
+            _callbacks.begin(callbacks, self, keys + ["lr"])
         if validation_split:
             # drawn only now that every argument is accepted
             rng_state = self._rng.bit_generator.state
@@ -448,6 +460,7 @@ class Network:
                                                    training.class_labels(Y))
             if w is not None and not (w[train].sum() > 0 and w[val].sum() > 0):
                 self._rng.bit_generator.state = rng_state    # refused: nothing changed
+                _callbacks.end(callbacks, None)
                 raise ValueError("validation_split leaves only examples of sample_weight 0 on "
                                  "one side (training or validation)")
             X, Y, Xv, Yv = X[train], Y[train], X[val], Y[val]
@@ -455,7 +468,7 @@ class Network:
                 w, wv = w[train], w[val]
         batch_size = min(batch_size, X.shape[0])
         return self._train(X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, bool(shuffle),
-                           callback, schedule, early_stopping, metrics, verbose)
+                           callback, schedule, early_stopping, metrics, verbose, callbacks)
 
     def _epoch_in_order(self, X, Y, lr, batch_size, order=None):
         """One epoch of the optimizer's steps, in the core, for nncore.sklearn: over the rows of
@@ -481,7 +494,7 @@ class Network:
                                  loss_code(self.loss_name), single)
 
     def _train(self, X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, shuffle, callback,
-               schedule, early_stopping, metrics, verbose):
+               schedule, early_stopping, metrics, verbose, callbacks=()):
         history = History()
         if "accuracy" in metrics:
             history.metrics["accuracy"] = []
@@ -538,7 +551,10 @@ class Network:
                 if best.update(epoch, record[monitor]) and keep:
                     saved = self._snapshot(saved)
                 progress.update(epoch, record)
-                if callback is not None and callback(epoch, value):
+                stop = callback is not None and callback(epoch, value)
+                if callbacks and _callbacks.epoch_end(callbacks, epoch, record):
+                    stop = True
+                if stop:
                     history.stopped_early = epoch < epochs - 1
                     break
                 if early_stopping is not None and best.wait >= early_stopping.patience:
@@ -546,6 +562,8 @@ class Network:
                     break
         finally:
             progress.close()
+            if callbacks:
+                _callbacks.end(callbacks, history)
         history.best_epoch = best.epoch
         if keep and saved is not None and best.epoch != len(history) - 1:
             self._restore(saved)
