@@ -5,6 +5,7 @@ import copy as _copy
 import math
 import numbers
 import os
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
 
 import numpy as np
@@ -34,6 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Network"]
 
 BACKENDS = ("cython", "numpy")
+# fit warns (once) when an epoch's loss is this many times the lowest before it
+GROWTH_WARNING = 1000.0
 _DEFAULT_OUTPUT = {"mse": "identity", "cross_entropy": "softmax",
                    "binary_cross_entropy": "sigmoid"}
 
@@ -108,6 +111,7 @@ class Network:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
         layers = self._layers_from(layers, activation, output, loss)
         _validate.output_for_loss(layers[-1].activation, code)
+        _validate.hidden_activations(layers)
         _validate.activation_params(layers, self.dtype)
         if any(layer._bound for layer in layers):
             raise ValueError("a Dense layer already belongs to a Network; make a new one")
@@ -513,6 +517,9 @@ class Network:
         if schedule is not None:
             schedule.start(lr, epochs)
         progress = training.Progress(verbose, epochs)
+        # the loss before training (on at most 1024 rows): a loss that ends an epoch
+        # GROWTH_WARNING times above the lowest so far, and above where it started, warns once
+        lowest = start = self._backend.loss(X[:1024], Y[:1024], None) if epochs else math.inf
         try:
             for epoch in range(epochs):
                 rate = lr if schedule is None else self._scheduled_rate(schedule, epoch)
@@ -531,6 +538,13 @@ class Network:
                         f"training diverged in epoch {epoch}: the loss is {value} and the "
                         f"parameters are {'' if self._parameters_usable() else 'no longer '}"
                         f"finite in {self.dtype.name} (try a smaller lr)")
+                if value > GROWTH_WARNING * lowest and value > start:
+                    warnings.warn(
+                        f"the training loss grew from {lowest:.3g} to {value:.3g} (x"
+                        f"{value / lowest:.1e}) by epoch {epoch}, at learning rate {rate:g}: "
+                        f"the rate is probably too large", RuntimeWarning, stacklevel=3)
+                    start = math.inf    # once per fit
+                lowest = min(lowest, value)
                 history.append(value)
                 history.lr.append(float(rate))
                 record = {"loss": value}
