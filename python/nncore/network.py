@@ -80,6 +80,12 @@ class Network:
     optimizer : {"sgd", "adam", "adamw", "rmsprop"} or nncore.Optimizer, default "sgd"
         The update rule of ``train_step`` and ``fit`` (see nncore.optimizers); also the
         ``optimizer`` attribute, which can be reassigned (fresh state).
+    init : str or callable, optional
+        Weight initialiser of every layer for the sizes shortcut (``"he_normal"``,
+        ``"he_uniform"``, ``"glorot_normal"``, ``"glorot_uniform"``, ``"lecun_normal"``,
+        ``"zeros"`` or ``init(shape, rng)``; see nncore.initializers). By default he_uniform
+        for relu and leaky_relu layers, glorot_uniform for the others. A Dense layer takes
+        its own ``init=``.
 
     Shape
     -----
@@ -100,7 +106,8 @@ class Network:
                  activation: str | Activation | None = None,
                  output: str | Activation | None = None,
                  seed: int | np.random.Generator | None = None, dtype: DTypeLike = "float64",
-                 backend: str = "cython", optimizer: str | Optimizer = "sgd") -> None:
+                 backend: str = "cython", optimizer: str | Optimizer = "sgd",
+                 init: Any = None) -> None:
         code = loss_code(loss)
         optimizer = get_optimizer(optimizer)
         if optimizer._network is not None:
@@ -109,7 +116,7 @@ class Network:
         self.dtype: np.dtype[Any] = _validate.dtype_of(dtype)
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
-        layers = self._layers_from(layers, activation, output, loss)
+        layers = self._layers_from(layers, activation, output, loss, init)
         _validate.output_for_loss(layers[-1].activation, code)
         _validate.hidden_activations(layers)
         _validate.activation_params(layers, self.dtype)
@@ -186,7 +193,7 @@ class Network:
                                 loss_code(self.loss_name) if with_loss else None)
 
     @staticmethod
-    def _layers_from(layers, activation, output, loss):
+    def _layers_from(layers, activation, output, loss, init=None):
         if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
             raise TypeError(f"layers must be a list of nncore.Dense or of sizes, got "
                             f"{type(layers).__name__}")
@@ -202,11 +209,12 @@ class Network:
             layers = [Dense(layers[i], layers[i + 1],
                             output if i == n - 1
                             else hidden if i == 0 or not hidden.trainable
-                            else get_activation(hidden._config()))   # its own copy
+                            else get_activation(hidden._config()),   # its own copy
+                            init=init)
                       for i in range(n)]
-        elif activation is not None or output is not None:
-            raise TypeError("activation= and output= go with a list of sizes; a Dense layer "
-                            "takes its own activation")
+        elif activation is not None or output is not None or init is not None:
+            raise TypeError("activation=, output= and init= go with a list of sizes; a Dense "
+                            "layer takes its own activation and init")
         if not layers or not all(isinstance(ly, Dense) for ly in layers):
             raise TypeError("layers must be a non-empty list of nncore.Dense, or of int sizes")
         for i in range(1, len(layers)):
