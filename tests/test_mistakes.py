@@ -41,7 +41,8 @@ def test_a_loss_that_grows_by_orders_of_magnitude_warns_once(dtype, backend, epo
     grown = [w for w in caught if issubclass(w.category, RuntimeWarning)]
     assert len(grown) == 1
     text = str(grown[0].message)
-    assert "by epoch 0, at learning rate 10:" in text and "too large" in text
+    assert f"to {history[1]:.3g}" in text and "by epoch 1, at learning rate 10:" in text
+    assert "too large" in text
     assert grown[0].filename == __file__   # points at the fit call
 
 

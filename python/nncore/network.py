@@ -525,9 +525,9 @@ class Network:
         if schedule is not None:
             schedule.start(lr, epochs)
         progress = training.Progress(verbose, epochs)
-        # the loss before training (on at most 1024 rows): a loss that ends an epoch
-        # GROWTH_WARNING times above the lowest so far, and above where it started, warns once
-        lowest = start = self._backend.loss(X[:1024], Y[:1024], None) if epochs else math.inf
+        # an epoch's loss GROWTH_WARNING times above the lowest of the epochs before it, and
+        # above the first epoch's, warns once (from the losses fit has anyway: no extra pass)
+        lowest = start = math.inf
         try:
             for epoch in range(epochs):
                 rate = lr if schedule is None else self._scheduled_rate(schedule, epoch)
@@ -552,6 +552,7 @@ class Network:
                         f"{value / lowest:.1e}) by epoch {epoch}, at learning rate {rate:g}: "
                         f"the rate is probably too large", RuntimeWarning, stacklevel=3)
                     start = math.inf    # once per fit
+                start = value if epoch == 0 else start
                 lowest = min(lowest, value)
                 history.append(value)
                 history.lr.append(float(rate))
