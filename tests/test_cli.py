@@ -217,6 +217,22 @@ def test_regression_on_a_csv_predicts_in_the_targets_units(tmp_path, capsys):
     assert rmse == pytest.approx(sk.root_mean_squared_error(t, pred), rel=1e-5)
 
 
+def test_init_option_reaches_every_layer(tmp_path, capsys, monkeypatch):
+    built = []
+    real = cli.Network
+
+    def spy(*args, **kwargs):
+        net = real(*args, **kwargs)
+        built.append(net)
+        return net
+
+    monkeypatch.setattr(cli, "Network", spy)
+    status, _, err = main(capsys, "train", "--epochs", "1", "--init", "zeros",
+                          "--hidden", "8")
+    assert status == 0, err
+    assert [ly.init for ly in built[0].layers] == ["zeros", "zeros"]
+
+
 def test_task_from_the_targets_values_or_the_flag(tmp_path, capsys):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 2))
@@ -302,6 +318,7 @@ def test_bad_fields_are_named_by_file_line_and_column(tmp_path, capsys, rows, me
     (["--task", "regression"], r"line 2, column 'label': 'a' is not a number"),
     (["--epochs", "0"], r"argument --epochs: must lie in \[1, inf\), got 0"),
     (["--activation", "softmax"], r"argument --activation: invalid choice: 'softmax'"),
+    (["--init", "he"], r"argument --init: invalid choice: 'he'"),
 ])
 def test_bad_options_on_data_are_refused_before_training(tmp_path, capsys, args, message):
     path = write_csv(tmp_path / "d.csv", ["p", "q", "label"], [["1", "2", "a"], ["3", "4", "b"]])

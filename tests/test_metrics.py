@@ -175,3 +175,26 @@ def test_summary_lists_layers_shapes_and_parameter_count():
     assert "(N, 10)" in lines[3] and lines[3].endswith("332")   # 320 + 10 + c, beta
     assert "total parameters: 2,412" in text
     assert sum(ly.W.size + ly.b.size for ly in net.layers) + 2 == 2412
+
+
+def test_evaluate_from_several_threads_is_right_or_refused():
+    # today's engine refuses a second call on a network that is computing (RuntimeError);
+    # evaluate must give either the right answer or that refusal, never a wrong number
+    from concurrent.futures import ThreadPoolExecutor
+
+    net = classifier("float64", "cython")
+    X, y = class_data(4 * M.CHUNK_ROWS + 11, 5, 4, seed=7)
+    names = ["loss", "accuracy", "f1", "log_loss"]
+    expected = net.evaluate(X, y, names)
+
+    def one(_):
+        try:
+            return net.evaluate(X, y, names)
+        except RuntimeError as exc:
+            assert "another thread" in str(exc)
+            return None
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, range(8)))
+    assert all(r == expected for r in results if r is not None)
+    assert net.evaluate(X, y, names) == expected

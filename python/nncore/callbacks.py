@@ -4,16 +4,17 @@ the end.
 A callback is any object with an ``on_epoch_end(epoch, logs)`` method; ``on_train_begin`` and
 ``on_train_end`` are optional. Subclass :class:`Callback` to get do-nothing defaults.
 
-=====================================  ==============================================================
-``on_train_begin(network, keys)``      once, after fit has checked its arguments and before it
-                                       changes anything: ``keys`` names what each epoch's logs
-                                       hold. Raising here refuses the call (nothing has changed).
-``on_epoch_end(epoch, logs) -> stop``  after each epoch (from 0), with ``logs`` a fresh dict such as
-                                       ``{"loss": 0.31, "val_loss": 0.35, "lr": 0.1}``; a true
-                                       return value stops training after this epoch.
-``on_train_end(history)``              once when training ends, normally or by an exception (then
-                                       ``history`` holds the epochs done).
-=====================================  ==============================================================
+=====================================  =========================================================
+``on_train_begin(network, keys)``      once, after fit has checked its arguments and before
+                                       it changes anything: ``keys`` names what each epoch's
+                                       logs hold. Raising here refuses the call (nothing has
+                                       changed).
+``on_epoch_end(epoch, logs) -> stop``  after each epoch (from 0), with ``logs`` a fresh dict
+                                       such as ``{"loss": 0.31, "val_loss": 0.35, "lr": 0.1}``;
+                                       a true return value stops training after this epoch.
+``on_train_end(history)``              once when training ends, normally or by an exception
+                                       (then ``history`` holds the epochs done).
+=====================================  =========================================================
 
 ``fit(callback=f)`` with a plain function ``f(epoch, loss)`` keeps working beside them.
 """

@@ -21,6 +21,7 @@ from ._tables import FORMATS, read_table
 from ._version import __version__
 from .activations import ACTIVATION_NAMES, OUTPUT_ONLY
 from .datasets import load_digits
+from .initializers import INIT_NAMES
 from .network import BACKENDS, Network
 from .optimizers import OPTIMIZER_NAMES
 from .schedules import SCHEDULE_NAMES
@@ -118,9 +119,6 @@ def _check_train_options(args):
     _check_output(None if args.save is None else _io._npz_path(args.save), "--save")
     if args.patience is not None and not args.validation_split:
         raise ValueError("--patience stops on the validation loss: give --validation-split")
-    if args.activation in OUTPUT_ONLY:
-        raise ValueError(f"--activation {args.activation} is an output function; the command "
-                         f"line puts softmax on the output layer of a classifier itself")
 
 
 def train(args):
@@ -133,7 +131,7 @@ def train(args):
     sizes = [X_train.shape[1], *args.hidden, 10]
     net = Network(sizes, activation=args.activation, output="softmax", loss="cross_entropy",
                   seed=args.seed, dtype=args.dtype, backend=args.backend,
-                  optimizer=args.optimizer)
+                  optimizer=args.optimizer, init=args.init)
     print(f"digits: {len(y_train)} training, {len(y_test)} held-out examples")
     print(net)
     print(f"optimizer: {net.optimizer!r}")
@@ -159,7 +157,7 @@ META_FORMAT = "nncore.cli/1"
 MAX_AUTO_CLASSES = 20   # integer targets with more distinct values are taken as regression
 
 
-def _as_numbers(table, what="the target"):
+def _as_numbers(table, what="the target of a regression"):
     """The table's target as float64, or a ValueError naming the first field that is not a
     number."""
     y = table.y
@@ -172,12 +170,13 @@ def _as_numbers(table, what="the target"):
             try:
                 float(text)
             except ValueError:
-                raise ValueError(f"{table.where(i, table.target)}: {str(text)!r} is not a number "
-                                 f"({what} of a regression)") from None
+                raise ValueError(f"{table.where(i, table.target)}: {str(text)!r} is not a "
+                                 f"number ({what})") from None
         raise
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
-        raise ValueError(f"{table.where(bad[0], table.target)}: {str(y[bad[0]])!r} is not finite")
+        raise ValueError(f"{table.where(bad[0], table.target)}: {str(y[bad[0]])!r} is not "
+                         f"finite")
     return values
 
 
@@ -221,7 +220,7 @@ def _labels(table, classes):
     them is an error naming its line and column."""
     numeric = all(not isinstance(c, str) for c in classes)
     if numeric:
-        values = _as_numbers(table, "a class label")
+        values = _as_numbers(table, "this model's classes are numbers")
         ref = np.asarray(classes, dtype=np.float64)
     else:
         values = table.y.astype(str)
@@ -284,7 +283,7 @@ def train_on_file(args):
                   output="softmax" if task == "classification" else "identity",
                   loss="cross_entropy" if task == "classification" else "mse",
                   seed=args.seed, dtype=args.dtype, backend=args.backend,
-                  optimizer=args.optimizer)
+                  optimizer=args.optimizer, init=args.init)
     what = (f"{len(meta['classes'])} classes" if task == "classification"
             else "a regression")
     print(f"{args.data}: {len(train_rows)} training, {len(test_rows)} held-out examples, "
@@ -503,6 +502,9 @@ def build_parser():
     t.add_argument("--activation", default="relu",
                    choices=[a for a in ACTIVATION_NAMES if a not in OUTPUT_ONLY],
                    help="hidden activation (default: relu)")
+    t.add_argument("--init", choices=INIT_NAMES, default=None,
+                   help="weight initialiser of every layer (default: he_uniform for relu and "
+                        "leaky_relu, glorot_uniform otherwise)")
     t.add_argument("--epochs", type=_number(int, 1), default=30, help="default: 30")
     t.add_argument("--lr", type=_number(float, 0, float("inf"), low_open=True), default=0.1,
                    help="learning rate (default: 0.1)")

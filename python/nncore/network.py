@@ -320,7 +320,8 @@ class Network:
         Returns
         -------
         dict of str to float, in the order asked. The rows are predicted and reduced chunk by
-        chunk (nncore.metrics.CHUNK_ROWS at a time), so memory does not grow with N.
+        chunk (nncore.metrics.CHUNK_ROWS at a time), so memory does not grow with N. It
+        changes nothing; from several threads at once it behaves as ``predict`` does.
         """
         from . import metrics as _metrics
 
