@@ -29,7 +29,7 @@ def class_data(n, n_in, n_out, seed=0):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 5, N_ROWS])
-@pytest.mark.filterwarnings("ignore:.k. \(5\) greater than")
+@pytest.mark.filterwarnings(r"ignore:.k. \(5\) greater than")
 def test_class_metrics_equal_sklearn(dtype, backend, n):
     net = classifier(dtype, backend)
     X, y = class_data(n, 5, 4, seed=n)
