@@ -155,7 +155,7 @@ def test_train_predict_evaluate_info_on_a_csv_with_string_labels(tmp_path, capsy
         meta = json.loads(str(f["config"]))["meta"]
     assert meta["columns"] == ["width", "height"] and meta["classes"] == ["ant", "bee", "cat"]
     mean, std = np.asarray(meta["mean"]), np.asarray(meta["std"])
-    train_rows, _ = cli._split(len(X), 0.2, 1)   # the scaling of the training rows only
+    train_rows, _ = cli.split_rows(len(X), 0.2, 1)   # the scaling of the training rows only
     np.testing.assert_allclose(mean, X[train_rows].mean(0), rtol=1e-12)
     np.testing.assert_allclose(std, X[train_rows].std(0), rtol=1e-12)
     assert not np.allclose(mean, X.mean(0), rtol=1e-6)

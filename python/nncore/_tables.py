@@ -1,4 +1,6 @@
-"""Reading the command line's data: CSV files with a header row, ``.npy`` and ``.npz`` arrays.
+"""The command line's data: reading CSV files with a header row, ``.npy`` and ``.npz`` arrays;
+their targets as classes or numbers; and the record a saved model keeps of them (``"meta"`` in
+its configuration: the feature columns, the scaling, the target's name and the class names).
 
 Everything that is wrong with a file is a ValueError that names the file, and for a CSV the
 line (from 1, the header being line 1) and the column by name; for an array the row and column
@@ -9,9 +11,13 @@ from __future__ import annotations
 
 import csv
 import difflib
+import json
 import os
+import sys
 
 import numpy as np
+
+from . import io as _io
 
 __all__ = ["Table", "read_table", "FORMATS"]
 
@@ -237,3 +243,178 @@ def _from_npz(path, arrays, target, columns, need_target):
                          f"{len(columns)} features")
     names = columns if columns is not None else [f"x{j}" for j in range(X.shape[1])]
     return Table(path, X, names, y, key if y is not None else None, unit="row")
+
+
+# -- targets, and the model's record of its data (for the command line) ------------------
+
+META_FORMAT = "nncore.cli/1"
+MAX_AUTO_CLASSES = 20   # integer targets with more distinct values are taken as regression
+
+
+def as_numbers(table, what="the target of a regression"):
+    """The table's target as float64, or a ValueError naming the first field that is not a
+    number."""
+    y = table.y
+    if y.dtype.kind in "biuf":
+        return y.astype(np.float64)
+    try:
+        values = y.astype(np.float64)
+    except ValueError:
+        for i, text in enumerate(y):
+            try:
+                float(text)
+            except ValueError:
+                raise ValueError(f"{table.where(i, table.target)}: {str(text)!r} is not a "
+                                 f"number ({what})") from None
+        raise
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"{table.where(bad[0], table.target)}: {str(y[bad[0]])!r} is not "
+                         f"finite")
+    return values
+
+
+def task_of(table, task):
+    """ "classification" or "regression": as asked, or from the target's values (text, bools or
+    at most MAX_AUTO_CLASSES distinct integers: classes)."""
+    if task != "auto":
+        return task
+    if table.y.dtype.kind == "b":
+        return "classification"
+    try:
+        values = table.y.astype(np.float64)
+    except ValueError:
+        return "classification"
+    if np.all(np.isfinite(values)) and np.all(values == np.round(values)) \
+            and len(np.unique(values)) <= MAX_AUTO_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def class_values(table):
+    """The target as numbers when every value is one, else as text (a class is then the
+    stripped text)."""
+    if table.y.dtype.kind in "biuf":
+        return table.y.astype(np.float64)
+    try:
+        values = table.y.astype(np.float64)
+    except ValueError:
+        return table.y.astype(str)
+    return values if np.all(np.isfinite(values)) else table.y.astype(str)
+
+
+def json_classes(classes):
+    if classes.dtype.kind == "f":
+        return [int(c) if c == int(c) else float(c) for c in classes]
+    return [str(c) for c in classes]
+
+
+def labels_of(table, classes):
+    """The table's target as indices into the model's classes; a value that is not one of
+    them is an error naming its line and column."""
+    numeric = all(not isinstance(c, str) for c in classes)
+    if numeric:
+        values = as_numbers(table, "this model's classes are numbers")
+        ref = np.asarray(classes, dtype=np.float64)
+    else:
+        values = table.y.astype(str)
+        ref = np.asarray(classes, dtype=str)
+    order = np.argsort(ref)
+    pos = np.searchsorted(ref[order], values).clip(0, len(ref) - 1)
+    idx = order[pos]
+    unknown = np.flatnonzero(ref[idx] != values)
+    if unknown.size:
+        i = unknown[0]
+        shown = ", ".join(repr(c) for c in classes[:12]) + (", ..." if len(classes) > 12
+                                                             else "")
+        raise ValueError(f"{table.where(i, table.target)}: {str(table.y[i])!r} is not one of the "
+                         f"model's classes ({shown})")
+    return idx.astype(np.int64)
+
+
+def split_rows(n, fraction, seed):
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(n * fraction))
+    if not 1 <= n_test <= n - 1:
+        raise ValueError(f"--test-fraction {fraction} holds out {n_test} of the {n} "
+                         f"examples; it must leave at least one on each side")
+    return order[n_test:], order[:n_test]
+
+
+def read_meta(path):
+    """The command line's record in a saved model, or None for a network saved from Python
+    (read after Network.load has checked the whole file)."""
+    with np.load(_io._resolve(path), allow_pickle=False) as f:
+        meta = json.loads(str(f["config"])).get("meta")
+    if meta is not None and meta.get("format") != META_FORMAT:
+        raise ValueError(f"{path}: its 'meta' is not the command line's ({META_FORMAT})")
+    return meta
+
+
+def load_model(path):
+    """(the Network saved at path, its record of the data: the saved one, or for a network
+    saved from Python one that reads its inputs in order, unscaled)."""
+    from .network import Network
+
+    net = Network.load(path)
+    meta = read_meta(path)
+    if meta is None:    # saved from Python: columns in order, no scaling
+        n_in, n_out = net.layers[0].n_in, net.layers[-1].n_out
+        classifier = net.loss_name != "mse"
+        meta = {"task": "classification" if classifier else "regression",
+                "columns": [f"x{j}" for j in range(n_in)], "target": None}
+        if classifier:
+            meta["classes"] = list(range(max(n_out, 2)))
+    else:
+        check_meta(path, net, meta)
+    return net, meta
+
+
+def check_meta(path, net, meta):
+    n_in = net.layers[0].n_in
+    ok = (meta.get("task") in ("classification", "regression")
+          and isinstance(meta.get("columns"), list) and len(meta["columns"]) == n_in
+          and all(isinstance(c, str) for c in meta["columns"]))
+    if ok and "mean" in meta:
+        ok = all(isinstance(meta.get(k), list) and len(meta[k]) == n_in
+                 and all(isinstance(v, (int, float)) and np.isfinite(v) for v in meta[k])
+                 for k in ("mean", "std")) and all(v > 0 for v in meta["std"])
+    if ok and meta["task"] == "classification":
+        ok = isinstance(meta.get("classes"), list) and \
+            len(meta["classes"]) == max(net.layers[-1].n_out, 2)
+    if not ok:
+        raise ValueError(f"{path}: the command line's record of the data does not fit the "
+                         f"network (columns, scaling or classes)")
+
+
+def prepared(table, meta):
+    X = table.X
+    if "mean" in meta:
+        X = (X - np.asarray(meta["mean"])) / np.asarray(meta["std"])
+    return X
+
+
+def write_csv(path, header, rows):
+    """Write a header and rows as CSV to path (replacing it whole at the end) or, for None,
+    to standard output."""
+    if path is None:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        try:
+            writer.writerow(header)
+            writer.writerows(rows)
+            sys.stdout.flush()
+        except BrokenPipeError:   # e.g. piped into head: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    folder, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

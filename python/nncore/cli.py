@@ -5,10 +5,9 @@ with a saved model, and ``nncore bench``.
 A model saved by ``nncore train --save`` is a plain saved Network (``nncore.Network.load`` reads
 it) whose configuration also holds, under ``"meta"``, what is needed to read new data the way
 the training data were read: the feature columns, the standardisation, the target's name and
-the class names (see ``_meta``).
+the class names (see nncore._tables).
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -17,7 +16,9 @@ import numpy as np
 
 from . import bench
 from . import io as _io
-from ._tables import FORMATS, read_table
+from ._tables import (FORMATS, MAX_AUTO_CLASSES, META_FORMAT, as_numbers, class_values,
+                      json_classes, labels_of, load_model, prepared, read_table, split_rows,
+                      task_of, write_csv)
 from ._version import __version__
 from .activations import ACTIVATION_NAMES, OUTPUT_ONLY
 from .datasets import load_digits
@@ -153,120 +154,27 @@ def train(args):
 
 # -- the user's data -----------------------------------------------------------------------------
 
-META_FORMAT = "nncore.cli/1"
-MAX_AUTO_CLASSES = 20   # integer targets with more distinct values are taken as regression
-
-
-def _as_numbers(table, what="the target of a regression"):
-    """The table's target as float64, or a ValueError naming the first field that is not a
-    number."""
-    y = table.y
-    if y.dtype.kind in "biuf":
-        return y.astype(np.float64)
-    try:
-        values = y.astype(np.float64)
-    except ValueError:
-        for i, text in enumerate(y):
-            try:
-                float(text)
-            except ValueError:
-                raise ValueError(f"{table.where(i, table.target)}: {str(text)!r} is not a "
-                                 f"number ({what})") from None
-        raise
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        raise ValueError(f"{table.where(bad[0], table.target)}: {str(y[bad[0]])!r} is not "
-                         f"finite")
-    return values
-
-
-def _task_of(table, task):
-    """ "classification" or "regression": as asked, or from the target's values (text, bools or
-    at most MAX_AUTO_CLASSES distinct integers: classes)."""
-    if task != "auto":
-        return task
-    if table.y.dtype.kind == "b":
-        return "classification"
-    try:
-        values = table.y.astype(np.float64)
-    except ValueError:
-        return "classification"
-    if np.all(np.isfinite(values)) and np.all(values == np.round(values)) \
-            and len(np.unique(values)) <= MAX_AUTO_CLASSES:
-        return "classification"
-    return "regression"
-
-
-def _class_values(table):
-    """The target as numbers when every value is one, else as text (a class is then the
-    stripped text)."""
-    if table.y.dtype.kind in "biuf":
-        return table.y.astype(np.float64)
-    try:
-        values = table.y.astype(np.float64)
-    except ValueError:
-        return table.y.astype(str)
-    return values if np.all(np.isfinite(values)) else table.y.astype(str)
-
-
-def _json_classes(classes):
-    if classes.dtype.kind == "f":
-        return [int(c) if c == int(c) else float(c) for c in classes]
-    return [str(c) for c in classes]
-
-
-def _labels(table, classes):
-    """The table's target as indices into the model's classes; a value that is not one of
-    them is an error naming its line and column."""
-    numeric = all(not isinstance(c, str) for c in classes)
-    if numeric:
-        values = _as_numbers(table, "this model's classes are numbers")
-        ref = np.asarray(classes, dtype=np.float64)
-    else:
-        values = table.y.astype(str)
-        ref = np.asarray(classes, dtype=str)
-    order = np.argsort(ref)
-    pos = np.searchsorted(ref[order], values).clip(0, len(ref) - 1)
-    idx = order[pos]
-    unknown = np.flatnonzero(ref[idx] != values)
-    if unknown.size:
-        i = unknown[0]
-        shown = ", ".join(repr(c) for c in classes[:12]) + (", ..." if len(classes) > 12
-                                                             else "")
-        raise ValueError(f"{table.where(i, table.target)}: {str(table.y[i])!r} is not one of the "
-                         f"model's classes ({shown})")
-    return idx.astype(np.int64)
-
-
-def _split(n, fraction, seed):
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = int(round(n * fraction))
-    if not 1 <= n_test <= n - 1:
-        raise ValueError(f"--test-fraction {fraction} holds out {n_test} of the {n} "
-                         f"examples; it must leave at least one on each side")
-    return order[n_test:], order[:n_test]
-
 
 def train_on_file(args):
     table = read_table(args.data, target=args.target)
-    task = _task_of(table, args.task)
+    task = task_of(table, args.task)
     meta = {"format": META_FORMAT, "task": task, "source": os.path.splitext(args.data)[1],
             "columns": table.columns,
             "target": table.target if not args.data.lower().endswith(".npy")
             else int(table.target.split()[-1])}
     if task == "classification":
-        values = _class_values(table)
+        values = class_values(table)
         classes = np.unique(values)
         if len(classes) < 2:
             raise ValueError(f"{args.data}: the target {table.target!r} holds one class "
                              f"({classes[0]!r}); a classifier needs two or more")
-        meta["classes"] = _json_classes(classes)
-        y = _labels(table, meta["classes"])
+        meta["classes"] = json_classes(classes)
+        y = labels_of(table, meta["classes"])
         n_out = len(classes)
     else:
-        y = _as_numbers(table)
+        y = as_numbers(table)
         n_out = 1
-    train_rows, test_rows = _split(len(y), args.test_fraction, args.seed)
+    train_rows, test_rows = split_rows(len(y), args.test_fraction, args.seed)
     X = table.X
     if args.standardize:
         mean = X[train_rows].mean(axis=0)
@@ -317,54 +225,6 @@ def _scores(net, X, y, meta):
 
 # -- using a saved model -------------------------------------------------------------------------
 
-def read_meta(path):
-    """The command line's record in a saved model, or None for a network saved from Python
-    (read after Network.load has checked the whole file)."""
-    with np.load(_io._resolve(path), allow_pickle=False) as f:
-        meta = json.loads(str(f["config"])).get("meta")
-    if meta is not None and meta.get("format") != META_FORMAT:
-        raise ValueError(f"{path}: its 'meta' is not the command line's ({META_FORMAT})")
-    return meta
-
-
-def _load(path):
-    net = Network.load(path)
-    meta = read_meta(path)
-    if meta is None:    # saved from Python: columns in order, no scaling
-        n_in, n_out = net.layers[0].n_in, net.layers[-1].n_out
-        classifier = net.loss_name != "mse"
-        meta = {"task": "classification" if classifier else "regression",
-                "columns": [f"x{j}" for j in range(n_in)], "target": None}
-        if classifier:
-            meta["classes"] = list(range(max(n_out, 2)))
-    else:
-        _check_meta(path, net, meta)
-    return net, meta
-
-
-def _check_meta(path, net, meta):
-    n_in = net.layers[0].n_in
-    ok = (meta.get("task") in ("classification", "regression")
-          and isinstance(meta.get("columns"), list) and len(meta["columns"]) == n_in
-          and all(isinstance(c, str) for c in meta["columns"]))
-    if ok and "mean" in meta:
-        ok = all(isinstance(meta.get(k), list) and len(meta[k]) == n_in
-                 and all(isinstance(v, (int, float)) and np.isfinite(v) for v in meta[k])
-                 for k in ("mean", "std")) and all(v > 0 for v in meta["std"])
-    if ok and meta["task"] == "classification":
-        ok = isinstance(meta.get("classes"), list) and \
-            len(meta["classes"]) == max(net.layers[-1].n_out, 2)
-    if not ok:
-        raise ValueError(f"{path}: the command line's record of the data does not fit the "
-                         f"network (columns, scaling or classes)")
-
-
-def _prepared(table, meta):
-    X = table.X
-    if "mean" in meta:
-        X = (X - np.asarray(meta["mean"])) / np.asarray(meta["std"])
-    return X
-
 
 def _read_for(args, meta, need_target):
     target = meta.get("target")
@@ -374,9 +234,9 @@ def _read_for(args, meta, need_target):
 
 def predict(args):
     _check_output(args.output, "-o")
-    net, meta = _load(args.model)
+    net, meta = load_model(args.model)
     table = _read_for(args, meta, need_target=False)
-    out = net.predict(_prepared(table, meta))
+    out = net.predict(prepared(table, meta))
     if meta["task"] == "classification":
         classes = meta["classes"]
         if args.proba:
@@ -396,46 +256,21 @@ def predict(args):
         header = ([str(name)] if out.shape[1] == 1 and name is not None
                   else [f"y{j}" for j in range(out.shape[1])])
         rows = ([repr(float(v)) for v in row] for row in out)
-    _write_csv(args.output, header, rows)
+    write_csv(args.output, header, rows)
     if args.output:
         print(f"{len(out)} predictions written to {args.output}")
 
 
-def _write_csv(path, header, rows):
-    import csv
-    if path is None:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        try:
-            writer.writerow(header)
-            writer.writerows(rows)
-            sys.stdout.flush()
-        except BrokenPipeError:   # e.g. piped into head: stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def evaluate(args):
-    net, meta = _load(args.model)
+    net, meta = load_model(args.model)
     table = _read_for(args, meta, need_target=True)
-    X = _prepared(table, meta)
+    X = prepared(table, meta)
     if meta["task"] == "classification":
-        y = _labels(table, meta["classes"])
+        y = labels_of(table, meta["classes"])
         if net.layers[-1].n_out == 1:
             y = y.astype(np.float64)
     else:
-        y = (_as_numbers(table) - meta.get("y_mean", 0.0)) / meta.get("y_std", 1.0)
+        y = (as_numbers(table) - meta.get("y_mean", 0.0)) / meta.get("y_std", 1.0)
     scores = _scores(net, X, y, meta)
     print(f"{args.data}: {len(y)} examples")
     for name, value in scores.items():
@@ -444,7 +279,7 @@ def evaluate(args):
 
 
 def info(args):
-    net, meta = _load(args.model)
+    net, meta = load_model(args.model)
     print(net.summary())
     print(f"task: {meta['task']}")
     if meta.get("target") is not None:
