@@ -25,6 +25,7 @@ from . import _kernels  # noqa: F401
 from . import functional
 from .activations import (Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh,
                           get_activation)
+from .callbacks import Callback, CSVLogger, ModelCheckpoint
 from .datasets import load_digits
 from .layers import Dense
 from .network import Network
@@ -39,4 +40,5 @@ __all__ = ["Network", "Dense", "Activation", "Identity", "Sigmoid", "Tanh", "ReL
            "Softmax", "get_activation", "functional", "load_digits",
            "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer",
            "Schedule", "StepLR", "ExponentialLR", "CosineLR", "ReduceLROnPlateau",
-           "EarlyStopping", "History", "to_onnx", "__version__"]
+           "EarlyStopping", "History", "Callback", "ModelCheckpoint", "CSVLogger", "to_onnx",
+           "__version__"]

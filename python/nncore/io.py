@@ -19,7 +19,9 @@ The file is a plain ``.npz`` (no pickle): a JSON configuration ``config`` and th
 the format, loss, dtype and layers, and (files of older versions lack them) ``"optimizer"``
 (``{"kind": "Adam", "config": {hyper-parameters}, "step": int}``) and ``"rng"`` (the state dict
 of the generator that shuffles ``fit``, when its bit generator is PCG64 or PCG64DXSM, whose
-states JSON holds), so that ``fit`` continues after ``load`` as if never interrupted.
+states JSON holds), so that ``fit`` continues after ``load`` as if never interrupted. A model
+saved by the command line also has ``"meta"``, a JSON object (its data's columns, scaling and
+class names) that ``load`` checks is an object and otherwise leaves to the command line.
 """
 import errno
 import io
@@ -99,9 +101,11 @@ def _fsync_folder(folder):
         os.close(fd)
 
 
-def save(net, path):
+def save(net, path, meta=None):
     """Write ``net`` to ``path`` atomically (see the module's docstring); returns the path
-    written (``.npz`` is added to a name that lacks it).
+    written (``.npz`` is added to a name that lacks it). ``meta``, a dict that JSON holds, is
+    stored as the configuration's ``"meta"`` (what the command line needs to read new data);
+    ``load`` checks that it is an object and otherwise ignores it.
 
     A symbolic link is followed: the file it points to is replaced, the link stays. An existing
     file keeps its permission bits (``rwx`` of user, group and others); a new file gets those
@@ -111,6 +115,10 @@ def save(net, path):
         raise ValueError(f"cannot save a network of {len(net.layers)} layers to {path}: a "
                          f"file holds at most {_MAX_LAYERS}")
     config = _config(net)
+    if meta is not None:
+        if not isinstance(meta, dict):
+            raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
+        config["meta"] = meta
     config["optimizer"], arrays = _optimizer_state(net)
     rng_state = _rng_state(net._rng)
     if rng_state is not None:
@@ -247,7 +255,7 @@ _MAX_DIRECTORY_BYTES = 256 * _MAX_MEMBERS
 # The most steps a file's optimizer may have taken: the update computes beta**t in float64,
 # which counts steps exactly up to 2**53; a count near 2**63 would overflow at the next step.
 _MAX_STEP = 2**53
-_CONFIG_KEYS = {"format", "loss", "dtype", "layers", "optimizer", "rng"}
+_CONFIG_KEYS = {"format", "loss", "dtype", "layers", "optimizer", "rng", "meta"}
 _SQUARES = ("exp_avg_sq", "max_exp_avg_sq", "square_avg")  # state that is never negative
 _ACTIVATION_KEYS = {"identity": set(), "tanh": set(), "relu": set(), "softmax": set(),
                     "sigmoid": {"c", "beta", "trainable"}, "leaky_relu": {"delta"}}
@@ -415,7 +423,10 @@ def _check_config(config, max_bytes):
         raise _Bad(f"unknown format {config.get('format')!r}; expected {FORMAT!r}")
     if not {"format", "loss", "dtype", "layers"} <= set(config) <= _CONFIG_KEYS:
         raise _Bad(f"the configuration has keys {sorted(config)}; expected "
-                   f"['dtype', 'format', 'layers', 'loss'] and optionally 'optimizer', 'rng'")
+                   f"['dtype', 'format', 'layers', 'loss'] and optionally 'optimizer', 'rng', "
+                   f"'meta'")
+    if not isinstance(config.get("meta", {}), dict):
+        raise _Bad(f"'meta' is a JSON {type(config['meta']).__name__}, not an object")
     if config["loss"] not in LOSS_NAMES:
         raise _Bad(f"unknown loss {config['loss']!r}; expected one of {LOSS_NAMES}")
     if config["dtype"] not in ("float32", "float64"):
