@@ -30,7 +30,11 @@ cdef extern from "_simd.h" nogil:
                               float hi) noexcept nogil
         void (*relu)(const float* a, float* z, Py_ssize_t n) noexcept nogil
         void (*relu_backward)(const float* a, float* delta, Py_ssize_t n) noexcept nogil
+        void (*gemm_few)(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                         const float* A, int lda, const float* B, int ldb, float beta, float* C,
+                         int ldc, const float* bias) noexcept nogil
         int tile_columns
+        int tile_rows
     ctypedef struct nn_kernels_f64:
         void (*gemm)(int trans_a, int trans_b, int m, int n, int k, double alpha,
                      const double* A, int lda, const double* B, int ldb, double beta,
@@ -46,7 +50,11 @@ cdef extern from "_simd.h" nogil:
                               double hi) noexcept nogil
         void (*relu)(const double* a, double* z, Py_ssize_t n) noexcept nogil
         void (*relu_backward)(const double* a, double* delta, Py_ssize_t n) noexcept nogil
+        void (*gemm_few)(int trans_a, int trans_b, int m, int n, int k, double alpha,
+                         const double* A, int lda, const double* B, int ldb, double beta, double* C,
+                         int ldc, const double* bias) noexcept nogil
         int tile_columns
+        int tile_rows
     int NN_CPU_PORTABLE, NN_CPU_AVX2, NN_CPU_AVX512
     int nn_cpu_level()
     const nn_kernels_f32* nn_kernels_for_f32(int level)
@@ -90,6 +98,7 @@ cdef double GEMM_NARROW_TN_FILL = 0.625
 cdef double GEMM_NARROW_TN_BLAS_MIN_MNK = 8192.0
 cdef double GEMM_LOOPS_MAX_MNK = 256.0
 cdef int SIMD_NT_MIN_ROWS = 4
+cdef int FEW_MIN_COLUMNS_TILES = 2
 
 # The elementwise kernels (sigmoid, softmax, column sums, the finite check) take their SIMD
 # code from this many values: on fewer (a 3-4-2 network at batch size 1) the call and the masks
@@ -105,6 +114,7 @@ cdef enum:
     PATH_LOOPS = 0
     PATH_SIMD = 1
     PATH_BLAS = 2
+    PATH_FEW = 3
 
 # The instruction set of the SIMD kernels (an NN_CPU_* level) and their tables, set at import by
 # set_cpu_path from the CPU and NNCORE_CPU; on NN_CPU_PORTABLE the tables are NULL and the
@@ -124,9 +134,24 @@ cdef inline int _tile_columns(size_t itemsize) noexcept nogil:
     return _simd32.tile_columns if itemsize == 4 else _simd64.tile_columns
 
 
+cdef inline int _tile_rows(size_t itemsize) noexcept nogil:
+    # MR, the rows of one SIMD tile (6 on AVX2, 8 on AVX-512); only on a SIMD cpu path
+    return _simd32.tile_rows if itemsize == 4 else _simd64.tile_rows
+
+
 cdef inline int _gemm_path(bint trans_a, bint trans_b, int m, int n, int k,
                            size_t itemsize) noexcept nogil:
     cdef double mnk = <double>m * n * k
+    cdef int mr, nr
+    if _cpu_level != NN_CPU_PORTABLE and mnk >= GEMM_SIMD_MIN_MNK:
+        mr = _tile_rows(itemsize)
+        nr = _tile_columns(itemsize)
+        if not trans_b and m < mr and n >= FEW_MIN_COLUMNS_TILES * nr:
+            return PATH_FEW
+        if trans_b and not trans_a and m < mr and (k >= nr or m <= 2):
+            return PATH_FEW
+        if trans_a and not trans_b and k < mr and n >= FEW_MIN_COLUMNS_TILES * nr:
+            return PATH_FEW
     if _cpu_level != NN_CPU_PORTABLE and not (trans_b and m < SIMD_NT_MIN_ROWS):
         if mnk < GEMM_SIMD_MIN_MNK:
             return PATH_LOOPS
@@ -298,6 +323,18 @@ cdef void gemm_simd(bint trans_a, bint trans_b, int m, int n, int k, floating al
         _simd64.gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)
 
 
+cdef void gemm_few(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
+                   const floating* A, int lda, const floating* B, int ldb,
+                   floating beta, floating* C, int ldc, const floating* bias) noexcept nogil:
+    # C = alpha * op(A) @ op(B) + beta * C (+ bias[None, :]) by the few-row kernels of _simd.h
+    # (op(A) with fewer rows than a tile, or a small inner dimension): B streamed once; only
+    # called on a SIMD cpu path
+    if floating is float:
+        _simd32.gemm_few(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)
+    else:
+        _simd64.gemm_few(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)
+
+
 cdef inline void _exp_simd(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
     # y = np.exp(x) by the SIMD code of the cpu path (not the portable one)
     if floating is float:
@@ -329,6 +366,8 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
         gemm_loops(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
     elif path == PATH_SIMD:
         gemm_simd(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL)
+    elif path == PATH_FEW:
+        gemm_few(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL)
     else:
         gemm_blas(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
@@ -338,10 +377,16 @@ cdef void dense_forward(const floating* z_prev, const floating* W, const floatin
     # a = z_prev @ W + b
     cdef int i, j
     cdef floating* row
-    if _gemm_path(False, False, m, n_out, n_in, sizeof(floating)) == PATH_SIMD:
+    cdef int path = _gemm_path(False, False, m, n_out, n_in, sizeof(floating))
+    if path == PATH_SIMD:
         # the bias is added as each tile of a is stored
         gemm_simd(False, False, m, n_out, n_in, <floating>1, z_prev, n_in, W, n_out,
                   <floating>0, a, n_out, b)
+        return
+    if path == PATH_FEW:
+        # rows of a start as b, then W is streamed once into them
+        gemm_few(False, False, m, n_out, n_in, <floating>1, z_prev, n_in, W, n_out,
+                 <floating>0, a, n_out, b)
         return
     # rows of a start as b, then one gemm with beta = 1 adds z_prev @ W
     for i in range(m):
@@ -739,19 +784,22 @@ cdef void _gemm_by(int which, bint trans_a, bint trans_b, int m, int n, int k,
         gemm_simd(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL)
     elif which == PATH_BLAS:
         gemm_blas(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+    elif which == PATH_FEW:
+        gemm_few(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL)
     else:
         gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
-_PATHS = {"auto": -1, "loops": PATH_LOOPS, "simd": PATH_SIMD, "blas": PATH_BLAS}
+_PATHS = {"auto": -1, "loops": PATH_LOOPS, "simd": PATH_SIMD, "blas": PATH_BLAS,
+          "few": PATH_FEW}
 
 
 def _path_code(str path, bint automatic):
     if path not in _PATHS or (path == "auto" and not automatic):
         raise ValueError(f"unknown path {path!r}; expected one of "
                          f"{[p for p in _PATHS if automatic or p != 'auto']}")
-    if path == "simd" and _cpu_level == NN_CPU_PORTABLE:
-        raise ValueError("path 'simd' needs a CPU with AVX2 and FMA and a SIMD cpu_path(); "
+    if path in ("simd", "few") and _cpu_level == NN_CPU_PORTABLE:
+        raise ValueError(f"path {path!r} needs a CPU with AVX2 and FMA and a SIMD cpu_path(); "
                          f"it is {cpu_path()!r}")
     return _PATHS[path]
 
@@ -984,8 +1032,20 @@ def gemm_path(bint trans_a, bint trans_b, int m, int n, int k, dtype):
         raise ValueError(f"gemm_path: dtype must be float32 or float64, got {dtype}")
     if m < 1 or n < 1 or k < 1:
         raise ValueError("gemm_path: needs m, n, k >= 1")
-    return {PATH_LOOPS: "loops", PATH_SIMD: "simd", PATH_BLAS: "blas"}[
+    return {PATH_LOOPS: "loops", PATH_SIMD: "simd", PATH_BLAS: "blas", PATH_FEW: "few"}[
         _gemm_path(trans_a, trans_b, m, n, k, dtype.itemsize)]
+
+
+def tile_shape(dtype):
+    """(MR, NR): the rows and columns of one SIMD register tile of `dtype` on the cpu path in
+    force (AVX-512: 8 rows; AVX2: 6; two vectors of columns), or None on the portable path.
+    Products with fewer rows than MR take the few-row kernels (path "few") by gemm_path."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"tile_shape: dtype must be float32 or float64, got {dtype}")
+    if _cpu_level == NN_CPU_PORTABLE:
+        return None
+    return _tile_rows(dtype.itemsize), _tile_columns(dtype.itemsize)
 
 
 def matmul_repeat(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
