@@ -163,7 +163,9 @@ def run_serving(quick=False, dtypes=("float32", "float64"), configs=CONFIGS, pro
     target, repeats = (0.005, 3) if quick else (0.03, 7)
     rows = []
     for dtype in dtypes:
-        jobs = [(c, "predict", b) for c in configs for b in PREDICT_BATCHES]
+        # one network per layer sizes (3-4-2 is benchmarked at two batches)
+        networks = list({c.sizes: c for c in reversed(configs)}.values())[::-1]
+        jobs = [(c, "predict", b) for c in networks for b in PREDICT_BATCHES]
         jobs += [(c, "train_step", b) for c in configs if c in STEP_CONFIGS
                  for b in STEP_BATCHES]
         for config, op, batch in jobs:
