@@ -17,6 +17,11 @@ NumPy's ``np.matmul(opA, opB, out=C)`` called from Python as a user would, the p
 last lines give the worst ratio against NumPy and against the core's own call of the same
 BLAS, and the products where the choice was not the fastest path by more than 10%.
 
+    python benches/cutover_sweep.py --bandwidth     # one row times W against one pass over W
+
+times the one-row products of the large layers against a single-threaded pass over W (NumPy's
+W.max()): the memory-bandwidth bound of the few-row kernel.
+
 On an AVX-512 CPU, NNCORE_CPU=avx2 runs the core's AVX2 kernels, but NumPy's OpenBLAS still
 uses its AVX-512 kernels: the AVX2 columns are then measured against an AVX-512 BLAS.
 """
@@ -128,6 +133,44 @@ def sweep(dtypes=("float32", "float64"), rows=ROWS, budget=0.004, out=sys.stdout
     return results
 
 
+def bandwidth(dtypes=("float32", "float64"), rounds=15, out=sys.stdout, seed=0):
+    """The bound of a one-row product on the benchmark networks' large layers: microseconds of
+    the few-row kernel for x @ W (x one row), of one single-threaded pass over W (NumPy's
+    ``W.max()``), and of NumPy's ``x @ W`` with BLAS at one thread (threadpoolctl, when
+    installed) and at its default threads; rounds in turns, best of each."""
+    rng = np.random.default_rng(seed)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        threadpool_limits = None
+    print(f"\none row times W: us per product, best of {rounds} rounds in turns", file=out)
+    for dtype in dtypes:
+        for n_in, n_out in layer_shapes():
+            if n_in * n_out * np.dtype(dtype).itemsize < 1 << 20:
+                continue
+            W = rng.random((n_in, n_out)).astype(dtype)
+            x = rng.random((1, n_in)).astype(dtype)
+            C = np.zeros((1, n_out), dtype)
+            runs = {"few": lambda r: _kernels.matmul_repeat(x, W, C, False, False, "few", r),
+                    "one pass": lambda r: [W.max() for _ in range(r)]}
+            if threadpool_limits is not None:
+                def one_thread(r):
+                    with threadpool_limits(1):
+                        for _ in range(r):
+                            np.matmul(x, W, out=C)
+                runs["numpy 1 thread"] = one_thread
+            runs["numpy"] = lambda r: [np.matmul(x, W, out=C) for _ in range(r)]
+            best = dict.fromkeys(runs, float("inf"))
+            for _ in range(rounds):
+                for name, run in runs.items():
+                    start = time.perf_counter()
+                    run(10)
+                    best[name] = min(best[name], (time.perf_counter() - start) / 10)
+            cells = ", ".join(f"{name} {t * 1e6:,.0f}" for name, t in best.items())
+            print(f"{dtype} {n_in}x{n_out} ({W.nbytes / 1e6:.1f} MB): {cells}; few-row kernel "
+                  f"{W.nbytes / best['few'] / 1e9:.1f} GB/s", file=out, flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", choices=["float32", "float64"], action="append")
@@ -136,7 +179,13 @@ def main(argv=None):
                         help="only these layers, e.g. 784x1024 (default: all)")
     parser.add_argument("--budget", type=float, default=0.004,
                         help="seconds per timed repeat (default 0.004)")
+    parser.add_argument("--bandwidth", action="store_true",
+                        help="only the one-row products of the large layers against one pass "
+                             "over W (the memory-bandwidth bound)")
     args = parser.parse_args(argv)
+    if args.bandwidth:
+        bandwidth(tuple(args.dtype or ("float32", "float64")))
+        return 0
     layers = [tuple(int(v) for v in s.split("x")) for s in args.layers or []]
     sweep(tuple(args.dtype or ("float32", "float64")), tuple(args.rows), args.budget,
           layers=layers or None)
