@@ -31,6 +31,19 @@
 #   SIMD kernels (or NNCORE_CPU=portable), the loops below GEMM_LOOPS_MAX_MNK, BLAS elsewhere
 #   (NumPy's OpenBLAS, with its small-matrix kernels, beats the loops from there, a single
 #   row included: 1 x 32 x 64 in 0.09 us against 0.29 us).
+# Before all of these, on a SIMD cpu path from GEMM_SIMD_MIN_MNK multiply-adds, the few-row
+# kernels (path "few", _simd.h): a tile built for MR rows reads all of B for a fraction of its
+# work when op(A) has fewer, so
+# - op(B) = B with fewer than MR rows and at least FEW_MIN_COLUMNS_TILES tiles of columns
+#   (z_prev @ W at batch 1..MR-1: W read once, at one core's memory bandwidth; narrower
+#   outputs keep the tiles, whose accumulators stay in registers);
+# - op(B) = B.T, op(A) = A, fewer than MR rows, and an inner dimension of at least a tile's
+#   columns or at most 2 rows (delta @ W.T: dot products of contiguous rows);
+# - op(A) = A.T with an inner dimension below MR and as many columns (the weight gradient and
+#   SGD update of a few examples: W read and written once).
+# Measured with benches/cutover_sweep.py (--bandwidth: the one-row product ran as fast as one
+# single-threaded pass over W); on a shared machine BLAS's two-thread calls stalled too often
+# for the sweep to bound the other cut-overs against it.
 cdef double GEMM_SIMD_MIN_MNK = 64.0
 cdef double GEMM_BLAS_MIN_MNK = 4194304.0
 cdef int GEMM_NARROW_N_MAX = 4
