@@ -1,5 +1,5 @@
 """Measure where the core's three matmul paths overtake each other: the cut-overs in
-nncore/_kernels.pyx (GEMM_SIMD_MIN_MNK, GEMM_BLAS_MIN_MNK, GEMM_LOOPS_MAX_MNK and the narrow
+nncore/_kernels_gemm.pxi (GEMM_SIMD_MIN_MNK, GEMM_BLAS_MIN_MNK, GEMM_LOOPS_MAX_MNK and the narrow
 products' GEMM_NARROW_*).
 
     python benches/matmul_cutover.py            # both dtypes, prints a table

@@ -3,8 +3,9 @@
 # Every kernel is `noexcept nogil`, trusts its input (the Python layer validated it) and never
 # allocates. Matrices are row-major and contiguous in their last axis; a kernel gets a pointer
 # and its dimensions (plus a leading dimension for gemm), like BLAS, so that the fused step can
-# walk a list of layers whose buffers differ in shape. The `def` wrappers in _kernels.pyx take
-# typed memoryviews. `floating` is float or double: one source, two specialisations.
+# walk a list of layers whose buffers differ in shape. The `def` wrappers
+# (_kernels_wrappers.pxi) take typed memoryviews. `floating` is float or double: one source,
+# two specialisations.
 
 from cython cimport floating
 from libc.stdint cimport int64_t
@@ -27,7 +28,7 @@ cdef enum:
 # C = alpha * op(A) @ op(B) + beta * C, row-major; op(X) is X or X.T.
 # op(A) is (m, k), op(B) is (k, n), C is (m, n); lda, ldb, ldc are row strides in elements.
 # The core's loops or SIMD tiles, or BLAS (NumPy's OpenBLAS, else SciPy's), by shape: see the
-# comment above _gemm_path in _kernels.pyx.
+# comment above _gemm_path in _kernels_gemm.pxi.
 cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
                const floating* A, int lda, const floating* B, int ldb,
                floating beta, floating* C, int ldc) noexcept nogil
@@ -69,7 +70,7 @@ cdef void loss_gradient(int loss, const floating* yhat, const floating* y, float
 #   (= (z - y) / m when each target row sums to 1);
 # - the scaled sigmoid z = c * sigmoid(beta * a), 0 < c <= 1, with cross-entropy
 #   (binary = False) or binary cross-entropy (binary = True); delta, when not NULL, gets
-#   beta * (s - y) / m for binary with c = 1 (s = sigmoid(beta * a)); see _kernels.pyx.
+#   beta * (s - y) / m for binary with c = 1 (s = sigmoid(beta * a)); see _kernels_math.pxi.
 cdef double softmax_cross_entropy_value(const floating* a, const floating* lse,
                                         const floating* y, int m, int n) noexcept nogil
 cdef void softmax_cross_entropy_delta(const floating* z, const floating* y, floating* delta,

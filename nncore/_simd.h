@@ -62,7 +62,10 @@
         void (*adam)(T*, const T*, T*, T*, ptrdiff_t, T, T, T, T, T, T, T, T);                \
         void (*relu)(const T*, T*, ptrdiff_t);                                                \
         void (*relu_backward)(const T*, T*, ptrdiff_t);                                       \
+        void (*gemm_few)(int, int, int, int, int, T, const T*, int, const T*, int, T, T*,    \
+                         int, const T*);                                                      \
         int tile_columns;   /* NR: the columns of one gemm tile, two vectors */            \
+        int tile_rows;      /* MR: the rows of one gemm tile */                               \
     } NAME;
 NN_KERNEL_TABLE(float, nn_kernels_f32)
 NN_KERNEL_TABLE(double, nn_kernels_f64)
@@ -96,6 +99,7 @@ static inline int nn_cpu_level(void)
 /* ---- AVX2 + FMA ---- */
 #define NN_TARGET __attribute__((target("avx2,fma")))
 #define NN_MR 6      /* rows per tile: 12 accumulators of the 16 vector registers */
+#define NN_FEW_ROWS 6   /* rows of C in one block of the few-row kernel: up to a tile's */
 
 /* horizontal max and sum of one vector (AVX-512 has them as intrinsics) */
 NN_TARGET static inline float nn_hmax_avx2_f32(__m256 v)
@@ -228,6 +232,8 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #undef NN_MR
 #define NN_TARGET __attribute__((target("avx512f,avx2,fma")))
 #define NN_MR 8      /* rows per tile: 16 accumulators of the 32 vector registers */
+#undef NN_FEW_ROWS
+#define NN_FEW_ROWS 8
 /* lanes [0, count) of a vector of NN_VL lanes, as a k-mask */
 #define NN_LANES(count) ((count) <= 0 ? 0u : (count) >= NN_VL ? (1u << NN_VL) - 1u \
                                                                 : (1u << (count)) - 1u)
@@ -341,6 +347,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #undef NN_TARGET
 #undef NN_LANES
 #undef NN_MR
+#undef NN_FEW_ROWS
 
 static inline const nn_kernels_f32* nn_kernels_for_f32(int level)
 {

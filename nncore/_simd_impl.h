@@ -155,6 +155,262 @@ NN_TARGET static void NN_FN(nn_gemm)(
     }
 }
 
+/* ---- few-row products ---- */
+
+/* C[r, :] = (beta == 0 ? 0 : beta * C[r, :]) + bias for rows 0..rows-1: the start of a product
+ * that then accumulates into C in place; beta == 0 never reads C */
+NN_TARGET static void NN_FN(nn_few_start)(int rows, int n, NN_T* C, ptrdiff_t ldc, NN_T beta,
+                                          const NN_T* bias)
+{
+    const NN_VEC vb = NN_SET1(beta);
+    NN_MASK_T tail = NN_MASK(n % NN_VL);
+    ptrdiff_t j, full = n - n % NN_VL;
+    NN_VEC v;
+    int r;
+    if (beta == 1 && bias == NULL)
+        return;
+    for (r = 0; r < rows; r++) {
+        NN_T* c = C + r * ldc;
+        for (j = 0; j < full; j += NN_VL) {
+            v = bias ? NN_LOAD(bias + j) : NN_ZERO();
+            if (beta != 0)
+                v = NN_FMA(vb, NN_LOAD(c + j), v);
+            NN_STORE(c + j, v);
+        }
+        if (j < n) {
+            v = bias ? NN_MLOAD(bias + j, tail) : NN_ZERO();
+            if (beta != 0)
+                v = NN_FMA(vb, NN_MLOAD(c + j, tail), v);
+            NN_MSTORE(c + j, tail, v);
+        }
+    }
+}
+
+/* C[r, :] += sum_q a[r][q] * B[q, :] for r < rows, q < kc (both constants at each call site,
+ * rows * kc <= 16, a already scaled by alpha): the kc rows of B read side by side (streams the
+ * prefetcher follows), each vector of C loaded and stored once per kc rows of B, the
+ * broadcasts of a kept in registers. */
+NN_TARGET NN_INLINE void NN_FN(nn_few_step)(
+    const int rows, const int kc, int n, NN_T a[NN_FEW_ROWS][4], const NN_T* B,
+    ptrdiff_t ldb, NN_T* C, ptrdiff_t ldc)
+{
+    NN_VEC va[NN_FEW_ROWS][4], b[4], c;
+    NN_MASK_T tail = NN_MASK(n % NN_VL);
+    ptrdiff_t j, full = n - n % NN_VL;
+    int r, q;
+    for (r = 0; r < rows; r++)
+        for (q = 0; q < kc; q++)
+            va[r][q] = NN_SET1(a[r][q]);
+    for (j = 0; j < full; j += NN_VL) {
+        for (q = 0; q < kc; q++)
+            b[q] = NN_LOAD(B + q * ldb + j);
+        for (r = 0; r < rows; r++) {
+            c = NN_LOAD(C + r * ldc + j);
+            for (q = 0; q < kc; q++)
+                c = NN_FMA(va[r][q], b[q], c);
+            NN_STORE(C + r * ldc + j, c);
+        }
+    }
+    if (j < n) {
+        for (q = 0; q < kc; q++)
+            b[q] = NN_MLOAD(B + q * ldb + j, tail);
+        for (r = 0; r < rows; r++) {
+            c = NN_MLOAD(C + r * ldc + j, tail);
+            for (q = 0; q < kc; q++)
+                c = NN_FMA(va[r][q], b[q], c);
+            NN_MSTORE(C + r * ldc + j, tail, c);
+        }
+    }
+}
+
+/* one block of rows of C (1..NN_FEW_ROWS, a constant at the call site) over all of B: kc = 4
+ * rows of B at a time for up to 4 rows of C, 2 for more (the broadcasts fill the registers),
+ * then one at a time for the rest of k */
+#define NN_FEW_KC(R_) ((R_) <= 4 ? 4 : 2)
+NN_TARGET NN_INLINE void NN_FN(nn_few_block)(
+    const int rows, int n, int k, NN_T alpha, const NN_T* A, ptrdiff_t a_r, ptrdiff_t a_p,
+    const NN_T* B, ptrdiff_t ldb, NN_T* C, ptrdiff_t ldc)
+{
+    NN_T a[NN_FEW_ROWS][4];
+    const int kc = NN_FEW_KC(rows);
+    ptrdiff_t p;
+    int r, q;
+    for (p = 0; p + kc <= k; p += kc) {
+        for (r = 0; r < rows; r++)
+            for (q = 0; q < kc; q++)
+                a[r][q] = alpha * A[r * a_r + (p + q) * a_p];
+        NN_FN(nn_few_step)(rows, kc, n, a, B + p * ldb, ldb, C, ldc);
+    }
+    for (; p < k; p++) {
+        for (r = 0; r < rows; r++)
+            a[r][0] = alpha * A[r * a_r + p * a_p];
+        NN_FN(nn_few_step)(rows, 1, n, a, B + p * ldb, ldb, C, ldc);
+    }
+}
+
+/* C = alpha * op(A) @ B + beta * C (+ bias) for op(A) (m, k), B (k, n) row-major: with at
+ * most NN_FEW_ROWS rows, one block that reads B once, row by row (at memory bandwidth when B
+ * is larger than the caches); more rows go in blocks of 4 (correct, but nn_few_inner is the
+ * kernel for many rows). */
+NN_TARGET static void NN_FN(nn_few_rows)(int m, int n, int k, NN_T alpha, const NN_T* A,
+                                         ptrdiff_t a_r, ptrdiff_t a_p, const NN_T* B,
+                                         ptrdiff_t ldb, NN_T beta, NN_T* C, ptrdiff_t ldc,
+                                         const NN_T* bias)
+{
+    ptrdiff_t i;
+    int rows;
+    for (i = 0; i < m; i += rows) {
+        rows = m <= NN_FEW_ROWS ? m : (m - i < 4 ? (int)(m - i) : 4);
+        NN_FN(nn_few_start)(rows, n, C + i * ldc, ldc, beta, bias);
+        switch (rows) {
+#define NN_FEW_CASE(R_) case R_: NN_FN(nn_few_block)(R_, n, k, alpha, A + i * a_r, a_r, a_p, \
+                                                     B, ldb, C + i * ldc, ldc); break;
+            NN_FEW_CASE(1) NN_FEW_CASE(2) NN_FEW_CASE(3) NN_FEW_CASE(4)
+#if NN_FEW_ROWS > 4
+            NN_FEW_CASE(5) NN_FEW_CASE(6)
+#endif
+#if NN_FEW_ROWS > 6
+            NN_FEW_CASE(7) NN_FEW_CASE(8)
+#endif
+#undef NN_FEW_CASE
+            default: break;
+        }
+    }
+}
+#undef NN_FEW_KC
+
+/* C[r, :] = alpha * sum_q A[r, q] * B[q, :] + beta * C[r, :] (+ bias) for kk (a constant at
+ * each call site, 1..8) rows of B and all m rows of C: each vector of C read (beta != 0) and
+ * written once, its kk products summed in a register; B (kk rows) stays in cache. The weight
+ * gradient z_prev.T @ delta of a few examples, and the update W += alpha * outer(z, delta)
+ * (kk = 1) that reads and writes W once. */
+NN_TARGET NN_INLINE void NN_FN(nn_few_k)(
+    const int kk, int m, int n, NN_T alpha, const NN_T* A, ptrdiff_t a_r, ptrdiff_t a_p,
+    const NN_T* B, ptrdiff_t ldb, NN_T beta, NN_T* C, ptrdiff_t ldc, const NN_T* bias)
+{
+    const NN_VEC vb = NN_SET1(beta);
+    NN_MASK_T tail = NN_MASK(n % NN_VL);
+    ptrdiff_t i, j, full = n - n % NN_VL;
+    NN_VEC va[8], v;
+    int q;
+    for (i = 0; i < m; i++) {
+        NN_T* c = C + i * ldc;
+        for (q = 0; q < kk; q++)
+            va[q] = NN_SET1(alpha * A[i * a_r + q * a_p]);
+        for (j = 0; j < full; j += NN_VL) {
+            v = bias ? NN_LOAD(bias + j) : NN_ZERO();
+            if (beta != 0)
+                v = NN_FMA(vb, NN_LOAD(c + j), v);
+            for (q = 0; q < kk; q++)
+                v = NN_FMA(va[q], NN_LOAD(B + q * ldb + j), v);
+            NN_STORE(c + j, v);
+        }
+        if (j < n) {
+            v = bias ? NN_MLOAD(bias + j, tail) : NN_ZERO();
+            if (beta != 0)
+                v = NN_FMA(vb, NN_MLOAD(c + j, tail), v);
+            for (q = 0; q < kk; q++)
+                v = NN_FMA(va[q], NN_MLOAD(B + q * ldb + j, tail), v);
+            NN_MSTORE(c + j, tail, v);
+        }
+    }
+}
+
+/* C = alpha * op(A) @ B + beta * C (+ bias) with a small inner dimension k: nn_few_k over
+ * blocks of up to 8 rows of B (beta and the bias with the first) */
+NN_TARGET static void NN_FN(nn_few_inner)(int m, int n, int k, NN_T alpha, const NN_T* A,
+                                          ptrdiff_t a_r, ptrdiff_t a_p, const NN_T* B,
+                                          ptrdiff_t ldb, NN_T beta, NN_T* C, ptrdiff_t ldc,
+                                          const NN_T* bias)
+{
+    ptrdiff_t p;
+    int kk;
+    for (p = 0; p < k; p += kk) {
+        kk = k - p < 8 ? (int)(k - p) : 8;
+        switch (kk) {
+#define NN_FEW_K_CASE(K_) case K_: NN_FN(nn_few_k)(K_, m, n, alpha, A + p * a_p, a_r, a_p, \
+                                                   B + p * ldb, ldb, beta, C, ldc, bias); break;
+            NN_FEW_K_CASE(1) NN_FEW_K_CASE(2) NN_FEW_K_CASE(3) NN_FEW_K_CASE(4)
+            NN_FEW_K_CASE(5) NN_FEW_K_CASE(6) NN_FEW_K_CASE(7) NN_FEW_K_CASE(8)
+#undef NN_FEW_K_CASE
+            default: break;
+        }
+        beta = 1;
+        bias = NULL;
+    }
+}
+
+/* C = alpha * A @ B.T + beta * C (+ bias) for A (m, k), B (n, k) row-major (delta @ W.T): each
+ * value a dot product of two contiguous rows, four columns at a time (four rows of B read side
+ * by side, once from memory, then from L1 for the other rows of A). */
+NN_TARGET static void NN_FN(nn_few_dots)(int m, int n, int k, NN_T alpha, const NN_T* A,
+                                         ptrdiff_t lda, const NN_T* B, ptrdiff_t ldb, NN_T beta,
+                                         NN_T* C, ptrdiff_t ldc, const NN_T* bias)
+{
+    NN_MASK_T tail = NN_MASK(k % NN_VL);
+    ptrdiff_t i, j, p, full = k - k % NN_VL;
+    NN_VEC acc[4], av;
+    NN_T s;
+    int q, cols;
+    for (j = 0; j < n; j += 4) {
+        cols = n - j < 4 ? (int)(n - j) : 4;
+        for (i = 0; i < m; i++) {
+            const NN_T* ar = A + i * lda;
+            NN_T* c = C + i * ldc + j;
+            for (q = 0; q < 4; q++)
+                acc[q] = NN_ZERO();
+            if (cols == 4) {
+                for (p = 0; p < full; p += NN_VL) {
+                    av = NN_LOAD(ar + p);
+                    for (q = 0; q < 4; q++)
+                        acc[q] = NN_FMA(av, NN_LOAD(B + (j + q) * ldb + p), acc[q]);
+                }
+                if (p < k) {
+                    av = NN_MLOAD(ar + p, tail);
+                    for (q = 0; q < 4; q++)
+                        acc[q] = NN_FMA(av, NN_MLOAD(B + (j + q) * ldb + p, tail), acc[q]);
+                }
+            } else {
+                for (p = 0; p < full; p += NN_VL) {
+                    av = NN_LOAD(ar + p);
+                    for (q = 0; q < cols; q++)
+                        acc[q] = NN_FMA(av, NN_LOAD(B + (j + q) * ldb + p), acc[q]);
+                }
+                if (p < k) {
+                    av = NN_MLOAD(ar + p, tail);
+                    for (q = 0; q < cols; q++)
+                        acc[q] = NN_FMA(av, NN_MLOAD(B + (j + q) * ldb + p, tail), acc[q]);
+                }
+            }
+            for (q = 0; q < cols; q++) {
+                s = alpha * NN_HSUM(acc[q]);
+                if (bias)
+                    s += bias[j + q];
+                c[q] = beta == 0 ? s : s + beta * c[q];
+            }
+        }
+    }
+}
+
+/* The few-row kernels (_kernels.gemm's "few" path): as nn_gemm, for op(A) with at most
+ * NN_FEW_ROWS rows (B streamed once), or, when op(B) = B, a small inner dimension k (C
+ * streamed once); any shape gives the right result. Both transposed goes to the tiles. */
+NN_TARGET static void NN_FN(nn_gemm_few)(
+    int trans_a, int trans_b, int m, int n, int k, NN_T alpha, const NN_T* A, int lda,
+    const NN_T* B, int ldb, NN_T beta, NN_T* C, int ldc, const NN_T* bias)
+{
+    if (!trans_b && m <= NN_FEW_ROWS)
+        NN_FN(nn_few_rows)(m, n, k, alpha, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, ldb,
+                           beta, C, ldc, bias);
+    else if (!trans_b)
+        NN_FN(nn_few_inner)(m, n, k, alpha, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, ldb,
+                            beta, C, ldc, bias);
+    else if (!trans_a)
+        NN_FN(nn_few_dots)(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+    else
+        NN_FN(nn_gemm)(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+}
+
 /* ---- elementwise ---- */
 
 #define NN_EXP_CONSTANTS_(T) NN_EXP_CONSTANTS_##T
@@ -483,7 +739,7 @@ NN_TARGET static void NN_FN(nn_relu_backward)(const NN_T* a, NN_T* delta, ptrdif
 static const NN_TABLE NN_FN(nn_kernels) = {
     NN_FN(nn_gemm), NN_FN(nn_exp), NN_FN(nn_sigmoid), NN_FN(nn_softmax_rows),
     NN_FN(nn_column_sums), NN_FN(nn_all_finite_in), NN_FN(nn_adam), NN_FN(nn_relu),
-    NN_FN(nn_relu_backward), NN_NR,
+    NN_FN(nn_relu_backward), NN_FN(nn_gemm_few), NN_NR, NN_MR,
 };
 
 #undef NN_NR

@@ -639,7 +639,7 @@ def test_both_commands_take_the_same_options(command):
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     for option in ("--quick", "--dtype", "--network", "--with-numpy-backend", "--no-adam",
-                   "--no-estimators"):
+                   "--no-estimators", "--no-serving"):
         assert option in result.stdout
 
 
@@ -668,3 +668,98 @@ def test_numpy_step_rate_times_every_product_of_a_step(monkeypatch):
         ((5, 8), (8, 16), (5, 16)), ((8, 5), (5, 16), (8, 16)),               # layer 0
         ((5, 16), (16, 4), (5, 4)), ((16, 5), (5, 4), (16, 4)), ((5, 4), (4, 16), (5, 16))])
     assert rate == pytest.approx(config.flops("train_step") / (5 * 1e-3) / 1e9)
+
+
+# -- serving: predict at small batches, train_step at a few examples ---------------------------
+
+from nncore.bench import serving  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_serving_contestants_predict_the_same(dtype):
+    # nncore, the plain NumPy forward and ONNX Runtime (nncore's own export, float32) start
+    # from the same parameters: their predictions of the same batch agree
+    config = bench.CONFIGS[2]
+    fns = serving.serving_callables(config, dtype, "predict", 5)
+    ours = fns["nncore"]()
+    assert ours.shape == (5, config.n_classes)
+    np.testing.assert_allclose(fns["numpy"](), ours, rtol=BACKEND_RTOL[np.dtype(dtype).type],
+                               atol=BACKEND_ATOL[np.dtype(dtype).type])
+    if "onnxruntime" in fns:
+        assert dtype == "float32"
+        np.testing.assert_allclose(fns["onnxruntime"]()[0], ours, rtol=1e-5, atol=1e-6)
+    else:
+        assert dtype == "float64" or serving.onnxruntime_module() is None
+    if bench.available("torch"):
+        assert fns["torch"]().shape == (5, config.n_classes)
+
+
+def test_serving_train_step_contestants_take_the_same_step():
+    config = bench.CONFIGS[3]
+    fns = serving.serving_callables(config, "float64", "train_step", 1)
+    assert set(fns) >= {"nncore", "numpy"}
+    # the same steps on the same example from the same parameters
+    for _ in range(3):
+        net, plain = fns["nncore"](), fns["numpy"]()
+    for layer, W, b in zip(net.layers, plain.W, plain.b):
+        assert not np.array_equal(layer.W, net.layers[0].W) or layer is net.layers[0]
+        np.testing.assert_allclose(layer.W, W, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(layer.b, b, rtol=1e-10, atol=1e-12)
+    first = serving.serving_callables(config, "float64", "train_step", 1)["numpy"]().W[0]
+    assert not np.allclose(first, plain.W[0], rtol=0, atol=1e-12)  # the steps changed W
+
+
+def test_serving_refuses_an_unknown_op():
+    with pytest.raises(ValueError, match="predict"):
+        serving.serving_callables(bench.CONFIGS[0], "float32", "fit", 1)
+
+
+def test_onnxruntime_session_is_set_up_for_serving():
+    if serving.onnxruntime_module() is None:
+        pytest.skip("onnxruntime is not installed")
+    net = nncore.Network([6, 5, 3], output="softmax", loss="cross_entropy", seed=1,
+                         dtype="float32")
+    session = serving.onnxruntime_session(net, threads=2)
+    options = session.get_session_options()
+    assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    X = np.random.default_rng(0).random((4, 6), dtype=np.float32)
+    np.testing.assert_allclose(session.run(None, {"X": X})[0], net.predict(X), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_serving_rows_ratios_and_targets():
+    config = bench.CONFIGS[3]
+    fast = serving.ServingRow(config, "float32", "predict", 1,
+                              {"nncore": 1e-5, "numpy": 2e-5, "onnxruntime": 1e-5})
+    slow = serving.ServingRow(config, "float32", "predict", 8,
+                              {"nncore": 2e-5, "numpy": 3e-5, "onnxruntime": 1e-5})
+    step1 = serving.ServingRow(config, "float64", "train_step", 1, {"nncore": 5e-5,
+                                                                     "numpy": 9e-5})
+    step4 = serving.ServingRow(config, "float64", "train_step", 4, {"nncore": 4e-5,
+                                                                     "numpy": 9e-5})
+    assert fast.ratio("numpy") == pytest.approx(2.0) and fast.ratio("torch") is None
+    assert fast.met and not slow.met and step1.met
+    table = serving.serving_table([fast, slow])
+    assert "2.00x" in table and "0.50x" in table and "NO" in table
+    lines = serving.serving_summary([fast, slow, step1, step4])
+    assert lines[0].endswith("3 of 4")
+    assert any("worst ratio against onnxruntime: 0.50x" in line and "batch 8" in line
+               for line in lines)
+    assert any("batch 1 50 us, batch 4 40 us (SLOWER)" in line for line in lines)
+
+
+def test_report_prints_the_serving_rows():
+    out = io.StringIO()
+    bench.report(quick=True, dtypes=("float32",), configs=(bench.CONFIGS[0],), file=out,
+                 adam=False, estimators=False)
+    text = out.getvalue()
+    assert "Serving and online learning" in text
+    for batch in serving.PREDICT_BATCHES:
+        assert f"3-4-2    float32  predict  {batch:>5}" in text
+    assert "serving targets met" in text
+    out = io.StringIO()
+    bench.report(quick=True, dtypes=("float32",), configs=(bench.CONFIGS[0],), file=out,
+                 adam=False, estimators=False, serving=False)
+    assert "Serving" not in out.getvalue()
+    assert out.getvalue().rstrip().endswith("--no-adam --no-serving")

@@ -20,7 +20,10 @@ from _helpers import ATOL, BACKEND_ATOL, BACKEND_RTOL, DTYPES, RTOL
 NETWORKS = [([3, 4, 2], "sigmoid", 1), ([3, 4, 2], "sigmoid", 32), ([64, 32, 10], "relu", 32),
             ([17, 33, 9], "tanh", 13), ([784, 256, 10], "relu", 64),
             ([20, 40, 40, 5], "leaky_relu", 70), ([64, 128, 3], "relu", 64),
-            ([20, 4, 30, 3], "tanh", 128)]
+            ([20, 4, 30, 3], "tanh", 128),
+            # fewer rows than a tile (the few-row kernels): one example and three, on layers
+            # wide enough for them
+            ([300, 130, 70, 10], "relu", 1), ([300, 130, 70, 10], "tanh", 3)]
 
 
 @pytest.fixture(params=K.cpu_paths())

@@ -37,6 +37,11 @@ no ``--network`` is given): ``nncore.sklearn.MLPClassifier`` against
 ``sklearn.neural_network.MLPClassifier``, one whole ``fit`` of each on the digits with the same
 parameters, solvers sgd and adam, batch sizes "auto" and 32, float64 and float32; target: 5x.
 
+Serving (``serving``; ``--no-serving`` skips it): ``predict`` at batch 1, 8, 64 and 256 on every
+network against the plain NumPy forward, PyTorch under ``torch.inference_mode()`` and ONNX
+Runtime running nncore's own ONNX export (float32; intra-op threads = the BLAS threads,
+spinning off), and ``train_step`` at batch 1, 4 and 16 on the two large networks.
+
 Beside the table: NumPy's matmul rate on the largest network's forward product
 (256 x 1024 @ 1024 x 1024), measured in the same run, against nncore's ``fit`` rate on that
 network; nncore and NumPy products alternating ("mixed with NumPy"); and K networks trained
@@ -67,6 +72,8 @@ from .networks import (ADAM, ADAM_LR, ADAM_TORCH_TARGET, CONFIGS, DTYPES, GEMM_S
                        Config, build_network, make_data, one_hot)
 from .reporting import (DESCRIPTION, add_arguments, command, main, report, run,
                         run_estimator_rows, run_threads)
+from .serving import (PREDICT_BATCHES, STEP_BATCHES, ServingRow, onnxruntime_session,
+                      run_serving, serving_summary, serving_table)
 from .table import (Row, adam_summary, adam_table, estimator_summary, estimator_table,
                     format_table, summary)
 from .timing import (ManyNetworks, ThreadsResult, blas_gemm_rate, gemm_operands,
@@ -84,4 +91,5 @@ __all__ = ["ADAM_BACKENDS", "EstimatorResult", "measure_estimator", "run_estimat
            "add_arguments", "command", "main", "report", "run", "run_threads", "Row",
            "format_table", "summary", "ManyNetworks", "ThreadsResult", "blas_gemm_rate",
            "gemm_operands", "many_networks", "measure", "mixed_with_numpy", "numpy_matmul_rate",
-           "numpy_step_rate", "time_matmul"]
+           "numpy_step_rate", "time_matmul", "PREDICT_BATCHES", "STEP_BATCHES", "ServingRow",
+           "onnxruntime_session", "run_serving", "serving_summary", "serving_table"]

@@ -110,7 +110,7 @@ def run_estimator_rows(quick=False, dtypes=DTYPES, progress=None):
 
 
 def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKENDS, file=None,
-           adam=True, estimators=True):
+           adam=True, estimators=True, serving=True):
     """Run the comparison and print it to `file` (default: stdout).
 
     adam: measure and print the ADAM rows (nncore's Adam step inside fit against its SGD step
@@ -178,6 +178,19 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
             say("skipped: threadpoolctl is not installed (pip install threadpoolctl, or "
                 "nncore's bench extra)")
         say(*threads_lines(threads, usable_cores()))
+    if serving:
+        from .serving import (PREDICT_BATCHES, STEP_BATCHES, STEP_CONFIGS, run_serving,
+                              serving_summary, serving_table)
+        say("", f"Serving and online learning: predict at batch {PREDICT_BATCHES} on every "
+                f"network, train_step at batch {STEP_BATCHES} on",
+            f"{', '.join(c.name.split()[0] for c in STEP_CONFIGS if c in configs) or 'none'};"
+            " against the plain NumPy forward (step), PyTorch under torch.inference_mode()",
+            "and ONNX Runtime (float32) running nncore's own ONNX export: CPU provider, "
+            "intra-op threads = the BLAS threads, spinning off.",
+            "Contestants take turns in rounds; best round. vs X = X's time / nncore's "
+            "(> 1: nncore is faster); met: >= 1 against NumPy and ONNX Runtime.", "")
+        serving_rows = run_serving(quick, dtypes, configs, progress)
+        say(serving_table(serving_rows), "", *serving_summary(serving_rows))
     estimator_results = []
     if estimators and "sklearn" in backends and available("sklearn"):
         epochs = (ESTIMATORS_QUICK if quick else ESTIMATORS_FULL)[0]
@@ -204,6 +217,8 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
         command += " --no-adam"
     if not estimators and tuple(configs) == CONFIGS:
         command += " --no-estimators"
+    if not serving:
+        command += " --no-serving"
     load = (f"; load average at the end: {os.getloadavg()[0]:.2f}"
             if hasattr(os, "getloadavg") else "")
     say("", f"{time.perf_counter() - start:.0f} s{load}; made by: {command}")
@@ -229,6 +244,9 @@ def add_arguments(parser):
     parser.add_argument("--no-estimators", action="store_true",
                         help="skip nncore.sklearn.MLPClassifier against scikit-learn's (they "
                              "run only when no --network is given)")
+    parser.add_argument("--no-serving", action="store_true",
+                        help="skip predict at batch 1, 8, 64, 256 against NumPy, PyTorch and "
+                             "ONNX Runtime, and train_step at a few examples")
     return parser
 
 
@@ -238,7 +256,8 @@ def command(args):
     backends = DEFAULT_BACKENDS + (("nncore-numpy",) if args.with_numpy_backend else ())
     report(quick=args.quick, dtypes=(args.dtype,) if args.dtype else DTYPES, configs=configs,
            backends=backends, adam=not args.no_adam,
-           estimators=args.network is None and not args.no_estimators)
+           estimators=args.network is None and not args.no_estimators,
+           serving=not args.no_serving)
     return 0
 
 

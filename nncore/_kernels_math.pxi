@@ -1,0 +1,419 @@
+# Math kernels of nncore._kernels (included by _kernels.pyx): activations and their derivatives,
+# losses and their gradients, reductions; declared in _kernels.pxd.
+
+# ---------------------------------------------------------------------------------------------
+# Scalar helpers and the SIMD elementwise kernels
+# ---------------------------------------------------------------------------------------------
+
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+
+cdef inline floating _sigmoid(floating x) noexcept nogil:
+    # 1 / (1 + exp(-x)), written so that exp never overflows: with e = exp(-|x|),
+    # 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0; a select, not a branch on the sign
+    cdef floating e = _exp(-x if x >= 0 else x)
+    cdef floating r = 1 / (1 + e)
+    return r if x >= 0 else e * r
+
+
+cdef inline void _exp_simd(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
+    # y = np.exp(x) by the SIMD code of the cpu path (not the portable one)
+    if floating is float:
+        _simd32.exp(x, y, n)
+    else:
+        _simd64.exp(x, y, n)
+
+
+cdef inline void _sigmoid_simd(const floating* a, floating* z, Py_ssize_t n, floating c,
+                               floating beta) noexcept nogil:
+    # z = c / (1 + np.exp(-beta * a)) by the SIMD code of the cpu path (not the portable one)
+    if floating is float:
+        _simd32.sigmoid(a, z, n, c, beta)
+    else:
+        _simd64.sigmoid(a, z, n, c, beta)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations
+# ---------------------------------------------------------------------------------------------
+
+cdef void _softmax_simd(const floating* a, floating* z, floating* lse, int m,
+                        int n) noexcept nogil:
+    # activation_forward's softmax by the SIMD code of the cpu path: a vector of a row at a time
+    if floating is float:
+        _simd32.softmax_rows(a, z, lse, m, n)
+    else:
+        _simd64.softmax_rows(a, z, lse, m, n)
+
+
+cdef void activation_forward(int kind, double p0, double p1, const floating* a, floating* z,
+                             floating* lse, int m, int n) noexcept nogil:
+    cdef Py_ssize_t i, size = <Py_ssize_t>m * n
+    cdef int r, j
+    cdef floating c, beta, slope, x, mx, total, inv
+    cdef const floating* ar
+    cdef floating* zr
+    if kind == ACT_IDENTITY:
+        # z = a
+        if z != a:
+            for i in range(size):
+                z[i] = a[i]
+    elif kind == ACT_SIGMOID:
+        # z = c / (1 + exp(-beta * a))
+        c = <floating>p0
+        beta = <floating>p1
+        if _simd_for(size):
+            _sigmoid_simd(a, z, size, c, beta)
+        elif c == 1 and beta == 1:
+            for i in range(size):
+                z[i] = _sigmoid(a[i])
+        else:
+            for i in range(size):
+                z[i] = c * _sigmoid(beta * a[i])
+    elif kind == ACT_TANH:
+        # z = np.tanh(a)
+        for i in range(size):
+            z[i] = _tanh(a[i])
+    elif kind == ACT_RELU:
+        # z = np.maximum(a, 0)
+        if _simd_for(size):
+            if floating is float:
+                _simd32.relu(a, z, size)
+            else:
+                _simd64.relu(a, z, size)
+        else:
+            for i in range(size):
+                z[i] = a[i] if a[i] > 0 else 0
+    elif kind == ACT_LEAKY_RELU:
+        # z = np.where(a >= 0, a, delta * a)
+        slope = <floating>p0
+        for i in range(size):
+            z[i] = a[i] if a[i] >= 0 else slope * a[i]
+    elif kind == ACT_SOFTMAX:
+        # e = np.exp(a - a.max(1, keepdims=True)); z = e / e.sum(1, keepdims=True)
+        if _simd_for(size):
+            _softmax_simd(a, z, lse, m, n)
+            return
+        for r in range(m):
+            ar = a + <Py_ssize_t>r * n
+            zr = z + <Py_ssize_t>r * n
+            mx = ar[0]
+            for j in range(1, n):
+                if ar[j] > mx:
+                    mx = ar[j]
+            total = 0
+            for j in range(n):
+                x = _exp(ar[j] - mx)
+                zr[j] = x
+                total = total + x
+            inv = 1 / total
+            for j in range(n):
+                zr[j] = zr[j] * inv
+            if lse != NULL:
+                lse[r] = mx + _log(total)
+
+
+cdef void activation_backward(int kind, double p0, double p1, const floating* a,
+                              const floating* z, floating* delta, int m, int n) noexcept nogil:
+    cdef Py_ssize_t i, size = <Py_ssize_t>m * n
+    cdef int r, j
+    cdef floating beta, inv_c, slope, s
+    cdef const floating* zr
+    cdef floating* dr
+    if kind == ACT_IDENTITY:
+        return
+    elif kind == ACT_SIGMOID:
+        # delta = g * c * beta * s * (1 - s), s = z / c: from the output alone
+        beta = <floating>p1
+        if p0 == 0:
+            memset(delta, 0, size * sizeof(floating))
+        elif p0 == 1 and p1 == 1:
+            for i in range(size):
+                delta[i] = delta[i] * z[i] * (1 - z[i])
+        else:
+            inv_c = <floating>(1 / p0)
+            for i in range(size):
+                delta[i] = delta[i] * beta * z[i] * (1 - z[i] * inv_c)
+    elif kind == ACT_TANH:
+        # delta = g * (1 - z**2)
+        for i in range(size):
+            delta[i] = delta[i] * (1 - z[i] * z[i])
+    elif kind == ACT_RELU:
+        # delta = g * (a > 0); a select, not a branch: the signs of a are random, and a
+        # mispredicted branch per element cost more than the rest of the step's elementwise work
+        if _simd_for(size):
+            if floating is float:
+                _simd32.relu_backward(a, delta, size)
+            else:
+                _simd64.relu_backward(a, delta, size)
+        else:
+            for i in range(size):
+                delta[i] = delta[i] if a[i] > 0 else 0
+    elif kind == ACT_LEAKY_RELU:
+        # delta = g * np.where(a >= 0, 1, delta_slope)
+        slope = <floating>p0
+        for i in range(size):
+            delta[i] = delta[i] * (1 if a[i] >= 0 else slope)
+    elif kind == ACT_SOFTMAX:
+        # delta = z * (g - (g * z).sum(1, keepdims=True)): the Jacobian-vector product
+        for r in range(m):
+            zr = z + <Py_ssize_t>r * n
+            dr = delta + <Py_ssize_t>r * n
+            s = 0
+            for j in range(n):
+                s = s + dr[j] * zr[j]
+            for j in range(n):
+                dr[j] = zr[j] * (dr[j] - s)
+
+
+cdef void sigmoid_param_gradients(double c, double beta, const floating* a, const floating* g,
+                                  Py_ssize_t size, double* dc, double* dbeta) noexcept nogil:
+    # s = sigmoid(beta * a); dc = (g * s).sum(); dbeta = (g * c * s * (1 - s) * a).sum()
+    cdef Py_ssize_t i
+    cdef double s, sum_c = 0, sum_beta = 0
+    for i in range(size):
+        s = _sigmoid(beta * <double>a[i])
+        sum_c += g[i] * s
+        sum_beta += g[i] * s * (1 - s) * a[i]
+    dc[0] = sum_c
+    dbeta[0] = c * sum_beta
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses: mean over the m examples, summed over the n outputs
+# ---------------------------------------------------------------------------------------------
+
+cdef inline double _safe_log(double x, double tiny) noexcept nogil:
+    # log(max(x, tiny)), tiny the dtype's smallest normal number: never log(0)
+    return log(x if x > tiny else tiny)
+
+
+cdef double loss_value(int loss, const floating* yhat, const floating* y,
+                       int m, int n) noexcept nogil:
+    cdef Py_ssize_t i, size = <Py_ssize_t>m * n
+    cdef double d, total = 0
+    cdef double tiny = FLT_MIN if floating is float else DBL_MIN
+    if loss == LOSS_MSE:
+        # ((y - yhat) ** 2).sum() / (2 * m)
+        for i in range(size):
+            d = <double>y[i] - <double>yhat[i]
+            total += d * d
+        return total / (2.0 * m)
+    elif loss == LOSS_CROSS_ENTROPY:
+        # -(y * np.log(yhat)).sum() / m
+        for i in range(size):
+            if y[i] != 0:
+                total -= y[i] * _safe_log(yhat[i], tiny)
+        return total / m
+    else:
+        # -(y * np.log(yhat) + (1 - y) * np.log(1 - yhat)).sum() / m
+        for i in range(size):
+            if y[i] != 0:
+                total -= y[i] * _safe_log(yhat[i], tiny)
+            if y[i] != 1:
+                total -= (1.0 - y[i]) * _safe_log(1.0 - <double>yhat[i], tiny)
+        return total / m
+
+
+cdef void loss_gradient(int loss, const floating* yhat, const floating* y, floating* g,
+                        int m, int n) noexcept nogil:
+    cdef Py_ssize_t i, size = <Py_ssize_t>m * n
+    cdef floating inv_m = <floating>(1.0 / m)
+    cdef floating tiny = FLT_MIN if floating is float else DBL_MIN
+    cdef floating p, q
+    if loss == LOSS_MSE:
+        # g = (yhat - y) / m
+        for i in range(size):
+            g[i] = (yhat[i] - y[i]) * inv_m
+    elif loss == LOSS_CROSS_ENTROPY:
+        # g = -y / (m * yhat)
+        for i in range(size):
+            p = yhat[i] if yhat[i] > tiny else tiny
+            g[i] = -y[i] / p * inv_m
+    else:
+        # g = (-y / yhat + (1 - y) / (1 - yhat)) / m
+        for i in range(size):
+            p = yhat[i] if yhat[i] > tiny else tiny
+            q = 1 - yhat[i]
+            q = q if q > tiny else tiny
+            g[i] = (-y[i] / p + (1 - y[i]) / q) * inv_m
+
+
+cdef double softmax_cross_entropy_value(const floating* a, const floating* lse,
+                                        const floating* y, int m, int n) noexcept nogil:
+    # -(y * (a - lse[:, None])).sum() / m, with log(softmax(a)) = a - lse taken from the logits
+    # Every term first, without a branch (one on where a one-hot row's 1 lies mispredicted
+    # once a row). Only when that gives NaN, again leaving out the terms whose weight is 0: an
+    # overflowed logit a = -inf with weight 0 makes 0 * -inf = NaN, but adds nothing to L.
+    cdef int r, j
+    cdef double total = 0
+    cdef const floating* ar
+    cdef const floating* yr
+    for r in range(m):
+        ar = a + <Py_ssize_t>r * n
+        yr = y + <Py_ssize_t>r * n
+        for j in range(n):
+            total -= yr[j] * (<double>ar[j] - <double>lse[r])
+    if total == total:
+        return total / m
+    total = 0
+    for r in range(m):
+        ar = a + <Py_ssize_t>r * n
+        yr = y + <Py_ssize_t>r * n
+        for j in range(n):
+            if yr[j] != 0:
+                total -= yr[j] * (<double>ar[j] - <double>lse[r])
+    return total / m
+
+
+cdef void softmax_cross_entropy_delta(const floating* z, const floating* y, floating* delta,
+                                      int m, int n) noexcept nogil:
+    # delta = (z * y.sum(1, keepdims=True) - y) / m: dL/da of -1/m sum(y log softmax(a))
+    cdef int r, j
+    cdef floating inv_m = <floating>(1.0 / m)
+    cdef floating total
+    cdef const floating* zr
+    cdef const floating* yr
+    cdef floating* dr
+    for r in range(m):
+        zr = z + <Py_ssize_t>r * n
+        yr = y + <Py_ssize_t>r * n
+        dr = delta + <Py_ssize_t>r * n
+        total = 0
+        for j in range(n):
+            total = total + yr[j]
+        for j in range(n):
+            dr[j] = (zr[j] * total - yr[j]) * inv_m
+
+
+
+cdef double softmax_cross_entropy_labels(const floating* a, const floating* lse,
+                                         const floating* z, const int64_t* labels,
+                                         floating* delta, int m, int n) noexcept nogil:
+    # The softmax cross-entropy against class labels y (m,), each in [0, n): what the one-hot
+    # kernels above give for Y = eye(n)[y], bit for bit, without reading Y:
+    #   L = -(a[r, y_r] - lse[r]).sum() / m;  delta = (z - eye(n)[y]) / m  (when not NULL)
+    cdef int r, j
+    cdef int64_t y
+    cdef double total = 0
+    cdef floating inv_m = <floating>(1.0 / m)
+    cdef const floating* zr
+    cdef floating* dr
+    for r in range(m):
+        y = labels[r]
+        total -= <double>a[<Py_ssize_t>r * n + y] - <double>lse[r]
+        if delta != NULL:
+            zr = z + <Py_ssize_t>r * n
+            dr = delta + <Py_ssize_t>r * n
+            for j in range(n):
+                dr[j] = zr[j] * inv_m
+            dr[y] = (zr[y] - <floating>1) * inv_m
+    return total / m
+
+cdef inline double _softplus(double x) noexcept nogil:
+    # log(1 + exp(x)) without overflow
+    return (x if x > 0 else 0) + log1p(exp(-fabs(x)))
+
+
+cdef double sigmoid_cross_entropy(const floating* a, const floating* y, floating* delta,
+                                  int m, int n, double c, double beta,
+                                  bint binary) noexcept nogil:
+    # For z = c * s, s = sigmoid(beta * a), 0 < c <= 1, in double, from the logits:
+    #   log z     = log c - softplus(-beta a)
+    #   log(1-z)  = -softplus(beta a)         (c = 1)
+    #             = log1p(-c s)               (c < 1: 1 - z >= 1 - c > 0)
+    #   L = -1/m sum(y log z [+ (1 - y) log(1 - z) if binary])
+    #   delta = dL/da = -beta y (1 - s) / m                                  (cross-entropy)
+    #                 = beta (s - y) / m                                  (binary, c = 1)
+    #                 = beta (1 - s) ((1 - y) c s / (1 - c s) - y) / m    (binary, c < 1)
+    # so a saturated output neither caps the loss nor zeroes the gradient.
+    cdef Py_ssize_t i, size = <Py_ssize_t>m * n
+    cdef double x, s, t, log_c = log(c), total = 0
+    for i in range(size):
+        x = beta * a[i]
+        t = y[i]
+        # a term whose weight is 0 is skipped: beta * a can overflow to +-inf in double
+        if t != 0:
+            total -= t * (log_c - _softplus(-x))
+        if binary and t != 1:
+            if c == 1:
+                total += (1 - t) * _softplus(x)
+            else:
+                total -= (1 - t) * log1p(-c * _sigmoid(x))
+        if delta != NULL:
+            s = _sigmoid(x)
+            if not binary:
+                delta[i] = <floating>(-beta * t * (1 - s) / m)
+            elif c == 1:
+                delta[i] = <floating>(beta * (s - t) / m)
+            else:
+                delta[i] = <floating>(beta * (1 - s) * ((1 - t) * c * s / (1 - c * s) - t) / m)
+    return total / m
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions and updates
+# ---------------------------------------------------------------------------------------------
+
+cdef void column_sums(const floating* delta, floating* out, int m, int n,
+                      floating alpha, floating beta) noexcept nogil:
+    # out = beta * out + alpha * delta.sum(0)
+    cdef int r, j
+    cdef const floating* dr
+    if _simd_for(<Py_ssize_t>m * n):
+        if floating is float:
+            _simd32.column_sums(delta, out, m, n, alpha, beta)
+        else:
+            _simd64.column_sums(delta, out, m, n, alpha, beta)
+        return
+    _scale_rows(out, 1, n, n, beta)
+    for r in range(m):
+        dr = delta + <Py_ssize_t>r * n
+        for j in range(n):
+            out[j] += alpha * dr[j]
+
+
+cdef bint all_finite_in(const floating* x, Py_ssize_t size, double lo, double hi) noexcept nogil:
+    # np.isfinite(x).all() and ((x >= lo) & (x <= hi)).all()
+    # On a SIMD cpu path, vector compares (_simd.h). The portable loop: blocks of 1024
+    # without an early exit inside, comparisons combined with | rather than short-circuit `or`
+    # (a branchy loop here cost 10% of a 64-32-10 fit call). NaN fails every comparison; +-inf
+    # fails |v| <= max.
+    cdef Py_ssize_t start, i, end
+    cdef floating v
+    cdef floating flo = <floating>lo
+    cdef floating fhi = <floating>hi
+    cdef floating big = FLT_MAX if floating is float else DBL_MAX
+    cdef int bad = 0
+    if _simd_for(size):
+        if floating is float:
+            return _simd32.all_finite_in(x, size, flo, fhi)
+        else:
+            return _simd64.all_finite_in(x, size, flo, fhi)
+    for start in range(0, size, 1024):
+        end = start + 1024 if size - start > 1024 else size
+        for i in range(start, end):
+            v = x[i]
+            bad = bad | (not v >= flo) | (not v <= fhi) | (not fabs(v) <= big)
+        if bad:
+            return False
+    return True
