@@ -51,7 +51,7 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     has_onnx = all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime"))
     for section, code in blocks:
         if section == "Export to ONNX" and not has_onnx:
-            continue   # the onnx extra is optional (pip install "nncore[onnx]")
+            continue   # the onnx extra is optional (pip install "nncore-nn[onnx]")
         if section == "Scaling out":
             continue   # starts a Dask cluster: run by tests/test_dask.py (marked dask)
         with contextlib.redirect_stdout(io.StringIO()):

@@ -1,6 +1,6 @@
 """Export a Network to ONNX, to run it without nncore (onnxruntime, other runtimes).
 
-``onnx`` is optional (``pip install "nncore[onnx]"``) and imported only when ``to_onnx`` is
+``onnx`` is optional (``pip install "nncore-nn[onnx]"``) and imported only when ``to_onnx`` is
 called; ``import nncore`` never imports it.
 
 The graph, one example a row (``X`` of shape (N, n_in), N dynamic):
@@ -37,7 +37,10 @@ __all__ = ["to_onnx"]
 # Softmax's axis attribute means "this axis" (not "flatten from here") from opset 13 on.
 MIN_OPSET = 13
 
-_INSTALL = 'nncore.to_onnx needs the onnx package: pip install "nncore[onnx]" (or pip install onnx)'
+from ._version import DISTRIBUTION
+
+_INSTALL = (f'nncore.to_onnx needs the onnx package: pip install "{DISTRIBUTION}[onnx]" '
+            f'(or pip install onnx)')
 
 
 def _import_onnx() -> Any:

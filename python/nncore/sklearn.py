@@ -2,7 +2,7 @@
 
 Drop-in replacements for ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``: the same
 constructor parameters (names, defaults, meaning), fitted attributes and methods, with the
-training in nncore's compiled core. Needs scikit-learn (``pip install "nncore[sklearn]"``);
+training in nncore's compiled core. Needs scikit-learn (``pip install "nncore-nn[sklearn]"``);
 ``import nncore`` does not import this module.
 
 What follows scikit-learn exactly
@@ -75,8 +75,9 @@ try:
     from sklearn.utils.validation import (check_is_fitted, column_or_1d, validate_data,
                                           _check_sample_weight)
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
-    raise ImportError("nncore.sklearn needs scikit-learn: pip install \"nncore[sklearn]\"") \
-        from exc
+    from ._version import DISTRIBUTION
+    raise ImportError(f"nncore.sklearn needs scikit-learn: pip install "
+                      f"\"{DISTRIBUTION}[sklearn]\" (or pip install scikit-learn)") from exc
 
 from .layers import Dense
 from .network import Network

@@ -52,12 +52,13 @@ class History(list[float]):
         """Draw the loss curves (training, and validation if any) against the epoch, and the
         metrics on a second y axis; returns the matplotlib Axes.
 
-        matplotlib is an optional dependency (``pip install nncore[plot]``)."""
+        matplotlib is an optional dependency (``pip install "nncore-nn[plot]"``)."""
         try:
             import matplotlib.pyplot as plt
         except ImportError as exc:
-            raise ImportError("History.plot needs matplotlib: pip install matplotlib "
-                              "(or pip install nncore[plot])") from exc
+            from ._version import DISTRIBUTION
+            raise ImportError(f"History.plot needs matplotlib: pip install matplotlib "
+                              f"(or pip install \"{DISTRIBUTION}[plot]\")") from exc
         if ax is None:
             _, ax = plt.subplots()
         epochs = np.arange(1, len(self) + 1)
