@@ -48,7 +48,8 @@ Differences
   refused (ValueError); so is a batch whose weights are all 0 (scikit-learn's loss would be
   NaN there). ``MLPRegressor(loss="poisson")`` raises NotImplementedError (no exp output in
   the core). Sparse X is not accepted.
-- Extra parameters: ``dtype`` (``"float64"``, or ``"float32"``: faster, less precise);
+- Extra parameters: ``dtype`` (None: X's, as scikit-learn, which computes in float32 for
+  float32 X; or ``"float64"``, ``"float32"``: faster, less precise, whatever X is);
   ``activation`` also accepts ``"leaky_relu"``. ``momentum=1`` (accepted by scikit-learn)
   raises ValueError: nncore's SGD needs momentum < 1.
 - scikit-learn >= 1.6 (``validate_data``); the parameter constraints are scikit-learn's own
@@ -93,8 +94,27 @@ _STOCHASTIC = ("sgd", "adam")
 def _constraints():
     c = dict(_SkMLPClassifier._parameter_constraints)
     c["activation"] = [StrOptions(set(_ACTIVATIONS))]
-    c["dtype"] = [StrOptions({"float32", "float64"})]
+    c["dtype"] = [None, StrOptions({"float32", "float64"})]
     return c
+
+
+def _as_dtype(X, dtype):
+    """X (validated by scikit-learn: finite, float64 or float32) as a C-contiguous, aligned
+    array of ``dtype`` (as the core takes it; a block unpickled in a Dask worker may not be
+    aligned). A float64 value beyond float32's range is refused as scikit-learn refuses it
+    (it would become inf)."""
+    X = np.require(X, requirements=["C_CONTIGUOUS", "ALIGNED"])
+    if X.dtype == dtype:
+        return X
+    if dtype == np.float32 and X.size:
+        big = np.abs(X) > np.finfo(np.float32).max
+        if big.any():
+            at = [int(i) for i in np.argwhere(big)[0]]
+            raise ValueError(f"Input X contains a value too large for dtype('float32'): "
+                             f"{X[tuple(at)]!r} at index {at} of X {X.shape} overflows "
+                             f"float32 (the estimator computes in float32; scale X, or use "
+                             f"dtype='float64')")
+    return np.require(X, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
 
 class _BaseMLP(BaseEstimator):
@@ -142,14 +162,22 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return sizes
 
-    def _make_network(self, n_features, n_outputs, out_activation, loss, rs):
+    def _make_network(self, n_features, n_outputs, out_activation, loss, rs, dtype,
+                      weights=None):
+        """A new network; Glorot-uniform weights drawn from rs, or copies of ``weights`` (a
+        network whose W, b it takes)."""
         sizes = [n_features] + self._layer_sizes() + [n_outputs]
         hidden = _ACTIVATIONS[self.activation]
         layers = [Dense(sizes[i], sizes[i + 1],
                         out_activation if i == len(sizes) - 2 else hidden)
                   for i in range(len(sizes) - 1)]
-        net = Network(layers, loss=loss, dtype=self.dtype, seed=0,
+        net = Network(layers, loss=loss, dtype=dtype, seed=0,
                       optimizer=self._new_optimizer(1.0))
+        if weights is not None:
+            for ly, old in zip(net.layers, weights.layers):
+                np.copyto(ly.W, old.W, casting="unsafe")
+                np.copyto(ly.b, old.b, casting="unsafe")
+            return net
         # Glorot uniform, as scikit-learn: same draws, same order
         factor = 2.0 if self.activation == "logistic" else 6.0
         for ly in net.layers:
@@ -275,19 +303,35 @@ class _BaseMLP(BaseEstimator):
         first = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         X, Y = self._validate_input(X, y, incremental, reset=first)
         sample_weight = self._with_class_weight(Y, sample_weight)
-        Y = Y.reshape(len(Y), -1).astype(self.dtype)
-        # contiguous and aligned (a block unpickled in a Dask worker may not be), as the core
-        # takes it
-        X = np.require(X, dtype=self.dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+        # the dtype of the computation: dtype= when given, else X's (float32 stays float32,
+        # anything else is float64, as scikit-learn), else the fitted network's
+        if self.dtype is not None:
+            dtype = np.dtype(self.dtype)
+        else:
+            dtype = X.dtype if first else self.network_.dtype
+        Y = Y.reshape(len(Y), -1).astype(dtype)
+        X = _as_dtype(X, dtype)
         rs = check_random_state(self.random_state)
         if not first and (Y.shape[1] != self.n_outputs_ or
                           self.network_.layers[-1].n_out != Y.shape[1]):
             raise ValueError(f"y has {Y.shape[1]} outputs but the network was fitted with "
                              f"{self.n_outputs_}")
-        if not first and (self.network_.dtype != np.dtype(self.dtype)
+        if not first and (self.network_.dtype != dtype
                           or self.network_.sizes[1:-1] != self._layer_sizes()):
-            raise ValueError("warm_start/partial_fit with a different dtype or "
-                             "hidden_layer_sizes than the fitted network")
+            raise ValueError(f"warm_start/partial_fit with a different dtype ({dtype.name}) or "
+                             f"hidden_layer_sizes ({self._layer_sizes()}) than the fitted "
+                             f"network ({self.network_.dtype.name}, "
+                             f"{self.network_.sizes[1:-1]})")
+        if not first and self.network_.layers[0].activation.name != \
+                _ACTIVATIONS[self.activation] and len(self.network_.layers) > 1:
+            # set_params(activation=...) after a fit: the next fit continues from the fitted
+            # weights with the new activation, as scikit-learn's does (a new optimizer)
+            old = self.network_
+            self.network_ = self._make_network(X.shape[1], self.n_outputs_,
+                                               old.layers[-1].activation.name, old.loss_name,
+                                               rs, dtype, weights=old)
+            self._opt_key = None
+            self._best = None
         if first:
             self.n_outputs_ = Y.shape[1]
             out, loss = self._output()
@@ -297,7 +341,7 @@ class _BaseMLP(BaseEstimator):
             self.t_ = 0
             self.network_ = self._make_network(X.shape[1], self.n_outputs_,
                                                "sigmoid" if out == "logistic"
-                                               else out, loss, rs)
+                                               else out, loss, rs, dtype)
             self._lr = float(self.learning_rate_init)
             self._opt_key = None
             self._best = None
@@ -352,7 +396,10 @@ class _BaseMLP(BaseEstimator):
             self._lr = float(self.learning_rate_init)
         wv = None
         if self.early_stopping:
-            stratify = Y if (is_classifier(self) and self.n_outputs_ == 1) else None
+            # stratified on the binarized targets as booleans, as scikit-learn's (its error
+            # for a class too small to split then names it as scikit-learn's does)
+            stratify = Y.astype(bool) if (is_classifier(self) and self.n_outputs_ == 1) \
+                else None
             if w is None:
                 X, Xv, Y, Yv = train_test_split(X, Y, random_state=rs,
                                                 test_size=self.validation_fraction,
@@ -392,47 +439,56 @@ class _BaseMLP(BaseEstimator):
                 perm = np.arange(n)
                 rs.shuffle(perm)
                 idx = idx[perm]
-            if w is None:
-                # the epoch's full batches in one pass of the core's epoch loop, which gathers
-                # the rows in scikit-learn's order, then the last, smaller batch (its decay is
-                # alpha / its size) in a second; the reported loss holds 0.5 alpha ||W||^2 /
-                # n_batch with the weights before each step, as scikit-learn's, from the sum
-                # of ||W||^2 the core takes before each step
-                total = 0.0
-                for first, last, size in ((0, n_full, bs), (n_full, n, n - n_full)):
-                    if last > first:
-                        self._set_decay(size)
-                        if self.shuffle:
-                            value, norms = net._epoch_in_order(X, T, self._lr, size,
-                                                               idx[first:last])
-                        else:
-                            value, norms = net._epoch_in_order(X[first:last], T[first:last],
-                                                               self._lr, size)
-                        total += value * (last - first) * scale + half_alpha * norms
-                self.loss_ = float(total / n)
-            else:
-                # with sample weights the decay is alpha / sum(w_batch), batch by batch, and so
-                # is the penalty in the reported loss, as scikit-learn's: one core step per
-                # batch. mode="clip": idx is a permutation, always in range; the default
-                # "raise" with out= gathers into a temporary and copies it (3x the time)
-                if self.shuffle:
-                    np.take(X, idx, axis=0, out=Xs, mode="clip")
-                    np.take(T, idx, axis=0, out=Ts, mode="clip")
-                    np.take(w, idx, out=ws, mode="clip")
-                    Xe, Te, we = Xs, Ts, ws
+            try:
+                if w is None:
+                    # the epoch's full batches in one pass of the core's epoch loop, which gathers
+                    # the rows in scikit-learn's order, then the last, smaller batch (its decay is
+                    # alpha / its size) in a second; the reported loss holds 0.5 alpha ||W||^2 /
+                    # n_batch with the weights before each step, as scikit-learn's, from the sum
+                    # of ||W||^2 the core takes before each step
+                    total = 0.0
+                    for first, last, size in ((0, n_full, bs), (n_full, n, n - n_full)):
+                        if last > first:
+                            self._set_decay(size)
+                            if self.shuffle:
+                                value, norms = net._epoch_in_order(X, T, self._lr, size,
+                                                                   idx[first:last])
+                            else:
+                                value, norms = net._epoch_in_order(X[first:last], T[first:last],
+                                                                   self._lr, size)
+                            total += value * (last - first) * scale + half_alpha * norms
+                    self.loss_ = float(total / n)
                 else:
-                    Xe, Te, we = X, T, w
-                total = 0.0
-                for sl, nb in batches:
-                    wb = we[sl]
-                    norm = float(wb.sum())
-                    if not norm > 0:
-                        raise ValueError("a batch of examples whose sample_weight are all 0: "
-                                         "scikit-learn's loss divides by their sum")
-                    self._set_decay(norm)
-                    pen = half_alpha * weight_norms() / norm
-                    total += (net.train_step(Xe[sl], Te[sl], self._lr, wb) * scale + pen) * nb
-                self.loss_ = float(total / n)
+                    # with sample weights the decay is alpha / sum(w_batch), batch by batch, and so
+                    # is the penalty in the reported loss, as scikit-learn's: one core step per
+                    # batch. mode="clip": idx is a permutation, always in range; the default
+                    # "raise" with out= gathers into a temporary and copies it (3x the time)
+                    if self.shuffle:
+                        np.take(X, idx, axis=0, out=Xs, mode="clip")
+                        np.take(T, idx, axis=0, out=Ts, mode="clip")
+                        np.take(w, idx, out=ws, mode="clip")
+                        Xe, Te, we = Xs, Ts, ws
+                    else:
+                        Xe, Te, we = X, T, w
+                    total = 0.0
+                    for sl, nb in batches:
+                        wb = we[sl]
+                        norm = float(wb.sum())
+                        if not norm > 0:
+                            raise ValueError("a batch of examples whose sample_weight are all 0: "
+                                             "scikit-learn's loss divides by their sum")
+                        self._set_decay(norm)
+                        pen = half_alpha * weight_norms() / norm
+                        total += (net.train_step(Xe[sl], Te[sl], self._lr, wb) * scale + pen) * nb
+                    self.loss_ = float(total / n)
+            except FloatingPointError:
+                # the loss or the weights are no longer finite. With early_stopping, as
+                # scikit-learn's: the epoch's loss is NaN, the validation score of the
+                # diverged weights NaN, and training goes on to its end, which restores the
+                # best weights; without, _fit raises
+                if not self.early_stopping:
+                    raise
+                self.loss_ = float("nan")
             self.n_iter_ += 1
             self.t_ += n
             self.loss_curve_.append(self.loss_)
@@ -544,7 +600,7 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X):
         check_is_fitted(self, "network_")
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self.network_.predict(np.ascontiguousarray(X, dtype=self.network_.dtype))
+        return self.network_.predict(_as_dtype(X, self.network_.dtype))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -563,8 +619,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
     epsilon, n_iter_no_change, max_fun
         As ``sklearn.neural_network.MLPClassifier``.
-    dtype : {"float64", "float32"}, default "float64"
-        The network's floating-point type.
+    dtype : {None, "float64", "float32"}, default None
+        The floating-point type of the parameters, the computation and the outputs. None:
+        X's, as scikit-learn's (float32 X gives float32 ``coefs_``, training and predictions;
+        any other X float64); a warm or partial fit continues in the fitted network's.
     class_weight : None, "balanced", dict or list of dicts, default None
         Weights of the classes, multiplying each example's sample_weight (scikit-learn's
         ``compute_sample_weight``: ``"balanced"`` is ``n_samples / (n_classes *
@@ -593,7 +651,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float64", class_weight=None):
+                 dtype=None, class_weight=None):
         super().__init__(hidden_layer_sizes, activation, solver, alpha, batch_size,
                          learning_rate, learning_rate_init, power_t, max_iter, shuffle,
                          random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
@@ -699,7 +757,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         ("poisson" raises NotImplementedError.)
     hidden_layer_sizes, activation, solver, ... , max_fun
         As ``sklearn.neural_network.MLPRegressor``.
-    dtype : {"float64", "float32"}, default "float64"
+    dtype : {None, "float64", "float32"}, default None
+        As MLPClassifier's: None follows X (float32 stays float32).
 
     Shape
     -----
@@ -716,7 +775,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float64"):
+                 dtype=None):
         super().__init__(hidden_layer_sizes, activation, solver, alpha, batch_size,
                          learning_rate, learning_rate_init, power_t, max_iter, shuffle,
                          random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
