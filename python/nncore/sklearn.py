@@ -55,6 +55,9 @@ Differences
 - scikit-learn >= 1.6 (``validate_data``); the parameter constraints are scikit-learn's own
   (``MLPClassifier._parameter_constraints``), so bad parameters raise its ValueError at fit.
 """
+import importlib.abc
+import importlib.util
+import sys
 import warnings
 
 import numpy as np
@@ -805,3 +808,52 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def predict(self, X):
         """Predictions, (n_samples,) or (n_samples, n_outputs)."""
         return self._decode(self._forward(X))
+
+
+# -- skl2onnx: converters registered once skl2onnx is imported, never importing it -------------
+
+def _register_skl2onnx():
+    from .onnx import register_skl2onnx
+    try:
+        register_skl2onnx()
+    except Exception as exc:  # pragma: no cover - an skl2onnx whose API changed
+        warnings.warn(f"nncore.sklearn could not register its converters with skl2onnx: "
+                      f"{exc!r}", RuntimeWarning)
+
+
+class _LoaderThenRegister(importlib.abc.Loader):
+    """skl2onnx's own loader, then the registration once its __init__ has run."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        spec = module.__spec__
+        spec.loader = module.__loader__ = self._loader   # the module keeps its own loader
+        self._loader.exec_module(module)
+        _register_skl2onnx()
+
+
+class _WhenSkl2onnxIsImported(importlib.abc.MetaPathFinder):
+    """A finder that answers only for skl2onnx, once, wrapping the spec the other finders
+    give so that the converters are registered when skl2onnx has been imported."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "skl2onnx":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None and \
+                hasattr(spec.loader, "exec_module"):
+            spec.loader = _LoaderThenRegister(spec.loader)
+        return spec
+
+
+if "skl2onnx" in sys.modules:
+    _register_skl2onnx()
+else:
+    sys.meta_path.insert(0, _WhenSkl2onnxIsImported())
