@@ -47,7 +47,14 @@ Differences
   scikit-learn's MLP does not have. Negative sample weights, or weights that sum to 0, are
   refused (ValueError); so is a batch whose weights are all 0 (scikit-learn's loss would be
   NaN there). ``MLPRegressor(loss="poisson")`` raises NotImplementedError (no exp output in
-  the core). Sparse X is not accepted.
+  the core).
+- Sparse X (scipy.sparse CSR/CSC matrices and arrays; other formats are converted to CSR, as
+  scikit-learn does) is accepted by ``fit``, ``partial_fit`` and the ``predict`` methods. Its
+  rows are densified one batch at a time (``predict`` and ``lbfgs``: 1,024 rows at a time),
+  never the whole matrix; the steps are then the dense steps (sgd/adam: the same weights, bit
+  for bit, as on the dense X; lbfgs sums its loss and gradients over the chunks: equal up to
+  summation order). The first layer's product is a dense one: sparse X saves memory, not
+  time.
 - Extra parameters: ``dtype`` (None: X's, as scikit-learn, which computes in float32 for
   float32 X; or ``"float64"``, ``"float32"``: faster, less precise, whatever X is);
   ``activation`` also accepts ``"leaky_relu"``. ``momentum=1`` (accepted by scikit-learn)
@@ -62,6 +69,7 @@ import warnings
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
@@ -101,23 +109,60 @@ def _constraints():
     return c
 
 
+# rows densified at a time from sparse X where no batch size applies (predict, lbfgs)
+_SPARSE_CHUNK = 1024
+
+
 def _as_dtype(X, dtype):
-    """X (validated by scikit-learn: finite, float64 or float32) as a C-contiguous, aligned
-    array of ``dtype`` (as the core takes it; a block unpickled in a Dask worker may not be
-    aligned). A float64 value beyond float32's range is refused as scikit-learn refuses it
-    (it would become inf)."""
-    X = np.require(X, requirements=["C_CONTIGUOUS", "ALIGNED"])
+    """X (validated by scikit-learn: finite, float64 or float32; dense, or sparse CSR/CSC)
+    as a C-contiguous, aligned array of ``dtype`` (as the core takes it; a block unpickled in
+    a Dask worker may not be aligned), or as a CSR matrix of ``dtype`` (its rows are
+    densified a batch at a time where they are used). A float64 value beyond float32's range
+    is refused as scikit-learn refuses it (it would become inf)."""
+    sparse = scipy.sparse.issparse(X)
+    if sparse:
+        X = X.tocsr()
+        values = X.data
+    else:
+        X = np.require(X, requirements=["C_CONTIGUOUS", "ALIGNED"])
+        values = X
     if X.dtype == dtype:
         return X
-    if dtype == np.float32 and X.size:
-        big = np.abs(X) > np.finfo(np.float32).max
+    if dtype == np.float32 and values.size:
+        big = np.abs(values) > np.finfo(np.float32).max
         if big.any():
-            at = [int(i) for i in np.argwhere(big)[0]]
+            if sparse:
+                coo = X.tocoo()
+                first = int(np.argmax(np.abs(coo.data) > np.finfo(np.float32).max))
+                at, value = [int(coo.row[first]), int(coo.col[first])], coo.data[first]
+            else:
+                at = [int(i) for i in np.argwhere(big)[0]]
+                value = X[tuple(at)]
             raise ValueError(f"Input X contains a value too large for dtype('float32'): "
-                             f"{X[tuple(at)]!r} at index {at} of X {X.shape} overflows "
+                             f"{value!r} at index {at} of X {X.shape} overflows "
                              f"float32 (the estimator computes in float32; scale X, or use "
                              f"dtype='float64')")
+    if sparse:
+        return X.astype(dtype)
     return np.require(X, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
+def _dense(X, rows, out=None):
+    """Rows of X (a slice or an index array) as a dense C-contiguous array: a view of dense
+    X, or sparse X's rows densified (into ``out[:n_rows]`` when given)."""
+    if not scipy.sparse.issparse(X):
+        return X[rows]
+    part = X[rows]
+    if out is None:
+        return part.toarray()
+    out = out[:part.shape[0]]
+    out.fill(0)
+    part.toarray(out=out)
+    return out
+
+
+def _chunks(n, size=_SPARSE_CHUNK):
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
 class _BaseMLP(BaseEstimator):
@@ -296,7 +341,8 @@ class _BaseMLP(BaseEstimator):
             # bad weights (wrong shape, negative, NaN...) get scikit-learn's ValueError before
             # anything is set
             sample_weight = _check_sample_weight(
-                sample_weight, check_array(X, dtype=(np.float64, np.float32)),
+                sample_weight, check_array(X, dtype=(np.float64, np.float32),
+                                           accept_sparse=["csr", "csc"]),
                 dtype=np.float64, ensure_non_negative=True)
             if not sample_weight.sum() > 0:
                 raise ValueError("sample_weight must have a sum > 0")
@@ -426,9 +472,16 @@ class _BaseMLP(BaseEstimator):
             bs = int(np.clip(self.batch_size, 1, n))
         n_full = (n // bs) * bs
         idx = np.arange(n)
-        if w is not None:
-            # the weighted path's batch by batch steps: their gather buffers, batches, ||W||^2
-            Xs, Ts, ws = np.empty_like(X), np.empty_like(T), np.empty_like(w)
+        sparse = scipy.sparse.issparse(X)
+        if w is not None or sparse:
+            # the batch by batch steps (sample weights, or sparse X whose rows are densified a
+            # batch at a time): their gather buffers, batches, ||W||^2
+            if sparse:
+                Xs = np.empty((bs, X.shape[1]), dtype=net.dtype)
+            else:
+                Xs = np.empty_like(X)
+            Ts = np.empty_like(T)
+            ws = None if w is None else np.empty_like(w)
             batches = [(sl, sl.stop - sl.start) for sl in gen_batches(n, bs)]
             weight_norms = self._weight_norms()
         half_alpha = 0.5 * self.alpha
@@ -443,7 +496,7 @@ class _BaseMLP(BaseEstimator):
                 rs.shuffle(perm)
                 idx = idx[perm]
             try:
-                if w is None:
+                if w is None and not sparse:
                     # the epoch's full batches in one pass of the core's epoch loop, which gathers
                     # the rows in scikit-learn's order, then the last, smaller batch (its decay is
                     # alpha / its size) in a second; the reported loss holds 0.5 alpha ||W||^2 /
@@ -466,23 +519,33 @@ class _BaseMLP(BaseEstimator):
                     # is the penalty in the reported loss, as scikit-learn's: one core step per
                     # batch. mode="clip": idx is a permutation, always in range; the default
                     # "raise" with out= gathers into a temporary and copies it (3x the time)
+                    # Sparse X: each batch's rows gathered from the CSR matrix and densified
+                    # into one buffer, in scikit-learn's order (the decay alpha / n_batch)
                     if self.shuffle:
-                        np.take(X, idx, axis=0, out=Xs, mode="clip")
                         np.take(T, idx, axis=0, out=Ts, mode="clip")
-                        np.take(w, idx, out=ws, mode="clip")
-                        Xe, Te, we = Xs, Ts, ws
+                        Te = Ts
+                        if not sparse:
+                            np.take(X, idx, axis=0, out=Xs, mode="clip")
+                        if w is not None:
+                            np.take(w, idx, out=ws, mode="clip")
+                        Xe, we = (X if sparse else Xs), ws
                     else:
                         Xe, Te, we = X, T, w
                     total = 0.0
                     for sl, nb in batches:
-                        wb = we[sl]
-                        norm = float(wb.sum())
+                        wb = None if we is None else we[sl]
+                        norm = float(nb if wb is None else wb.sum())
                         if not norm > 0:
-                            raise ValueError("a batch of examples whose sample_weight are all 0: "
-                                             "scikit-learn's loss divides by their sum")
+                            raise ValueError("a batch of examples whose sample_weight are all "
+                                             "0: scikit-learn's loss divides by their sum")
                         self._set_decay(norm)
                         pen = half_alpha * weight_norms() / norm
-                        total += (net.train_step(Xe[sl], Te[sl], self._lr, wb) * scale + pen) * nb
+                        if sparse:
+                            Xb = _dense(X, idx[sl] if self.shuffle else sl, Xs)
+                        else:
+                            Xb = Xe[sl]
+                        value = net.train_step(Xb, Te[sl], self._lr, wb)
+                        total += (value * scale + pen) * nb
                     self.loss_ = float(total / n)
             except FloatingPointError:
                 # the loss or the weights are no longer finite. With early_stopping, as
@@ -568,7 +631,7 @@ class _BaseMLP(BaseEstimator):
             # the (weighted) loss and its gradients from one pass of the core, plus the penalty
             unpack(x)
             grad = np.empty(offsets[-1])
-            loss, grads = net.loss_and_gradients(X, T, sample_weight)
+            loss, grads = self._loss_and_gradients(X, T, sample_weight)
             pen = 0.0
             for i, ly in enumerate(layers):
                 w = ly.W.astype(np.float64).ravel()
@@ -591,6 +654,34 @@ class _BaseMLP(BaseEstimator):
         self.loss_ = float(res.fun)
         unpack(res.x)
 
+    def _loss_and_gradients(self, X, T, sample_weight):
+        """The network's (weighted) mean loss and gradients over all of X: one pass of the
+        core, or for sparse X one per chunk of rows (densified one at a time), combined with
+        the chunks' sizes (or sums of weights) as weights."""
+        net = self.network_
+        if not scipy.sparse.issparse(X):
+            return net.loss_and_gradients(X, T, sample_weight)
+        total_loss, total, buf = 0.0, None, None
+        weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        norm = float(weights.sum())
+        for sl in _chunks(X.shape[0]):
+            share = float(weights[sl].sum()) / norm
+            if share == 0.0:
+                continue       # rows of weight 0 add nothing (and the core refuses them)
+            if buf is None:
+                buf = np.empty((min(X.shape[0], _SPARSE_CHUNK), X.shape[1]), dtype=net.dtype)
+            loss, grads = net.loss_and_gradients(
+                _dense(X, sl, buf), T[sl], None if sample_weight is None else sample_weight[sl])
+            total_loss += loss * share
+            if total is None:
+                total = [{k: np.asarray(v, dtype=np.float64) * share for k, v in g.items()}
+                         for g in grads]
+            else:
+                for acc, g in zip(total, grads):
+                    for k, v in g.items():
+                        acc[k] += v * share
+        return total_loss, total
+
     @available_if(lambda est: est._check_partial())
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing from the current state; returns self."""
@@ -602,12 +693,24 @@ class _BaseMLP(BaseEstimator):
 
     def _forward(self, X):
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self.network_.predict(_as_dtype(X, self.network_.dtype))
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
+                          accept_sparse=["csr", "csc"])
+        return self._predict_rows(_as_dtype(X, self.network_.dtype))
+
+    def _predict_rows(self, X):
+        """The network's output on X (dense, or CSR densified a chunk of rows at a time)."""
+        if not scipy.sparse.issparse(X):
+            return self.network_.predict(X)
+        net = self.network_
+        out = np.empty((X.shape[0], net.sizes[-1]), dtype=net.dtype)
+        buf = np.empty((min(X.shape[0], _SPARSE_CHUNK), X.shape[1]), dtype=net.dtype)
+        for sl in _chunks(X.shape[0]):
+            out[sl] = net.predict(_dense(X, sl, buf))
+        return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -672,6 +775,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
+                             accept_sparse=["csr", "csc"],
                              reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -696,7 +800,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.inverse_transform(Y.ravel() if Y.shape[1] == 1 else Y)
 
     def _score_on(self, X, y, sample_weight=None):
-        pred = self.network_.predict(X)
+        pred = self._predict_rows(X)
         if not np.isfinite(pred).all():
             return np.nan
         return accuracy_score(y, self._decode(pred), sample_weight=sample_weight)
@@ -791,6 +895,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             accept_sparse=["csr", "csc"],
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -800,7 +905,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return Y.ravel() if Y.shape[1] == 1 else Y
 
     def _score_on(self, X, y, sample_weight=None):
-        pred = self.network_.predict(X)
+        pred = self._predict_rows(X)
         if not np.isfinite(pred).all():
             return np.nan
         return r2_score(y, self._decode(pred), sample_weight=sample_weight)
