@@ -56,7 +56,8 @@ def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None,
     """The network (or fitted nncore.sklearn estimator) as an ONNX model.
 
     A Network: ``X`` (N, n_in) in, ``Y`` (N, n_out) out. A fitted ``MLPRegressor``: ``X``
-    (N, n_features) in, ``variable`` (N, n_outputs) out (skl2onnx's names), equal to ``predict``
+    (N, n_features) in, ``variable`` (N, n_outputs) out (skl2onnx's names; through Exp for
+    ``loss="poisson"``), equal to ``predict``
     (which returns (N,) where n_outputs == 1; the model keeps (N, 1)). A fitted
     ``MLPClassifier``: ``X`` in, ``label`` and ``probabilities`` out, as skl2onnx exports
     scikit-learn's MLPClassifier:
@@ -154,6 +155,10 @@ def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None,
 
     # where the network's output goes: "Y" for a Network, "variable" for a regressor
     net_out = {None: "Y", "regressor": "variable", "classifier": "network_output"}[kind]
+    # a Poisson regressor predicts exp of the network's output
+    exp_output = kind == "regressor" and getattr(est, "out_activation_", None) == "exp"
+    if exp_output:
+        net_out = "log_prediction"
     n_layers = len(net.layers)
     for l, layer in enumerate(net.layers):
         last = l == n_layers - 1
@@ -207,6 +212,9 @@ def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None,
         current = z
 
     n_in, n_out = net.sizes[0], net.sizes[-1]
+    if exp_output:
+        nodes.append(helper.make_node("Exp", [net_out], ["variable"], name="exp"))
+        net_out = "variable"
     if kind == "classifier":
         outputs = _classifier_nodes(est, net_out, n_out, dtype, elem, nodes, inits)
     else:

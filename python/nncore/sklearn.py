@@ -46,8 +46,10 @@ Differences
 - ``class_weight`` (classifier): weights per class, multiplying ``sample_weight``, which
   scikit-learn's MLP does not have. Negative sample weights, or weights that sum to 0, are
   refused (ValueError); so is a batch whose weights are all 0 (scikit-learn's loss would be
-  NaN there). ``MLPRegressor(loss="poisson")`` raises NotImplementedError (no exp output in
-  the core).
+  NaN there). ``MLPRegressor(loss="poisson")``: the exp output and the deviance are
+  computed here, around the core (each step is a forward pass, then the core's step on the
+  squared error of targets ``a - (exp(a) - y)``, whose gradient is the deviance's), so sgd
+  and adam run one step per batch from Python instead of the core's epoch loop.
 - Sparse X (scipy.sparse CSR/CSC matrices and arrays; other formats are converted to CSR, as
   scikit-learn does) is accepted by ``fit``, ``partial_fit`` and the ``predict`` methods. Its
   rows are densified one batch at a time (``predict`` and ``lbfgs``: 1,024 rows at a time),
@@ -70,6 +72,7 @@ import warnings
 import numpy as np
 import scipy.optimize
 import scipy.sparse
+import scipy.special
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
@@ -139,12 +142,28 @@ def _as_dtype(X, dtype):
                 at = [int(i) for i in np.argwhere(big)[0]]
                 value = X[tuple(at)]
             raise ValueError(f"Input X contains a value too large for dtype('float32'): "
-                             f"{value!r} at index {at} of X {X.shape} overflows "
+                             f"{float(value)!r} at index {at} of X {X.shape} overflows "
                              f"float32 (the estimator computes in float32; scale X, or use "
                              f"dtype='float64')")
     if sparse:
         return X.astype(dtype)
     return np.require(X, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
+def _poisson_loss_and_target(a, Y, w):
+    """The half Poisson deviance of mu = exp(a) against Y (scikit-learn's: the weighted mean
+    over the rows of the sum over the outputs of ``y log(y / mu) - y + mu``), and the targets
+    ``a - (mu - y)`` whose squared error has the deviance's gradient with respect to a. Raises
+    FloatingPointError where exp(a) overflows (a diverged fit)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = np.exp(a)
+        rows = (scipy.special.xlogy(Y, Y) - Y - Y * a + mu).sum(axis=1)
+        target = a - (mu - Y)
+    value = float(np.average(rows, weights=w))
+    if not (np.isfinite(value) and np.isfinite(target).all()):
+        raise FloatingPointError(f"the Poisson loss is {value}: exp of the network's output "
+                                 f"overflows {a.dtype.name}")
+    return value, target.astype(a.dtype, copy=False)
 
 
 def _dense(X, rows, out=None):
@@ -276,7 +295,26 @@ class _BaseMLP(BaseEstimator):
 
     def _data_loss_scale(self):
         # scikit-learn's squared loss is averaged over the outputs too; nncore's sums them
-        return 1.0 / self.n_outputs_ if not is_classifier(self) else 1.0
+        # (its Poisson loss sums them, as here)
+        if is_classifier(self) or self._poisson:
+            return 1.0
+        return 1.0 / self.n_outputs_
+
+    @property
+    def _poisson(self):
+        return getattr(self, "out_activation_", None) == "exp"
+
+    def _poisson_step(self, X, Y, w):
+        """One step on the half Poisson deviance of the log link, mu = exp(a): its loss
+        ``mean_w(sum_j(y log(y / mu) - y + mu))`` (scikit-learn's) before the step, returned,
+        and its gradient ``delta = w (mu - y) / sum(w)`` at the output, backpropagated by the
+        core's step on the squared error of the targets ``a - (mu - y)`` (whose gradient at
+        the identity output is the same ``w (a - target) / sum(w)``)."""
+        net = self.network_
+        a = net.predict(X)
+        value, target = _poisson_loss_and_target(a, Y, w)
+        net.train_step(X, target, self._lr, w)
+        return value
 
     @property
     def coefs_(self):
@@ -330,9 +368,6 @@ class _BaseMLP(BaseEstimator):
         return True
 
     def _fit(self, X, y, sample_weight, incremental):
-        if getattr(self, "loss", "squared_error") == "poisson":
-            raise NotImplementedError("nncore.sklearn.MLPRegressor has no loss='poisson' "
-                                      "(nncore has no exp output); use squared_error")
         # refuse before anything is set
         self._layer_sizes()
         if self.solver == "sgd" and self.momentum >= 1.0:
@@ -388,9 +423,11 @@ class _BaseMLP(BaseEstimator):
             self.n_layers_ = len(self._layer_sizes()) + 2
             self.n_iter_ = 0
             self.t_ = 0
-            self.network_ = self._make_network(X.shape[1], self.n_outputs_,
-                                               "sigmoid" if out == "logistic"
-                                               else out, loss, rs, dtype)
+            # the network's output layer: logistic is nncore's sigmoid; the Poisson loss's
+            # exp is applied outside the network (its gradient by _poisson_step)
+            self.network_ = self._make_network(
+                X.shape[1], self.n_outputs_,
+                {"logistic": "sigmoid", "exp": "identity"}.get(out, out), loss, rs, dtype)
             self._lr = float(self.learning_rate_init)
             self._opt_key = None
             self._best = None
@@ -473,7 +510,8 @@ class _BaseMLP(BaseEstimator):
         n_full = (n // bs) * bs
         idx = np.arange(n)
         sparse = scipy.sparse.issparse(X)
-        if w is not None or sparse:
+        poisson = self._poisson
+        if w is not None or sparse or poisson:
             # the batch by batch steps (sample weights, or sparse X whose rows are densified a
             # batch at a time): their gather buffers, batches, ||W||^2
             if sparse:
@@ -496,7 +534,7 @@ class _BaseMLP(BaseEstimator):
                 rs.shuffle(perm)
                 idx = idx[perm]
             try:
-                if w is None and not sparse:
+                if w is None and not sparse and not poisson:
                     # the epoch's full batches in one pass of the core's epoch loop, which gathers
                     # the rows in scikit-learn's order, then the last, smaller batch (its decay is
                     # alpha / its size) in a second; the reported loss holds 0.5 alpha ||W||^2 /
@@ -544,7 +582,10 @@ class _BaseMLP(BaseEstimator):
                             Xb = _dense(X, idx[sl] if self.shuffle else sl, Xs)
                         else:
                             Xb = Xe[sl]
-                        value = net.train_step(Xb, Te[sl], self._lr, wb)
+                        if poisson:
+                            value = self._poisson_step(Xb, Te[sl], wb)
+                        else:
+                            value = net.train_step(Xb, Te[sl], self._lr, wb)
                         total += (value * scale + pen) * nb
                     self.loss_ = float(total / n)
             except FloatingPointError:
@@ -631,7 +672,11 @@ class _BaseMLP(BaseEstimator):
             # the (weighted) loss and its gradients from one pass of the core, plus the penalty
             unpack(x)
             grad = np.empty(offsets[-1])
-            loss, grads = self._loss_and_gradients(X, T, sample_weight)
+            if self._poisson:
+                loss, target = _poisson_loss_and_target(self._raw_rows(X), T, sample_weight)
+                _, grads = self._loss_and_gradients(X, target, sample_weight)
+            else:
+                loss, grads = self._loss_and_gradients(X, T, sample_weight)
             pen = 0.0
             for i, ly in enumerate(layers):
                 w = ly.W.astype(np.float64).ravel()
@@ -697,7 +742,7 @@ class _BaseMLP(BaseEstimator):
                           accept_sparse=["csr", "csc"])
         return self._predict_rows(_as_dtype(X, self.network_.dtype))
 
-    def _predict_rows(self, X):
+    def _raw_rows(self, X):
         """The network's output on X (dense, or CSR densified a chunk of rows at a time)."""
         if not scipy.sparse.issparse(X):
             return self.network_.predict(X)
@@ -706,6 +751,14 @@ class _BaseMLP(BaseEstimator):
         buf = np.empty((min(X.shape[0], _SPARSE_CHUNK), X.shape[1]), dtype=net.dtype)
         for sl in _chunks(X.shape[0]):
             out[sl] = net.predict(_dense(X, sl, buf))
+        return out
+
+    def _predict_rows(self, X):
+        """The estimator's output on X: the network's, through exp for the Poisson loss."""
+        out = self._raw_rows(X)
+        if self._poisson:
+            with np.errstate(over="ignore"):
+                np.exp(out, out=out)
         return out
 
     def __sklearn_tags__(self):
@@ -860,8 +913,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     Parameters
     ----------
-    loss : {"squared_error"}, default "squared_error"
-        ("poisson" raises NotImplementedError.)
+    loss : {"squared_error", "poisson"}, default "squared_error"
+        As scikit-learn's: the half squared error with an identity output, or the half
+        Poisson deviance with an exp output (``predict`` is exp of the network's output;
+        y must be >= 0).
     hidden_layer_sizes, activation, solver, ... , max_fun
         As ``sklearn.neural_network.MLPRegressor``.
     dtype : {None, "float64", "float32"}, default None
@@ -891,7 +946,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.loss = loss
 
     def _output(self):
-        return "identity", "mse"
+        # poisson: an identity network whose output is the log of the mean (see
+        # _poisson_step); out_activation_ "exp" as scikit-learn's
+        return ("exp" if self.loss == "poisson" else "identity"), "mse"
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
@@ -899,6 +956,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            at = [int(i) for i in np.argwhere(np.asarray(y) < 0)[0]]
+            raise ValueError(f"loss='poisson' needs y >= 0 (counts, rates); y {y.shape} has "
+                             f"{float(y[tuple(at)])!r} at index {at}")
         return X, y
 
     def _decode(self, Y):
