@@ -120,6 +120,7 @@ def test_poisson_to_onnx_and_sparse(counts):
     np.testing.assert_allclose(sess.run(None, {"X": X})[0], est.predict(X), rtol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # scikit-learn's, diverging
 def test_poisson_overflow_is_a_diverged_fit_as_sklearns(counts):
     X, Y = counts
     common = dict(loss="poisson", hidden_layer_sizes=(5,), activation="identity",
