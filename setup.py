@@ -8,11 +8,13 @@ wraparound and initialisation checks back on for a debug build. ``NNCORE_SANITIZ
 same and builds with AddressSanitizer and UndefinedBehaviorSanitizer (``.ci/sanitize`` runs the
 tests on such a build). Without either variable the build is the optimised one.
 """
+import glob
 import os
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 SANITIZE = os.environ.get("NNCORE_SANITIZE", "") not in ("", "0")
 DEBUG = SANITIZE or os.environ.get("NNCORE_DEBUG", "") not in ("", "0")
@@ -46,6 +48,27 @@ extensions = [
                  + ["-fno-math-errno"]}),
 ]
 
+
+
+class build_py_with_declarations(build_py):
+    """Also put the core's ``.pxd`` declarations and C headers into the package (they live in
+    the top ``nncore/`` folder, the Python code in ``python/nncore/``), so that an installed
+    nncore can be cimported by other Cython code: ``from nncore._kernels cimport gemm``."""
+
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, "nncore")
+        self.mkpath(target)
+        for path in sorted(glob.glob("nncore/*.pxd") + glob.glob("nncore/*.h")):
+            self.copy_file(path, os.path.join(target, os.path.basename(path)))
+
+    def get_outputs(self, include_bytecode=True):
+        extra = [os.path.join(self.build_lib, "nncore", os.path.basename(p))
+                 for p in glob.glob("nncore/*.pxd") + glob.glob("nncore/*.h")]
+        return super().get_outputs(include_bytecode) + extra
+
+
 setup(
     ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["."]),
+    cmdclass={"build_py": build_py_with_declarations},
 )

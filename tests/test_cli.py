@@ -79,6 +79,7 @@ def test_plot_without_matplotlib_is_refused_before_training(tmp_path):
     result = run("train", "--plot", str(tmp_path / "curves.png"))
     assert result.returncode == 2
     assert "--plot needs matplotlib: pip install matplotlib" in result.stderr
+    assert 'pip install "nncore-nn[plot]"' in result.stderr
     assert "epoch" not in result.stdout
 
 

@@ -9,7 +9,7 @@ done in this process.
 
 Marked ``dask``: ``.ci/run`` runs them in its first pass only (a cluster takes seconds to start,
 and the same training compared in workers, threads and here holds on any cpu path or BLAS).
-Needs ``pip install "nncore[dask]"``; skipped without it.
+Needs ``pip install "nncore-nn[dask]"``; skipped without it.
 """
 import contextlib
 import io

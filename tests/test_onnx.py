@@ -1,6 +1,6 @@
 """nncore.to_onnx: the exported model, run by onnxruntime, computes what ``predict`` computes.
 
-Skipped where onnx / onnxruntime are not installed (``pip install "nncore[onnx]"``), except the
+Skipped where onnx / onnxruntime are not installed (``pip install "nncore-nn[onnx]"``), except the
 tests of the refusal without onnx, which need neither.
 """
 import os
@@ -200,7 +200,7 @@ def test_bad_arguments_are_refused(ort, tmp_path):
 def test_without_onnx_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # makes `import onnx` raise ImportError
     net = nncore.Network([2, 2], loss="mse", seed=0)
-    with pytest.raises(ImportError, match=r'pip install "nncore\[onnx\]"'):
+    with pytest.raises(ImportError, match=r'pip install "nncore-nn\[onnx\]"'):
         nncore.to_onnx(net)
 
 

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import nncore  # noqa: E402
 import nncore.functional as F  # noqa: E402
 import nncore.plot as nplot  # noqa: E402
+from nncore._version import DISTRIBUTION  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -319,7 +320,7 @@ def test_import_nncore_does_not_import_matplotlib_and_plot_says_what_to_install(
             "try:\n    import nncore.plot\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
-    assert 'pip install "nncore[plot]"' in out
+    assert f'pip install "{DISTRIBUTION}[plot]"' in out
 
 
 def test_docstring_examples_run():

@@ -23,11 +23,39 @@ def run(args, **kwargs):
 
 # -- version ---------------------------------------------------------------------------------
 
+def installed_from_site_packages():
+    # nncore run from a source tree (PYTHONPATH=python) is not the installed distribution
+    here = pathlib.Path(nncore.__file__).resolve()
+    return any(part in ("site-packages", "dist-packages") for part in here.parts)
+
+
 def test_version_is_the_installed_distributions():
+    from nncore._version import DISTRIBUTION, __version__
     assert re.fullmatch(r"\d+\.\d+\.\d+([.-]?\w+)*", nncore.__version__)
-    assert nncore.__version__ == importlib.metadata.version("nncore")
-    from nncore._version import __version__
     assert nncore.__version__ == __version__
+    if not installed_from_site_packages():
+        pytest.skip(f"nncore is imported from {nncore.__file__}, not an installed distribution")
+    assert nncore.__version__ == importlib.metadata.version(DISTRIBUTION)
+    # the installed distribution that provides the import package nncore is nncore-nn
+    assert DISTRIBUTION in importlib.metadata.packages_distributions()["nncore"]
+
+
+def test_the_distribution_name_is_the_one_pyproject_declares():
+    tomllib = pytest.importorskip("tomllib")
+    if not (ROOT / "pyproject.toml").is_file():
+        pytest.skip("run outside the source tree")
+    from nncore._version import DISTRIBUTION
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    # not "nncore": that name on PyPI is an unrelated project
+    assert project["name"] == DISTRIBUTION == "nncore-nn"
+
+
+def test_install_hints_name_the_distribution():
+    # every `pip install "...[extra]"` in the package's messages and docstrings names nncore-nn
+    package = pathlib.Path(nncore.__file__).parent
+    for path in package.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"pip install \S*nncore\[", text), path
 
 
 def test_pyproject_reads_the_version_from_version_py():

@@ -458,10 +458,14 @@ def test_bad_parameters_raise_value_error_at_fit(iris, params, Est):
             Sk(**params).fit(X, y)
 
 
-def test_poisson_loss_refused_clearly(iris):
+def test_poisson_loss_refuses_negative_targets_before_anything_is_set(iris):
     X, y = iris
-    with pytest.raises(NotImplementedError, match="poisson"):
-        MLPRegressor(loss="poisson").fit(X, y.astype(float))
+    y = y.astype(float)
+    y[-1] = -1.0
+    est = MLPRegressor(loss="poisson")
+    with pytest.raises(ValueError, match=r"y >= 0.*-1\.0 at index \[149\]"):
+        est.fit(X, y)
+    assert not hasattr(est, "network_")
 
 
 def test_sgd_momentum_one_refused_before_anything_is_set(iris):

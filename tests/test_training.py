@@ -310,7 +310,7 @@ def test_plot_without_matplotlib_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     history = nncore.History([1.0, 0.5])
-    with pytest.raises(ImportError, match="pip install"):
+    with pytest.raises(ImportError, match=r'pip install "nncore-nn\[plot\]"'):
         history.plot()
 
 

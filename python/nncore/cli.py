@@ -48,8 +48,9 @@ def _check_plot_support(path):
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise ValueError("--plot needs matplotlib: pip install matplotlib "
-                         "(or pip install nncore[plot])") from None
+        from ._version import DISTRIBUTION
+        raise ValueError(f"--plot needs matplotlib: pip install matplotlib "
+                         f"(or pip install \"{DISTRIBUTION}[plot]\")") from None
 
 
 def _check_output(path, option):

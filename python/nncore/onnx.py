@@ -1,6 +1,6 @@
 """Export a Network to ONNX, to run it without nncore (onnxruntime, other runtimes).
 
-``onnx`` is optional (``pip install "nncore[onnx]"``) and imported only when ``to_onnx`` is
+``onnx`` is optional (``pip install "nncore-nn[onnx]"``) and imported only when ``to_onnx`` is
 called; ``import nncore`` never imports it.
 
 The graph, one example a row (``X`` of shape (N, n_in), N dynamic):
@@ -32,12 +32,15 @@ from . import activations as _act
 if TYPE_CHECKING:  # pragma: no cover
     from .network import Network
 
-__all__ = ["to_onnx"]
+__all__ = ["to_onnx", "register_skl2onnx"]
 
 # Softmax's axis attribute means "this axis" (not "flatten from here") from opset 13 on.
 MIN_OPSET = 13
 
-_INSTALL = 'nncore.to_onnx needs the onnx package: pip install "nncore[onnx]" (or pip install onnx)'
+from ._version import DISTRIBUTION
+
+_INSTALL = (f'nncore.to_onnx needs the onnx package: pip install "{DISTRIBUTION}[onnx]" '
+            f'(or pip install onnx)')
 
 
 def _import_onnx() -> Any:
@@ -53,7 +56,8 @@ def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None,
     """The network (or fitted nncore.sklearn estimator) as an ONNX model.
 
     A Network: ``X`` (N, n_in) in, ``Y`` (N, n_out) out. A fitted ``MLPRegressor``: ``X``
-    (N, n_features) in, ``variable`` (N, n_outputs) out (skl2onnx's names), equal to ``predict``
+    (N, n_features) in, ``variable`` (N, n_outputs) out (skl2onnx's names; through Exp for
+    ``loss="poisson"``), equal to ``predict``
     (which returns (N,) where n_outputs == 1; the model keeps (N, 1)). A fitted
     ``MLPClassifier``: ``X`` in, ``label`` and ``probabilities`` out, as skl2onnx exports
     scikit-learn's MLPClassifier:
@@ -151,6 +155,10 @@ def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None,
 
     # where the network's output goes: "Y" for a Network, "variable" for a regressor
     net_out = {None: "Y", "regressor": "variable", "classifier": "network_output"}[kind]
+    # a Poisson regressor predicts exp of the network's output
+    exp_output = kind == "regressor" and getattr(est, "out_activation_", None) == "exp"
+    if exp_output:
+        net_out = "log_prediction"
     n_layers = len(net.layers)
     for l, layer in enumerate(net.layers):
         last = l == n_layers - 1
@@ -204,6 +212,9 @@ def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None,
         current = z
 
     n_in, n_out = net.sizes[0], net.sizes[-1]
+    if exp_output:
+        nodes.append(helper.make_node("Exp", [net_out], ["variable"], name="exp"))
+        net_out = "variable"
     if kind == "classifier":
         outputs = _classifier_nodes(est, net_out, n_out, dtype, elem, nodes, inits)
     else:
@@ -323,3 +334,127 @@ def _classifier_nodes(est: Any, net_out: str, n_out: int, dtype: Any, elem: int,
                                   axis=0))
     return [helper.make_tensor_value_info("label", label_elem, ["N"]),
             helper.make_tensor_value_info("probabilities", elem, ["N", n_classes])]
+
+
+# -- skl2onnx: nncore.sklearn's estimators inside scikit-learn pipelines ------------------------
+
+def register_skl2onnx() -> None:
+    """Register converters for nncore.sklearn's ``MLPClassifier`` and ``MLPRegressor`` with
+    skl2onnx, so that ``skl2onnx.to_onnx`` converts pipelines that hold them.
+
+    Called by itself: importing ``nncore.sklearn`` registers them as soon as skl2onnx is
+    imported (before or after), without importing skl2onnx. Calling it again is harmless.
+
+    Each estimator becomes the graph ``to_onnx`` builds for it, with skl2onnx's names: a
+    classifier outputs ``label`` and ``probabilities`` (skl2onnx's ZipMap, its ``zipmap`` and
+    ``nocl`` options apply as to its own classifiers), a regressor ``variable`` (N, n_outputs).
+    The network computes in the estimator's dtype: an input of another type is cast to it, and
+    the float outputs are cast to the type skl2onnx declares for them (its input's).
+
+    Raises
+    ------
+    ImportError
+        When skl2onnx (or scikit-learn) is not installed.
+    """
+    try:
+        import skl2onnx
+    except ImportError as exc:
+        raise ImportError(f"registering nncore's converters needs skl2onnx: pip install "
+                          f'"{DISTRIBUTION}[onnx]" (or pip install skl2onnx) ({exc})') from None
+    from . import sklearn as nnsk
+    skl2onnx.update_registered_converter(
+        nnsk.MLPClassifier, "NncoreMLPClassifier", _skl2onnx_shapes, _skl2onnx_convert,
+        options={"zipmap": [True, False, "columns"], "nocl": [True, False]})
+    skl2onnx.update_registered_converter(
+        nnsk.MLPRegressor, "NncoreMLPRegressor", _skl2onnx_shapes, _skl2onnx_convert)
+
+
+def _float_type(est: Any, declared: Any) -> Any:
+    """skl2onnx's tensor type for the float outputs: the declared input's when it is a float
+    type, else the estimator's dtype."""
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+    if isinstance(declared, (FloatTensorType, DoubleTensorType)):
+        return type(declared)
+    return DoubleTensorType if est.network_.dtype == np.float64 else FloatTensorType
+
+
+def _skl2onnx_shapes(operator: Any) -> None:
+    from skl2onnx.common.data_types import (DoubleTensorType, Int64TensorType,
+                                            StringTensorType)
+
+    est = operator.raw_operator
+    _fitted_network(est, _estimator_kind(est))
+    n = operator.inputs[0].get_first_dimension()
+    floats = _float_type(est, operator.inputs[0].type)
+    if _estimator_kind(est) == "regressor":
+        operator.outputs[0].type = floats([n, est.n_outputs_])
+        return
+    n_classes = len(est.classes_)
+    if est._label_binarizer.y_type_ == "multilabel-indicator":
+        operator.outputs[0].type = Int64TensorType([n, n_classes])
+    else:
+        kind = np.asarray(est.classes_).dtype.kind
+        label = {"b": Int64TensorType, "i": Int64TensorType, "u": Int64TensorType,
+                 "f": DoubleTensorType}.get(kind, StringTensorType)
+        operator.outputs[0].type = label([n])
+    operator.outputs[1].type = floats([n, n_classes])
+
+
+def _skl2onnx_convert(scope: Any, operator: Any, container: Any) -> None:
+    """The estimator's to_onnx graph, inlined into skl2onnx's container under fresh names."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    est = operator.raw_operator
+    opset = container.target_opset
+    if opset is not None and opset < MIN_OPSET:
+        raise ValueError(f"nncore's converters need target_opset >= {MIN_OPSET}, got {opset}")
+    model = to_onnx(est, opset=min(opset or 17, _import_onnx().defs.onnx_opset_version()))
+    graph = model.graph
+    net_elem = graph.input[0].type.tensor_type.elem_type
+    names: dict = {}
+
+    def rename(name: str) -> str:
+        if name not in names:
+            names[name] = scope.get_unique_variable_name(f"nncore_{name}")
+        return names[name]
+
+    # the input, cast to the network's dtype where skl2onnx's is another
+    x = operator.inputs[0].full_name
+    x_elem = operator.inputs[0].type.to_onnx_type().tensor_type.elem_type
+    if x_elem != net_elem:
+        names["X"] = scope.get_unique_variable_name("nncore_X_cast")
+        container.add_node("Cast", [x], [names["X"]], to=net_elem,
+                           name=scope.get_unique_operator_name("nncore_cast_X"))
+    else:
+        names["X"] = x
+    # the outputs: skl2onnx's variables, through a Cast where the declared float type differs
+    wanted = ["variable"] if _estimator_kind(est) == "regressor" else ["label",
+                                                                      "probabilities"]
+    casts = []
+    for graph_name, var in zip(wanted, operator.outputs):
+        elem = var.type.to_onnx_type().tensor_type.elem_type
+        produced = next(o for o in graph.output if o.name == graph_name)
+        if produced.type.tensor_type.elem_type != elem:
+            names[graph_name] = scope.get_unique_variable_name(f"nncore_{graph_name}")
+            casts.append((names[graph_name], var.full_name, elem))
+        else:
+            names[graph_name] = var.full_name
+    for init in graph.initializer:
+        if init.data_type == TensorProto.STRING:
+            values = [s.decode("utf-8") if isinstance(s, bytes) else str(s)
+                      for s in numpy_helper.to_array(init).ravel()]
+            container.add_initializer(rename(init.name), init.data_type, list(init.dims),
+                                      values)
+        else:
+            container.add_initializer(rename(init.name), init.data_type, list(init.dims),
+                                      init)
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        container.add_node(node.op_type, [rename(i) for i in node.input],
+                           [rename(o) for o in node.output],
+                           name=scope.get_unique_operator_name(f"nncore_{node.name}"),
+                           **attrs)
+    for source, target, elem in casts:
+        container.add_node("Cast", [source], [target], to=elem,
+                           name=scope.get_unique_operator_name("nncore_cast_out"))

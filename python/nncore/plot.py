@@ -1,6 +1,6 @@
 """Pictures of a network and of the quantities it computes, drawn with matplotlib.
 
-matplotlib is optional (``pip install "nncore[plot]"``): it is imported by this module only, so
+matplotlib is optional (``pip install "nncore-nn[plot]"``): it is imported by this module only, so
 ``import nncore`` never needs it. Every function returns the matplotlib object it drew on (an
 ``Axes`` or a ``Figure``), to be adjusted, shown or saved by the caller; figures that a
 function creates use matplotlib's constrained layout, so a plain ``savefig`` keeps every label.
@@ -29,7 +29,8 @@ try:
     from matplotlib.colors import Normalize
     from matplotlib.ticker import MaxNLocator
 except ImportError as exc:  # pragma: no cover - exercised with matplotlib absent
-    raise ImportError("nncore.plot needs matplotlib: pip install \"nncore[plot]\" "
+    from ._version import DISTRIBUTION
+    raise ImportError(f"nncore.plot needs matplotlib: pip install \"{DISTRIBUTION}[plot]\" "
                       "(or pip install matplotlib)") from exc
 
 _WEIGHT_CMAP = "coolwarm"    # negative blue, positive red

@@ -2,7 +2,7 @@
 
 Drop-in replacements for ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``: the same
 constructor parameters (names, defaults, meaning), fitted attributes and methods, with the
-training in nncore's compiled core. Needs scikit-learn (``pip install "nncore[sklearn]"``);
+training in nncore's compiled core. Needs scikit-learn (``pip install "nncore-nn[sklearn]"``);
 ``import nncore`` does not import this module.
 
 What follows scikit-learn exactly
@@ -46,18 +46,33 @@ Differences
 - ``class_weight`` (classifier): weights per class, multiplying ``sample_weight``, which
   scikit-learn's MLP does not have. Negative sample weights, or weights that sum to 0, are
   refused (ValueError); so is a batch whose weights are all 0 (scikit-learn's loss would be
-  NaN there). ``MLPRegressor(loss="poisson")`` raises NotImplementedError (no exp output in
-  the core). Sparse X is not accepted.
-- Extra parameters: ``dtype`` (``"float64"``, or ``"float32"``: faster, less precise);
+  NaN there). ``MLPRegressor(loss="poisson")``: the exp output and the deviance are
+  computed here, around the core (each step is a forward pass, then the core's step on the
+  squared error of targets ``a - (exp(a) - y)``, whose gradient is the deviance's), so sgd
+  and adam run one step per batch from Python instead of the core's epoch loop.
+- Sparse X (scipy.sparse CSR/CSC matrices and arrays; other formats are converted to CSR, as
+  scikit-learn does) is accepted by ``fit``, ``partial_fit`` and the ``predict`` methods. Its
+  rows are densified one batch at a time (``predict`` and ``lbfgs``: 1,024 rows at a time),
+  never the whole matrix; the steps are then the dense steps (sgd/adam: the same weights, bit
+  for bit, as on the dense X; lbfgs sums its loss and gradients over the chunks: equal up to
+  summation order). The first layer's product is a dense one: sparse X saves memory, not
+  time.
+- Extra parameters: ``dtype`` (None: X's, as scikit-learn, which computes in float32 for
+  float32 X; or ``"float64"``, ``"float32"``: faster, less precise, whatever X is);
   ``activation`` also accepts ``"leaky_relu"``. ``momentum=1`` (accepted by scikit-learn)
   raises ValueError: nncore's SGD needs momentum < 1.
 - scikit-learn >= 1.6 (``validate_data``); the parameter constraints are scikit-learn's own
   (``MLPClassifier._parameter_constraints``), so bad parameters raise its ValueError at fit.
 """
+import importlib.abc
+import importlib.util
+import sys
 import warnings
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse
+import scipy.special
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
@@ -75,8 +90,9 @@ try:
     from sklearn.utils.validation import (check_is_fitted, column_or_1d, validate_data,
                                           _check_sample_weight)
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
-    raise ImportError("nncore.sklearn needs scikit-learn: pip install \"nncore[sklearn]\"") \
-        from exc
+    from ._version import DISTRIBUTION
+    raise ImportError(f"nncore.sklearn needs scikit-learn: pip install "
+                      f"\"{DISTRIBUTION}[sklearn]\" (or pip install scikit-learn)") from exc
 
 from .layers import Dense
 from .network import Network
@@ -92,8 +108,80 @@ _STOCHASTIC = ("sgd", "adam")
 def _constraints():
     c = dict(_SkMLPClassifier._parameter_constraints)
     c["activation"] = [StrOptions(set(_ACTIVATIONS))]
-    c["dtype"] = [StrOptions({"float32", "float64"})]
+    c["dtype"] = [None, StrOptions({"float32", "float64"})]
     return c
+
+
+# rows densified at a time from sparse X where no batch size applies (predict, lbfgs)
+_SPARSE_CHUNK = 1024
+
+
+def _as_dtype(X, dtype):
+    """X (validated by scikit-learn: finite, float64 or float32; dense, or sparse CSR/CSC)
+    as a C-contiguous, aligned array of ``dtype`` (as the core takes it; a block unpickled in
+    a Dask worker may not be aligned), or as a CSR matrix of ``dtype`` (its rows are
+    densified a batch at a time where they are used). A float64 value beyond float32's range
+    is refused as scikit-learn refuses it (it would become inf)."""
+    sparse = scipy.sparse.issparse(X)
+    if sparse:
+        X = X.tocsr()
+        values = X.data
+    else:
+        X = np.require(X, requirements=["C_CONTIGUOUS", "ALIGNED"])
+        values = X
+    if X.dtype == dtype:
+        return X
+    if dtype == np.float32 and values.size:
+        big = np.abs(values) > np.finfo(np.float32).max
+        if big.any():
+            if sparse:
+                coo = X.tocoo()
+                first = int(np.argmax(np.abs(coo.data) > np.finfo(np.float32).max))
+                at, value = [int(coo.row[first]), int(coo.col[first])], coo.data[first]
+            else:
+                at = [int(i) for i in np.argwhere(big)[0]]
+                value = X[tuple(at)]
+            raise ValueError(f"Input X contains a value too large for dtype('float32'): "
+                             f"{float(value)!r} at index {at} of X {X.shape} overflows "
+                             f"float32 (the estimator computes in float32; scale X, or use "
+                             f"dtype='float64')")
+    if sparse:
+        return X.astype(dtype)
+    return np.require(X, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
+def _poisson_loss_and_target(a, Y, w):
+    """The half Poisson deviance of mu = exp(a) against Y (scikit-learn's: the weighted mean
+    over the rows of the sum over the outputs of ``y log(y / mu) - y + mu``), and the targets
+    ``a - (mu - y)`` whose squared error has the deviance's gradient with respect to a. Raises
+    FloatingPointError where exp(a) overflows (a diverged fit)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = np.exp(a)
+        rows = (scipy.special.xlogy(Y, Y) - Y - Y * a + mu).sum(axis=1)
+        target = a - (mu - Y)
+    value = float(np.average(rows, weights=w))
+    if not (np.isfinite(value) and np.isfinite(target).all()):
+        raise FloatingPointError(f"the Poisson loss is {value}: exp of the network's output "
+                                 f"overflows {a.dtype.name}")
+    return value, target.astype(a.dtype, copy=False)
+
+
+def _dense(X, rows, out=None):
+    """Rows of X (a slice or an index array) as a dense C-contiguous array: a view of dense
+    X, or sparse X's rows densified (into ``out[:n_rows]`` when given)."""
+    if not scipy.sparse.issparse(X):
+        return X[rows]
+    part = X[rows]
+    if out is None:
+        return part.toarray()
+    out = out[:part.shape[0]]
+    out.fill(0)
+    part.toarray(out=out)
+    return out
+
+
+def _chunks(n, size=_SPARSE_CHUNK):
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
 class _BaseMLP(BaseEstimator):
@@ -141,14 +229,22 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return sizes
 
-    def _make_network(self, n_features, n_outputs, out_activation, loss, rs):
+    def _make_network(self, n_features, n_outputs, out_activation, loss, rs, dtype,
+                      weights=None):
+        """A new network; Glorot-uniform weights drawn from rs, or copies of ``weights`` (a
+        network whose W, b it takes)."""
         sizes = [n_features] + self._layer_sizes() + [n_outputs]
         hidden = _ACTIVATIONS[self.activation]
         layers = [Dense(sizes[i], sizes[i + 1],
                         out_activation if i == len(sizes) - 2 else hidden)
                   for i in range(len(sizes) - 1)]
-        net = Network(layers, loss=loss, dtype=self.dtype, seed=0,
+        net = Network(layers, loss=loss, dtype=dtype, seed=0,
                       optimizer=self._new_optimizer(1.0))
+        if weights is not None:
+            for ly, old in zip(net.layers, weights.layers):
+                np.copyto(ly.W, old.W, casting="unsafe")
+                np.copyto(ly.b, old.b, casting="unsafe")
+            return net
         # Glorot uniform, as scikit-learn: same draws, same order
         factor = 2.0 if self.activation == "logistic" else 6.0
         for ly in net.layers:
@@ -199,7 +295,26 @@ class _BaseMLP(BaseEstimator):
 
     def _data_loss_scale(self):
         # scikit-learn's squared loss is averaged over the outputs too; nncore's sums them
-        return 1.0 / self.n_outputs_ if not is_classifier(self) else 1.0
+        # (its Poisson loss sums them, as here)
+        if is_classifier(self) or self._poisson:
+            return 1.0
+        return 1.0 / self.n_outputs_
+
+    @property
+    def _poisson(self):
+        return getattr(self, "out_activation_", None) == "exp"
+
+    def _poisson_step(self, X, Y, w):
+        """One step on the half Poisson deviance of the log link, mu = exp(a): its loss
+        ``mean_w(sum_j(y log(y / mu) - y + mu))`` (scikit-learn's) before the step, returned,
+        and its gradient ``delta = w (mu - y) / sum(w)`` at the output, backpropagated by the
+        core's step on the squared error of the targets ``a - (mu - y)`` (whose gradient at
+        the identity output is the same ``w (a - target) / sum(w)``)."""
+        net = self.network_
+        a = net.predict(X)
+        value, target = _poisson_loss_and_target(a, Y, w)
+        net.train_step(X, target, self._lr, w)
+        return value
 
     @property
     def coefs_(self):
@@ -253,9 +368,6 @@ class _BaseMLP(BaseEstimator):
         return True
 
     def _fit(self, X, y, sample_weight, incremental):
-        if getattr(self, "loss", "squared_error") == "poisson":
-            raise NotImplementedError("nncore.sklearn.MLPRegressor has no loss='poisson' "
-                                      "(nncore has no exp output); use squared_error")
         # refuse before anything is set
         self._layer_sizes()
         if self.solver == "sgd" and self.momentum >= 1.0:
@@ -264,7 +376,8 @@ class _BaseMLP(BaseEstimator):
             # bad weights (wrong shape, negative, NaN...) get scikit-learn's ValueError before
             # anything is set
             sample_weight = _check_sample_weight(
-                sample_weight, check_array(X, dtype=(np.float64, np.float32)),
+                sample_weight, check_array(X, dtype=(np.float64, np.float32),
+                                           accept_sparse=["csr", "csc"]),
                 dtype=np.float64, ensure_non_negative=True)
             if not sample_weight.sum() > 0:
                 raise ValueError("sample_weight must have a sum > 0")
@@ -274,19 +387,35 @@ class _BaseMLP(BaseEstimator):
         first = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         X, Y = self._validate_input(X, y, incremental, reset=first)
         sample_weight = self._with_class_weight(Y, sample_weight)
-        Y = Y.reshape(len(Y), -1).astype(self.dtype)
-        # contiguous and aligned (a block unpickled in a Dask worker may not be), as the core
-        # takes it
-        X = np.require(X, dtype=self.dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+        # the dtype of the computation: dtype= when given, else X's (float32 stays float32,
+        # anything else is float64, as scikit-learn), else the fitted network's
+        if self.dtype is not None:
+            dtype = np.dtype(self.dtype)
+        else:
+            dtype = X.dtype if first else self.network_.dtype
+        Y = Y.reshape(len(Y), -1).astype(dtype)
+        X = _as_dtype(X, dtype)
         rs = check_random_state(self.random_state)
         if not first and (Y.shape[1] != self.n_outputs_ or
                           self.network_.layers[-1].n_out != Y.shape[1]):
             raise ValueError(f"y has {Y.shape[1]} outputs but the network was fitted with "
                              f"{self.n_outputs_}")
-        if not first and (self.network_.dtype != np.dtype(self.dtype)
+        if not first and (self.network_.dtype != dtype
                           or self.network_.sizes[1:-1] != self._layer_sizes()):
-            raise ValueError("warm_start/partial_fit with a different dtype or "
-                             "hidden_layer_sizes than the fitted network")
+            raise ValueError(f"warm_start/partial_fit with a different dtype ({dtype.name}) or "
+                             f"hidden_layer_sizes ({self._layer_sizes()}) than the fitted "
+                             f"network ({self.network_.dtype.name}, "
+                             f"{self.network_.sizes[1:-1]})")
+        if not first and self.network_.layers[0].activation.name != \
+                _ACTIVATIONS[self.activation] and len(self.network_.layers) > 1:
+            # set_params(activation=...) after a fit: the next fit continues from the fitted
+            # weights with the new activation, as scikit-learn's does (a new optimizer)
+            old = self.network_
+            self.network_ = self._make_network(X.shape[1], self.n_outputs_,
+                                               old.layers[-1].activation.name, old.loss_name,
+                                               rs, dtype, weights=old)
+            self._opt_key = None
+            self._best = None
         if first:
             self.n_outputs_ = Y.shape[1]
             out, loss = self._output()
@@ -294,9 +423,11 @@ class _BaseMLP(BaseEstimator):
             self.n_layers_ = len(self._layer_sizes()) + 2
             self.n_iter_ = 0
             self.t_ = 0
-            self.network_ = self._make_network(X.shape[1], self.n_outputs_,
-                                               "sigmoid" if out == "logistic"
-                                               else out, loss, rs)
+            # the network's output layer: logistic is nncore's sigmoid; the Poisson loss's
+            # exp is applied outside the network (its gradient by _poisson_step)
+            self.network_ = self._make_network(
+                X.shape[1], self.n_outputs_,
+                {"logistic": "sigmoid", "exp": "identity"}.get(out, out), loss, rs, dtype)
             self._lr = float(self.learning_rate_init)
             self._opt_key = None
             self._best = None
@@ -351,7 +482,10 @@ class _BaseMLP(BaseEstimator):
             self._lr = float(self.learning_rate_init)
         wv = None
         if self.early_stopping:
-            stratify = Y if (is_classifier(self) and self.n_outputs_ == 1) else None
+            # stratified on the binarized targets as booleans, as scikit-learn's (its error
+            # for a class too small to split then names it as scikit-learn's does)
+            stratify = Y.astype(bool) if (is_classifier(self) and self.n_outputs_ == 1) \
+                else None
             if w is None:
                 X, Xv, Y, Yv = train_test_split(X, Y, random_state=rs,
                                                 test_size=self.validation_fraction,
@@ -375,9 +509,17 @@ class _BaseMLP(BaseEstimator):
             bs = int(np.clip(self.batch_size, 1, n))
         n_full = (n // bs) * bs
         idx = np.arange(n)
-        if w is not None:
-            # the weighted path's batch by batch steps: their gather buffers, batches, ||W||^2
-            Xs, Ts, ws = np.empty_like(X), np.empty_like(T), np.empty_like(w)
+        sparse = scipy.sparse.issparse(X)
+        poisson = self._poisson
+        if w is not None or sparse or poisson:
+            # the batch by batch steps (sample weights, or sparse X whose rows are densified a
+            # batch at a time): their gather buffers, batches, ||W||^2
+            if sparse:
+                Xs = np.empty((bs, X.shape[1]), dtype=net.dtype)
+            else:
+                Xs = np.empty_like(X)
+            Ts = np.empty_like(T)
+            ws = None if w is None else np.empty_like(w)
             batches = [(sl, sl.stop - sl.start) for sl in gen_batches(n, bs)]
             weight_norms = self._weight_norms()
         half_alpha = 0.5 * self.alpha
@@ -391,47 +533,69 @@ class _BaseMLP(BaseEstimator):
                 perm = np.arange(n)
                 rs.shuffle(perm)
                 idx = idx[perm]
-            if w is None:
-                # the epoch's full batches in one pass of the core's epoch loop, which gathers
-                # the rows in scikit-learn's order, then the last, smaller batch (its decay is
-                # alpha / its size) in a second; the reported loss holds 0.5 alpha ||W||^2 /
-                # n_batch with the weights before each step, as scikit-learn's, from the sum
-                # of ||W||^2 the core takes before each step
-                total = 0.0
-                for first, last, size in ((0, n_full, bs), (n_full, n, n - n_full)):
-                    if last > first:
-                        self._set_decay(size)
-                        if self.shuffle:
-                            value, norms = net._epoch_in_order(X, T, self._lr, size,
-                                                               idx[first:last])
-                        else:
-                            value, norms = net._epoch_in_order(X[first:last], T[first:last],
-                                                               self._lr, size)
-                        total += value * (last - first) * scale + half_alpha * norms
-                self.loss_ = float(total / n)
-            else:
-                # with sample weights the decay is alpha / sum(w_batch), batch by batch, and so
-                # is the penalty in the reported loss, as scikit-learn's: one core step per
-                # batch. mode="clip": idx is a permutation, always in range; the default
-                # "raise" with out= gathers into a temporary and copies it (3x the time)
-                if self.shuffle:
-                    np.take(X, idx, axis=0, out=Xs, mode="clip")
-                    np.take(T, idx, axis=0, out=Ts, mode="clip")
-                    np.take(w, idx, out=ws, mode="clip")
-                    Xe, Te, we = Xs, Ts, ws
+            try:
+                if w is None and not sparse and not poisson:
+                    # the epoch's full batches in one pass of the core's epoch loop, which gathers
+                    # the rows in scikit-learn's order, then the last, smaller batch (its decay is
+                    # alpha / its size) in a second; the reported loss holds 0.5 alpha ||W||^2 /
+                    # n_batch with the weights before each step, as scikit-learn's, from the sum
+                    # of ||W||^2 the core takes before each step
+                    total = 0.0
+                    for first, last, size in ((0, n_full, bs), (n_full, n, n - n_full)):
+                        if last > first:
+                            self._set_decay(size)
+                            if self.shuffle:
+                                value, norms = net._epoch_in_order(X, T, self._lr, size,
+                                                                   idx[first:last])
+                            else:
+                                value, norms = net._epoch_in_order(X[first:last], T[first:last],
+                                                                   self._lr, size)
+                            total += value * (last - first) * scale + half_alpha * norms
+                    self.loss_ = float(total / n)
                 else:
-                    Xe, Te, we = X, T, w
-                total = 0.0
-                for sl, nb in batches:
-                    wb = we[sl]
-                    norm = float(wb.sum())
-                    if not norm > 0:
-                        raise ValueError("a batch of examples whose sample_weight are all 0: "
-                                         "scikit-learn's loss divides by their sum")
-                    self._set_decay(norm)
-                    pen = half_alpha * weight_norms() / norm
-                    total += (net.train_step(Xe[sl], Te[sl], self._lr, wb) * scale + pen) * nb
-                self.loss_ = float(total / n)
+                    # with sample weights the decay is alpha / sum(w_batch), batch by batch, and so
+                    # is the penalty in the reported loss, as scikit-learn's: one core step per
+                    # batch. mode="clip": idx is a permutation, always in range; the default
+                    # "raise" with out= gathers into a temporary and copies it (3x the time)
+                    # Sparse X: each batch's rows gathered from the CSR matrix and densified
+                    # into one buffer, in scikit-learn's order (the decay alpha / n_batch)
+                    if self.shuffle:
+                        np.take(T, idx, axis=0, out=Ts, mode="clip")
+                        Te = Ts
+                        if not sparse:
+                            np.take(X, idx, axis=0, out=Xs, mode="clip")
+                        if w is not None:
+                            np.take(w, idx, out=ws, mode="clip")
+                        Xe, we = (X if sparse else Xs), ws
+                    else:
+                        Xe, Te, we = X, T, w
+                    total = 0.0
+                    for sl, nb in batches:
+                        wb = None if we is None else we[sl]
+                        norm = float(nb if wb is None else wb.sum())
+                        if not norm > 0:
+                            raise ValueError("a batch of examples whose sample_weight are all "
+                                             "0: scikit-learn's loss divides by their sum")
+                        self._set_decay(norm)
+                        pen = half_alpha * weight_norms() / norm
+                        if sparse:
+                            Xb = _dense(X, idx[sl] if self.shuffle else sl, Xs)
+                        else:
+                            Xb = Xe[sl]
+                        if poisson:
+                            value = self._poisson_step(Xb, Te[sl], wb)
+                        else:
+                            value = net.train_step(Xb, Te[sl], self._lr, wb)
+                        total += (value * scale + pen) * nb
+                    self.loss_ = float(total / n)
+            except FloatingPointError:
+                # the loss or the weights are no longer finite. With early_stopping, as
+                # scikit-learn's: the epoch's loss is NaN, the validation score of the
+                # diverged weights NaN, and training goes on to its end, which restores the
+                # best weights; without, _fit raises
+                if not self.early_stopping:
+                    raise
+                self.loss_ = float("nan")
             self.n_iter_ += 1
             self.t_ += n
             self.loss_curve_.append(self.loss_)
@@ -508,7 +672,11 @@ class _BaseMLP(BaseEstimator):
             # the (weighted) loss and its gradients from one pass of the core, plus the penalty
             unpack(x)
             grad = np.empty(offsets[-1])
-            loss, grads = net.loss_and_gradients(X, T, sample_weight)
+            if self._poisson:
+                loss, target = _poisson_loss_and_target(self._raw_rows(X), T, sample_weight)
+                _, grads = self._loss_and_gradients(X, target, sample_weight)
+            else:
+                loss, grads = self._loss_and_gradients(X, T, sample_weight)
             pen = 0.0
             for i, ly in enumerate(layers):
                 w = ly.W.astype(np.float64).ravel()
@@ -531,6 +699,34 @@ class _BaseMLP(BaseEstimator):
         self.loss_ = float(res.fun)
         unpack(res.x)
 
+    def _loss_and_gradients(self, X, T, sample_weight):
+        """The network's (weighted) mean loss and gradients over all of X: one pass of the
+        core, or for sparse X one per chunk of rows (densified one at a time), combined with
+        the chunks' sizes (or sums of weights) as weights."""
+        net = self.network_
+        if not scipy.sparse.issparse(X):
+            return net.loss_and_gradients(X, T, sample_weight)
+        total_loss, total, buf = 0.0, None, None
+        weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        norm = float(weights.sum())
+        for sl in _chunks(X.shape[0]):
+            share = float(weights[sl].sum()) / norm
+            if share == 0.0:
+                continue       # rows of weight 0 add nothing (and the core refuses them)
+            if buf is None:
+                buf = np.empty((min(X.shape[0], _SPARSE_CHUNK), X.shape[1]), dtype=net.dtype)
+            loss, grads = net.loss_and_gradients(
+                _dense(X, sl, buf), T[sl], None if sample_weight is None else sample_weight[sl])
+            total_loss += loss * share
+            if total is None:
+                total = [{k: np.asarray(v, dtype=np.float64) * share for k, v in g.items()}
+                         for g in grads]
+            else:
+                for acc, g in zip(total, grads):
+                    for k, v in g.items():
+                        acc[k] += v * share
+        return total_loss, total
+
     @available_if(lambda est: est._check_partial())
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing from the current state; returns self."""
@@ -542,12 +738,32 @@ class _BaseMLP(BaseEstimator):
 
     def _forward(self, X):
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self.network_.predict(np.ascontiguousarray(X, dtype=self.network_.dtype))
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
+                          accept_sparse=["csr", "csc"])
+        return self._predict_rows(_as_dtype(X, self.network_.dtype))
+
+    def _raw_rows(self, X):
+        """The network's output on X (dense, or CSR densified a chunk of rows at a time)."""
+        if not scipy.sparse.issparse(X):
+            return self.network_.predict(X)
+        net = self.network_
+        out = np.empty((X.shape[0], net.sizes[-1]), dtype=net.dtype)
+        buf = np.empty((min(X.shape[0], _SPARSE_CHUNK), X.shape[1]), dtype=net.dtype)
+        for sl in _chunks(X.shape[0]):
+            out[sl] = net.predict(_dense(X, sl, buf))
+        return out
+
+    def _predict_rows(self, X):
+        """The estimator's output on X: the network's, through exp for the Poisson loss."""
+        out = self._raw_rows(X)
+        if self._poisson:
+            with np.errstate(over="ignore"):
+                np.exp(out, out=out)
+        return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -562,8 +778,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
     epsilon, n_iter_no_change, max_fun
         As ``sklearn.neural_network.MLPClassifier``.
-    dtype : {"float64", "float32"}, default "float64"
-        The network's floating-point type.
+    dtype : {None, "float64", "float32"}, default None
+        The floating-point type of the parameters, the computation and the outputs. None:
+        X's, as scikit-learn's (float32 X gives float32 ``coefs_``, training and predictions;
+        any other X float64); a warm or partial fit continues in the fitted network's.
     class_weight : None, "balanced", dict or list of dicts, default None
         Weights of the classes, multiplying each example's sample_weight (scikit-learn's
         ``compute_sample_weight``: ``"balanced"`` is ``n_samples / (n_classes *
@@ -592,7 +810,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float64", class_weight=None):
+                 dtype=None, class_weight=None):
         super().__init__(hidden_layer_sizes, activation, solver, alpha, batch_size,
                          learning_rate, learning_rate_init, power_t, max_iter, shuffle,
                          random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
@@ -610,6 +828,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
+                             accept_sparse=["csr", "csc"],
                              reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -634,7 +853,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.inverse_transform(Y.ravel() if Y.shape[1] == 1 else Y)
 
     def _score_on(self, X, y, sample_weight=None):
-        pred = self.network_.predict(X)
+        pred = self._predict_rows(X)
         if not np.isfinite(pred).all():
             return np.nan
         return accuracy_score(y, self._decode(pred), sample_weight=sample_weight)
@@ -694,11 +913,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     Parameters
     ----------
-    loss : {"squared_error"}, default "squared_error"
-        ("poisson" raises NotImplementedError.)
+    loss : {"squared_error", "poisson"}, default "squared_error"
+        As scikit-learn's: the half squared error with an identity output, or the half
+        Poisson deviance with an exp output (``predict`` is exp of the network's output;
+        y must be >= 0).
     hidden_layer_sizes, activation, solver, ... , max_fun
         As ``sklearn.neural_network.MLPRegressor``.
-    dtype : {"float64", "float32"}, default "float64"
+    dtype : {None, "float64", "float32"}, default None
+        As MLPClassifier's: None follows X (float32 stays float32).
 
     Shape
     -----
@@ -715,7 +937,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float64"):
+                 dtype=None):
         super().__init__(hidden_layer_sizes, activation, solver, alpha, batch_size,
                          learning_rate, learning_rate_init, power_t, max_iter, shuffle,
                          random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
@@ -724,20 +946,27 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.loss = loss
 
     def _output(self):
-        return "identity", "mse"
+        # poisson: an identity network whose output is the log of the mean (see
+        # _poisson_step); out_activation_ "exp" as scikit-learn's
+        return ("exp" if self.loss == "poisson" else "identity"), "mse"
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             accept_sparse=["csr", "csc"],
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            at = [int(i) for i in np.argwhere(np.asarray(y) < 0)[0]]
+            raise ValueError(f"loss='poisson' needs y >= 0 (counts, rates); y {y.shape} has "
+                             f"{float(y[tuple(at)])!r} at index {at}")
         return X, y
 
     def _decode(self, Y):
         return Y.ravel() if Y.shape[1] == 1 else Y
 
     def _score_on(self, X, y, sample_weight=None):
-        pred = self.network_.predict(X)
+        pred = self._predict_rows(X)
         if not np.isfinite(pred).all():
             return np.nan
         return r2_score(y, self._decode(pred), sample_weight=sample_weight)
@@ -745,3 +974,52 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def predict(self, X):
         """Predictions, (n_samples,) or (n_samples, n_outputs)."""
         return self._decode(self._forward(X))
+
+
+# -- skl2onnx: converters registered once skl2onnx is imported, never importing it -------------
+
+def _register_skl2onnx():
+    from .onnx import register_skl2onnx
+    try:
+        register_skl2onnx()
+    except Exception as exc:  # pragma: no cover - an skl2onnx whose API changed
+        warnings.warn(f"nncore.sklearn could not register its converters with skl2onnx: "
+                      f"{exc!r}", RuntimeWarning)
+
+
+class _LoaderThenRegister(importlib.abc.Loader):
+    """skl2onnx's own loader, then the registration once its __init__ has run."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        spec = module.__spec__
+        spec.loader = module.__loader__ = self._loader   # the module keeps its own loader
+        self._loader.exec_module(module)
+        _register_skl2onnx()
+
+
+class _WhenSkl2onnxIsImported(importlib.abc.MetaPathFinder):
+    """A finder that answers only for skl2onnx, once, wrapping the spec the other finders
+    give so that the converters are registered when skl2onnx has been imported."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "skl2onnx":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None and \
+                hasattr(spec.loader, "exec_module"):
+            spec.loader = _LoaderThenRegister(spec.loader)
+        return spec
+
+
+if "skl2onnx" in sys.modules:
+    _register_skl2onnx()
+else:
+    sys.meta_path.insert(0, _WhenSkl2onnxIsImported())

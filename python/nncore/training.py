@@ -55,7 +55,7 @@ class History(list[float]):
         second y axis, the loss axis is logarithmic when the losses span a factor of 10 or
         more, the legend sits in a band above the curves, and a figure made here uses
         constrained layout, so a plain ``savefig`` keeps every label. matplotlib is an
-        optional dependency (``pip install "nncore[plot]"``).
+        optional dependency (``pip install "nncore-nn[plot]"``).
 
         Parameters
         ----------
@@ -87,7 +87,8 @@ class History(list[float]):
 
             from .plot import plot_history
         except ImportError as exc:
-            raise ImportError("History.plot needs matplotlib: pip install \"nncore[plot]\" "
+            from ._version import DISTRIBUTION
+            raise ImportError(f"History.plot needs matplotlib: pip install \"{DISTRIBUTION}[plot]\" "
                               "(or pip install matplotlib)") from exc
         return plot_history(self, ax, log=log)
 

@@ -72,6 +72,6 @@ schedules: list[nncore.Schedule] = [
 net.fit(digits / 16, labels, epochs=3, lr=0.1, schedule=lambda epoch, lr: lr * 0.9,
         callback=lambda epoch, loss: loss < 0.01)
 
-# ONNX export (nncore[onnx]):
+# ONNX export (nncore-nn[onnx]):
 model = nncore.to_onnx(net, "digits.onnx")
 version: str = nncore.__version__
