@@ -178,8 +178,7 @@ class _BaseMLP(BaseEstimator):
         opt = net.optimizer
         wd = self.alpha / n_batch
         if opt.weight_decay != wd:
-            opt.weight_decay = wd
-            net._backend.set_optimizer(*net._optimizer_args(opt))
+            opt.weight_decay = wd     # validated; both backends use it from the next step
 
     def _scale_momentum(self, ratio):
         opt = self.network_.optimizer
