@@ -281,20 +281,10 @@ cdef class Engine:
         o.step = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>step)
         o.bc1 = o.bc2_sqrt = 1.0
         if kind == -1:
-            self.write_lock()
-            for l in range(self.n_layers):
-                for k in range(3):
-                    self.layers[l].sW[k] = NULL
-                    self.layers[l].sb[k] = NULL
-                    self.layers[l].sp[k] = NULL
-            self.opt = o
-            self.step_mode = MODE_SGD
-            self._opt_keep = [step]
-            self.write_unlock()
-            return
+            states = [((), (), ())] * self.n_layers     # plain gradient descent: no state
         if len(states) != self.n_layers:
             raise ValueError("Engine: optimizer states for every layer are needed")
-        need = ((1 if o.momentum > 0 else 0) if kind == OPT_SGD
+        need = ((1 if o.momentum > 0 else 0) if kind == OPT_SGD or kind == -1
                 else (1 + (o.momentum > 0)) if kind == OPT_RMSPROP else 2 + bool(o.amsgrad))
         keep = [step]
         for l in range(self.n_layers):
@@ -330,7 +320,7 @@ cdef class Engine:
                 self.layers[l].sp[k] = <double*>cnp.PyArray_DATA(<cnp.ndarray>arr)
         self.opt = o
         self._opt_keep = keep
-        self.step_mode = MODE_OPTIM
+        self.step_mode = MODE_SGD if kind == -1 else MODE_OPTIM
         self.write_unlock()
 
     def set_hyper(self, hyper, int kind):

@@ -147,6 +147,26 @@ class Optimizer:
             ))
         return layout
 
+    def _scale_state(self, ratio):
+        """Multiply every state array by ``ratio``, in place, between two steps (for
+        nncore.sklearn, whose momentum buffers follow a changing learning rate). A changing
+        call of the network: RuntimeError while another thread trains it."""
+        backend = None if self._backend is None else self._backend()
+        if backend is None or not self._state:
+            return
+        backend.begin_change()
+        try:
+            backend.write_lock()
+            try:
+                for groups in self._state:
+                    for group in groups:
+                        for arr in group:
+                            arr *= ratio
+            finally:
+                backend.write_unlock()
+        finally:
+            backend.end_change()
+
     def _unbind(self):
         self._network = self._backend = None
         self._state = None

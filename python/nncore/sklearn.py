@@ -182,12 +182,9 @@ class _BaseMLP(BaseEstimator):
 
     def _scale_momentum(self, ratio):
         opt = self.network_.optimizer
-        if self.solver != "sgd" or ratio == 1.0 or not opt._state_names:
+        if self.solver != "sgd" or ratio == 1.0:
             return
-        for groups in opt._state:
-            for group in groups:
-                for arr in group:
-                    arr *= ratio
+        opt._scale_state(ratio)
 
     def _weight_norms(self):
         """A function returning ||W||^2 summed over the layers (float), for the penalty
