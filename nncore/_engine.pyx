@@ -2,9 +2,18 @@
 #
 # The engine points at every layer's W, b and activation parameters (the arrays are owned by
 # the Python layers and never reallocated) and at the optimizer's state arrays; every call
-# takes a workspace (a, z, delta per layer; nncore/_engine_checks.pxi) from a small pool of its
-# own. One nogil call then runs forward through every layer, the loss and its gradient,
-# backward, and the update (nncore/_engine_passes.pxi):
+# takes a workspace (a, z, delta per layer) from a small pool of its own. One nogil call then
+# runs forward through every layer, the loss and its gradient, backward, and the update.
+#
+# The module, by concern (one extension module; the .pxi files are included):
+#   _engine_structs.pxi   the C structs: a network's layers, a workspace, an epoch's arguments
+#   _engine_passes.pxi    the nogil passes: forward, loss head, backward/update, the epoch loop
+#   _engine_checks.pxi    which arrays nogil code takes as they are; the Workspace class
+#   _engine.pyx           the Engine: its state, the lock and the claim, the optimizer
+#   _engine_pool.pxi      the workspace pool
+#   _engine_boundary.pxi  checks of the engine's state and of a call's arrays; the bridge _run
+#   _engine_calls.pxi     the bodies of predict, run_epoch and set_optimizer
+#
 #
 #   forward   a_l = z_{l-1} @ W_l + b_l;  z_l = phi_l(a_l)                 (z_0 = X)
 #   output    delta_L = dL/da_L  (the cross-entropies from the logits in closed form, e.g.
@@ -200,34 +209,6 @@ cdef class Engine:
 
     # -- workspaces and locks -------------------------------------------------------------------
 
-    cdef Workspace _take(self, int m, bint grads):
-        """A workspace of at least m rows (with dW, db when grads) for one call: a free one
-        from the pool, else a new one."""
-        cdef Workspace ws
-        cdef Py_ssize_t i
-        for i in range(len(self._pool)):
-            ws = <Workspace>self._pool[i]
-            if ws.w.capacity >= m and (ws.grads or not grads):
-                del self._pool[i]
-                return ws
-        return Workspace([(self.layers[i].n_in, self.layers[i].n_out)
-                          for i in range(self.n_layers)],
-                         max(m, 1), self.n_in, self.dtype, grads)
-
-    cdef void _give(self, Workspace ws):
-        """Return a workspace after its call: kept when it is no larger than the last training
-        batch (or a reading chunk) and the pool has room, dropped otherwise, so that nothing
-        sized by one large call outlives it."""
-        if ws.w.capacity <= self.keep_rows and len(self._pool) < POOL_SIZE:
-            self._pool.append(ws)
-
-    cdef void _keep(self, int rows):
-        # the last training batch size: workspaces of up to max(rows, PREDICT_CHUNK) rows are
-        # kept; larger ones in the pool are dropped
-        self.keep_rows = max(rows, PREDICT_CHUNK)
-        self._pool = [ws for ws in self._pool
-                      if (<Workspace>ws).w.capacity <= self.keep_rows]
-
     def pool_rows(self):
         """The capacities (rows) of the free workspaces kept for the next calls."""
         return [(<Workspace>ws).w.capacity for ws in self._pool]
@@ -269,59 +250,7 @@ cdef class Engine:
             arrays shaped like that parameter (W's and b's in the engine's dtype, (c, beta)'s
             float64 (2,)), C-contiguous; the engine updates them in place.
         """
-        cdef int l, k
-        cdef OptC o
-        if not -1 <= kind <= OPT_RMSPROP:
-            raise ValueError(f"Engine: unknown optimizer code {kind}")
-        if not (isinstance(step, np.ndarray) and step.dtype == np.int64 and step.shape == (1,)
-                and step.flags.c_contiguous and step.flags.writeable):
-            raise ValueError("Engine: the step count must be a writeable int64 array (1,)")
-        _settings(&o, hyper)
-        o.kind = kind
-        o.step = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>step)
-        o.bc1 = o.bc2_sqrt = 1.0
-        if kind == -1:
-            states = [((), (), ())] * self.n_layers     # plain gradient descent: no state
-        if len(states) != self.n_layers:
-            raise ValueError("Engine: optimizer states for every layer are needed")
-        need = ((1 if o.momentum > 0 else 0) if kind == OPT_SGD or kind == -1
-                else (1 + (o.momentum > 0)) if kind == OPT_RMSPROP else 2 + bool(o.amsgrad))
-        keep = [step]
-        for l in range(self.n_layers):
-            shapes = ((self.layers[l].n_in, self.layers[l].n_out), (self.layers[l].n_out,),
-                      (2,))
-            dtypes = (self.dtype, self.dtype, np.dtype(np.float64))
-            if len(states[l]) != 3:
-                raise ValueError(f"Engine: layer {l}'s optimizer state needs 3 groups")
-            for j in range(3):
-                group = states[l][j]
-                if len(group) != (need if j < 2 or self.layers[l].trainable else 0):
-                    raise ValueError(f"Engine: layer {l} needs {need} optimizer state arrays "
-                                     f"per trained parameter, got {len(group)}")
-                for arr in group:
-                    if not (isinstance(arr, np.ndarray) and arr.dtype == dtypes[j]
-                            and arr.shape == shapes[j] and arr.flags.c_contiguous
-                            and arr.flags.aligned and arr.flags.writeable):
-                        raise ValueError(f"Engine: layer {l}'s optimizer state is not a "
-                                         f"writeable array {shapes[j]} of {dtypes[j]}")
-                    keep.append(arr)
-        # all checked: repoint, between two steps
-        self.write_lock()
-        for l in range(self.n_layers):
-            for k in range(3):
-                self.layers[l].sW[k] = NULL
-                self.layers[l].sb[k] = NULL
-                self.layers[l].sp[k] = NULL
-            for k, arr in enumerate(states[l][0]):
-                self.layers[l].sW[k] = cnp.PyArray_DATA(<cnp.ndarray>arr)
-            for k, arr in enumerate(states[l][1]):
-                self.layers[l].sb[k] = cnp.PyArray_DATA(<cnp.ndarray>arr)
-            for k, arr in enumerate(states[l][2]):
-                self.layers[l].sp[k] = <double*>cnp.PyArray_DATA(<cnp.ndarray>arr)
-        self.opt = o
-        self._opt_keep = keep
-        self.step_mode = MODE_SGD if kind == -1 else MODE_OPTIM
-        self.write_unlock()
+        return _set_optimizer(self, kind, hyper, step, states)
 
     def set_hyper(self, hyper, int kind):
         """Take new settings (a dict, as set_optimizer's) of the same optimizer from the next
@@ -353,42 +282,6 @@ cdef class Engine:
     # The Engine's checks at the boundary (included in the body of the Engine class): its own
     # state, and the arrays a call passes, before anything reaches nogil code.
 
-    cdef bint _state_ok(self, bint with_loss):
-        # Every layer's W and b are still the arrays the pointers point into (same data,
-        # dtype, shape; C-contiguous, aligned, writeable, native byte order), the activation
-        # parameters lie in the dtype's range, and
-        # (with_loss) the output suits the loss: what nncore._validate.network_state checks.
-        cdef int l
-        cdef LayerC* ly
-        cdef cnp.ndarray W, b
-        cdef double c, p1
-        for l in range(self.n_layers):
-            ly = &self.layers[l]
-            W = <cnp.ndarray>self._params_keep[3 * l]
-            b = <cnp.ndarray>self._params_keep[3 * l + 1]
-            if not (cnp.PyArray_DATA(W) == ly.W and cnp.PyArray_DATA(b) == ly.b
-                    and cnp.PyArray_TYPE(W) == self.typenum
-                    and cnp.PyArray_TYPE(b) == self.typenum
-                    and cnp.PyArray_NDIM(W) == 2 and cnp.PyArray_NDIM(b) == 1
-                    and cnp.PyArray_DIM(W, 0) == ly.n_in and cnp.PyArray_DIM(W, 1) == ly.n_out
-                    and cnp.PyArray_DIM(b, 0) == ly.n_out
-                    and cnp.PyArray_ISCARRAY(W) and cnp.PyArray_ISCARRAY(b)):
-                return False
-            c, p1 = ly.params[0], ly.params[1]
-            if ly.act == ACT_SIGMOID:
-                if not (fabs(c) <= self.param_max and fabs(p1) <= self.param_max
-                        and (c == 0 or fabs(c) >= self.param_tiny)):
-                    return False
-            elif ly.act == ACT_LEAKY_RELU and not fabs(c) <= self.param_max:
-                return False
-        if with_loss and self.loss_code != LOSS_MSE:
-            ly = &self.layers[self.n_layers - 1]
-            if ly.act == ACT_SOFTMAX:
-                return self.loss_code == LOSS_CROSS_ENTROPY
-            return (ly.act == ACT_SIGMOID and not ly.trainable and ly.params[0] > 0
-                    and ly.params[0] <= 1)
-        return True
-
     def parameters_usable(self):
         """Every W and b finite, the activation parameters within the dtype's range (what
         Network.fit checks after each epoch), and the arrays still the ones the engine points
@@ -396,7 +289,7 @@ cdef class Engine:
         cdef int l
         cdef LayerC* ly
         cdef bint ok
-        if not self._state_ok(False):
+        if not _state_ok(self, False):
             return False
         for l in range(self.n_layers):
             ly = &self.layers[l]
@@ -412,107 +305,6 @@ cdef class Engine:
             if not ok:
                 return False
         return True
-
-    cdef void _check(self, bint with_loss) except *:
-        """Raise, with the Network's message, when _state_ok fails."""
-        if self._state_ok(with_loss):
-            return
-        self.check_state(with_loss)
-        raise RuntimeError("a layer's W or b was reallocated under the network (e.g. by "
-                           "ndarray.resize); build a new Network")
-
-    cdef bint _finite(self, cnp.ndarray arr, double lo, double hi):
-        cdef Py_ssize_t size = cnp.PyArray_SIZE(arr)
-        cdef void* data = cnp.PyArray_DATA(arr)
-        cdef bint ok
-        with nogil:
-            if self.is_float32:
-                ok = all_finite_in(<float*>data, size, lo, hi)
-            else:
-                ok = all_finite_in(<double*>data, size, lo, hi)
-        return ok
-
-    cdef tuple _batch(self, object X, object Y):
-        """(X, Y, labels, m, one) ready for nogil code, or the validator's error; checks the
-        network's own state first. X holds m rows of n_in values (it may be the one example
-        (n_in,)); the targets are either Y, m rows of n_out values, or labels, m int32/int64
-        class labels (range-checked by _run where it copies them), the other one None; `one`
-        says X was one example.
-
-        Taken as they are (the fast path): X a C-contiguous (m, n_in) array of the network's
-        dtype, or one example (n_in,); Y rows (m, n_out) of that dtype, or (n_out,) for one
-        example, or integer class labels: an int32/int64 array (m,) or, for one example, an
-        int (n_out > 1). Anything else goes through nncore._validate; integer labels stay labels
-        (no one-hot rows of X's size are made)."""
-        cdef Py_ssize_t m
-        cdef bint one
-        self._check(True)
-        if _is_exact(X, self.typenum, self.n_in):
-            one, m = False, cnp.PyArray_DIM(<cnp.ndarray>X, 0)
-        elif _is_example(X, self.typenum, self.n_in):
-            one, m = True, 1
-        else:
-            m = 0
-        if m and self._finite(<cnp.ndarray>X, -INFINITY, INFINITY):
-            if self.n_out > 1 and _is_labels(Y, m):
-                return X, None, Y, m, one
-            if self.n_out > 1 and one and type(Y) is int and 0 <= Y < self.n_out:
-                return X, None, np.full(1, Y, dtype=np.int64), m, one
-            if ((_is_exact(Y, self.typenum, self.n_out)
-                    and cnp.PyArray_DIM(<cnp.ndarray>Y, 0) == m and not one)
-                    or (one and _is_example(Y, self.typenum, self.n_out))):
-                if self._finite(<cnp.ndarray>Y, self.target_lo, self.target_hi):
-                    return X, Y, None, m, one
-        X, one = self.validate.inputs(X, self.n_in, self.dtype)
-        m = X.shape[0]
-        if not one:
-            labels = self.validate.class_labels(Y, m, self.n_out)
-            if labels is not None:
-                return X, None, labels, m, one
-        Y = self.validate.targets(Y, m, self.n_out, self.dtype, self.loss_code, one)
-        return X, Y, None, m, one
-
-    cdef object _weights(self, object sw, Py_ssize_t m):
-        """Sample weights for m rows ready for nogil code: None, or a C-contiguous float64
-        array (m,) of finite values >= 0 with a finite sum > 0 (taken as it is when it already
-        is one; anything else goes through nncore._validate.sample_weight)."""
-        cdef double total = 0
-        cdef Py_ssize_t r
-        cdef const double* w
-        if sw is None:
-            return None
-        if (cnp.PyArray_CheckExact(sw) and cnp.PyArray_NDIM(<cnp.ndarray>sw) == 1
-                and cnp.PyArray_TYPE(<cnp.ndarray>sw) == cnp.NPY_FLOAT64
-                and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>sw)
-                and cnp.PyArray_DIM(<cnp.ndarray>sw, 0) == m):
-            w = <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw)
-            with nogil:
-                if all_finite_in(w, m, 0.0, INFINITY):
-                    for r in range(m):
-                        total += w[r]
-            if total > 0 and isfinite(total):
-                return sw
-        return self.validate.sample_weight(sw, m)
-
-    cdef bint _writable_output(self, object out, object X, Py_ssize_t n):
-        # out is an ndarray (n, n_out) of this dtype, C-contiguous, aligned, writeable, in
-        # native byte order, and its memory does not overlap X's: ready to be written as it is
-        if not cnp.PyArray_CheckExact(out):
-            return False
-        cdef cnp.ndarray o = <cnp.ndarray>out
-        cdef cnp.ndarray x = <cnp.ndarray>X
-        if not (cnp.PyArray_NDIM(o) == 2 and cnp.PyArray_TYPE(o) == self.typenum
-                and cnp.PyArray_ISCARRAY(o) and cnp.PyArray_DIM(o, 0) == n
-                and cnp.PyArray_DIM(o, 1) == self.n_out):
-            return False
-        cdef char* o0 = <char*>cnp.PyArray_DATA(o)
-        cdef char* x0 = <char*>cnp.PyArray_DATA(x)
-        return o0 + cnp.PyArray_NBYTES(o) <= x0 or x0 + cnp.PyArray_NBYTES(x) <= o0
-
-    # The Engine's Python-facing calls (included in the body of the Engine class). Each takes a
-    # workspace of its own from the pool; reading calls hold the lock for reading for their whole
-    # computation, changing calls claim the engine (one at a time) and hold the lock for writing
-    # around each step.
 
     cdef void _claim(self) except *:
         """Claim the engine for a changing call of this thread (nested claims of the same thread
@@ -545,56 +337,6 @@ cdef class Engine:
         if self.depth:
             self._release()
 
-    cdef double _run(self, Workspace ws, object X, object Y, object labels, object sw,
-                     Py_ssize_t start, Py_ssize_t m, double lr, int mode) except? -1:
-        """One pass over rows start:start + m of X and of the targets (Y or labels, as _batch
-        returns them), weighed by sw (a float64 (N,) array, as _weights returns it) unless
-        None, in workspace ws (>= m rows). Class labels are copied into ws and range-checked
-        there, so the pass reads only memory no caller can change. A training mode holds the
-        lock for writing around the pass; a reading call holds it for reading around its whole
-        loop of _run calls."""
-        cdef Py_ssize_t size = 4 if self.is_float32 else 8
-        cdef char* x = <char*>cnp.PyArray_DATA(<cnp.ndarray>X) + start * self.n_in * size
-        cdef char* y = NULL
-        cdef const int64_t* lp = NULL
-        cdef const double* wp = NULL
-        cdef const char* src
-        cdef bint wide, ok
-        cdef double value
-        if labels is None:
-            y = <char*>cnp.PyArray_DATA(<cnp.ndarray>Y) + start * self.n_out * size
-        else:
-            wide = cnp.PyArray_ITEMSIZE(<cnp.ndarray>labels) == 8
-            src = <const char*>cnp.PyArray_DATA(<cnp.ndarray>labels) + start * (8 if wide else 4)
-            with nogil:
-                ok = _copy_labels(src, wide, m, self.n_out, ws.w.l_batch)
-            if not ok:
-                self.validate.class_labels(labels, labels.shape[0], self.n_out)
-                raise ValueError(f"class labels must lie in [0, {self.n_out}) (one changed while "
-                                 f"the call ran)")
-            if self.net.labels_direct:
-                lp = ws.w.l_batch
-            else:
-                y = <char*>ws.w.y_batch
-                with nogil:
-                    if self.is_float32:
-                        _fill_one_hot(ws.w.l_batch, m, self.n_out, <float*>y)
-                    else:
-                        _fill_one_hot(ws.w.l_batch, m, self.n_out, <double*>y)
-        if sw is not None:
-            wp = <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw) + start
-        with nogil:
-            if mode >= MODE_SGD:
-                pthread_rwlock_wrlock(&self.lock)
-            if self.is_float32:
-                value = _pass(&self.net, &ws.w, <float*>x, <float*>y, lp, wp, <int>m, <float>lr,
-                              mode)
-            else:
-                value = _pass(&self.net, &ws.w, <double*>x, <double*>y, lp, wp, <int>m, lr, mode)
-            if mode >= MODE_SGD:
-                pthread_rwlock_unlock(&self.lock)
-        return value
-
     def train_step(self, X, Y, lr, sample_weight=None):
         """One step of the optimizer (plain gradient descent unless set_optimizer chose another
         rule) on the batch (X, Y), each row's loss weighed by sample_weight (m,) when given;
@@ -606,17 +348,17 @@ cdef class Engine:
             rate = lr
         else:
             rate = self.validate.learning_rate(lr, self.dtype)
-        X, Y, labels, m, _ = self._batch(X, Y)
-        sw = self._weights(sample_weight, m)
+        X, Y, labels, m, _ = _batch(self, X, Y)
+        sw = _weights(self, sample_weight, m)
         self._claim()
         try:
             if m != self.keep_rows:
-                self._keep(m)
-            ws = self._take(m, self.step_mode == MODE_OPTIM)
+                _keep(self, m)
+            ws = _take(self, m, self.step_mode == MODE_OPTIM)
             try:
-                return self._run(ws, X, Y, labels, sw, 0, m, rate, self.step_mode)
+                return _run(self, ws, X, Y, labels, sw, 0, m, rate, self.step_mode)
             finally:
-                self._give(ws)
+                _give(self, ws)
         finally:
             self._release()
 
@@ -628,21 +370,21 @@ cdef class Engine:
         cdef Py_ssize_t n, start, stop, chunk
         cdef double total = 0, weight, weights = 0
         cdef Workspace ws
-        X, Y, labels, n, _ = self._batch(X, Y)
-        sw = self._weights(sample_weight, n)
+        X, Y, labels, n, _ = _batch(self, X, Y)
+        sw = _weights(self, sample_weight, n)
         chunk = min(n, self.keep_rows)
-        ws = self._take(chunk, False)
+        ws = _take(self, chunk, False)
         self.read_lock()
         try:
             for start in range(0, n, chunk):
                 stop = min(start + chunk, n)
                 weight = (stop - start) if sw is None else _sum(sw, start, stop)
-                total += weight * self._run(ws, X, Y, labels, sw, start, stop - start, 0.0,
+                total += weight * _run(self, ws, X, Y, labels, sw, start, stop - start, 0.0,
                                             MODE_LOSS)
                 weights += weight
         finally:
             self.read_unlock()
-            self._give(ws)
+            _give(self, ws)
         return total / weights
 
     def loss_and_gradients(self, X, Y, sample_weight=None):
@@ -651,13 +393,13 @@ cdef class Engine:
         "beta" for a trainable sigmoid). Needs a workspace of the batch's rows for the call."""
         cdef int l
         cdef Workspace ws
-        X, Y, labels, m, _ = self._batch(X, Y)
-        sw = self._weights(sample_weight, m)
+        X, Y, labels, m, _ = _batch(self, X, Y)
+        sw = _weights(self, sample_weight, m)
         out = []
-        ws = self._take(m, True)
+        ws = _take(self, m, True)
         self.read_lock()
         try:
-            value = self._run(ws, X, Y, labels, sw, 0, m, 0.0, MODE_GRADIENTS)
+            value = _run(self, ws, X, Y, labels, sw, 0, m, 0.0, MODE_GRADIENTS)
         finally:
             self.read_unlock()
         try:
@@ -668,7 +410,7 @@ cdef class Engine:
                     g["beta"] = ws.w.lw[l].dparams[1]
                 out.append(g)
         finally:
-            self._give(ws)
+            _give(self, ws)
         return value, out
 
     def gradients(self, X, Y, sample_weight=None):
@@ -679,12 +421,12 @@ cdef class Engine:
         """Per layer {"a": a, "z": z, "delta": dL/da} of one forward and backward pass."""
         cdef int l, m
         cdef Workspace ws
-        X, Y, labels, m, one = self._batch(X, Y)
+        X, Y, labels, m, one = _batch(self, X, Y)
         out = []
-        ws = self._take(m, True)
+        ws = _take(self, m, True)
         self.read_lock()
         try:
-            self._run(ws, X, Y, labels, None, 0, m, 0.0, MODE_GRADIENTS)
+            _run(self, ws, X, Y, labels, None, 0, m, 0.0, MODE_GRADIENTS)
         finally:
             self.read_unlock()
         try:
@@ -695,16 +437,8 @@ cdef class Engine:
                     entry = {k: v[0] for k, v in entry.items()}
                 out.append(entry)
         finally:
-            self._give(ws)
+            _give(self, ws)
         return out
-
-    cdef object _rows(self, object X, Py_ssize_t a, Py_ssize_t b):
-        # rows a:b of an ndarray X, converted by the validator; its error names X's own shape
-        try:
-            return self.validate.inputs(X[a:b], self.n_in, self.dtype)[0]
-        except (ValueError, TypeError):
-            self.validate.inputs(X, self.n_in, self.dtype)
-            raise
 
     def predict(self, X, out=None):
         """The network's output for X: (N, n_out), or (n_out,) for a single example (n_in,).
@@ -712,65 +446,7 @@ cdef class Engine:
         Written into ``out`` when given (same shape, the network's dtype, C-contiguous). Runs in
         chunks of rows; an X of another dtype or layout is converted chunk by chunk too.
         """
-        cdef int m
-        cdef Py_ssize_t n, start, chunk, row_bytes
-        cdef bint one = False, convert = False
-        cdef void* x
-        cdef void* o
-        cdef void* zl
-        cdef Workspace ws
-        cdef cnp.npy_intp dims[2]
-        self._check(False)
-        if _is_exact(X, self.typenum, self.n_in) and self._finite(<cnp.ndarray>X, -INFINITY,
-                                                                   INFINITY):
-            n = cnp.PyArray_DIM(<cnp.ndarray>X, 0)
-        elif _is_example(X, self.typenum, self.n_in) and self._finite(<cnp.ndarray>X, -INFINITY,
-                                                                       INFINITY):
-            n, one = 1, True
-        elif (out is None and cnp.PyArray_CheckExact(X) and X.ndim == 2
-              and X.shape[1] == self.n_in and X.shape[0] > PREDICT_CHUNK
-              and X.dtype.kind in "fiu"):
-            n, convert = X.shape[0], True
-        else:
-            X, one = self.validate.inputs(X, self.n_in, self.dtype)
-            n = X.shape[0]
-        if out is None:
-            dims[0], dims[1] = n, self.n_out
-            out = (cnp.PyArray_EMPTY(1, &dims[1], self.typenum, 0) if one
-                   else cnp.PyArray_EMPTY(2, dims, self.typenum, 0))
-            result = out
-        else:
-            result = out
-            if one or not self._writable_output(out, X, n):
-                out = self.validate.output(out, X, n, self.n_out, self.dtype, one)
-        chunk = min(n, self.keep_rows)
-        row_bytes = self.n_out * (4 if self.is_float32 else 8)
-        o = cnp.PyArray_DATA(<cnp.ndarray>out)
-        ws = self._take(<int>chunk, False)
-        zl = ws.w.lw[self.n_layers - 1].z
-        self.read_lock()
-        try:
-            start = 0
-            while start < n:
-                # out[start:start + m] = forward(X[start:start + m])
-                m = <int>(chunk if n - start > chunk else n - start)
-                if convert:
-                    rows = self._rows(X, start, start + m)
-                    x = cnp.PyArray_DATA(<cnp.ndarray>rows)
-                else:
-                    x = <char*>cnp.PyArray_DATA(<cnp.ndarray>X) + start * self.n_in * (
-                        4 if self.is_float32 else 8)
-                with nogil:
-                    if self.is_float32:
-                        _forward(&self.net, &ws.w, <float*>x, m)
-                    else:
-                        _forward(&self.net, &ws.w, <double*>x, m)
-                    memcpy(<char*>o + start * row_bytes, zl, <Py_ssize_t>m * row_bytes)
-                start += m
-        finally:
-            self.read_unlock()
-            self._give(ws)
-        return result
+        return _predict(self, X, out)
 
     def run_epoch(self, X, Y, double lr, int batch_size, bint shuffle, uint64_t seed,
                   sample_weight=None, weight_norms=None, order=None):
@@ -787,77 +463,14 @@ cdef class Engine:
         A changing call: refused while another thread trains. Returns the mean loss over the
         epoch's steps (each taken before its update), weighted by batch size.
         """
-        cdef Py_ssize_t n
-        cdef double value
-        cdef bint labels
-        cdef EpochC e
-        cdef Workspace ws
-        # (lr may be 0: a schedule's rate can reach it)
-        n = X.shape[0] if _is_exact(X, self.typenum, self.n_in) else 0
-        labels = n > 0 and self.n_out > 1 and _is_labels(Y, n) and Y.dtype.itemsize == 8
-        if (not n or not (labels or (_is_exact(Y, self.typenum, self.n_out)
-                                     and Y.shape[0] == n))
-                or batch_size < 1 or not (lr >= 0 and isfinite(lr))):
-            raise ValueError("run_epoch takes arrays validated by Network.fit")
-        if labels and not _all_in_range(cnp.PyArray_DATA(<cnp.ndarray>Y), True, n,
-                                        self.n_out):
-            raise ValueError(f"class labels must lie in [0, {self.n_out})")
-        sw = self._weights(sample_weight, n)
-        memset(&e, 0, sizeof(EpochC))
-        e.n_rows = e.n = n
-        if order is not None:
-            if not (cnp.PyArray_CheckExact(order) and order.dtype == np.int64
-                    and order.ndim == 1 and order.flags.c_contiguous and order.shape[0] > 0
-                    and _all_in_range(cnp.PyArray_DATA(<cnp.ndarray>order), True,
-                                      order.shape[0], n)):
-                raise ValueError(f"run_epoch: order must be a non-empty contiguous int64 array "
-                                 f"of row indices in [0, {n})")
-            e.idx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>order)
-            e.n = order.shape[0]
-        if weight_norms is not None:
-            if not (cnp.PyArray_CheckExact(weight_norms) and weight_norms.dtype == np.float64
-                    and weight_norms.shape == (1,) and weight_norms.flags.c_contiguous
-                    and weight_norms.flags.writeable):
-                raise ValueError("run_epoch: weight_norms must be a writeable float64 array (1,)")
-            e.norms = <double*>cnp.PyArray_DATA(<cnp.ndarray>weight_norms)
-            e.norms[0] = 0
-        self._check(True)
-        e.batch = <int>min(batch_size, e.n)
-        e.X = cnp.PyArray_DATA(<cnp.ndarray>X)
-        e.Y = NULL if labels else cnp.PyArray_DATA(<cnp.ndarray>Y)
-        e.labels = <const int64_t*>cnp.PyArray_DATA(<cnp.ndarray>Y) if labels else NULL
-        e.sw = NULL if sw is None else <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw)
-        e.seed = seed
-        e.mode = self.step_mode
-        e.lock = &self.lock
-        self._claim()
-        try:
-            if e.idx == NULL and shuffle:
-                # the epoch's order, the engine's own: kept for the next epoch of the same
-                # fit (the claim), released when the claim ends
-                if self._index is None or self._index.shape[0] != n:
-                    self._index = np.empty(n, dtype=np.int64)
-                e.idx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>self._index)
-                e.shuffle = True
-            if e.batch != self.keep_rows:
-                self._keep(e.batch)
-            ws = self._take(e.batch, self.step_mode == MODE_OPTIM)
-            try:
-                with nogil:
-                    if self.is_float32:
-                        value = _epoch(&self.net, &ws.w, &e, <float>lr)
-                    else:
-                        value = _epoch(&self.net, &ws.w, &e, lr)
-            finally:
-                self._give(ws)
-        finally:
-            self._release()
-        if e.bad:
-            raise ValueError("a class label or row index left its range while the epoch ran "
-                             "(another thread wrote into the arrays fit was given); the epoch "
-                             "stopped before that batch")
-        return value
+        return _run_epoch(self, X, Y, lr, batch_size, shuffle, seed, sample_weight,
+                          weight_norms, order)
 
+
+
+include "_engine_pool.pxi"
+include "_engine_boundary.pxi"
+include "_engine_calls.pxi"
 
 
 cdef void _settings(OptC* o, dict hyper) except *:
