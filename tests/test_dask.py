@@ -1,4 +1,4 @@
-"""nncore's scikit-learn estimators on Dask (README "Scaling out"), on a real
+"""nncore's scikit-learn estimators on Dask (the docs' "Scaling out"), on a real
 ``distributed.LocalCluster`` of worker processes, each result checked against the same work
 done in this process.
 
@@ -57,20 +57,19 @@ def _environ_restored():
 
 # first in the file: its own cluster starts and stops before the module's cluster starts
 
-def test_readme_scaling_out_runs(tmp_path, monkeypatch):
-    """The code of README.md's "Scaling out" (which tests/test_docs.py leaves to this file)
-    runs as written, in order, in one namespace, and says what the text says."""
+def test_docs_scaling_out_runs(tmp_path, monkeypatch):
+    """The code of the docs' "Scaling out" page (shown there without being run while the site
+    is built) runs as written, in order, in one namespace, and says what the text says."""
     pytest.importorskip("dask_ml")
     pytest.importorskip("threadpoolctl")
-    from test_docs import README, _python_blocks
-    blocks = [code for section, code in _python_blocks(README.read_text(encoding="utf-8"))
-              if section == "Scaling out"]
+    from test_docs import SCALING_OUT, _python_blocks
+    blocks = [code for _, code in _python_blocks(SCALING_OUT.read_text(encoding="utf-8"))]
     assert len(blocks) == 3
     monkeypatch.chdir(tmp_path)
-    ns = {"__name__": "__readme__"}
+    ns = {"__name__": "__docs__"}
     with _environ_restored(), contextlib.redirect_stdout(io.StringIO()):
         for code in blocks:
-            exec(compile(code, "README.md (Scaling out)", "exec"), ns)
+            exec(compile(code, "docs/user-guide/scaling-out.md", "exec"), ns)
     # the search in threads and on the cluster scored alike; each model learnt the digits
     assert ns["same"] is True and ns["search"].best_score_ > 0.85
     inc = ns["inc"].estimator_
@@ -214,7 +213,7 @@ def test_incremental_over_dask_blocks_matches_partial_fit_here(client, name):
 
 
 def test_the_clusters_left_the_environment_as_it_was(client):
-    """After both clusters started (the README's, closed, and the module's, running), the
+    """After both clusters started (the docs', closed, and the module's, running), the
     variables that distributed sets for its workers are as they were before."""
     for name in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                  "PYTHONHASHSEED"):

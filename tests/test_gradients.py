@@ -15,7 +15,6 @@ HIDDEN = {
     "tanh": "tanh",
     "relu": "relu",
     "leaky_relu": lambda: nncore.LeakyReLU(delta=0.1),
-    "softmax": "softmax",
     "scaled_sigmoid": lambda: nncore.Sigmoid(c=1.7, beta=0.6),
 }
 
@@ -203,8 +202,7 @@ def output_delta(net, a, z, Y):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("n_hidden", [1, 3])
 @pytest.mark.parametrize("pair", list(OUTPUT_LOSS))
-@pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "leaky_relu", "softmax",
-                                    "scaled_sigmoid"])
+@pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "leaky_relu", "scaled_sigmoid"])
 def test_trace_follows_the_recursive_local_gradients(hidden, pair, n_hidden, backend):
     output, loss = OUTPUT_LOSS[pair]
     net = make_net(HIDDEN[hidden], output, loss, n_hidden_layers=n_hidden, seed=7,

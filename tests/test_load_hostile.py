@@ -208,6 +208,11 @@ CORPUS = {
     "inf at b1's last index": (with_members(nan_at("b1.npy", -1, np.inf)), "finite"),
     "W1 not an .npy": (with_members(lambda m: m.update({"W1.npy": b"garbage" * 10})),
                        "not a valid .npy"),
+    "W1 of .npy version 3.0": (with_members(lambda m: m.update(
+        {"W1.npy": m["W1.npy"][:6] + b"\x03\x00" + m["W1.npy"][8:]})), "version (3, 0)"),
+    "W1 declares a 4 GiB .npy header": (with_members(lambda m: m.update(
+        {"W1.npy": b"\x93NUMPY\x02\x00" + (2**32 - 1).to_bytes(4, "little") + b" " * 64})),
+        "declares a .npy header of 4294967295 bytes; at most 10000"),
     "W1 header only": (with_members(lambda m: m.update({"W1.npy": m["W1.npy"][:128]})),
                        "bytes"),
     "W1 with trailing bytes": (with_members(lambda m: m.update({"W1.npy": m["W1.npy"] + b"x"})),
@@ -314,6 +319,14 @@ CORPUS.update({
     "float step": (opt_config(set_opt(step=5.0)), "step count is 5.0"),
     "bool step": (opt_config(set_opt(step=True)), "step count is True"),
     "step beyond int64": (opt_config(set_opt(step=2**63)), "step count"),
+    # the next step would overflow the count and write NaN into every weight
+    "step 2**63 - 1": (opt_config(set_opt(step=2**63 - 1)),
+                       "step count is 9223372036854775807; expected an integer in [0, 2**53]"),
+    "step 2**53 + 1": (opt_config(set_opt(step=2**53 + 1)), "step count is 9007199254740993"),
+    "hyper-parameter NaN": (opt_config(set_hyper(beta1=float("nan"))), "beta1 must lie in"),
+    "hyper-parameter infinite": (opt_config(set_hyper(eps=float("inf"))), "eps must lie in"),
+    "hyper-parameter an integer beyond float64": (opt_config(set_hyper(weight_decay=10**400)),
+                                                  "its Adam optimizer is invalid"),
     "missing optimizer state member": (opt_members(lambda m: m.pop("opt1_b_exp_avg_sq.npy")),
                                        "missing ['opt1_b_exp_avg_sq.npy']"),
     "missing activation state member": (
@@ -570,3 +583,211 @@ def test_every_flipped_byte_of_a_file_with_optimizer_is_refused_or_loads_a_valid
         loaded.fit(X, y, epochs=1, lr=0.01, batch_size=3)
         assert all(np.isfinite(ly.W).all() for ly in loaded.layers)
     assert refused > 0
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_largest_step_count_a_file_may_hold_loads_and_trains_to_finite_weights(
+        tmp_path, backend, dtype):
+    net = trained_net(dtype)
+    members, config = members_with_optimizer(net)
+    config["optimizer"]["step"] = 2**53
+    members["config.npy"] = npy(np.array(json.dumps(config)))
+    loaded = nncore.Network.load(write_zip(tmp_path / "net.npz", members), backend=backend)
+    assert loaded.optimizer.step_count == 2**53
+    X = np.random.default_rng(3).normal(size=(6, 3))
+    y = np.array([0, 1, 1, 0, 1, 0])
+    before = [ly.W.copy() for ly in loaded.layers]
+    loss = loaded.train_step(X, y, lr=0.01)
+    assert np.isfinite(loss) and loaded.optimizer.step_count == 2**53 + 1
+    for ly, W in zip(loaded.layers, before):
+        assert np.isfinite(ly.W).all() and np.isfinite(ly.b).all()
+        assert not np.array_equal(ly.W, W)
+
+
+def test_an_unpickled_step_count_is_range_checked_as_a_loaded_one():
+    net = trained_net()
+    rebuild, args = net.__reduce__()
+    args = list(args)
+    args[5] = dict(args[5], step=2**63 - 1)
+    with pytest.raises(ValueError, match="step count is 9223372036854775807"):
+        rebuild(*args)
+    args[5] = dict(args[5], step=6)
+    assert rebuild(*args).optimizer.step_count == 6
+
+
+# -- what is not a regular file, and zips of many members ---------------------------------------
+
+# Loads `path` in a fresh interpreter whose address space may grow by at most 512 MiB once
+# nncore is imported; prints what load raised, its message, and the seconds it took.
+CHILD = r"""
+import json, resource, sys, time
+import nncore
+def vm_bytes():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+limit = vm_bytes() + 512 * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+start = time.perf_counter()
+try:
+    nncore.Network.load(sys.argv[1])
+    outcome = ("loaded", "")
+except BaseException as exc:
+    outcome = (type(exc).__name__, str(exc))
+print(json.dumps([*outcome, time.perf_counter() - start]))
+"""
+
+
+def load_in_child(path, timeout=30):
+    """(exception name, message, seconds) of Network.load(path) in a subprocess with a memory
+    limit and a timeout (a file that makes load hang or allocate without bound fails the test
+    instead of the test run)."""
+    import subprocess
+    import sys
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return tuple(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+needs_linux = pytest.mark.skipif(not os.path.exists("/proc/self/status"),
+                                 reason="the memory limit reads /proc/self/status")
+
+
+@needs_linux
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])
+def test_a_device_is_refused_at_once(tmp_path, device):
+    if not os.path.exists(device):
+        pytest.skip(f"no {device}")
+    for path in (device, tmp_path / "model.npz"):
+        if path != device:
+            os.symlink(device, path)   # a link with a model's name to the device
+        name, message, seconds = load_in_child(path)
+        assert name == "ValueError", (name, message)
+        assert message == (f"{path} is not a saved nncore.Network: it is a character "
+                           f"device, not a regular file")
+        assert seconds < 1, seconds
+
+
+@needs_linux
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_without_a_writer_is_refused_not_waited_on(tmp_path):
+    path = tmp_path / "pipe.npz"
+    os.mkfifo(path)
+    name, message, seconds = load_in_child(path)
+    assert (name, message) == ("ValueError", f"{path} is not a saved nncore.Network: it is a "
+                                             f"named pipe, not a regular file")
+
+
+@pytest.mark.skipif(not hasattr(__import__("socket"), "AF_UNIX"), reason="needs AF_UNIX")
+def test_a_socket_is_refused(tmp_path, monkeypatch):
+    import socket
+    monkeypatch.chdir(tmp_path)   # a short name: a socket's path is limited to ~100 bytes
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind("sock.npz")
+        with pytest.raises(ValueError, match="sock.npz is not a saved nncore.Network: it is a "
+                                             "socket, not a regular file"):
+            nncore.Network.load("sock.npz")
+
+
+@needs_linux
+def test_a_sparse_4_gib_file_of_zeros_is_refused_without_reading_it(tmp_path):
+    path = tmp_path / "zeros.npz"
+    with open(path, "wb") as f:
+        f.truncate(4 * 2**30)
+    name, message, seconds = load_in_child(path)
+    assert name == "ValueError" and "not a zip" in message, (name, message)
+    assert seconds < 1, seconds
+
+
+@needs_linux
+def test_a_file_that_reports_no_size_is_refused():
+    # /proc files are regular files of size 0 whatever they hold
+    with pytest.raises(ValueError, match="not a zip .*0 bytes"):
+        nncore.Network.load("/proc/self/status")
+
+
+def empty_members_zip(path, n):
+    """A valid zip of n empty stored members 0000000.npy, 0000001.npy, ... (written with
+    NumPy: zipfile takes ~20 s for a million)."""
+    i = np.arange(n, dtype=np.int64)
+    names = np.empty((n, 11), np.uint8)
+    for k in range(7):
+        names[:, 6 - k] = 48 + (i // 10**k) % 10
+    names[:, 7:] = np.frombuffer(b".npy", np.uint8)
+    local = np.zeros((n, 41), np.uint8)
+    local[:, :30] = np.frombuffer(b"PK\x03\x04" + (20).to_bytes(2, "little") + bytes(20)
+                                  + (11).to_bytes(2, "little") + bytes(2), np.uint8)
+    local[:, 30:] = names
+    central = np.zeros((n, 57), np.uint8)
+    central[:, :42] = np.frombuffer(b"PK\x01\x02" + (20).to_bytes(2, "little") * 2
+                                    + bytes(20) + (11).to_bytes(2, "little") + bytes(12),
+                                    np.uint8)
+    central[:, 42:46] = (i * 41).astype("<u4").view(np.uint8).reshape(n, 4)
+    central[:, 46:] = names
+    cd_offset, cd_size = local.size, central.size
+    zip64_end = (b"PK\x06\x06" + (44).to_bytes(8, "little") + (45).to_bytes(2, "little") * 2
+                 + bytes(8) + n.to_bytes(8, "little") * 2 + cd_size.to_bytes(8, "little")
+                 + cd_offset.to_bytes(8, "little"))
+    locator = (b"PK\x06\x07" + bytes(4) + (cd_offset + cd_size).to_bytes(8, "little")
+               + (1).to_bytes(4, "little"))
+    end = (b"PK\x05\x06" + bytes(4) + b"\xff\xff" * 2 + b"\xff\xff\xff\xff" * 2 + bytes(2))
+    with open(path, "wb") as f:
+        f.write(local.tobytes())
+        f.write(central.tobytes())
+        f.write(zip64_end + locator + end)
+    return path
+
+
+def test_the_zip_of_empty_members_is_a_valid_zip(tmp_path):
+    path = empty_members_zip(tmp_path / "few.zip", 70_000)   # beyond 65535: zip64 records
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        assert len(infos) == 70_000 and infos[-1].filename == "0069999.npy"
+        assert zf.read(infos[12345]) == b""
+        assert zf.testzip() is None
+
+
+@needs_linux
+@pytest.mark.parametrize("n, says", [
+    (10**6, "its zip directory takes 57000000 bytes; a saved network's takes at most"),
+    # a directory small enough to be read, with more members than a file can have
+    (100_000, "its zip lists more than 45057 members"),
+])
+def test_a_zip_of_many_empty_members_is_refused_at_once(tmp_path, n, says):
+    path = empty_members_zip(tmp_path / "many.npz", n)
+    name, message, seconds = load_in_child(path)
+    assert name == "ValueError" and says in message, (name, message)
+    assert message.startswith(f"{path} is not a saved nncore.Network")
+    assert seconds < 1, seconds
+
+
+def test_save_refuses_more_layers_than_load_accepts(tmp_path, monkeypatch):
+    net = nncore.Network([3, 4, 4, 2], loss="mse", seed=0)
+    path = net.save(tmp_path / "net.npz")
+    monkeypatch.setattr(nncore.io, "_MAX_LAYERS", 2)
+    with pytest.raises(ValueError, match="3 layers.*at most 2"):
+        net.save(tmp_path / "other.npz")
+    assert sorted(os.listdir(tmp_path)) == ["net.npz"]
+    with pytest.raises(ValueError, match="1 to 2 layers"):
+        nncore.Network.load(path)
+
+
+def test_a_long_npy_header_is_refused_before_it_is_read(tmp_path):
+    # a header that declares (and holds) 32 MiB: numpy would read it all before refusing it
+    length = 32 * 2**20
+    members, _ = members_of(valid_net())
+    members["W0.npy"] = (b"\x93NUMPY\x02\x00" + length.to_bytes(4, "little")
+                         + b" " * length)
+    path = write_zip(tmp_path / "long-header.npz", members)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=f"W0 declares a .npy header of {length} bytes"):
+            nncore.Network.load(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, peak

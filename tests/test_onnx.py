@@ -67,7 +67,7 @@ def inputs(n, n_in, dtype, seed=0, scale=3.0):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("make", ACTIVATIONS)
+@pytest.mark.parametrize("make", [a for a in ACTIVATIONS if a.id != "softmax"])
 def test_every_activation_as_hidden_layer(ort, make, dtype):
     net = nncore.Network([6, 9, 4], activation=make(), output="identity", loss="mse", seed=3,
                          dtype=dtype)

@@ -5,6 +5,7 @@ check of an array that is already right, which accepts a subset of what these ac
 function returns what the core can trust, or raises a TypeError / ValueError that says what was
 wrong, with the shapes involved. Nothing here modifies the network.
 """
+import difflib
 import math
 import numbers
 
@@ -57,14 +58,52 @@ def _check_values(arr, name, lo=-np.inf, hi=np.inf, original=None):
 
 
 def dtype_of(dtype):
-    """np.float32 or np.float64 from a name or dtype-like; anything else is refused."""
+    """np.float32 or np.float64 from what ``np.dtype`` reads as one of them ("float32", "f4",
+    "single", np.float32, "float", "double", ...); anything else is a ValueError, with a "did
+    you mean" for a name close to one of them."""
     try:
         dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
-    if dt not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dt}")
-    return dt
+    except (TypeError, ValueError):
+        dt = None
+    if dt is not None and dt in (np.float32, np.float64):
+        return dt
+    hint = ""
+    if isinstance(dtype, str) and dt is None:   # a name NumPy does not know
+        close = difflib.get_close_matches(dtype.lower(), ("float32", "float64"), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+    got = f"{dtype!r}" if dt is None or isinstance(dtype, str) else f"{dt}"
+    raise ValueError(f"dtype must be float32 or float64 (as np.dtype reads it), got "
+                     f"{got}{hint}")
+
+
+def hidden_activations(layers):
+    """Refuse an output-only function (softmax) in a hidden layer, saying where it belongs."""
+    from .activations import OUTPUT_ONLY
+
+    for l, layer in enumerate(layers[:-1]):
+        name = layer.activation.name
+        if name in OUTPUT_ONLY:
+            raise ValueError(
+                f"layer {l} of {len(layers)} is a hidden layer with {name}; {name} belongs on "
+                f"the output layer (the last), with loss='cross_entropy', where it turns the "
+                f"outputs into class probabilities. Hidden layers take relu, leaky_relu, tanh, "
+                f"sigmoid or identity")
+
+
+def lookup(spec, names, what, aliases=None):
+    """The name in ``names`` that the string spec means: matched ignoring case, "_", "-" and
+    spaces (and through ``aliases``, keys in that form); else a ValueError saying "unknown
+    <what> ...", with a "did you mean" for a close name."""
+    if spec in names:
+        return spec
+    key = "".join(spec.lower().replace("-", "").replace("_", "").split())
+    table = {"".join(n.lower().replace("_", "").split()): n for n in names}
+    table.update(aliases or {})
+    if key in table:
+        return table[key]
+    close = difflib.get_close_matches(spec.lower(), names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown {what} {spec!r}{hint} (expected one of {tuple(names)})")
 
 
 def _convert(arr, dtype):

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     ActivationSpec = Union[str, "Activation", Mapping[str, Any]]
 
 __all__ = ["Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax",
-           "get_activation", "ACTIVATION_NAMES"]
+           "get_activation", "ACTIVATION_NAMES", "OUTPUT_ONLY"]
 
 # Codes shared with the core (nncore/_kernels.pxd: ACT_*).
 IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = range(6)
@@ -192,11 +192,17 @@ class Softmax(Activation):
 
 _BY_NAME = {cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)}
 ACTIVATION_NAMES = tuple(_BY_NAME)
+_ALIASES = {"linear": "identity", "logistic": "sigmoid", "leaky": "leaky_relu"}
+# Functions that belong on the output layer only: softmax makes each row a probability
+# distribution (for cross_entropy), which a hidden layer has no use for.
+OUTPUT_ONLY = ("softmax",)
 
 
 def get_activation(spec: ActivationSpec) -> Activation:
-    """An Activation from a name (``"relu"``), an Activation (returned as it is), or a config
-    dict as saved by ``Network.save``."""
+    """An Activation from a name (``"relu"``; any case, with or without underscores, so the
+    class's own name ``"ReLU"`` or ``"LeakyReLU"`` works too; an unknown one gets a "did you
+    mean"), an Activation (returned as it is), or a config dict as saved by ``Network.save``
+    (its exact names only)."""
     if isinstance(spec, Activation):
         return spec
     if isinstance(spec, dict):
@@ -205,8 +211,7 @@ def get_activation(spec: ActivationSpec) -> Activation:
         if name not in _BY_NAME:
             raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATION_NAMES}")
         return _BY_NAME[name](**spec)
-    if isinstance(spec, str):
-        if spec not in _BY_NAME:
-            raise ValueError(f"unknown activation {spec!r}; expected one of {ACTIVATION_NAMES}")
-        return _BY_NAME[spec]()
+    if isinstance(spec, str):   # any case, with or without "_": "ReLU", "LeakyReLU", "TANH"
+        from ._validate import lookup
+        return _BY_NAME[lookup(spec, ACTIVATION_NAMES, "activation", _ALIASES)]()
     raise TypeError(f"activation must be a name or an nncore.Activation, got {type(spec).__name__}")

@@ -4,7 +4,14 @@
 then renames it over the target (``os.replace``), so whatever happens before the rename (an
 exception, a kill, a full disk) the old file is still whole. The temporary file is removed when
 the write fails; only a process killed between its creation and the rename leaves one behind
-(named ``.<target>.<random>.tmp``, next to the target).
+(named ``.<target>.<random>.tmp``, next to the target, the target's name cut short when the
+whole would be longer than the file system allows). A symbolic link is followed (the file it
+ends at is replaced, the link stays); an existing file keeps its permission bits, a new one
+gets 0o666 less the umask; errors name the path the caller gave.
+
+``load`` opens regular files only, bounds the zip's directory before zipfile reads it (at most
+``_MAX_MEMBERS`` members, the most a file of ``_MAX_LAYERS`` layers holds), and checks the
+configuration and every array's header before it reads any array's data.
 
 The file is a plain ``.npz`` (no pickle): a JSON configuration ``config`` and the arrays ``W0``,
 ``b0``, ``W1``, ... of each layer, plus the optimizer's state arrays
@@ -12,20 +19,25 @@ The file is a plain ``.npz`` (no pickle): a JSON configuration ``config`` and th
 the format, loss, dtype and layers, and (files of older versions lack them) ``"optimizer"``
 (``{"kind": "Adam", "config": {hyper-parameters}, "step": int}``) and ``"rng"`` (the state dict
 of the generator that shuffles ``fit``, when its bit generator is PCG64 or PCG64DXSM, whose
-states JSON holds), so that ``fit`` continues after ``load`` as if never interrupted.
+states JSON holds), so that ``fit`` continues after ``load`` as if never interrupted. A model
+saved by the command line also has ``"meta"``, a JSON object (its data's columns, scaling and
+class names) that ``load`` checks is an object and otherwise leaves to the command line.
 """
+import errno
+import io
 import json
 import math
 import numbers
 import os
 import secrets
+import stat
 import struct
 import zipfile
 import zlib
 
 import numpy as np
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "check_path"]
 
 FORMAT = "nncore.Network/1"
 
@@ -89,11 +101,24 @@ def _fsync_folder(folder):
         os.close(fd)
 
 
-def save(net, path):
+def save(net, path, meta=None):
     """Write ``net`` to ``path`` atomically (see the module's docstring); returns the path
-    written (``.npz`` is added to a name that lacks it)."""
+    written (``.npz`` is added to a name that lacks it). ``meta``, a dict that JSON holds, is
+    stored as the configuration's ``"meta"`` (what the command line needs to read new data);
+    ``load`` checks that it is an object and otherwise ignores it.
+
+    A symbolic link is followed: the file it points to is replaced, the link stays. An existing
+    file keeps its permission bits (``rwx`` of user, group and others); a new file gets those
+    that ``open`` would give it (0o666 less the umask). Errors name ``path`` as given."""
     path = _npz_path(path)
+    if len(net.layers) > _MAX_LAYERS:
+        raise ValueError(f"cannot save a network of {len(net.layers)} layers to {path}: a "
+                         f"file holds at most {_MAX_LAYERS}")
     config = _config(net)
+    if meta is not None:
+        if not isinstance(meta, dict):
+            raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
+        config["meta"] = meta
     config["optimizer"], arrays = _optimizer_state(net)
     rng_state = _rng_state(net._rng)
     if rng_state is not None:
@@ -101,22 +126,110 @@ def save(net, path):
     arrays["config"] = np.array(json.dumps(config))
     for l, ly in enumerate(net.layers):
         arrays[f"W{l}"], arrays[f"b{l}"] = ly.W, ly.b
-    folder, name = os.path.split(os.path.abspath(path))
+    try:
+        _write(path, arrays)
+    except OSError as exc:
+        _raise_about(path, exc)
+    return path
+
+
+def check_path(path):
+    """Raise the OSError that ``save`` would raise because of where it writes, without
+    writing anything: a missing folder, a folder that is not writable, a folder or a loop of
+    links where the file should be, a name longer than the file system allows. Returns the
+    path that ``save`` would write (``.npz`` added to a name that lacks it).
+
+    For a program that trains and then saves: checking first means a bad path is found
+    before the training, not after it. What only writing can find (a full disk) still shows
+    when ``save`` runs."""
+    path = _npz_path(path)
+    try:
+        target, _ = _target(path)
+        folder, name = os.path.split(target)
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), folder)
+        _temporary_name(folder, name)   # refuses a name that is too long
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), folder)
+    except OSError as exc:
+        _raise_about(path, exc)
+    return path
+
+
+def _raise_about(path, exc):
+    """Raise ``exc`` again, about the user's path rather than the temporary file or the target
+    of a link."""
+    if exc.errno is None or exc.filename == path:
+        raise exc
+    try:
+        renamed = type(exc)(exc.errno, exc.strerror, path)
+    except Exception:   # a subclass that is not built as OSError is
+        raise exc from None
+    raise renamed from None
+
+
+def _target(path):
+    """The file that saving to ``path`` replaces: ``path`` itself, or the file its chain of
+    symbolic links ends at; and that file's permission bits, or None when it does not exist."""
+    target = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
+    if os.path.islink(target):  # realpath stops at a loop
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return target, None
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file (save replaces regular files only)",
+                      path)
+    return target, stat.S_IMODE(st.st_mode) & 0o777
+
+
+def _temporary_name(folder, name):
+    """``.<name>.<random>.tmp``, with ``name`` cut short as needed, so that the temporary
+    file's name is never longer than the file system allows a name to be (the target's name
+    may be as long as that)."""
+    token = secrets.token_hex(6)
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):
+        limit = 255
+    room = max(limit - len(f"..{token}.tmp"), 1)
+    encoded = os.fsencode(name)
+    if len(encoded) > limit:
+        raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), name)
+    while len(encoded) > room:   # cut whole characters
+        name = name[:-1]
+        encoded = os.fsencode(name)
+    return os.path.join(folder, f".{name}.{token}.tmp")
+
+
+def _write(path, arrays):
+    target, mode = _target(path)
+    folder, name = os.path.split(target)
     while True:
-        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+        tmp = _temporary_name(folder, name)
         try:
-            # 0o666 less the umask, as a file that open() creates
+            # a new file: 0o666 less the umask, as a file that open() creates; in place of an
+            # existing file: never more open than that file, then exactly its bits, before
+            # any data is written
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                         0o666)
+                         0o666 if mode is None else mode)
             break
         except FileExistsError:
             continue
     try:
         with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                if hasattr(os, "fchmod"):
+                    os.fchmod(f.fileno(), mode)
+                else:
+                    os.chmod(tmp, mode)
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -124,15 +237,25 @@ def save(net, path):
             pass
         raise
     _fsync_folder(folder)
-    return path
 
 
 # -- load ----------------------------------------------------------------------------------------
 
 DEFAULT_MAX_BYTES = 2**30  # the most parameter memory load accepts unless told otherwise
 _MAX_CONFIG_CHARS = 1 << 20
-_MAX_LAYERS = 10_000
-_CONFIG_KEYS = {"format", "loss", "dtype", "layers", "optimizer", "rng"}
+_MAX_NPY_HEADER = 10_000   # numpy's own default bound (a header of nncore's takes 128 bytes)
+# The most layers a file may hold (save refuses more): it bounds the zip's member count, and so
+# the time and memory that reading the zip's directory takes before anything else is checked.
+_MAX_LAYERS = 4096
+# config, W and b of each layer, and at most three state arrays for each of W, b and a trainable
+# sigmoid's (c, beta) (Adam with AMSGrad)
+_MAX_MEMBERS = 1 + 11 * _MAX_LAYERS
+# the most bytes the zip's directory of a valid file takes (an entry of nncore's is ~120 bytes)
+_MAX_DIRECTORY_BYTES = 256 * _MAX_MEMBERS
+# The most steps a file's optimizer may have taken: the update computes beta**t in float64,
+# which counts steps exactly up to 2**53; a count near 2**63 would overflow at the next step.
+_MAX_STEP = 2**53
+_CONFIG_KEYS = {"format", "loss", "dtype", "layers", "optimizer", "rng", "meta"}
 _SQUARES = ("exp_avg_sq", "max_exp_avg_sq", "square_avg")  # state that is never negative
 _ACTIVATION_KEYS = {"identity": set(), "tanh": set(), "relu": set(), "softmax": set(),
                     "sigmoid": {"c", "beta", "trainable"}, "leaky_relu": {"delta"}}
@@ -163,17 +286,28 @@ def _check_stored(info, what):
 
 def _read_header(f, what):
     """(shape, fortran_order, dtype) from the .npy header at the start of the open member f,
-    which is left at the first byte of the data."""
+    which is left at the first byte of the data. The header's declared length is checked
+    before the header is read (numpy's own check comes after reading it)."""
     fmt = np.lib.format
+    head = f.read(8)   # the magic string and the version
+    if len(head) != 8 or head[:6] != fmt.MAGIC_PREFIX:
+        raise _Bad(f"{what} is not a valid .npy array (no .npy magic string)")
+    version = (head[6], head[7])
+    if version not in ((1, 0), (2, 0)):
+        raise _Bad(f"{what} is .npy format version {version}; expected 1.0 or 2.0")
+    length_bytes = f.read(2 if version == (1, 0) else 4)
+    length = int.from_bytes(length_bytes, "little")
+    if len(length_bytes) not in (2, 4) or length > _MAX_NPY_HEADER:
+        raise _Bad(f"{what} declares a .npy header of {length} bytes; at most "
+                   f"{_MAX_NPY_HEADER}")
+    header = io.BytesIO(head + length_bytes + f.read(length))
     try:
-        version = fmt.read_magic(f)
+        fmt.read_magic(header)
         if version == (1, 0):
-            return fmt.read_array_header_1_0(f)
-        if version == (2, 0):
-            return fmt.read_array_header_2_0(f)
+            return fmt.read_array_header_1_0(header)
+        return fmt.read_array_header_2_0(header)
     except (ValueError, TypeError, SyntaxError, EOFError) as exc:
         raise _Bad(f"{what} is not a valid .npy array ({exc})") from None
-    raise _Bad(f"{what} is .npy format version {version}; expected 1.0 or 2.0")
 
 
 def _read_member(zf, info, expected_shape, expected_kind, itemsize, what):
@@ -205,6 +339,73 @@ def _read_member(zf, info, expected_shape, expected_kind, itemsize, what):
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
 
 
+_FILE_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
+
+
+def _open_regular(path):
+    """``path`` opened for reading in binary, after checking that it is a regular file (a
+    device such as /dev/zero, a named pipe or a socket is refused with the ValueError that load
+    raises; a folder with IsADirectoryError, as open() does). The kind is checked before the
+    file is opened and again on what was opened; the file is opened without blocking, so that
+    a named pipe that appears in between is refused rather than waited on."""
+
+    def check(mode):
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a file")
+            raise ValueError(f"{path} is not a saved nncore.Network: it is {kind}, not a "
+                             f"regular file")
+
+    check(os.stat(path).st_mode)
+    flags = (os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+             | getattr(os, "O_NOCTTY", 0))
+    fd = os.open(path, flags)
+    try:
+        check(os.fstat(fd).st_mode)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+class _Guarded:
+    """The open file as zipfile reads it, with two bounds while zipfile reads the zip's
+    directory (before ``opened`` is set): no read goes past the size the file had when it was
+    opened, and no read may return a directory larger than a saved network's
+    (``_MAX_DIRECTORY_BYTES``) or one that lists more than ``_MAX_MEMBERS`` members. zipfile
+    builds an object for every member it finds, so these bounds are what keep a zip of a
+    million empty members from taking seconds and hundreds of MB to refuse."""
+
+    def __init__(self, f, size):
+        self._f, self._size, self.opened = f, size, False
+
+    def read(self, n=-1):
+        if self.opened:
+            return self._f.read(n)
+        left = max(self._size - self._f.tell(), 0)
+        n = left if n is None or n < 0 else min(n, left)
+        if n > _MAX_DIRECTORY_BYTES:
+            raise _Bad(f"its zip directory takes {n} bytes; a saved network's takes at most "
+                       f"{_MAX_DIRECTORY_BYTES}")
+        data = self._f.read(n)
+        # every member's record in the directory starts with this signature
+        if data.count(b"PK\x01\x02") > _MAX_MEMBERS:
+            raise _Bad(f"its zip lists more than {_MAX_MEMBERS} members, the most a saved "
+                       f"network has")
+        return data
+
+    def seek(self, offset, whence=0):
+        return self._f.seek(offset, whence)
+
+    def tell(self):
+        return self._f.tell()
+
+    def seekable(self):
+        return True
+
+
 def _count(spec, key, where):
     value = spec.get(key)
     if type(value) is not int or not 1 <= value <= 2**31 - 1:
@@ -222,7 +423,10 @@ def _check_config(config, max_bytes):
         raise _Bad(f"unknown format {config.get('format')!r}; expected {FORMAT!r}")
     if not {"format", "loss", "dtype", "layers"} <= set(config) <= _CONFIG_KEYS:
         raise _Bad(f"the configuration has keys {sorted(config)}; expected "
-                   f"['dtype', 'format', 'layers', 'loss'] and optionally 'optimizer', 'rng'")
+                   f"['dtype', 'format', 'layers', 'loss'] and optionally 'optimizer', 'rng', "
+                   f"'meta'")
+    if not isinstance(config.get("meta", {}), dict):
+        raise _Bad(f"'meta' is a JSON {type(config['meta']).__name__}, not an object")
     if config["loss"] not in LOSS_NAMES:
         raise _Bad(f"unknown loss {config['loss']!r}; expected one of {LOSS_NAMES}")
     if config["dtype"] not in ("float32", "float64"):
@@ -289,16 +493,20 @@ def _check_optimizer(spec, layers, dtype):
                    f"{_short(hyper)}")
     try:
         optimizer = cls(**hyper)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise _Bad(f"its {kind} optimizer is invalid: {exc}") from None
     step = spec["step"]
-    if type(step) is not int or not 0 <= step <= 2**63 - 1:
+    if not _step_ok(step):
         raise _Bad(f"its optimizer's step count is {_short(step)}; expected an integer in "
-                   f"[0, 2**63 - 1]")
+                   f"[0, 2**53]")
     layout = optimizer._state_layout(
         [(ly["n_in"], ly["n_out"], ly["activation"].get("trainable") is True) for ly in layers],
         dtype)
     return optimizer, step, layout
+
+
+def _step_ok(step):
+    return type(step) is int and 0 <= step <= _MAX_STEP
 
 
 def _check_rng(state):
@@ -343,24 +551,27 @@ def _short(value, limit=80):
 def load(cls, path, backend="cython", *, max_bytes=DEFAULT_MAX_BYTES):
     """A ``cls`` (nncore.Network) from a file written by ``save``.
 
-    Everything is checked before memory is allocated for the network: the zip's members
+    Only a regular file is read (a device, named pipe or socket is refused before anything
+    is read from it), and the zip's directory only when it is no larger than a saved network's
+    can be. Everything is checked before memory is allocated for the network: the zip's members
     (``config``, then ``W<l>`` and ``b<l>`` for each layer and exactly the state arrays that
     the saved optimizer keeps, nothing else), the format version, the configuration's keys,
     types and ranges (the optimizer's kind, its hyper-parameters through its constructor, its
-    step count; the generator's state through numpy), each array's dtype and shape from its
-    ``.npy`` header, and the total size of the parameters and the optimizer's state against
-    ``max_bytes``. The weights and the optimizer's state must be finite (and its averages of
-    squares >= 0). A file without "optimizer" (an older version's) loads with SGD; one without
-    "rng" with a fresh generator.
+    step count, at most 2**53; the generator's state through numpy), each array's dtype and
+    shape from its ``.npy`` header, and the total size of the parameters and the optimizer's
+    state against ``max_bytes``. The weights and the optimizer's state must be finite (and its
+    averages of squares >= 0). A file without "optimizer" (an older version's) loads with SGD;
+    one without "rng" with a fresh generator.
 
     Raises
     ------
     ValueError
         Naming the file and what is wrong, for any file that is not a valid saved network
-        (truncated, not a zip, a missing, extra or wrong member, a wrong shape or dtype, NaN
-        weights, an object array, sizes beyond ``max_bytes``).
+        (not a regular file, truncated, not a zip, a zip of too many members, a missing, extra
+        or wrong member, a wrong shape or dtype, NaN weights, an object array, sizes beyond
+        ``max_bytes``).
     FileNotFoundError, PermissionError, IsADirectoryError
-        When the file cannot be opened.
+        When the file cannot be opened (a folder: IsADirectoryError, as ``open`` raises).
     """
     from .activations import get_activation
     from .layers import Dense
@@ -373,15 +584,22 @@ def load(cls, path, backend="cython", *, max_bytes=DEFAULT_MAX_BYTES):
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
     path = _resolve(path)
-    with open(path, "rb") as fh:
+    with _open_regular(path) as fh:
         try:
             size = os.fstat(fh.fileno()).st_size
+            if size < 22:   # the zip's end record alone takes 22 bytes
+                raise _Bad(f"it is not a zip (.npz) file ({size} bytes)")
+            guarded = _Guarded(fh, size)
             try:
-                zf = zipfile.ZipFile(fh)
+                zf = zipfile.ZipFile(guarded)
             except zipfile.BadZipFile as exc:
                 raise _Bad(f"it is not a zip (.npz) file ({exc})") from None
+            guarded.opened = True
             with zf:
                 infos = zf.infolist()
+                if len(infos) > _MAX_MEMBERS:
+                    raise _Bad(f"its zip lists {len(infos)} members; a saved network has at "
+                               f"most {_MAX_MEMBERS}")
                 names = [info.filename for info in infos]
                 if len(set(names)) != len(names):
                     raise _Bad("the zip holds two members of the same name")
@@ -516,6 +734,9 @@ def _unpickle(cls, config, backend, arrays, rng, opt_config=None, opt_arrays=Non
         raise ValueError(f"cannot unpickle a Network of format {config.get('format')!r}")
     layers = [Dense(spec["n_in"], spec["n_out"], get_activation(spec["activation"]))
               for spec in config["layers"]]
+    if opt_config is not None and not _step_ok(opt_config.get("step")):
+        raise ValueError(f"cannot unpickle a Network whose optimizer's step count is "
+                         f"{_short(opt_config.get('step'))}; expected an integer in [0, 2**53]")
     # a pickle of a version without optimizer: SGD, as a file of that version
     optimizer = "sgd" if opt_config is None else Optimizer._from_saved(opt_config)
     net = cls(layers, loss=config["loss"], dtype=config["dtype"], backend=backend, seed=0,

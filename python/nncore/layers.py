@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _validate
+from . import initializers as _init
 from .activations import LEAKY_RELU, RELU, Activation, get_activation
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,6 +33,11 @@ class Dense:
     activation : str or nncore.Activation, default "identity"
         ``"identity"``, ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"``, ``"softmax"``,
         or an object such as ``nncore.Sigmoid(c=2.0)``; the object is kept as it is.
+    init : str or callable, optional
+        How W is drawn: ``"he_normal"``, ``"he_uniform"``, ``"glorot_normal"``,
+        ``"glorot_uniform"``, ``"lecun_normal"``, ``"zeros"``, or a callable
+        ``init(shape, rng)`` returning W (see nncore.initializers). By default he_uniform for
+        relu and leaky_relu, glorot_uniform otherwise. b starts at 0.
 
     Attributes
     ----------
@@ -58,10 +64,12 @@ class Dense:
     Dense(3, 4, activation=Sigmoid(c=1.0, beta=1.0, trainable=False))
     """
 
-    def __init__(self, n_in: int, n_out: int, activation: ActivationSpec = "identity") -> None:
+    def __init__(self, n_in: int, n_out: int, activation: ActivationSpec = "identity",
+                 init: _init.InitSpec = None) -> None:
         self._n_in = _validate.count(n_in, "n_in", 1, _validate.MAX_ROWS)
         self._n_out = _validate.count(n_out, "n_out", 1, _validate.MAX_ROWS)
         self._activation = get_activation(activation)
+        self._init = _init.check_init(init)
         self._W: Any = None  # ndarrays once the layer joins a Network
         self._b: Any = None
         self._bound = False
@@ -76,6 +84,11 @@ class Dense:
     def n_out(self) -> int:
         """Nodes of the layer (int, fixed)."""
         return self._n_out
+
+    @property
+    def init(self) -> _init.InitSpec:
+        """How W is drawn: a name, a callable, or None for the default (fixed)."""
+        return self._init
 
     @property
     def activation(self) -> Activation:
@@ -147,21 +160,33 @@ class Dense:
         self._owner = None
 
     def reset_parameters(self, rng: int | np.random.Generator | None = None) -> None:
-        """Draw W uniformly from [-r, r] and set b to 0, in place.
+        """Draw W by the layer's ``init`` and set b to 0, in place.
 
-        r = sqrt(6 / n_in) for relu and leaky_relu (He), sqrt(6 / (n_in + n_out)) otherwise
-        (Glorot). ``rng`` is a numpy Generator or a seed.
+        By default W is uniform on [-r, r] with r = sqrt(6 / n_in) for relu and leaky_relu
+        (he_uniform), sqrt(6 / (n_in + n_out)) otherwise (glorot_uniform); see
+        nncore.initializers. ``rng`` is a numpy Generator or a seed. A callable init whose W
+        has the wrong shape or values raises ValueError and leaves W and b as they were.
         """
         if self._W is None:
             raise ValueError("the layer has no parameters until it joins a Network")
         rng = np.random.default_rng(rng)
-        if self._activation.code in (RELU, LEAKY_RELU):
-            bound = np.sqrt(6.0 / self.n_in)
-        else:
-            bound = np.sqrt(6.0 / (self.n_in + self.n_out))
+        default = "he_uniform" if self._activation.code in (RELU, LEAKY_RELU) \
+            else "glorot_uniform"
+        W = _init.draw(self._init, default, self._W.shape, rng)
+        if callable(self._init):
+            W = _validate.real_array(W, "the W that init returned")
+            if W.shape != self._W.shape:
+                raise ValueError(f"init returned W of shape {W.shape}; the layer needs "
+                                 f"{self._W.shape} (n_in, n_out)")
+            with np.errstate(over="ignore"):
+                converted = W.astype(self._W.dtype)
+            if not np.isfinite(converted).all():
+                raise ValueError(f"init returned W with NaN or inf (in {self._W.dtype})")
         with self._changing():
-            self._W[...] = rng.uniform(-bound, bound, size=self._W.shape)
+            self._W[...] = W
             self._b[...] = 0
 
     def __repr__(self) -> str:
-        return f"Dense({self.n_in}, {self.n_out}, activation={self._activation!r})"
+        init = "" if self._init is None else \
+            f", init={self._init if callable(self._init) else repr(self._init)}"
+        return f"Dense({self.n_in}, {self.n_out}, activation={self._activation!r}{init})"

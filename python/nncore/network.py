@@ -6,12 +6,14 @@ import copy as _copy
 import math
 import numbers
 import os
+import warnings
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
 
 import numpy as np
 
 from . import _validate
+from . import callbacks as _callbacks
 from . import io as _io
 from ._engine import Engine
 from ._numpy_backend import NumpyBackend
@@ -35,6 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Network"]
 
 from ._backend import BACKENDS  # noqa: E402  (re-exported: nncore.io reads it here)
+# fit warns (once) when an epoch's loss is this many times the lowest before it
+GROWTH_WARNING = 1000.0
 _DEFAULT_OUTPUT = {"mse": "identity", "cross_entropy": "softmax",
                    "binary_cross_entropy": "sigmoid"}
 
@@ -97,6 +101,12 @@ class Network:
     optimizer : {"sgd", "adam", "adamw", "rmsprop"} or nncore.Optimizer, default "sgd"
         The update rule of ``train_step`` and ``fit`` (see nncore.optimizers); also the
         ``optimizer`` attribute, which can be reassigned (fresh state).
+    init : str or callable, optional
+        Weight initialiser of every layer for the sizes shortcut (``"he_normal"``,
+        ``"he_uniform"``, ``"glorot_normal"``, ``"glorot_uniform"``, ``"lecun_normal"``,
+        ``"zeros"`` or ``init(shape, rng)``; see nncore.initializers). By default he_uniform
+        for relu and leaky_relu layers, glorot_uniform for the others. A Dense layer takes
+        its own ``init=``.
 
     Shape
     -----
@@ -128,7 +138,8 @@ class Network:
                  activation: str | Activation | None = None,
                  output: str | Activation | None = None,
                  seed: int | np.random.Generator | None = None, dtype: DTypeLike = "float64",
-                 backend: str = "cython", optimizer: str | Optimizer = "sgd") -> None:
+                 backend: str = "cython", optimizer: str | Optimizer = "sgd",
+                 init: Any = None) -> None:
         code = loss_code(loss)
         optimizer = get_optimizer(optimizer)
         if optimizer._bound_to() is not None:
@@ -137,8 +148,9 @@ class Network:
         self._dtype: np.dtype[Any] = _validate.dtype_of(dtype)
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
-        layers = self._layers_from(layers, activation, output, loss)
+        layers = self._layers_from(layers, activation, output, loss, init)
         _validate.output_for_loss(layers[-1].activation, code)
+        _validate.hidden_activations(layers)
         _validate.activation_params(layers, self._dtype)
         if any(layer._bound for layer in layers):
             raise ValueError("a Dense layer already belongs to a Network; make a new one")
@@ -245,7 +257,7 @@ class Network:
                                 loss_code(self.loss_name) if with_loss else None)
 
     @staticmethod
-    def _layers_from(layers, activation, output, loss):
+    def _layers_from(layers, activation, output, loss, init=None):
         if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
             raise TypeError(f"layers must be a list of nncore.Dense or of sizes, got "
                             f"{type(layers).__name__}")
@@ -261,11 +273,12 @@ class Network:
             layers = [Dense(layers[i], layers[i + 1],
                             output if i == n - 1
                             else hidden if i == 0 or not hidden.trainable
-                            else get_activation(hidden._config()))   # its own copy
+                            else get_activation(hidden._config()),   # its own copy
+                            init=init)
                       for i in range(n)]
-        elif activation is not None or output is not None:
-            raise TypeError("activation= and output= go with a list of sizes; a Dense layer "
-                            "takes its own activation")
+        elif activation is not None or output is not None or init is not None:
+            raise TypeError("activation=, output= and init= go with a list of sizes; a Dense "
+                            "layer takes its own activation and init")
         if not layers or not all(isinstance(ly, Dense) for ly in layers):
             raise TypeError("layers must be a non-empty list of nncore.Dense, or of int sizes")
         for i in range(1, len(layers)):
@@ -357,6 +370,38 @@ class Network:
         _no_nan(self, records, "")
         return records
 
+    def evaluate(self, X: ArrayLike, Y: ArrayLike,
+                 metrics: Sequence[str] | str | None = None) -> dict[str, float]:
+        """The network's metrics on (X, Y), each equal to its ``sklearn.metrics`` namesake.
+
+        Parameters
+        ----------
+        X : (N, n_in)
+        Y : integer class labels (N,), or rows (N, n_out) (one-hot rows for the class
+            metrics), or for one output a column (N,)
+        metrics : sequence of str, optional
+            Any of ``"loss"``, ``"accuracy"``, ``"top_k_accuracy"`` (k = 5) or
+            ``"top_<k>_accuracy"``, ``"precision"``, ``"recall"``, ``"f1"`` (macro averages),
+            ``"log_loss"``, ``"mae"``, ``"rmse"``, ``"r2"`` (see nncore.metrics). By default
+            loss and accuracy for a cross-entropy network, loss, mae, rmse and r2 for mse.
+
+        Returns
+        -------
+        dict of str to float, in the order asked. The rows are predicted and reduced chunk by
+        chunk (nncore.metrics.CHUNK_ROWS at a time), so memory does not grow with N. It
+        changes nothing; from several threads at once it behaves as ``predict`` does.
+        """
+        from . import metrics as _metrics
+
+        return _metrics.evaluate(self, X, Y, metrics)
+
+    def summary(self) -> str:
+        """A table of the layers (type, activation, output shape, parameter count), the total
+        parameter count and the optimizer, as text: ``print(net.summary())``."""
+        from . import metrics as _metrics
+
+        return _metrics.summary(self)
+
     def _nan_message(self, what):
         return (f"{what} is NaN: the computation overflowed {self.dtype.name} (inputs, weights "
                 f"or activation parameters too large for it)")
@@ -382,7 +427,8 @@ class Network:
             validation_data: tuple[ArrayLike, ArrayLike] | None = None,
             validation_split: float = 0.0, schedule: ScheduleSpec = None,
             early_stopping: EarlyStopping | None = None, metrics: Sequence[str] = (),
-            verbose: int = 0, sample_weight: ArrayLike | None = None) -> History:
+            verbose: int = 0, sample_weight: ArrayLike | None = None,
+            callbacks: Sequence[Any] | None = None) -> History:
         """Train with the network's optimizer over mini-batches; returns an nncore.History.
 
         Every epoch runs in the core (shuffle, gather, steps); the validation loss and the
@@ -428,6 +474,10 @@ class Network:
             weighted mean sum(w_i L_i) / sum(w) of its batch's losses (a batch whose weights
             are all 0 contributes no gradient). A validation_split holds out the weights with
             their examples; the validation loss and accuracy are weighted by them too.
+        callbacks : list of nncore.Callback, optional
+            Objects whose ``on_train_begin``, ``on_epoch_end(epoch, logs)`` (a true return
+            stops training) and ``on_train_end`` run around the epochs, such as
+            nncore.ModelCheckpoint and nncore.CSVLogger (see nncore.callbacks).
 
         Returns
         -------
@@ -441,6 +491,7 @@ class Network:
         batch_size = _validate.count(batch_size, "batch_size", 1)
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
+        callbacks = _callbacks.check(callbacks)
         schedule = get_schedule(schedule)
         if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
             raise TypeError(f"early_stopping must be an nncore.EarlyStopping, got "
@@ -485,17 +536,24 @@ class Network:
                              f"validation_data or validation_split")
         if monitor == "val_accuracy" and "accuracy" not in metrics:
             metrics += ("accuracy",)
-        # a changing call: claimed (or refused, with nothing changed) before the generator draws
+        # a changing call: claimed (or refused, with nothing changed) before the callbacks
+        # begin and the generator draws
         self._backend.begin_change()
         try:
             return self._fit_claimed(X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, shuffle,
                                      callback, schedule, early_stopping, metrics, verbose,
-                                     validation_split)
+                                     validation_split, has_val, callbacks)
         finally:
             self._backend.end_change()
 
     def _fit_claimed(self, X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, shuffle, callback,
-                     schedule, early_stopping, metrics, verbose, validation_split):
+                     schedule, early_stopping, metrics, verbose, validation_split, has_val,
+                     callbacks):
+        if callbacks:   # the keys of each epoch's logs, as _train records them
+            keys = ["loss"] + ["val_loss"] * has_val
+            if "accuracy" in metrics:
+                keys += ["accuracy"] + ["val_accuracy"] * has_val
+            _callbacks.begin(callbacks, self, keys + ["lr"])
         if validation_split:
             # drawn only now that every argument is accepted
             rng_state = self._rng.bit_generator.state
@@ -503,6 +561,7 @@ class Network:
                                                    training.class_labels(Y))
             if w is not None and not (w[train].sum() > 0 and w[val].sum() > 0):
                 self._rng.bit_generator.state = rng_state    # refused: nothing changed
+                _callbacks.end(callbacks, None)
                 raise ValueError("validation_split leaves only examples of sample_weight 0 on "
                                  "one side (training or validation)")
             X, Y, Xv, Yv = X[train], Y[train], X[val], Y[val]
@@ -510,7 +569,7 @@ class Network:
                 w, wv = w[train], w[val]
         batch_size = min(batch_size, X.shape[0])
         return self._train(X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, bool(shuffle),
-                           callback, schedule, early_stopping, metrics, verbose)
+                           callback, schedule, early_stopping, metrics, verbose, callbacks)
 
     def _epoch_in_order(self, X, Y, lr, batch_size, order=None):
         """One epoch of the optimizer's steps, in the core, for nncore.sklearn: over the rows of
@@ -536,7 +595,7 @@ class Network:
                                  loss_code(self.loss_name), single)
 
     def _train(self, X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, shuffle, callback,
-               schedule, early_stopping, metrics, verbose):
+               schedule, early_stopping, metrics, verbose, callbacks=()):
         history = History()
         if "accuracy" in metrics:
             history.metrics["accuracy"] = []
@@ -555,6 +614,11 @@ class Network:
         if schedule is not None:
             schedule.start(lr, epochs)
         progress = training.Progress(verbose, epochs)
+        refused = False
+        saved_at = None   # (epoch, monitored value) of the parameters in saved
+        # an epoch's loss GROWTH_WARNING times above the lowest of the epochs before it, and
+        # above the first epoch's, warns once (from the losses fit has anyway: no extra pass)
+        lowest = start = math.inf
         try:
             for epoch in range(epochs):
                 rate = lr if schedule is None else self._scheduled_rate(schedule, epoch)
@@ -567,12 +631,21 @@ class Network:
                     # state as it was, so that a retry trains as if the refused call never
                     # happened
                     self._rng.bit_generator.state = rng_state
+                    refused = True
                     raise
                 if not (math.isfinite(value) and self._parameters_usable()):
                     raise FloatingPointError(
                         f"training diverged in epoch {epoch}: the loss is {value} and the "
                         f"parameters are {'' if self._parameters_usable() else 'no longer '}"
                         f"finite in {self.dtype.name} (try a smaller lr)")
+                if value > GROWTH_WARNING * lowest and value > start:
+                    warnings.warn(
+                        f"the training loss grew from {lowest:.3g} to {value:.3g} (x"
+                        f"{value / lowest:.1e}) by epoch {epoch}, at learning rate {rate:g}: "
+                        f"the rate is probably too large", RuntimeWarning, stacklevel=4)
+                    start = math.inf    # once per fit
+                start = value if epoch == 0 else start
+                lowest = min(lowest, value)
                 history.append(value)
                 history.lr.append(float(rate))
                 record = {"loss": value}
@@ -591,16 +664,30 @@ class Network:
                 if schedule is not None:
                     schedule.observe(epoch, record.get("val_loss", value))
                 if best.update(epoch, record[monitor]) and keep:
+                    saved_at = None   # until the copy is whole (an interrupt may land in it)
                     saved = self._snapshot(saved)
+                    saved_at = (epoch, best.best)
                 progress.update(epoch, record)
-                if callback is not None and callback(epoch, value):
+                stop = callback is not None and callback(epoch, value)
+                if callbacks and _callbacks.epoch_end(callbacks, epoch, record):
+                    stop = True
+                if stop:
                     history.stopped_early = epoch < epochs - 1
                     break
                 if early_stopping is not None and best.wait >= early_stopping.patience:
                     history.stopped_early = epoch < epochs - 1
                     break
+        except BaseException as exc:
+            # diverged, interrupted, a callback's error: the best epoch's parameters first
+            # (an interrupt during the copy of a new best leaves that best epoch's parameters)
+            if keep and saved_at is not None and not refused:
+                self._restore(saved)
+                training.say_restored(exc, monitor, *saved_at)
+            raise
         finally:
             progress.close()
+            if callbacks:
+                _callbacks.end(callbacks, history)
         history.best_epoch = best.epoch
         if keep and saved is not None and best.epoch != len(history) - 1:
             self._restore(saved)

@@ -48,36 +48,48 @@ class History(list[float]):
     def loss(self) -> list[float]:
         return list(self)
 
-    def plot(self, ax: Any = None) -> Any:
-        """Draw the loss curves (training, and validation if any) against the epoch, and the
-        metrics on a second y axis; returns the matplotlib Axes.
+    def plot(self, ax: Any = None, *, log: bool | None = None) -> Any:
+        """Draw the losses against the epoch: training, validation, the best epoch marked.
 
-        matplotlib is an optional dependency (``pip install nncore[plot]``)."""
+        The same as ``nncore.plot.plot_history(self, ax, log=log)``: the metrics go on a
+        second y axis, the loss axis is logarithmic when the losses span a factor of 10 or
+        more, the legend sits in a band above the curves, and a figure made here uses
+        constrained layout, so a plain ``savefig`` keeps every label. matplotlib is an
+        optional dependency (``pip install "nncore[plot]"``).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw; a new figure when omitted.
+        log : bool, optional
+            A logarithmic loss axis; by default when the losses span a factor of 10.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The Axes of the losses (the metrics' Axes is its ``right_ax``).
+
+        See Also
+        --------
+        nncore.plot.plot_history : The same drawing, as a function.
+
+        Examples
+        --------
+        >>> import matplotlib; matplotlib.use("Agg")
+        >>> import nncore
+        >>> history = nncore.History([2.0, 0.9, 0.4, 0.15])
+        >>> ax = history.plot()
+        >>> ax.get_yscale()
+        'log'
+        """
         try:
-            import matplotlib.pyplot as plt
+            import matplotlib.pyplot  # noqa: F401  (checked here too: nncore.plot may be loaded)
+
+            from .plot import plot_history
         except ImportError as exc:
-            raise ImportError("History.plot needs matplotlib: pip install matplotlib "
-                              "(or pip install nncore[plot])") from exc
-        if ax is None:
-            _, ax = plt.subplots()
-        epochs = np.arange(1, len(self) + 1)
-        ax.plot(epochs, self.loss, label="loss")
-        if self.val_loss:
-            ax.plot(epochs, self.val_loss, label="val_loss")
-        if self.best_epoch is not None:
-            ax.axvline(self.best_epoch + 1, color="grey", linestyle=":", label="best epoch")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        handles, labels = ax.get_legend_handles_labels()
-        if self.metrics:
-            ax2 = ax.twinx()
-            for name, values in self.metrics.items():
-                ax2.plot(epochs, values, linestyle="--", label=name)
-            ax2.set_ylabel("metric")
-            h2, l2 = ax2.get_legend_handles_labels()
-            handles, labels = handles + h2, labels + l2
-        ax.legend(handles, labels)
-        return ax
+            raise ImportError("History.plot needs matplotlib: pip install \"nncore[plot]\" "
+                              "(or pip install matplotlib)") from exc
+        return plot_history(self, ax, log=log)
 
     def __repr__(self):
         return (f"History({list.__repr__(self)}, val_loss={self.val_loss!r}, lr={self.lr!r}, "
@@ -90,7 +102,11 @@ class EarlyStopping:
 
     Improving means falling below the best so far by more than ``min_delta`` (rising above it,
     for ``"val_accuracy"``). With ``restore_best``, the parameters of the best epoch (W, b and
-    the activation parameters; not the optimizer's state) are put back when ``fit`` ends.
+    the activation parameters; not the optimizer's state) are put back when ``fit`` ends, and
+    also when it raises (training diverged, KeyboardInterrupt, an exception from a callback or
+    a schedule): the exception's message then says that the best epoch's parameters were put
+    back. An epoch that another thread's training refused restores nothing (the network is that
+    thread's to change).
 
     Parameters
     ----------
@@ -131,6 +147,23 @@ class EarlyStopping:
     def __repr__(self):
         return (f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta}, "
                 f"monitor={self.monitor!r}, restore_best={self.restore_best})")
+
+
+def say_restored(exc, monitor, epoch, value):
+    """Put into ``exc``'s message (an exception leaving ``fit`` under
+    ``EarlyStopping(restore_best=True)``) that the best epoch's parameters were put back.
+
+    The message is its only string argument (or none: KeyboardInterrupt), extended; an
+    exception whose arguments are not one string gets a note (``add_note``, shown under its
+    traceback) instead, so that what its arguments mean is kept."""
+    note = (f"fit restored the parameters of its best epoch ({epoch}, {monitor} "
+            f"{value:.6g}) before this exception left it (EarlyStopping(restore_best=True))")
+    if not exc.args:
+        exc.args = (note,)
+    elif len(exc.args) == 1 and isinstance(exc.args[0], str):
+        exc.args = (f"{exc.args[0]}; {note}",)
+    if note not in str(exc) and hasattr(exc, "add_note"):
+        exc.add_note(note)
 
 
 class _Best:
