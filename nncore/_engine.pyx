@@ -111,6 +111,7 @@ cdef class Engine:
     cdef pthread_rwlock_t lock  # readers: reading calls; writer: each step, each assignment
     cdef bint lock_ready
     cdef int keep_rows          # workspaces up to this many rows go back to the pool
+    cdef int last_batch         # the last training batch size
     cdef list _pool             # free Workspaces
     cdef object _index          # (N,) int64 shuffled order of the epochs of one changing call
     cdef object dtype
@@ -352,7 +353,7 @@ cdef class Engine:
         sw = _weights(self, sample_weight, m)
         self._claim()
         try:
-            if m != self.keep_rows:
+            if m != self.last_batch:
                 _keep(self, m)
             ws = _take(self, m, self.step_mode == MODE_OPTIM)
             try:
@@ -374,7 +375,7 @@ cdef class Engine:
         sw = _weights(self, sample_weight, n)
         chunk = min(n, self.keep_rows)
         ws = _take(self, chunk, False)
-        self.read_lock()
+        _rdlock(self)
         try:
             for start in range(0, n, chunk):
                 stop = min(start + chunk, n)
@@ -383,7 +384,7 @@ cdef class Engine:
                                             MODE_LOSS)
                 weights += weight
         finally:
-            self.read_unlock()
+            pthread_rwlock_unlock(&self.lock)
             _give(self, ws)
         return total / weights
 
@@ -397,11 +398,11 @@ cdef class Engine:
         sw = _weights(self, sample_weight, m)
         out = []
         ws = _take(self, m, True)
-        self.read_lock()
+        _rdlock(self)
         try:
             value = _run(self, ws, X, Y, labels, sw, 0, m, 0.0, MODE_GRADIENTS)
         finally:
-            self.read_unlock()
+            pthread_rwlock_unlock(&self.lock)
         try:
             for l in range(self.n_layers):
                 g = {"W": ws.array(l, 3).copy(), "b": ws.array(l, 4).copy()}
@@ -424,11 +425,11 @@ cdef class Engine:
         X, Y, labels, m, one = _batch(self, X, Y)
         out = []
         ws = _take(self, m, True)
-        self.read_lock()
+        _rdlock(self)
         try:
             _run(self, ws, X, Y, labels, None, 0, m, 0.0, MODE_GRADIENTS)
         finally:
-            self.read_unlock()
+            pthread_rwlock_unlock(&self.lock)
         try:
             for l in range(self.n_layers):
                 entry = {"a": ws.array(l, 0)[:m].copy(), "z": ws.array(l, 1)[:m].copy(),

@@ -168,38 +168,43 @@ cdef double _run(Engine self, Workspace ws, object X, object Y, object labels, o
     cdef const int64_t* lp = NULL
     cdef const double* wp = NULL
     cdef const char* src
-    cdef bint wide, ok
-    cdef double value
+    cdef bint wide = False, ok = True
+    cdef bint direct = self.net.labels_direct
+    cdef double value = 0
     if labels is None:
         y = <char*>cnp.PyArray_DATA(<cnp.ndarray>Y) + start * self.n_out * size
     else:
         wide = cnp.PyArray_ITEMSIZE(<cnp.ndarray>labels) == 8
         src = <const char*>cnp.PyArray_DATA(<cnp.ndarray>labels) + start * (8 if wide else 4)
-        with nogil:
-            ok = _copy_labels(src, wide, m, self.n_out, ws.w.l_batch)
-        if not ok:
-            self.validate.class_labels(labels, labels.shape[0], self.n_out)
-            raise ValueError(f"class labels must lie in [0, {self.n_out}) (one changed while "
-                             f"the call ran)")
-        if self.net.labels_direct:
+        if direct:
             lp = ws.w.l_batch
         else:
             y = <char*>ws.w.y_batch
-            with nogil:
+    if sw is not None:
+        wp = <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw) + start
+    with nogil:
+        if labels is not None:
+            # copied and range-checked (then one-hot rows made from the copy) in the same
+            # release of the GIL as the pass
+            ok = _copy_labels(src, wide, m, self.n_out, ws.w.l_batch)
+            if ok and not direct:
                 if self.is_float32:
                     _fill_one_hot(ws.w.l_batch, m, self.n_out, <float*>y)
                 else:
                     _fill_one_hot(ws.w.l_batch, m, self.n_out, <double*>y)
-    if sw is not None:
-        wp = <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw) + start
-    with nogil:
-        if mode >= MODE_SGD:
-            pthread_rwlock_wrlock(&self.lock)
-        if self.is_float32:
-            value = _pass(&self.net, &ws.w, <float*>x, <float*>y, lp, wp, <int>m, <float>lr,
-                          mode)
-        else:
-            value = _pass(&self.net, &ws.w, <double*>x, <double*>y, lp, wp, <int>m, lr, mode)
-        if mode >= MODE_SGD:
-            pthread_rwlock_unlock(&self.lock)
+        if ok:
+            if mode >= MODE_SGD:
+                pthread_rwlock_wrlock(&self.lock)
+            if self.is_float32:
+                value = _pass(&self.net, &ws.w, <float*>x, <float*>y, lp, wp, <int>m,
+                              <float>lr, mode)
+            else:
+                value = _pass(&self.net, &ws.w, <double*>x, <double*>y, lp, wp, <int>m, lr,
+                              mode)
+            if mode >= MODE_SGD:
+                pthread_rwlock_unlock(&self.lock)
+    if not ok:
+        self.validate.class_labels(labels, labels.shape[0], self.n_out)
+        raise ValueError(f"class labels must lie in [0, {self.n_out}) (one changed while "
+                         f"the call ran)")
     return value

@@ -39,7 +39,7 @@ cdef object _predict(Engine self, object X, object out):
     o = cnp.PyArray_DATA(<cnp.ndarray>out)
     ws = _take(self, <int>chunk, False)
     zl = ws.w.lw[self.n_layers - 1].z
-    self.read_lock()
+    _rdlock(self)
     try:
         start = 0
         while start < n:
@@ -59,7 +59,7 @@ cdef object _predict(Engine self, object X, object out):
                 memcpy(<char*>o + start * row_bytes, zl, <Py_ssize_t>m * row_bytes)
             start += m
     finally:
-        self.read_unlock()
+        pthread_rwlock_unlock(&self.lock)
         _give(self, ws)
     return result
 
@@ -119,7 +119,7 @@ cdef object _run_epoch(Engine self, object X, object Y, double lr, int batch_siz
                 self._index = np.empty(n, dtype=np.int64)
             e.idx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>self._index)
             e.shuffle = True
-        if e.batch != self.keep_rows:
+        if e.batch != self.last_batch:
             _keep(self, e.batch)
         ws = _take(self, e.batch, self.step_mode == MODE_OPTIM)
         try:

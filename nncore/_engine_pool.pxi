@@ -27,6 +27,15 @@ cdef void _give(Engine self, Workspace ws):
 cdef void _keep(Engine self, int rows):
     # the last training batch size: workspaces of up to max(rows, PREDICT_CHUNK) rows are
     # kept; larger ones in the pool are dropped
+    self.last_batch = rows
     self.keep_rows = max(rows, PREDICT_CHUNK)
     self._pool = [ws for ws in self._pool
                   if (<Workspace>ws).w.capacity <= self.keep_rows]
+
+
+cdef inline void _rdlock(Engine self) noexcept:
+    # hold the lock for reading: at once when no step waits or runs (no GIL round trip),
+    # else waiting without the GIL
+    if pthread_rwlock_tryrdlock(&self.lock) != 0:
+        with nogil:
+            pthread_rwlock_rdlock(&self.lock)

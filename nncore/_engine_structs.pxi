@@ -17,6 +17,7 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_rwlock_init(pthread_rwlock_t* lock, const pthread_rwlockattr_t* attr)
     int pthread_rwlock_destroy(pthread_rwlock_t* lock)
     int pthread_rwlock_rdlock(pthread_rwlock_t* lock)
+    int pthread_rwlock_tryrdlock(pthread_rwlock_t* lock)
     int pthread_rwlock_wrlock(pthread_rwlock_t* lock)
     int pthread_rwlock_unlock(pthread_rwlock_t* lock)
 
