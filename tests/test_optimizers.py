@@ -256,7 +256,7 @@ def test_names_and_objects():
     for name, cls in [("sgd", nncore.SGD), ("adam", nncore.Adam), ("adamw", nncore.AdamW),
                       ("rmsprop", nncore.RMSprop), ("Adam", nncore.Adam)]:
         net = nncore.Network([2, 2], loss="mse", optimizer=name)
-        assert type(net.optimizer) is cls and net.optimizer._network is net
+        assert type(net.optimizer) is cls and net.optimizer._bound_to() is net
     assert nncore.AdamW().weight_decay == 0.01 and nncore.Adam().weight_decay == 0.0
     assert repr(nncore.SGD(momentum=0.5)) == \
         "SGD(momentum=0.5, nesterov=False, weight_decay=0.0)"
@@ -275,7 +275,7 @@ def test_an_optimizer_belongs_to_one_network(backend):
     assert b.optimizer is old and a.optimizer is opt
     # released by its network, it can serve another
     a.optimizer = "sgd"
-    assert opt._network is None
+    assert opt._bound_to() is None
     b.optimizer = opt
     assert b.optimizer is opt
 

@@ -1,37 +1,266 @@
-"""Calls release the GIL; a network used from two threads at once refuses the second call
-instead of sharing its workspace (which would crash or give wrong numbers)."""
+"""The concurrency contract: reading calls from many threads at once, each result identical to
+one thread's; changing calls one at a time, a refused one touching nothing; a reading call
+that overlaps training sees the state between two whole steps; and no caller can make the core
+read or write out of bounds by changing its arrays during a call."""
+import copy
+import hashlib
+import pickle
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
 import numpy as np
+import pytest
 
 import nncore
 
+BACKENDS = ["cython", "numpy"]
 
-def test_second_thread_gets_an_error_not_a_crash():
-    net = nncore.Network([784, 256, 10], activation="relu", output="softmax",
-                         loss="cross_entropy", seed=0, dtype="float32")
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((8192, 784)).astype(np.float32)
-    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 8192)]
-    before = [ly.W.copy() for ly in net.layers]
-    worker = threading.Thread(target=net.fit, args=(X, Y, 3, 0.01), kwargs={"batch_size": 64})
-    worker.start()
-    deadline = time.monotonic() + 10
+
+def _wait_busy(net, worker, seconds=20):
+    deadline = time.monotonic() + seconds
     while not net._backend.busy and worker.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.001)
+        time.sleep(0.0005)
+    return net._backend.busy
+
+
+def _run_threads(n, target):
+    errors = []
+
+    def guarded(k):
+        try:
+            target(k)
+        except BaseException as exc:   # reported by the test, not lost in the thread
+            errors.append(exc)
+    threads = [threading.Thread(target=guarded, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    if errors:
+        raise errors[0]
+
+
+# -- labels changed during fit: an error or a wrong answer, never a crash -----------------------
+
+RELABEL = textwrap.dedent("""
+    import threading, time, numpy as np, nncore
+    dtype, shuffle, loss = {dtype!r}, {shuffle!r}, {loss!r}
+    net = nncore.Network([32, 64, 10], activation="relu", loss=loss, seed=0, dtype=dtype,
+                         output="sigmoid" if loss == "binary_cross_entropy" else None)
+    rng = np.random.default_rng(0)
+    n = 200_000
+    X = rng.standard_normal((n, 32)).astype(dtype)
+    y = rng.integers(0, 10, n).astype(np.int64)
+    outcome = []
+    def train():
+        try:
+            net.fit(X, y, epochs=2, lr=0.01, batch_size=64, shuffle=shuffle)
+            outcome.append("finished")
+        except ValueError as exc:
+            outcome.append("refused: " + str(exc))
+    worker = threading.Thread(target=train)
+    worker.start()
+    while not net._backend.busy and worker.is_alive():
+        time.sleep(0.0002)
+    y[n // 2:] = 2**40      # while the epoch runs, without the GIL
+    y[-1] = -7
+    worker.join()
+    print("outcome", outcome)
+""")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shuffle,loss", [(False, "cross_entropy"), (True, "cross_entropy"),
+                                          (False, "binary_cross_entropy")])
+def test_labels_changed_by_another_thread_during_fit_never_crash(dtype, shuffle, loss):
+    done = subprocess.run([sys.executable, "-c", RELABEL.format(dtype=dtype, shuffle=shuffle,
+                                                                 loss=loss)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "outcome ['finished']" in done.stdout or "outcome ['refused: " in done.stdout
+    if "refused" in done.stdout:
+        assert "class label" in done.stdout
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_row_order_changed_during_an_epoch_is_checked_where_it_is_read(dtype):
+    net = nncore.Network([4, 3], loss="cross_entropy", seed=0, dtype=dtype)
+    X = np.ones((50, 4), dtype=dtype)
+    y = np.zeros(50, dtype=np.int64)
+    order = np.arange(50, dtype=np.int64)
+    # an order that is out of range from the start is refused before any step
+    bad = order.copy()
+    bad[-1] = 50
+    before = net.layers[0].W.copy()
+    with pytest.raises(ValueError, match="order"):
+        net._backend.run_epoch(X, y, 0.1, 8, False, 0, None, None, bad)
+    np.testing.assert_array_equal(before, net.layers[0].W)
+    # a label out of range at the first and at the last index: refused, nothing trained
+    for i in (0, 49):
+        y_bad = y.copy()
+        y_bad[i] = 3
+        with pytest.raises(ValueError, match="class labels"):
+            net.fit(X, y_bad, epochs=1, lr=0.1)
+        with pytest.raises(ValueError, match="class labels"):
+            net.train_step(X, y_bad, 0.1)
+        np.testing.assert_array_equal(before, net.layers[0].W)
+
+
+# -- reading calls from many threads at once ---------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_reading_calls_from_many_threads_equal_one_threads(backend, dtype):
+    net = nncore.Network([8, 33, 5], activation="tanh", output="sigmoid",
+                         loss="binary_cross_entropy", seed=1, dtype=dtype, backend=backend)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2500, 8)).astype(dtype)   # crosses the 1024-row chunks
+    labels = [rng.integers(0, 5, 2500) for _ in range(4)]
+    expect = {"predict": net.predict(X),
+              "loss": [net.loss(X, lab) for lab in labels],
+              "loss1": [net.loss(X[0], k) for k in range(5)],
+              "grads": [net.gradients(X[:300], lab[:300]) for lab in labels]}
+
+    def reader(k):
+        for i in range(6):
+            j = (k + i) % 4
+            np.testing.assert_array_equal(net.predict(X), expect["predict"])
+            assert net.loss(X, labels[j]) == expect["loss"][j]
+            assert net.loss(X[0], (k + i) % 5) == expect["loss1"][(k + i) % 5]
+            for got, want in zip(net.gradients(X[:300], labels[j][:300]), expect["grads"][j]):
+                np.testing.assert_array_equal(got["W"], want["W"])
+                np.testing.assert_array_equal(got["b"], want["b"])
+    _run_threads(8, reader)
+    if backend == "cython":
+        # a small pool, none of it sized by the 2500-row calls
+        assert len(net._backend.pool_rows()) <= 2
+        assert max(net._backend.pool_rows()) <= 1024
+
+
+def test_a_reading_call_with_labels_does_not_change_a_training_threads_targets():
+    # a sigmoid output with integer labels: the reader's one-hot rows are its own
+    def make():
+        return nncore.Network([6, 4], output="sigmoid", loss="binary_cross_entropy", seed=3)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((64, 6))
+    y = rng.integers(0, 4, 64)
+    alone = make()
+    for _ in range(300):
+        alone.train_step(X, y, 0.1)
+    net = make()
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            net.loss(X, np.full(64, 3))
+    t = threading.Thread(target=reader)
+    t.start()
     try:
-        assert net._backend.busy, "the training thread never entered the core"
-        errors = []
-        for call in (lambda: net.train_step(X[:4], Y[:4], 0.1), lambda: net.predict(X[:4])):
-            try:
+        for _ in range(300):
+            net.train_step(X, y, 0.1)
+    finally:
+        stop.set()
+        t.join()
+    np.testing.assert_array_equal(net.layers[0].W, alone.layers[0].W)
+
+
+def test_an_estimator_is_shared_by_request_threads():
+    pytest.importorskip("sklearn")
+    from nncore.sklearn import MLPClassifier
+    X, y = nncore.load_digits()
+    X = X[:400] / 16
+    est = MLPClassifier(hidden_layer_sizes=(20,), max_iter=20, random_state=0).fit(X, y[:400])
+    want = est.predict_proba(X)
+
+    def request(k):
+        for _ in range(25):
+            np.testing.assert_array_equal(est.predict_proba(X), want)
+    _run_threads(4, request)
+
+
+# -- changing calls: one at a time, a refused one touches nothing -------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_changing_calls_are_refused_while_another_thread_trains(backend):
+    net = nncore.Network([64, 256, 10], activation="relu", output="softmax",
+                         loss="cross_entropy", seed=0, backend=backend)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4000, 64))
+    y = rng.integers(0, 10, 4000)
+    worker = threading.Thread(target=net.fit, args=(X, y, 40 if backend == "cython" else 4,
+                                                    0.01), kwargs={"batch_size": 32})
+    worker.start()
+    try:
+        assert _wait_busy(net, worker), "the training thread never claimed the network"
+        rng_state = net._rng.bit_generator.state
+        opt = net.optimizer
+        refused = []
+        calls = {
+            "train_step": lambda: net.train_step(X[:4], y[:4], 0.1),
+            "fit": lambda: net.fit(X, y, epochs=1, lr=0.1, validation_split=0.2),
+            "W": lambda: setattr(net.layers[0], "W", np.zeros((64, 256))),
+            "b": lambda: setattr(net.layers[1], "b", np.zeros(10)),
+            "reset": lambda: net.layers[0].reset_parameters(0),
+            "optimizer": lambda: setattr(net, "optimizer", "adam"),
+        }
+        for name, call in calls.items():
+            with pytest.raises(RuntimeError, match="another thread"):
                 call()
-            except RuntimeError as exc:
-                errors.append(str(exc))
-        assert len(errors) == 2 and all("another thread" in e for e in errors)
+            refused.append(name)
+        # nothing touched: the generator (validation_split draws from it), the optimizer
+        assert net._rng.bit_generator.state == rng_state
+        assert net.optimizer is opt and opt._bound_to() is net
+        # reading calls are not refused
+        assert net.predict(X[:3]).shape == (3, 10)
+        assert np.isfinite(net.loss(X[:30], y[:30]))
     finally:
         worker.join()
-    # the training thread finished its work and the network works again
     assert not net._backend.busy
-    assert any(not np.array_equal(b, ly.W) for b, ly in zip(before, net.layers))
-    assert net.predict(X[:4]).shape == (4, 10)
+    assert refused == list(calls)
+    net.layers[0].W = np.zeros((64, 256))          # accepted again once fit is over
+    assert not net.layers[0].W.any()
+
+
+def _digest(arrays):
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_files_saved_and_copies_made_during_fit_are_real_states(backend, tmp_path):
+    def make():
+        return nncore.Network([64, 128, 128, 10], activation="relu", loss="cross_entropy",
+                              seed=2, optimizer="adam", backend=backend)
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((64 * 120, 64))
+    y = rng.integers(0, 10, X.shape[0])
+    # every state between two steps of the same training, step by step
+    stepper = make()
+    states = {_digest([a for ly in stepper.layers for a in (ly.W, ly.b)])}
+    for first in range(0, X.shape[0], 64):
+        stepper.train_step(X[first:first + 64], y[first:first + 64], 0.001)
+        states.add(_digest([a for ly in stepper.layers for a in (ly.W, ly.b)]))
+    net = make()
+    seen = []
+    worker = threading.Thread(target=net.fit, args=(X, y, 1, 0.001),
+                              kwargs={"batch_size": 64, "shuffle": False})
+    worker.start()
+    _wait_busy(net, worker)
+    k = 0
+    while worker.is_alive():
+        path = net.save(tmp_path / f"during{k % 3}.npz")
+        loaded = nncore.Network.load(path)
+        seen.append(_digest([a for ly in loaded.layers for a in (ly.W, ly.b)]))
+        for twin in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+            seen.append(_digest([a for ly in twin.layers for a in (ly.W, ly.b)]))
+        k += 1
+    worker.join()
+    assert seen, "no copy was made during fit"
+    assert all(d in states for d in seen)
+    assert _digest([a for ly in net.layers for a in (ly.W, ly.b)]) in states

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from . import _kernels, _validate
+from ._backend import Claim, RWLock
 from ._engine import shuffled_index
 from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH
 from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
@@ -201,10 +202,41 @@ class NumpyBackend:
         self.n_out = layers[-1].n_out
         self.check_state = check_state  # raises if W, b or activation parameters went bad
         self.optimizer = None             # the network's nncore.Optimizer (set_optimizer)
+        self._claim = Claim()             # changing calls, one at a time (nncore._backend)
+        self._lock = RWLock()             # readers: reading calls; writer: each step
+        self.read_lock, self.read_unlock = self._lock.read_lock, self._lock.read_unlock
+        self.write_lock, self.write_unlock = self._lock.write_lock, self._lock.write_unlock
 
     def set_optimizer(self, optimizer):
         """Update with this nncore.Optimizer (already bound to the network) from now on."""
         self.optimizer = optimizer
+
+    def set_hyper(self, hyper, kind):
+        """Nothing to do: every step reads the optimizer's settings by name."""
+
+    def begin_change(self):
+        self._claim.begin()
+
+    def end_change(self):
+        self._claim.end()
+
+    @property
+    def busy(self):
+        return self._claim.held
+
+    def _reading(self, call, *args):
+        self._lock.read_lock()
+        try:
+            return call(*args)
+        finally:
+            self._lock.read_unlock()
+
+    def _step(self, *args, **kwargs):
+        self._lock.write_lock()
+        try:
+            return self._pass(*args, **kwargs)
+        finally:
+            self._lock.write_unlock()
 
     def _pass(self, X, Y, lr=None, need_gradients=True, w=None):
         """Forward, loss, and backward; updates the parameters when lr is given. With sample
@@ -290,7 +322,11 @@ class NumpyBackend:
         lr = _validate.learning_rate(lr, self.dtype)
         X, Y, _ = self._batch(X, Y)
         w = self._weights(sample_weight, X.shape[0])
-        return self._pass(X, Y, lr=self.dtype.type(lr), w=w)[0]
+        self._claim.begin()
+        try:
+            return self._step(X, Y, lr=self.dtype.type(lr), w=w)[0]
+        finally:
+            self._claim.end()
 
     @staticmethod
     def _weights(sample_weight, m):
@@ -299,12 +335,12 @@ class NumpyBackend:
     def loss(self, X, Y, sample_weight=None):
         X, Y, _ = self._batch(X, Y)
         w = self._weights(sample_weight, X.shape[0])
-        return self._pass(X, Y, need_gradients=False, w=w)[0]
+        return self._reading(lambda: self._pass(X, Y, need_gradients=False, w=w)[0])
 
     def loss_and_gradients(self, X, Y, sample_weight=None):
         X, Y, _ = self._batch(X, Y)
         w = self._weights(sample_weight, X.shape[0])
-        value, records = self._pass(X, Y, w=w)
+        value, records = self._reading(lambda: self._pass(X, Y, w=w))
         out = []
         for layer, rec in zip(self.layers, records):
             g = {"W": rec["dW"], "b": rec["db"]}
@@ -318,7 +354,7 @@ class NumpyBackend:
 
     def trace(self, X, Y):
         X, Y, single = self._batch(X, Y)
-        _, records = self._pass(X, Y)
+        _, records = self._reading(self._pass, X, Y)
         keys = ("a", "z", "delta")
         # copies: an identity layer's z is its a, and trace hands out arrays of its own
         return [{k: (rec[k][0] if single else rec[k]).copy() for k in keys} for rec in records]
@@ -326,13 +362,17 @@ class NumpyBackend:
     def predict(self, X, out=None):
         self.check_state(with_loss=False)
         X, single = _validate.inputs(X, self.n_in, self.dtype)
-        z = X
-        for layer in self.layers:
-            z = FORWARD[layer.activation.code](z @ layer.W + layer.b, _params(layer))
+        z = self._reading(self._forward, X)
         if out is not None:
             _validate.output(out, X, X.shape[0], self.n_out, self.dtype, single)[...] = z
             return out
         return z[0] if single else z
+
+    def _forward(self, X):
+        z = X
+        for layer in self.layers:
+            z = FORWARD[layer.activation.code](z @ layer.W + layer.b, _params(layer))
+        return z
 
     def parameters_usable(self):
         if not all(_kernels.all_finite(arr.reshape(-1))
@@ -359,6 +399,14 @@ class NumpyBackend:
         count = n if order is None else len(order)
         lr = self.dtype.type(lr)
         total = 0.0
+        self._claim.begin()
+        try:
+            return self._epoch(X, Y, w, lr, batch_size, order, count, weight_norms)
+        finally:
+            self._claim.end()
+
+    def _epoch(self, X, Y, w, lr, batch_size, order, count, weight_norms):
+        total = 0.0
         for start in range(0, count, batch_size):
             rows = (order[start:start + batch_size] if order is not None
                     else slice(start, start + batch_size))
@@ -367,5 +415,5 @@ class NumpyBackend:
             if weight_norms is not None:
                 weight_norms[0] += sum(float(np.sum(ly.W.astype(np.float64) ** 2))
                                        for ly in self.layers)
-            total += self._pass(xb, yb, lr=lr, w=wb)[0] * xb.shape[0]
+            total += self._step(xb, yb, lr=lr, w=wb)[0] * xb.shape[0]
         return total / count

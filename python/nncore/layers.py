@@ -1,6 +1,7 @@
 """Dense (fully connected) layers."""
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,7 +46,10 @@ class Dense:
         The parameters, in the network's dtype. They are ``None`` until the layer joins a
         ``Network``, which allocates and initialises them (from its seed). They can be modified
         in place, and assigned: assignment checks the shape and values and copies them in, so the
-        array the network computes with stays the same object.
+        array the network computes with stays the same object. Assigning (and
+        ``reset_parameters``) is a changing call of the network: refused with RuntimeError,
+        nothing changed, while another thread trains it; a reading call in another thread
+        sees the parameters before or after the assignment, never half of it.
     activation : nncore.Activation
 
     Shape
@@ -69,6 +73,7 @@ class Dense:
         self._W: Any = None  # ndarrays once the layer joins a Network
         self._b: Any = None
         self._bound = False
+        self._owner: Any = None  # a weak reference to the network's backend, once bound
 
     @property
     def n_in(self) -> int:
@@ -118,7 +123,26 @@ class Dense:
         arr = arr.astype(target.dtype)
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} contains NaN or inf (after conversion to {target.dtype})")
-        target[...] = arr
+        with self._changing():
+            target[...] = arr
+
+    @contextlib.contextmanager
+    def _changing(self):
+        """Claim the network (RuntimeError while another thread trains it) and hold its
+        parameters for writing while the body runs."""
+        backend = None if self._owner is None else self._owner()
+        if backend is None:
+            yield
+            return
+        backend.begin_change()
+        try:
+            backend.write_lock()
+            try:
+                yield
+            finally:
+                backend.write_unlock()
+        finally:
+            backend.end_change()
 
     def _bind(self, dtype, rng):
         """Allocate W and b in dtype and initialise them: called once, by Network."""
@@ -133,6 +157,7 @@ class Dense:
         """Undo _bind (when building the network failed after it)."""
         self._W = self._b = None
         self._bound = False
+        self._owner = None
 
     def reset_parameters(self, rng: int | np.random.Generator | None = None) -> None:
         """Draw W by the layer's ``init`` and set b to 0, in place.
@@ -157,8 +182,9 @@ class Dense:
                 converted = W.astype(self._W.dtype)
             if not np.isfinite(converted).all():
                 raise ValueError(f"init returned W with NaN or inf (in {self._W.dtype})")
-        self._W[...] = W
-        self._b[...] = 0
+        with self._changing():
+            self._W[...] = W
+            self._b[...] = 0
 
     def __repr__(self) -> str:
         init = "" if self._init is None else \

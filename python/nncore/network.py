@@ -1,11 +1,13 @@
 """The Network: a stack of Dense layers, a loss, and a backend that computes with them."""
 from __future__ import annotations
 
+import contextlib
 import copy as _copy
 import math
 import numbers
 import os
 import warnings
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
 
 import numpy as np
@@ -34,11 +36,30 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Network"]
 
-BACKENDS = ("cython", "numpy")
+from ._backend import BACKENDS  # noqa: E402  (re-exported: nncore.io reads it here)
 # fit warns (once) when an epoch's loss is this many times the lowest before it
 GROWTH_WARNING = 1000.0
 _DEFAULT_OUTPUT = {"mse": "identity", "cross_entropy": "softmax",
                    "binary_cross_entropy": "sigmoid"}
+
+
+def _owner(obj):
+    """The network a weak back-reference ``obj._network`` points to, or None."""
+    ref = obj._network
+    return None if ref is None else ref()
+
+
+def _state_check(net):
+    """``net._check_state`` through a weak reference, for the backend: a bound method would
+    make a reference cycle (network -> backend -> network) that only the cycle collector
+    frees."""
+    ref = weakref.ref(net)
+
+    def check_state(with_loss=True):
+        owner = ref()
+        if owner is not None:
+            owner._check_state(with_loss)
+    return check_state
 
 
 def _no_nan(net, records, prefix):
@@ -92,6 +113,17 @@ class Network:
     ``X``: (N, n_in), or one example (n_in,). ``Y``: (N, n_out) rows, or integer class labels
     (N,), or for one example (n_out,) or one label. Outputs: (N, n_out), or (n_out,).
 
+    Threads
+    -------
+    Reading calls (``predict``, ``forward``, ``loss``, ``gradients``, ``loss_and_gradients``,
+    ``trace``, ``save``, pickling, ``copy.deepcopy``) run from any number of threads at once,
+    each with its own workspace, each result identical to one thread's. Changing calls
+    (``fit``, ``train_step``, assigning a layer's ``W`` or ``b``, ``reset_parameters``,
+    assigning ``optimizer``) run one at a time: while one runs, another thread's changing call
+    raises RuntimeError and changes nothing. A reading call that overlaps training sees the
+    parameters between two whole steps. ``layers``, ``dtype``, ``loss_name`` and ``backend``
+    are read-only. See the guide's page on threads, state and memory.
+
     Examples
     --------
     >>> import numpy as np, nncore
@@ -110,80 +142,112 @@ class Network:
                  init: Any = None) -> None:
         code = loss_code(loss)
         optimizer = get_optimizer(optimizer)
-        if optimizer._network is not None:
+        if optimizer._bound_to() is not None:
             raise ValueError(f"this {type(optimizer).__name__} already trains another Network; "
                              f"make a new one")
-        self.dtype: np.dtype[Any] = _validate.dtype_of(dtype)
+        self._dtype: np.dtype[Any] = _validate.dtype_of(dtype)
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
         layers = self._layers_from(layers, activation, output, loss, init)
         _validate.output_for_loss(layers[-1].activation, code)
         _validate.hidden_activations(layers)
-        _validate.activation_params(layers, self.dtype)
+        _validate.activation_params(layers, self._dtype)
         if any(layer._bound for layer in layers):
             raise ValueError("a Dense layer already belongs to a Network; make a new one")
-        if any(ly.activation._network is not None for ly in layers if ly.activation.trainable):
+        if any(_owner(ly.activation) is not None for ly in layers if ly.activation.trainable):
             raise ValueError("a trainable activation already learns in another Network; "
                              "make a new one")
         self._rng = np.random.default_rng(seed)
-        self.layers: tuple[Dense, ...] = tuple(layers)
-        self.loss_name: str = loss
-        self.backend: str = backend
+        self._layers: tuple[Dense, ...] = tuple(layers)
+        self._loss_name: str = loss
+        self._backend_name: str = backend
         try:
             for layer in layers:
-                layer._bind(self.dtype, self._rng)
+                layer._bind(self._dtype, self._rng)
                 if layer.activation.trainable:
-                    layer.activation._network = self
+                    layer.activation._network = weakref.ref(self)
             if backend == "cython":
                 self._backend = Engine(
                     [ly.W for ly in layers], [ly.b for ly in layers],
                     [ly.activation.code for ly in layers],
                     [ly.activation._params for ly in layers],
-                    [ly.activation.trainable for ly in layers], code, self.dtype,
-                    _validate, self._check_state)
+                    [ly.activation.trainable for ly in layers], code, self._dtype,
+                    _validate, _state_check(self))
             else:
-                self._backend = NumpyBackend(self.layers, code, self.dtype, self._check_state)
+                self._backend = NumpyBackend(self._layers, code, self._dtype,
+                                             _state_check(self))
+            for layer in layers:
+                layer._owner = weakref.ref(self._backend)
             self._optimizer = None
             self.optimizer = optimizer
         except BaseException:
             # e.g. a MemoryError allocating a large W: leave the layers free for another try
             for layer in layers:
                 layer._unbind()
-                if layer.activation._network is self:
+                if _owner(layer.activation) is self:
                     layer.activation._network = None
             raise
+
+    # -- what the network computes: read-only ---------------------------------------------------
+
+    @property
+    def layers(self) -> tuple[Dense, ...]:
+        """The Dense layers (a tuple, fixed at construction; their W and b can be assigned)."""
+        return self._layers
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The dtype of the parameters and of every computation (fixed at construction)."""
+        return self._dtype
+
+    @property
+    def loss_name(self) -> str:
+        """The loss (fixed at construction)."""
+        return self._loss_name
+
+    @property
+    def backend(self) -> str:
+        """``"cython"`` or ``"numpy"`` (fixed at construction)."""
+        return self._backend_name
 
     @property
     def optimizer(self) -> Optimizer:
         """The nncore.Optimizer that ``train_step`` and ``fit`` use.
 
         Assigning one (or a name) binds it to this network with fresh state: zero moments,
-        step 0; the previous optimizer is released. An optimizer serves one network only."""
+        step 0; the previous optimizer is released. An optimizer serves one network only.
+        Assigning is a changing call: refused with RuntimeError (nothing changed) while another
+        thread trains the network. Its hyper-parameters can be assigned too
+        (``net.optimizer.weight_decay = 0.1``): validated, they take effect from the next
+        step in both backends."""
         return self._optimizer
 
     @optimizer.setter
     def optimizer(self, spec: str | Optimizer) -> None:
         new = get_optimizer(spec)
-        if new._network is not None and new._network is not self:
+        owner = new._bound_to()
+        if owner is not None and owner is not self:
             raise ValueError(f"this {type(new).__name__} already trains another Network; "
                              f"make a new one")
-        old = self._optimizer
-        saved = (new._state, new._step.copy())
-        new._bind(self)
+        self._backend.begin_change()
         try:
-            self._backend.set_optimizer(*self._optimizer_args(new))
-        except BaseException:
-            new._state, new._step[...] = saved
-            if new is not old:
-                new._network = None
-            raise
-        if old is not None and old is not new:
-            old._unbind()
-        self._optimizer = new
+            old = self._optimizer
+            saved = (new._state, new._step.copy(), new._network, new._backend)
+            new._bind(self, self._backend)
+            try:
+                self._backend.set_optimizer(*self._optimizer_args(new))
+            except BaseException:
+                new._state, new._step[...], new._network, new._backend = saved
+                raise
+            if old is not None and old is not new:
+                old._unbind()
+            self._optimizer = new
+        finally:
+            self._backend.end_change()
 
     def _optimizer_args(self, opt):
-        if self.backend == "cython":
-            return opt._code(), opt._hyper(), opt._step, opt._state
+        if self._backend_name == "cython":
+            return opt._core_args()
         return (opt,)
 
     def _check_state(self, with_loss=True):
@@ -240,7 +304,8 @@ class Network:
     def forward(self, X: ArrayLike) -> FloatArray:
         """The output activations z of the last layer for X.
 
-        X: (N, n_in) or (n_in,); returns (N, n_out) or (n_out,), a new array.
+        X: (N, n_in) or (n_in,); returns (N, n_out) or (n_out,), a new array. A reading call
+        (safe from many threads at once).
         """
         return self._backend.predict(X)
 
@@ -249,7 +314,9 @@ class Network:
 
         out: ndarray of shape (N, n_out) (or (n_out,) for one example), the network's dtype,
         C-contiguous. With the cython backend nothing else is allocated per call once the
-        network has run on a batch of this size.
+        network has run on a batch of this size. Runs in chunks of at most max(1024, the last
+        training batch size) rows; an X of another dtype or layout is converted chunk by chunk.
+        A reading call (safe from many threads at once).
         """
         return self._backend.predict(X, out)
 
@@ -259,6 +326,7 @@ class Network:
         weighted mean sum(w_i L_i) / sum(w).
 
         An overflow gives inf; a NaN (inf - inf inside the network) raises FloatingPointError.
+        A reading call (safe from many threads at once), computed in chunks of rows.
         """
         value = self._backend.loss(X, Y, sample_weight)
         if math.isnan(value):
@@ -344,7 +412,8 @@ class Network:
         default ``"sgd"``, gradient descent: W -= lr * dW, b -= lr * db. With
         ``sample_weight`` (m,), L is the weighted mean of the rows' losses (see ``loss``).
 
-        Returns the loss before the step (float).
+        Returns the loss before the step (float). A changing call: RuntimeError, nothing
+        changed, while another thread trains the network.
         """
         value = self._backend.train_step(X, Y, lr, sample_weight)
         if not math.isfinite(value):
@@ -364,6 +433,12 @@ class Network:
 
         Every epoch runs in the core (shuffle, gather, steps); the validation loss and the
         metrics are computed after each epoch.
+
+        A changing call: while it runs, another thread's changing call raises RuntimeError,
+        and a fit refused that way changes nothing (not even the generator that shuffles and
+        splits). Reading calls from other threads run meanwhile and see the parameters
+        between two whole steps. Class labels in Y are checked again where the core reads
+        them: a thread that changes Y during fit causes a ValueError, never a crash.
 
         Parameters
         ----------
@@ -461,6 +536,19 @@ class Network:
                              f"validation_data or validation_split")
         if monitor == "val_accuracy" and "accuracy" not in metrics:
             metrics += ("accuracy",)
+        # a changing call: claimed (or refused, with nothing changed) before the callbacks
+        # begin and the generator draws
+        self._backend.begin_change()
+        try:
+            return self._fit_claimed(X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, shuffle,
+                                     callback, schedule, early_stopping, metrics, verbose,
+                                     validation_split, has_val, callbacks)
+        finally:
+            self._backend.end_change()
+
+    def _fit_claimed(self, X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, shuffle, callback,
+                     schedule, early_stopping, metrics, verbose, validation_split, has_val,
+                     callbacks):
         if callbacks:   # the keys of each epoch's logs, as _train records them
             keys = ["loss"] + ["val_loss"] * has_val
             if "accuracy" in metrics:
@@ -554,7 +642,7 @@ class Network:
                     warnings.warn(
                         f"the training loss grew from {lowest:.3g} to {value:.3g} (x"
                         f"{value / lowest:.1e}) by epoch {epoch}, at learning rate {rate:g}: "
-                        f"the rate is probably too large", RuntimeWarning, stacklevel=3)
+                        f"the rate is probably too large", RuntimeWarning, stacklevel=4)
                     start = math.inf    # once per fit
                 start = value if epoch == 0 else start
                 lowest = min(lowest, value)
@@ -628,10 +716,28 @@ class Network:
         return into
 
     def _restore(self, saved):
-        """Put back a _snapshot, in place (the core keeps pointers to these arrays)."""
+        """Put back a _snapshot, in place (the core keeps pointers to these arrays), as one
+        change: a reading call in another thread sees the parameters before or after it."""
         arrays = [a for ly in self.layers for a in (ly.W, ly.b, ly.activation._params)]
-        for dst, src in zip(arrays, saved):
-            np.copyto(dst, src)
+        self._backend.begin_change()
+        self._backend.write_lock()
+        try:
+            for dst, src in zip(arrays, saved):
+                np.copyto(dst, src)
+        finally:
+            self._backend.write_unlock()
+            self._backend.end_change()
+
+    @contextlib.contextmanager
+    def _reading(self):
+        """Hold the parameters still (no step, no assignment) for a reading call made of
+        Python code (save, pickling, to_onnx): it sees the state between two whole steps.
+        Reading calls of several threads hold it at once."""
+        self._backend.read_lock()
+        try:
+            yield self
+        finally:
+            self._backend.read_unlock()
 
     def _parameters_usable(self):
         """W and b finite, and the activation parameters within the dtype's range."""
@@ -647,7 +753,8 @@ class Network:
         full disk during the save leaves the old file whole (see nncore.io).
 
         Returns the path written: ``.npz`` is added to a name that lacks it."""
-        return _io.save(self, path)
+        with self._reading():
+            return _io.save(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], backend: str = "cython", *,
@@ -663,7 +770,11 @@ class Network:
     def __reduce__(self):
         """Pickle and ``copy.deepcopy``: the copy is rebuilt through the constructors with the
         same configuration, parameters, backend and shuffling state (see nncore.io.reduce)."""
-        return _io.reduce(self)
+        with self._reading():
+            # a copy of everything taken under the lock: pickle reads the arrays after
+            # __reduce__ returns, when a step in another thread could be changing them
+            rebuild, args = _io.reduce(self)
+            return rebuild, _copy.deepcopy(args)
 
     def __copy__(self) -> Network:
         # a shallow copy would share parameters and the shuffling generator: copy it all

@@ -9,7 +9,15 @@ and ``beta`` follow the same rule otherwise.
 An optimizer belongs to one network (``Network(..., optimizer=...)`` or
 ``net.optimizer = ...``); binding it starts from fresh state (zero moments, step 0). The
 compiled core updates its state arrays in place inside the training pass.
+
+The hyper-parameters are validated attributes: ``opt.weight_decay = 0.1`` is checked as the
+constructor checks it (a refused value changes nothing) and takes effect from the next step,
+in both backends, as ``torch.optim`` reads ``param_groups`` at every step; a change that would
+need other state arrays (momentum from 0 to > 0, amsgrad) is refused while the optimizer is
+bound: assign a new optimizer instead.
 """
+import weakref
+
 import numpy as np
 
 from . import _optim
@@ -28,25 +36,87 @@ class Optimizer:
     """
 
     _kind = None          # nncore._optim.KIND_*, or -1 for plain gradient descent
-    _state_names = ()     # names of the state arrays kept per parameter array
+    _settings_names = ()  # the hyper-parameters, in the constructor's order
 
-    def __init__(self):
-        self._network = None
+    def __init__(self, **settings):
+        self._network = None    # a weak reference to the bound network, or None
+        self._backend = None    # a weak reference to its backend, or None
         self._step = np.zeros(1, dtype=np.int64)
         self._state = None
+        self._checked(settings)
+        self._settings = settings
+
+    def __getattr__(self, name):
+        settings = self.__dict__.get("_settings")
+        if settings is not None and name in settings:
+            return settings[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name, value):
+        if name not in self._settings_names:
+            object.__setattr__(self, name, value)
+            return
+        new = dict(self._settings)
+        new[name] = value
+        self._checked(new)
+        if self._state is not None:
+            if self._names_of(new) != self._state_names:
+                raise ValueError(f"{name}={value!r} needs other optimizer state than this "
+                                 f"bound {type(self).__name__} keeps; assign a new optimizer "
+                                 f"to the network instead")
+            backend = self._backend()
+            if backend is not None:
+                backend.set_hyper(self._hyper_of(new), self._code_of(new))
+        self._settings = new
 
     # -- what the core needs ------------------------------------------------------------------
 
-    def _hyper(self):
-        """(momentum, nesterov, beta1, beta2, alpha, eps, weight_decay, amsgrad)."""
+    @staticmethod
+    def _checked(settings):
+        """Validate (and normalise, in place) a dict of hyper-parameters by name."""
         raise NotImplementedError
 
-    def _code(self):
+    @staticmethod
+    def _names_of(settings):
+        """Names of the state arrays kept per parameter array under these settings."""
+        raise NotImplementedError
+
+    @property
+    def _state_names(self):
+        return self._names_of(self._settings)
+
+    def _code_of(self, settings):
         return self._kind
 
-    def _bind(self, network):
-        """Attach to ``network`` with fresh state (zero moments, step 0)."""
-        if self._network is not None and self._network is not network:
+    def _code(self):
+        return self._code_of(self._settings)
+
+    @staticmethod
+    def _hyper_of(settings):
+        """The settings by name as the core takes them (nncore/_optim.pxd, OptC)."""
+        hyper = {"momentum": 0.0, "nesterov": False, "beta1": 0.0, "beta2": 0.0, "alpha": 0.0,
+                 "eps": 1.0, "weight_decay": 0.0, "amsgrad": False}
+        hyper.update((k, v) for k, v in settings.items() if k in hyper)
+        return hyper
+
+    def _hyper(self):
+        return self._hyper_of(self._settings)
+
+    def _core_args(self, code=None, settings=None):
+        """set_optimizer's arguments for the compiled backend."""
+        code = self._code() if code is None else code
+        settings = self._settings if settings is None else settings
+        return code, self._hyper_of(settings), self._step, self._state
+
+    def _bound_to(self):
+        """The network this optimizer trains, or None."""
+        return None if self._network is None else self._network()
+
+    def _bind(self, network, backend):
+        """Attach to ``network`` (and its backend) with fresh state (zero moments, step 0).
+        Only weak references: the network holds its optimizer, not the other way round."""
+        owner = self._bound_to()
+        if owner is not None and owner is not network:
             raise ValueError(f"this {type(self).__name__} already trains another Network; "
                              f"make a new one (an optimizer holds one network's state)")
         layout = self._state_layout(
@@ -56,7 +126,8 @@ class Optimizer:
                        for group in groups) for groups in layout]
         self._step[0] = 0
         self._state = state
-        self._network = network
+        self._network = weakref.ref(network)
+        self._backend = weakref.ref(backend)
 
     def _state_layout(self, layers, dtype):
         """The state arrays this optimizer keeps for a network of ``layers``, a list of
@@ -76,8 +147,28 @@ class Optimizer:
             ))
         return layout
 
+    def _scale_state(self, ratio):
+        """Multiply every state array by ``ratio``, in place, between two steps (for
+        nncore.sklearn, whose momentum buffers follow a changing learning rate). A changing
+        call of the network: RuntimeError while another thread trains it."""
+        backend = None if self._backend is None else self._backend()
+        if backend is None or not self._state:
+            return
+        backend.begin_change()
+        try:
+            backend.write_lock()
+            try:
+                for groups in self._state:
+                    for group in groups:
+                        for arr in group:
+                            arr *= ratio
+            finally:
+                backend.write_unlock()
+        finally:
+            backend.end_change()
+
     def _unbind(self):
-        self._network = None
+        self._network = self._backend = None
         self._state = None
         self._step[0] = 0
 
@@ -174,22 +265,27 @@ class SGD(Optimizer):
 
     def __init__(self, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
-        momentum = _real(momentum, "momentum", 0.0, 1.0)
-        weight_decay = _real(weight_decay, "weight_decay")
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be a bool, got {type(nesterov).__name__}")
-        if nesterov and momentum == 0:
+        super().__init__(momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+
+    _settings_names = ("momentum", "nesterov", "weight_decay")
+
+    @staticmethod
+    def _checked(s):
+        s["momentum"] = _real(s["momentum"], "momentum", 0.0, 1.0)
+        s["weight_decay"] = _real(s["weight_decay"], "weight_decay")
+        if not isinstance(s["nesterov"], (bool, np.bool_)):
+            raise TypeError(f"nesterov must be a bool, got {type(s['nesterov']).__name__}")
+        s["nesterov"] = bool(s["nesterov"])
+        if s["nesterov"] and s["momentum"] == 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        super().__init__()
-        self.momentum, self.nesterov, self.weight_decay = momentum, bool(nesterov), weight_decay
-        self._state_names = ("momentum_buffer",) if momentum > 0 else ()
 
-    def _code(self):
+    @staticmethod
+    def _names_of(s):
+        return ("momentum_buffer",) if s["momentum"] > 0 else ()
+
+    def _code_of(self, s):
         # without momentum or decay: plain gradient descent, folded into the core's gemm
-        return -1 if self.momentum == 0 and self.weight_decay == 0 else self._kind
-
-    def _hyper(self):
-        return (self.momentum, self.nesterov, 0.0, 0.0, 0.0, 1.0, self.weight_decay, False)
+        return -1 if s["momentum"] == 0 and s["weight_decay"] == 0 else self._kind
 
     def get_config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov,
@@ -225,20 +321,24 @@ class Adam(Optimizer):
                  weight_decay: float | None = None, amsgrad: bool = False) -> None:
         if weight_decay is None:
             weight_decay = self._default_decay
-        beta1 = _real(beta1, "beta1", 0.0, 1.0)
-        beta2 = _real(beta2, "beta2", 0.0, 1.0)
-        eps = _real(eps, "eps", 0.0, low_open=True)
-        weight_decay = _real(weight_decay, "weight_decay")
-        if not isinstance(amsgrad, (bool, np.bool_)):
-            raise TypeError(f"amsgrad must be a bool, got {type(amsgrad).__name__}")
-        super().__init__()
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.weight_decay, self.amsgrad = weight_decay, bool(amsgrad)
-        self._state_names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+        super().__init__(beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad)
 
-    def _hyper(self):
-        return (0.0, False, self.beta1, self.beta2, 0.0, self.eps, self.weight_decay,
-                self.amsgrad)
+    _settings_names = ("beta1", "beta2", "eps", "weight_decay", "amsgrad")
+
+    @staticmethod
+    def _checked(s):
+        s["beta1"] = _real(s["beta1"], "beta1", 0.0, 1.0)
+        s["beta2"] = _real(s["beta2"], "beta2", 0.0, 1.0)
+        s["eps"] = _real(s["eps"], "eps", 0.0, low_open=True)
+        s["weight_decay"] = _real(s["weight_decay"], "weight_decay")
+        if not isinstance(s["amsgrad"], (bool, np.bool_)):
+            raise TypeError(f"amsgrad must be a bool, got {type(s['amsgrad']).__name__}")
+        s["amsgrad"] = bool(s["amsgrad"])
+
+    @staticmethod
+    def _names_of(s):
+        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if s["amsgrad"] else ())
 
     def get_config(self):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
@@ -278,16 +378,20 @@ class RMSprop(Optimizer):
 
     def __init__(self, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
                  weight_decay: float = 0.0) -> None:
-        alpha = _real(alpha, "alpha", 0.0, 1.0)
-        eps = _real(eps, "eps", 0.0, low_open=True)
-        momentum = _real(momentum, "momentum", 0.0, 1.0)
-        weight_decay = _real(weight_decay, "weight_decay")
-        super().__init__()
-        self.alpha, self.eps, self.momentum, self.weight_decay = alpha, eps, momentum, weight_decay
-        self._state_names = ("square_avg",) + (("momentum_buffer",) if momentum > 0 else ())
+        super().__init__(alpha=alpha, eps=eps, momentum=momentum, weight_decay=weight_decay)
 
-    def _hyper(self):
-        return (self.momentum, False, 0.0, 0.0, self.alpha, self.eps, self.weight_decay, False)
+    _settings_names = ("alpha", "eps", "momentum", "weight_decay")
+
+    @staticmethod
+    def _checked(s):
+        s["alpha"] = _real(s["alpha"], "alpha", 0.0, 1.0)
+        s["eps"] = _real(s["eps"], "eps", 0.0, low_open=True)
+        s["momentum"] = _real(s["momentum"], "momentum", 0.0, 1.0)
+        s["weight_decay"] = _real(s["weight_decay"], "weight_decay")
+
+    @staticmethod
+    def _names_of(s):
+        return ("square_avg",) + (("momentum_buffer",) if s["momentum"] > 0 else ())
 
     def get_config(self):
         return {"alpha": self.alpha, "eps": self.eps, "momentum": self.momentum,

@@ -274,17 +274,13 @@ class _BaseMLP(BaseEstimator):
         opt = net.optimizer
         wd = self.alpha / n_batch
         if opt.weight_decay != wd:
-            opt.weight_decay = wd
-            net._backend.set_optimizer(*net._optimizer_args(opt))
+            opt.weight_decay = wd     # validated; both backends use it from the next step
 
     def _scale_momentum(self, ratio):
         opt = self.network_.optimizer
-        if self.solver != "sgd" or ratio == 1.0 or not opt._state_names:
+        if self.solver != "sgd" or ratio == 1.0:
             return
-        for groups in opt._state:
-            for group in groups:
-                for arr in group:
-                    arr *= ratio
+        opt._scale_state(ratio)
 
     def _weight_norms(self):
         """A function returning ||W||^2 summed over the layers (float), for the penalty

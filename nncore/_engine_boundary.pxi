@@ -1,0 +1,210 @@
+# The Engine's checks at the boundary and its bridge to the nogil passes (included by
+# _engine.pyx after the Engine class): its own state, and the arrays a call passes, are checked
+# before anything reaches nogil code.
+
+cdef bint _state_ok(Engine self, bint with_loss):
+    # Every layer's W and b are still the arrays the pointers point into (same data,
+    # dtype, shape; C-contiguous, aligned, writeable, native byte order), the activation
+    # parameters lie in the dtype's range, and
+    # (with_loss) the output suits the loss: what nncore._validate.network_state checks.
+    cdef int l
+    cdef LayerC* ly
+    cdef cnp.ndarray W, b
+    cdef double c, p1
+    for l in range(self.n_layers):
+        ly = &self.layers[l]
+        W = <cnp.ndarray>self._params_keep[3 * l]
+        b = <cnp.ndarray>self._params_keep[3 * l + 1]
+        if not (cnp.PyArray_DATA(W) == ly.W and cnp.PyArray_DATA(b) == ly.b
+                and cnp.PyArray_TYPE(W) == self.typenum
+                and cnp.PyArray_TYPE(b) == self.typenum
+                and cnp.PyArray_NDIM(W) == 2 and cnp.PyArray_NDIM(b) == 1
+                and cnp.PyArray_DIM(W, 0) == ly.n_in and cnp.PyArray_DIM(W, 1) == ly.n_out
+                and cnp.PyArray_DIM(b, 0) == ly.n_out
+                and cnp.PyArray_ISCARRAY(W) and cnp.PyArray_ISCARRAY(b)):
+            return False
+        c, p1 = ly.params[0], ly.params[1]
+        if ly.act == ACT_SIGMOID:
+            if not (fabs(c) <= self.param_max and fabs(p1) <= self.param_max
+                    and (c == 0 or fabs(c) >= self.param_tiny)):
+                return False
+        elif ly.act == ACT_LEAKY_RELU and not fabs(c) <= self.param_max:
+            return False
+    if with_loss and self.loss_code != LOSS_MSE:
+        ly = &self.layers[self.n_layers - 1]
+        if ly.act == ACT_SOFTMAX:
+            return self.loss_code == LOSS_CROSS_ENTROPY
+        return (ly.act == ACT_SIGMOID and not ly.trainable and ly.params[0] > 0
+                and ly.params[0] <= 1)
+    return True
+
+
+cdef void _check(Engine self, bint with_loss) except *:
+    """Raise, with the Network's message, when _state_ok fails."""
+    if _state_ok(self, with_loss):
+        return
+    self.check_state(with_loss)
+    raise RuntimeError("a layer's W or b was reallocated under the network (e.g. by "
+                       "ndarray.resize); build a new Network")
+
+
+cdef bint _finite(Engine self, cnp.ndarray arr, double lo, double hi):
+    cdef Py_ssize_t size = cnp.PyArray_SIZE(arr)
+    cdef void* data = cnp.PyArray_DATA(arr)
+    cdef bint ok
+    with nogil:
+        if self.is_float32:
+            ok = all_finite_in(<float*>data, size, lo, hi)
+        else:
+            ok = all_finite_in(<double*>data, size, lo, hi)
+    return ok
+
+
+cdef tuple _batch(Engine self, object X, object Y):
+    """(X, Y, labels, m, one) ready for nogil code, or the validator's error; checks the
+    network's own state first. X holds m rows of n_in values (it may be the one example
+    (n_in,)); the targets are either Y, m rows of n_out values, or labels, m int32/int64
+    class labels (range-checked by _run where it copies them), the other one None; `one`
+    says X was one example.
+
+    Taken as they are (the fast path): X a C-contiguous (m, n_in) array of the network's
+    dtype, or one example (n_in,); Y rows (m, n_out) of that dtype, or (n_out,) for one
+    example, or integer class labels: an int32/int64 array (m,) or, for one example, an
+    int (n_out > 1). Anything else goes through nncore._validate; integer labels stay labels
+    (no one-hot rows of X's size are made)."""
+    cdef Py_ssize_t m
+    cdef bint one
+    _check(self, True)
+    if _is_exact(X, self.typenum, self.n_in):
+        one, m = False, cnp.PyArray_DIM(<cnp.ndarray>X, 0)
+    elif _is_example(X, self.typenum, self.n_in):
+        one, m = True, 1
+    else:
+        m = 0
+    if m and _finite(self, <cnp.ndarray>X, -INFINITY, INFINITY):
+        if self.n_out > 1 and _is_labels(Y, m):
+            return X, None, Y, m, one
+        if self.n_out > 1 and one and type(Y) is int and 0 <= Y < self.n_out:
+            return X, None, np.full(1, Y, dtype=np.int64), m, one
+        if ((_is_exact(Y, self.typenum, self.n_out)
+                and cnp.PyArray_DIM(<cnp.ndarray>Y, 0) == m and not one)
+                or (one and _is_example(Y, self.typenum, self.n_out))):
+            if _finite(self, <cnp.ndarray>Y, self.target_lo, self.target_hi):
+                return X, Y, None, m, one
+    X, one = self.validate.inputs(X, self.n_in, self.dtype)
+    m = X.shape[0]
+    if not one:
+        labels = self.validate.class_labels(Y, m, self.n_out)
+        if labels is not None:
+            return X, None, labels, m, one
+    Y = self.validate.targets(Y, m, self.n_out, self.dtype, self.loss_code, one)
+    return X, Y, None, m, one
+
+
+cdef object _weights(Engine self, object sw, Py_ssize_t m):
+    """Sample weights for m rows ready for nogil code: None, or a C-contiguous float64
+    array (m,) of finite values >= 0 with a finite sum > 0 (taken as it is when it already
+    is one; anything else goes through nncore._validate.sample_weight)."""
+    cdef double total = 0
+    cdef Py_ssize_t r
+    cdef const double* w
+    if sw is None:
+        return None
+    if (cnp.PyArray_CheckExact(sw) and cnp.PyArray_NDIM(<cnp.ndarray>sw) == 1
+            and cnp.PyArray_TYPE(<cnp.ndarray>sw) == cnp.NPY_FLOAT64
+            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>sw)
+            and cnp.PyArray_DIM(<cnp.ndarray>sw, 0) == m):
+        w = <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw)
+        with nogil:
+            if all_finite_in(w, m, 0.0, INFINITY):
+                for r in range(m):
+                    total += w[r]
+        if total > 0 and isfinite(total):
+            return sw
+    return self.validate.sample_weight(sw, m)
+
+
+cdef bint _writable_output(Engine self, object out, object X, Py_ssize_t n):
+    # out is an ndarray (n, n_out) of this dtype, C-contiguous, aligned, writeable, in
+    # native byte order, and its memory does not overlap X's: ready to be written as it is
+    if not cnp.PyArray_CheckExact(out):
+        return False
+    cdef cnp.ndarray o = <cnp.ndarray>out
+    cdef cnp.ndarray x = <cnp.ndarray>X
+    if not (cnp.PyArray_NDIM(o) == 2 and cnp.PyArray_TYPE(o) == self.typenum
+            and cnp.PyArray_ISCARRAY(o) and cnp.PyArray_DIM(o, 0) == n
+            and cnp.PyArray_DIM(o, 1) == self.n_out):
+        return False
+    cdef char* o0 = <char*>cnp.PyArray_DATA(o)
+    cdef char* x0 = <char*>cnp.PyArray_DATA(x)
+    return o0 + cnp.PyArray_NBYTES(o) <= x0 or x0 + cnp.PyArray_NBYTES(x) <= o0
+
+# The Engine's Python-facing calls (included in the body of the Engine class). Each takes a
+# workspace of its own from the pool; reading calls hold the lock for reading for their whole
+# computation, changing calls claim the engine (one at a time) and hold the lock for writing
+# around each step.
+
+
+cdef object _rows(Engine self, object X, Py_ssize_t a, Py_ssize_t b):
+    # rows a:b of an ndarray X, converted by the validator; its error names X's own shape
+    try:
+        return self.validate.inputs(X[a:b], self.n_in, self.dtype)[0]
+    except (ValueError, TypeError):
+        self.validate.inputs(X, self.n_in, self.dtype)
+        raise
+
+
+cdef double _run(Engine self, Workspace ws, object X, object Y, object labels, object sw,
+                 Py_ssize_t start, Py_ssize_t m, double lr, int mode) except? -1:
+    """One pass over rows start:start + m of X and of the targets (Y or labels, as _batch
+    returns them), weighed by sw (a float64 (N,) array, as _weights returns it) unless
+    None, in workspace ws (>= m rows). Class labels are copied into ws and range-checked
+    there, so the pass reads only memory no caller can change. A training mode holds the
+    lock for writing around the pass; a reading call holds it for reading around its whole
+    loop of _run calls."""
+    cdef Py_ssize_t size = 4 if self.is_float32 else 8
+    cdef char* x = <char*>cnp.PyArray_DATA(<cnp.ndarray>X) + start * self.n_in * size
+    cdef char* y = NULL
+    cdef const int64_t* lp = NULL
+    cdef const double* wp = NULL
+    cdef const char* src
+    cdef bint wide = False, ok = True
+    cdef bint direct = self.net.labels_direct
+    cdef double value = 0
+    if labels is None:
+        y = <char*>cnp.PyArray_DATA(<cnp.ndarray>Y) + start * self.n_out * size
+    else:
+        wide = cnp.PyArray_ITEMSIZE(<cnp.ndarray>labels) == 8
+        src = <const char*>cnp.PyArray_DATA(<cnp.ndarray>labels) + start * (8 if wide else 4)
+        if direct:
+            lp = ws.w.l_batch
+        else:
+            y = <char*>ws.w.y_batch
+    if sw is not None:
+        wp = <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw) + start
+    with nogil:
+        if labels is not None:
+            # copied and range-checked (then one-hot rows made from the copy) in the same
+            # release of the GIL as the pass
+            ok = _copy_labels(src, wide, m, self.n_out, ws.w.l_batch)
+            if ok and not direct:
+                if self.is_float32:
+                    _fill_one_hot(ws.w.l_batch, m, self.n_out, <float*>y)
+                else:
+                    _fill_one_hot(ws.w.l_batch, m, self.n_out, <double*>y)
+        if ok:
+            if mode >= MODE_SGD:
+                pthread_rwlock_wrlock(&self.lock)
+            if self.is_float32:
+                value = _pass(&self.net, &ws.w, <float*>x, <float*>y, lp, wp, <int>m,
+                              <float>lr, mode)
+            else:
+                value = _pass(&self.net, &ws.w, <double*>x, <double*>y, lp, wp, <int>m, lr,
+                              mode)
+            if mode >= MODE_SGD:
+                pthread_rwlock_unlock(&self.lock)
+    if not ok:
+        self.validate.class_labels(labels, labels.shape[0], self.n_out)
+        raise ValueError(f"class labels must lie in [0, {self.n_out}) (one changed while "
+                         f"the call ran)")
+    return value

@@ -1,0 +1,196 @@
+# The bodies of the Engine's longer calls (included by _engine.pyx after the Engine class,
+# whose methods of the same names document them).
+
+cdef object _predict(Engine self, object X, object out):
+    # Engine.predict's body (see its docstring)
+    cdef int m
+    cdef Py_ssize_t n, start, chunk, row_bytes
+    cdef bint one = False, convert = False
+    cdef void* x
+    cdef void* o
+    cdef void* zl
+    cdef Workspace ws
+    cdef cnp.npy_intp dims[2]
+    _check(self, False)
+    if _is_exact(X, self.typenum, self.n_in) and _finite(self, <cnp.ndarray>X, -INFINITY,
+                                                               INFINITY):
+        n = cnp.PyArray_DIM(<cnp.ndarray>X, 0)
+    elif _is_example(X, self.typenum, self.n_in) and _finite(self, <cnp.ndarray>X, -INFINITY,
+                                                                   INFINITY):
+        n, one = 1, True
+    elif (out is None and cnp.PyArray_CheckExact(X) and X.ndim == 2
+          and X.shape[1] == self.n_in and X.shape[0] > PREDICT_CHUNK
+          and X.dtype.kind in "fiu"):
+        n, convert = X.shape[0], True
+    else:
+        X, one = self.validate.inputs(X, self.n_in, self.dtype)
+        n = X.shape[0]
+    if out is None:
+        dims[0], dims[1] = n, self.n_out
+        out = (cnp.PyArray_EMPTY(1, &dims[1], self.typenum, 0) if one
+               else cnp.PyArray_EMPTY(2, dims, self.typenum, 0))
+        result = out
+    else:
+        result = out
+        if one or not _writable_output(self, out, X, n):
+            out = self.validate.output(out, X, n, self.n_out, self.dtype, one)
+    chunk = min(n, self.keep_rows)
+    row_bytes = self.n_out * (4 if self.is_float32 else 8)
+    o = cnp.PyArray_DATA(<cnp.ndarray>out)
+    ws = _take(self, <int>chunk, False)
+    zl = ws.w.lw[self.n_layers - 1].z
+    _rdlock(self)
+    try:
+        start = 0
+        while start < n:
+            # out[start:start + m] = forward(X[start:start + m])
+            m = <int>(chunk if n - start > chunk else n - start)
+            if convert:
+                rows = _rows(self, X, start, start + m)
+                x = cnp.PyArray_DATA(<cnp.ndarray>rows)
+            else:
+                x = <char*>cnp.PyArray_DATA(<cnp.ndarray>X) + start * self.n_in * (
+                    4 if self.is_float32 else 8)
+            with nogil:
+                if self.is_float32:
+                    _forward(&self.net, &ws.w, <float*>x, m)
+                else:
+                    _forward(&self.net, &ws.w, <double*>x, m)
+                memcpy(<char*>o + start * row_bytes, zl, <Py_ssize_t>m * row_bytes)
+            start += m
+    finally:
+        pthread_rwlock_unlock(&self.lock)
+        _give(self, ws)
+    return result
+
+
+cdef object _run_epoch(Engine self, object X, object Y, double lr, int batch_size, bint shuffle,
+                uint64_t seed, object sample_weight, object weight_norms, object order):
+    # Engine.run_epoch's body (see its docstring)
+    cdef Py_ssize_t n
+    cdef double value
+    cdef bint labels
+    cdef EpochC e
+    cdef Workspace ws
+    # (lr may be 0: a schedule's rate can reach it)
+    n = X.shape[0] if _is_exact(X, self.typenum, self.n_in) else 0
+    labels = n > 0 and self.n_out > 1 and _is_labels(Y, n) and Y.dtype.itemsize == 8
+    if (not n or not (labels or (_is_exact(Y, self.typenum, self.n_out)
+                                 and Y.shape[0] == n))
+            or batch_size < 1 or not (lr >= 0 and isfinite(lr))):
+        raise ValueError("run_epoch takes arrays validated by Network.fit")
+    if labels and not _all_in_range(cnp.PyArray_DATA(<cnp.ndarray>Y), True, n,
+                                    self.n_out):
+        raise ValueError(f"class labels must lie in [0, {self.n_out})")
+    sw = _weights(self, sample_weight, n)
+    memset(&e, 0, sizeof(EpochC))
+    e.n_rows = e.n = n
+    if order is not None:
+        if not (cnp.PyArray_CheckExact(order) and order.dtype == np.int64
+                and order.ndim == 1 and order.flags.c_contiguous and order.shape[0] > 0
+                and _all_in_range(cnp.PyArray_DATA(<cnp.ndarray>order), True,
+                                  order.shape[0], n)):
+            raise ValueError(f"run_epoch: order must be a non-empty contiguous int64 array "
+                             f"of row indices in [0, {n})")
+        e.idx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>order)
+        e.n = order.shape[0]
+    if weight_norms is not None:
+        if not (cnp.PyArray_CheckExact(weight_norms) and weight_norms.dtype == np.float64
+                and weight_norms.shape == (1,) and weight_norms.flags.c_contiguous
+                and weight_norms.flags.writeable):
+            raise ValueError("run_epoch: weight_norms must be a writeable float64 array (1,)")
+        e.norms = <double*>cnp.PyArray_DATA(<cnp.ndarray>weight_norms)
+        e.norms[0] = 0
+    _check(self, True)
+    e.batch = <int>min(batch_size, e.n)
+    e.X = cnp.PyArray_DATA(<cnp.ndarray>X)
+    e.Y = NULL if labels else cnp.PyArray_DATA(<cnp.ndarray>Y)
+    e.labels = <const int64_t*>cnp.PyArray_DATA(<cnp.ndarray>Y) if labels else NULL
+    e.sw = NULL if sw is None else <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw)
+    e.seed = seed
+    e.mode = self.step_mode
+    e.lock = &self.lock
+    self._claim()
+    try:
+        if e.idx == NULL and shuffle:
+            # the epoch's order, the engine's own: kept for the next epoch of the same
+            # fit (the claim), released when the claim ends
+            if self._index is None or self._index.shape[0] != n:
+                self._index = np.empty(n, dtype=np.int64)
+            e.idx = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>self._index)
+            e.shuffle = True
+        if e.batch != self.last_batch:
+            _keep(self, e.batch)
+        ws = _take(self, e.batch, self.step_mode == MODE_OPTIM)
+        try:
+            with nogil:
+                if self.is_float32:
+                    value = _epoch(&self.net, &ws.w, &e, <float>lr)
+                else:
+                    value = _epoch(&self.net, &ws.w, &e, lr)
+        finally:
+            _give(self, ws)
+    finally:
+        self._release()
+    if e.bad:
+        raise ValueError("a class label or row index left its range while the epoch ran "
+                         "(another thread wrote into the arrays fit was given); the epoch "
+                         "stopped before that batch")
+    return value
+
+
+cdef object _set_optimizer(Engine self, int kind, object hyper, object step, list states):
+    # Engine.set_optimizer's body (see its docstring)
+    cdef int l, k
+    cdef OptC o
+    if not -1 <= kind <= OPT_RMSPROP:
+        raise ValueError(f"Engine: unknown optimizer code {kind}")
+    if not (isinstance(step, np.ndarray) and step.dtype == np.int64 and step.shape == (1,)
+            and step.flags.c_contiguous and step.flags.writeable):
+        raise ValueError("Engine: the step count must be a writeable int64 array (1,)")
+    _settings(&o, hyper)
+    o.kind = kind
+    o.step = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>step)
+    o.bc1 = o.bc2_sqrt = 1.0
+    if kind == -1:
+        states = [((), (), ())] * self.n_layers     # plain gradient descent: no state
+    if len(states) != self.n_layers:
+        raise ValueError("Engine: optimizer states for every layer are needed")
+    need = ((1 if o.momentum > 0 else 0) if kind == OPT_SGD or kind == -1
+            else (1 + (o.momentum > 0)) if kind == OPT_RMSPROP else 2 + bool(o.amsgrad))
+    keep = [step]
+    for l in range(self.n_layers):
+        shapes = ((self.layers[l].n_in, self.layers[l].n_out), (self.layers[l].n_out,),
+                  (2,))
+        dtypes = (self.dtype, self.dtype, np.dtype(np.float64))
+        if len(states[l]) != 3:
+            raise ValueError(f"Engine: layer {l}'s optimizer state needs 3 groups")
+        for j in range(3):
+            group = states[l][j]
+            if len(group) != (need if j < 2 or self.layers[l].trainable else 0):
+                raise ValueError(f"Engine: layer {l} needs {need} optimizer state arrays "
+                                 f"per trained parameter, got {len(group)}")
+            for arr in group:
+                if not (isinstance(arr, np.ndarray) and arr.dtype == dtypes[j]
+                        and arr.shape == shapes[j] and arr.flags.c_contiguous
+                        and arr.flags.aligned and arr.flags.writeable):
+                    raise ValueError(f"Engine: layer {l}'s optimizer state is not a "
+                                     f"writeable array {shapes[j]} of {dtypes[j]}")
+                keep.append(arr)
+    # all checked: repoint, between two steps
+    self.write_lock()
+    for l in range(self.n_layers):
+        for k in range(3):
+            self.layers[l].sW[k] = NULL
+            self.layers[l].sb[k] = NULL
+            self.layers[l].sp[k] = NULL
+        for k, arr in enumerate(states[l][0]):
+            self.layers[l].sW[k] = cnp.PyArray_DATA(<cnp.ndarray>arr)
+        for k, arr in enumerate(states[l][1]):
+            self.layers[l].sb[k] = cnp.PyArray_DATA(<cnp.ndarray>arr)
+        for k, arr in enumerate(states[l][2]):
+            self.layers[l].sp[k] = <double*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+    self.opt = o
+    self._opt_keep = keep
+    self.step_mode = MODE_SGD if kind == -1 else MODE_OPTIM
+    self.write_unlock()

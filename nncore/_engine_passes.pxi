@@ -1,0 +1,360 @@
+# The nogil passes of the engine (included by _engine.pyx): forward, the loss and its
+# gradient, backward with the gradients or the update, and the epoch loop. They trust their
+# input: the Engine checked every array, index and label before it calls them.
+
+cdef enum:
+    MODE_LOSS = 0        # forward and loss only
+    MODE_GRADIENTS = 1   # dW, db (and dc, dbeta) into the workspace; parameters unchanged
+    MODE_SGD = 2         # gradient descent, the update folded into the weight-gradient gemm
+    MODE_OPTIM = 3       # dW, db into the workspace, then the optimizer's update from them
+
+
+cdef void _forward(const NetC* net, WorkC* w, const floating* X, int m) noexcept nogil:
+    # a_l = z_{l-1} @ W_l + b_l;  z_l = phi_l(a_l)   (z_0 = X), into the workspace
+    cdef int l
+    cdef LayerC* ly
+    cdef LayerWork* lw
+    cdef const floating* z_prev = X
+    for l in range(net.n_layers):
+        ly, lw = &net.layers[l], &w.lw[l]
+        dense_forward(z_prev, <floating*>ly.W, <floating*>ly.b, <floating*>lw.a,
+                      m, ly.n_in, ly.n_out)
+        activation_forward(ly.act, ly.params[0], ly.params[1], <floating*>lw.a,
+                           <floating*>lw.z, <floating*>w.lse if ly.act == ACT_SOFTMAX else NULL,
+                           m, ly.n_out)
+        z_prev = <floating*>lw.z
+
+
+cdef void _local_gradient(const LayerC* ly, LayerWork* lw, floating* delta,
+                          int m) noexcept nogil:
+    # delta (the layer's lw.delta) holds g = dL/dz; turn it into dL/da, taking dL/dc and
+    # dL/dbeta of a trainable sigmoid on the way
+    if ly.trainable:
+        sigmoid_param_gradients(ly.params[0], ly.params[1], <floating*>lw.a, delta,
+                                <Py_ssize_t>m * ly.n_out, &lw.dparams[0], &lw.dparams[1])
+    activation_backward(ly.act, ly.params[0], ly.params[1], <floating*>lw.a,
+                        <floating*>lw.z, delta, m, ly.n_out)
+
+
+cdef double _head(const NetC* net, WorkC* w, const floating* Y, const int64_t* labels,
+                  int r0, int k, bint want_delta) noexcept nogil:
+    """The mean loss of rows r0:r0 + k of the output layer against their targets (rows of Y,
+    or class labels), and, when want_delta, those rows of its delta: the gradient of that mean,
+    dL/da (dL/dz for MSE, which _local_gradient then turns into dL/da)."""
+    cdef const LayerC* out = &net.layers[net.n_layers - 1]
+    cdef LayerWork* ow = &w.lw[net.n_layers - 1]
+    cdef int n = out.n_out
+    cdef Py_ssize_t off = <Py_ssize_t>r0 * n
+    cdef floating* a = <floating*>ow.a + off
+    cdef floating* z = <floating*>ow.z + off
+    cdef floating* d = <floating*>ow.delta + off if want_delta else NULL
+    cdef const floating* lse = <const floating*>w.lse
+    cdef const floating* y = Y + off if Y != NULL else NULL
+    cdef double value
+    # The cross-entropies come from the logits, with delta = dL/da in closed form (the caller
+    # checked that their output is a softmax, or a sigmoid with 0 < c <= 1, not trainable).
+    if net.loss == LOSS_CROSS_ENTROPY and out.act == ACT_SOFTMAX:
+        if labels != NULL:
+            return softmax_cross_entropy_labels(a, lse + r0, z, labels + r0, d, k, n)
+        value = softmax_cross_entropy_value(a, lse + r0, y, k, n)
+        if want_delta:
+            softmax_cross_entropy_delta(z, y, d, k, n)
+        return value
+    if net.loss != LOSS_MSE:
+        return sigmoid_cross_entropy(a, y, d, k, n, out.params[0], out.params[1],
+                                     net.loss == LOSS_BINARY_CROSS_ENTROPY)
+    value = loss_value(net.loss, z, y, k, n)
+    if want_delta:
+        loss_gradient(net.loss, z, y, d, k, n)
+    return value
+
+
+cdef double _weighted_head(const NetC* net, WorkC* w, const floating* Y,
+                           const int64_t* labels, const double* sw, int m,
+                           bint want_delta) noexcept nogil:
+    """As _head over all m rows, with sample weights sw (>= 0, finite): the weighted mean
+    sum(sw[r] * L_r) / sum(sw) of the rows' losses, and delta rows scaled by sw[r] / sum(sw)
+    (its gradient). A row of weight 0 adds nothing (not even a NaN of its own); a batch whose
+    weights are all 0 has loss 0 and delta 0."""
+    cdef int r, j, n = net.layers[net.n_layers - 1].n_out
+    cdef double wsum = 0, total = 0
+    cdef floating s
+    cdef floating* d
+    for r in range(m):
+        wsum += sw[r]
+    for r in range(m):
+        d = <floating*>w.lw[net.n_layers - 1].delta + <Py_ssize_t>r * n
+        if sw[r] == 0:
+            if want_delta:
+                memset(d, 0, n * sizeof(floating))
+            continue
+        total += sw[r] * _head(net, w, Y, labels, r, 1, want_delta)
+        if want_delta:
+            s = <floating>(sw[r] / wsum)
+            for j in range(n):
+                d[j] = d[j] * s
+    return total / wsum if wsum > 0 else 0.0
+
+
+cdef double _pass(const NetC* net, WorkC* w, const floating* X, const floating* Y,
+                  const int64_t* labels, const double* sw, int m, floating lr,
+                  int mode) noexcept nogil:
+    """Forward, loss, and (unless MODE_LOSS) backward with gradients or the update, over m
+    rows of X in workspace w.
+
+    The targets are rows Y (m, n_out), or class labels (m,) in [0, n_out) when the output is a
+    softmax with the cross-entropy (other losses get labels as one-hot rows); sw, when not
+    NULL, weighs the rows' losses (see _weighted_head)."""
+    cdef int l
+    cdef double value
+    cdef LayerC* ly
+    cdef LayerWork* lw
+    cdef LayerWork* pw
+    cdef LayerC* out = &net.layers[net.n_layers - 1]
+    cdef OptC* opt = net.opt
+    cdef const floating* z_prev
+
+    _forward(net, w, X, m)
+    if sw == NULL:
+        value = _head(net, w, Y, labels, 0, m, mode != MODE_LOSS)
+    else:
+        value = _weighted_head(net, w, Y, labels, sw, m, mode != MODE_LOSS)
+    if mode == MODE_LOSS:
+        return value
+    if net.loss == LOSS_MSE:
+        lw = &w.lw[net.n_layers - 1]
+        _local_gradient(out, lw, <floating*>lw.delta, m)
+
+    if mode >= MODE_SGD and not isfinite(value):
+        return value  # no step from a loss that is not finite: the caller raises
+    if mode == MODE_OPTIM:
+        opt_begin_step(opt)
+    elif mode == MODE_SGD and opt.step != NULL:
+        opt.step[0] += 1    # plain SGD keeps no state but counts its steps too
+
+    for l in range(net.n_layers - 1, -1, -1):
+        ly, lw = &net.layers[l], &w.lw[l]
+        z_prev = X if l == 0 else <floating*>w.lw[l - 1].z
+        if l > 0:
+            # delta_prev = delta @ W.T  (then times phi'_prev, below); uses W before its update
+            pw = &w.lw[l - 1]
+            gemm(False, True, m, ly.n_in, ly.n_out, <floating>1, <floating*>lw.delta,
+                 ly.n_out, <floating*>ly.W, ly.n_out, <floating>0, <floating*>pw.delta,
+                 ly.n_in)
+        if mode == MODE_SGD:
+            # W -= lr * z_prev.T @ delta;  b -= lr * delta.sum(0)
+            gemm(True, False, ly.n_in, ly.n_out, m, -lr, z_prev, ly.n_in,
+                 <floating*>lw.delta, ly.n_out, <floating>1, <floating*>ly.W, ly.n_out)
+            column_sums(<floating*>lw.delta, <floating*>ly.b, m, ly.n_out, -lr, <floating>1)
+            if ly.trainable:
+                ly.params[0] -= lr * lw.dparams[0]
+                ly.params[1] -= lr * lw.dparams[1]
+        elif mode == MODE_OPTIM:
+            # dW = z_prev.T @ delta;  W -= step(dW) (with weight decay). One gemm for the whole
+            # dW: computing it in blocks of rows, each updated while in cache, was no faster
+            # with one BLAS thread and several times slower with two on a busy machine (each
+            # call wakes the pool)
+            gemm(True, False, ly.n_in, ly.n_out, m, <floating>1, z_prev, ly.n_in,
+                 <floating*>lw.delta, ly.n_out, <floating>0, <floating*>lw.dW, ly.n_out)
+            opt_update(opt, <floating*>ly.W, <floating*>lw.dW, <floating*>ly.sW[0],
+                       <floating*>ly.sW[1], <floating*>ly.sW[2],
+                       <Py_ssize_t>ly.n_in * ly.n_out, lr, True)
+            # b -= step(db), db = delta.sum(0);  (c, beta) -= step(dc, dbeta)
+            column_sums(<floating*>lw.delta, <floating*>lw.db, m, ly.n_out, <floating>1,
+                        <floating>0)
+            opt_update(opt, <floating*>ly.b, <floating*>lw.db, <floating*>ly.sb[0],
+                       <floating*>ly.sb[1], <floating*>ly.sb[2], ly.n_out, lr, False)
+            if ly.trainable:
+                opt_update(opt, ly.params, &lw.dparams[0], ly.sp[0], ly.sp[1], ly.sp[2],
+                           2, <double>lr, False)
+        else:
+            # dW = z_prev.T @ delta;  db = delta.sum(0)
+            gemm(True, False, ly.n_in, ly.n_out, m, <floating>1, z_prev, ly.n_in,
+                 <floating*>lw.delta, ly.n_out, <floating>0, <floating*>lw.dW, ly.n_out)
+            column_sums(<floating*>lw.delta, <floating*>lw.db, m, ly.n_out, <floating>1,
+                        <floating>0)
+        if l > 0:
+            _local_gradient(&net.layers[l - 1], pw, <floating*>pw.delta, m)
+    return value
+
+
+cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
+    cdef uint64_t z
+    state[0] += <uint64_t>0x9E3779B97F4A7C15
+    z = state[0]
+    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9
+    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EB
+    return z ^ (z >> 31)
+
+
+cdef void _shuffled_index(int64_t* idx, Py_ssize_t n, uint64_t seed) noexcept nogil:
+    # idx = a permutation of range(n): Fisher-Yates driven by splitmix64(seed). j in [0, i] is
+    # (top 32 random bits * (i + 1)) >> 32, a multiply instead of a 64-bit division (which cost
+    # 0.5 us per step of a 3-4-2 fit); its bias, below (i + 1) / 2**32, is far under anything a
+    # shuffle for SGD could notice. Beyond 2**32 examples, the modulo (bias below n / 2**64).
+    cdef Py_ssize_t i, j
+    cdef int64_t t
+    cdef uint64_t state = seed
+    for i in range(n):
+        idx[i] = i
+    for i in range(n - 1, 0, -1):
+        if i < <Py_ssize_t>4294967295:
+            j = <Py_ssize_t>(((_splitmix64(&state) >> 32) * <uint64_t>(i + 1)) >> 32)
+        else:
+            j = <Py_ssize_t>(_splitmix64(&state) % <uint64_t>(i + 1))
+        t = idx[i]
+        idx[i] = idx[j]
+        idx[j] = t
+
+
+cdef bint _copy_labels(const void* labels, bint wide, Py_ssize_t m, int n_out,
+                       int64_t* out) noexcept nogil:
+    # out[:m] = labels[:m] (int64 when wide, else int32), each checked to lie in [0, n_out)
+    # as it is copied: the core reads only the copy, which no caller can change. False when a
+    # label is out of range.
+    cdef Py_ssize_t r
+    cdef int64_t v
+    cdef bint ok = True
+    for r in range(m):
+        v = (<const int64_t*>labels)[r] if wide else (<const int32_t*>labels)[r]
+        ok &= (v >= 0) & (v < n_out)
+        out[r] = v
+    return ok
+
+
+cdef void _fill_one_hot(const int64_t* labels, Py_ssize_t m, int n_out,
+                        floating* Y) noexcept nogil:
+    # Y[:m] = np.eye(n_out)[labels], for labels already checked by _copy_labels
+    cdef Py_ssize_t r
+    memset(Y, 0, m * n_out * sizeof(floating))
+    for r in range(m):
+        Y[r * n_out + labels[r]] = 1
+
+
+cdef bint _all_in_range(const void* values, bint wide, Py_ssize_t m,
+                        Py_ssize_t stop) noexcept nogil:
+    # every one of m int64 (wide) or int32 values lies in [0, stop): class labels, row indices
+    cdef Py_ssize_t r
+    cdef int64_t v
+    cdef bint ok = True
+    for r in range(m):
+        v = (<const int64_t*>values)[r] if wide else (<const int32_t*>values)[r]
+        ok &= (v >= 0) & (v < stop)
+    return ok
+
+
+cdef double _weights_squared(const NetC* net, bint is_float32) noexcept nogil:
+    # sum over the layers of ||W||^2 (not b), in double, four sums in turn (a chain of one
+    # would wait on each addition)
+    cdef int l
+    cdef Py_ssize_t i, size
+    cdef double s0, s1, s2, s3, x
+    cdef const float* w32
+    cdef const double* w64
+    s0 = s1 = s2 = s3 = 0
+    for l in range(net.n_layers):
+        size = <Py_ssize_t>net.layers[l].n_in * net.layers[l].n_out
+        w32 = <const float*>net.layers[l].W
+        w64 = <const double*>net.layers[l].W
+        i = 0
+        while i + 4 <= size:
+            if is_float32:
+                s0 += <double>w32[i] * w32[i]
+                s1 += <double>w32[i + 1] * w32[i + 1]
+                s2 += <double>w32[i + 2] * w32[i + 2]
+                s3 += <double>w32[i + 3] * w32[i + 3]
+            else:
+                s0 += w64[i] * w64[i]
+                s1 += w64[i + 1] * w64[i + 1]
+                s2 += w64[i + 2] * w64[i + 2]
+                s3 += w64[i + 3] * w64[i + 3]
+            i += 4
+        while i < size:
+            x = <double>w32[i] if is_float32 else w64[i]
+            s0 += x * x
+            i += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept nogil:
+    """One epoch of mini-batch steps (e.mode: MODE_SGD or MODE_OPTIM) over e.n rows of X and
+    of the targets (rows Y or class labels), weighed by e.sw when not NULL: rows in order when
+    e.idx is NULL, else rows e.idx[0..n-1], a fresh permutation of range(n) drawn from e.seed
+    into e.idx first when e.shuffle. Returns the mean of the losses before each step, weighted
+    by batch size. When e.norms is not NULL, it gets the sum over the steps of
+    sum_l ||W_l||^2 before each step (an L2 penalty's share of the reported loss, as
+    scikit-learn's MLP reports it).
+
+    Each batch's row indices and class labels are checked where they are read, and the labels
+    are copied into the workspace first: memory the caller can still change (another thread
+    relabelling y) can stop the epoch (e.bad), never make it read or write out of bounds. Each
+    step holds e.lock for writing, so a reading call in another thread sees the parameters
+    between two whole steps."""
+    cdef int n_in = net.layers[0].n_in
+    cdef int n_out = net.layers[net.n_layers - 1].n_out
+    cdef const floating* X = <const floating*>e.X
+    cdef const floating* Y = <const floating*>e.Y
+    cdef const int64_t* labels = e.labels
+    cdef const double* sw = e.sw
+    cdef floating* x_batch = <floating*>w.x_batch
+    cdef floating* y_batch = <floating*>w.y_batch
+    cdef Py_ssize_t start, i, n = e.n
+    cdef int m, r, j
+    cdef double total = 0, value
+    cdef const floating* xs
+    cdef const floating* ys
+    cdef const int64_t* ls
+    cdef const double* ws
+    if e.shuffle:
+        _shuffled_index(e.idx, n, e.seed)
+    start = 0
+    while start < n:
+        m = <int>(e.batch if n - start > e.batch else n - start)
+        ys, ls = NULL, NULL
+        if e.idx != NULL:
+            # the batch's rows idx[start:start + m] of X, of Y or the labels, and of sw
+            # (loops, not memcpy: rows of a few values made the calls cost 2 us per step)
+            for r in range(m):
+                i = e.idx[start + r]
+                if i < 0 or i >= e.n_rows:
+                    e.bad = True
+                    return total / start if start else 0.0
+                for j in range(n_in):
+                    x_batch[<Py_ssize_t>r * n_in + j] = X[i * n_in + j]
+                if labels != NULL:
+                    w.l_batch[r] = labels[i]
+                else:
+                    for j in range(n_out):
+                        y_batch[<Py_ssize_t>r * n_out + j] = Y[i * n_out + j]
+                if sw != NULL:
+                    w.w_batch[r] = sw[i]
+            xs, ws = x_batch, (w.w_batch if sw != NULL else NULL)
+            if labels == NULL:
+                ys = y_batch
+            elif not _copy_labels(w.l_batch, True, m, n_out, w.l_batch):
+                e.bad = True
+                return total / start if start else 0.0
+        else:
+            xs = X + start * n_in
+            ws = sw + start if sw != NULL else NULL
+            if labels == NULL:
+                ys = Y + start * n_out
+            elif not _copy_labels(labels + start, True, m, n_out, w.l_batch):
+                e.bad = True
+                return total / start if start else 0.0
+        if labels != NULL:
+            # class labels reach _pass as they are for the softmax cross-entropy, else as
+            # one-hot rows
+            if net.labels_direct:
+                ls = w.l_batch
+            else:
+                _fill_one_hot(w.l_batch, m, n_out, y_batch)
+                ys = y_batch
+        pthread_rwlock_wrlock(e.lock)
+        if e.norms != NULL:
+            e.norms[0] += _weights_squared(net, floating is float)
+        value = _pass(net, w, xs, ys, ls, ws, m, lr, e.mode)
+        pthread_rwlock_unlock(e.lock)
+        total += value * m
+        start += m
+    return total / n

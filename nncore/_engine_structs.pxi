@@ -1,0 +1,83 @@
+# The structs of the engine's nogil code (included by _engine.pyx).
+#
+# A network (NetC: its layers' parameters and optimizer state) is shared by every call; a
+# workspace (WorkC: a, z, delta, gradients and gather buffers) belongs to one call at a time,
+# taken from the engine's pool. The nogil passes get both, so that calls from several threads
+# never write into each other's buffers.
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef struct pthread_rwlock_t:
+        pass
+    ctypedef struct pthread_rwlockattr_t:
+        pass
+    int pthread_rwlockattr_init(pthread_rwlockattr_t* attr)
+    int pthread_rwlockattr_destroy(pthread_rwlockattr_t* attr)
+    int pthread_rwlockattr_setkind_np(pthread_rwlockattr_t* attr, int pref)
+    int PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP
+    int pthread_rwlock_init(pthread_rwlock_t* lock, const pthread_rwlockattr_t* attr)
+    int pthread_rwlock_destroy(pthread_rwlock_t* lock)
+    int pthread_rwlock_rdlock(pthread_rwlock_t* lock)
+    int pthread_rwlock_tryrdlock(pthread_rwlock_t* lock)
+    int pthread_rwlock_wrlock(pthread_rwlock_t* lock)
+    int pthread_rwlock_unlock(pthread_rwlock_t* lock)
+
+
+cdef struct LayerC:
+    # one layer's parameters and optimizer state: what the network is
+    int n_in
+    int n_out
+    int act
+    bint trainable
+    void* W              # (n_in, n_out), owned by the Python layer
+    void* b              # (n_out,)
+    double* params       # the activation's float64 parameters: (c, beta) or (delta, 0)
+    void* sW[3]          # optimizer state beside W (as many as the rule uses, else NULL)
+    void* sb[3]          # ... beside b
+    double* sp[3]        # ... beside a trainable sigmoid's (c, beta): 2 float64 each
+
+
+cdef struct LayerWork:
+    # one layer's share of a workspace: what one call computes
+    void* a              # (capacity, n_out)
+    void* z              # (capacity, n_out)
+    void* delta          # (capacity, n_out)
+    void* dW             # (n_in, n_out) gradient store (MODE_GRADIENTS, MODE_OPTIM), or NULL
+    void* db             # (n_out,)
+    double dparams[2]    # dL/dc, dL/dbeta of a trainable sigmoid, from the last pass
+
+
+cdef struct WorkC:
+    int capacity         # rows
+    LayerWork* lw        # one per layer
+    void* lse            # (capacity,) logsumexp of softmax rows
+    void* x_batch        # (capacity, n_in) gathered rows of X
+    void* y_batch        # (capacity, n_out) gathered target rows, or one-hot rows of labels
+    int64_t* l_batch     # (capacity,) class labels of the batch, copied and range-checked
+    double* w_batch      # (capacity,) gathered sample weights
+
+
+cdef struct NetC:
+    LayerC* layers
+    int n_layers
+    int loss             # LOSS_* code
+    bint labels_direct   # softmax output with the cross-entropy: labels go in as they are
+    OptC* opt
+
+
+cdef struct EpochC:
+    # the arguments of one epoch of the core's loop (see _epoch)
+    const void* X        # (n_rows, n_in) in the network's dtype
+    const void* Y        # (n_rows, n_out) target rows, or NULL with labels
+    const int64_t* labels    # (n_rows,) class labels, or NULL
+    const double* sw     # (n_rows,) sample weights, or NULL
+    Py_ssize_t n_rows    # rows of X: every index (of idx, of a label's class) is checked
+    Py_ssize_t n         # rows the epoch visits (n_rows, or len(idx) for a given order)
+    int batch
+    int64_t* idx         # the order (NULL: rows in order)
+    bint shuffle         # draw a permutation into idx first, from seed
+    uint64_t seed
+    int mode             # MODE_SGD or MODE_OPTIM
+    double* norms        # NULL, or gets sum over steps of sum_l ||W_l||^2 before each step
+    pthread_rwlock_t* lock   # taken for writing around each step
+    bint bad             # out: a row index or class label out of range was met (the
+                         # caller changed it during the epoch); the epoch stopped before it
