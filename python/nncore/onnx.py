@@ -21,6 +21,7 @@ softmax          Softmax(axis=-1)
 """
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from typing import TYPE_CHECKING, Any, Union
@@ -142,6 +143,9 @@ def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None,
                 bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
                 raise ValueError(f"layer {l}'s {name} contains NaN or inf (first at index "
                                  f"{list(bad)}); the exported model would compute NaN")
+    # the graph is built from a copy taken between two whole steps (the copy holds the network's
+    # read lock), so that a fit running in another thread cannot change a layer meanwhile
+    net = copy.deepcopy(net)
 
     dtype = net.dtype
     elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
