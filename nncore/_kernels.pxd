@@ -10,7 +10,7 @@
 from cython cimport floating
 from libc.stdint cimport int64_t
 
-# Activation codes; the Python side names them in nncore.activations.
+# Activation codes, declared once: Python reads them by name from nncore._kernels.ACTIVATION_CODES.
 cdef enum:
     ACT_IDENTITY = 0
     ACT_SIGMOID = 1       # z = c / (1 + exp(-beta * a)); params = (c, beta)
@@ -19,7 +19,7 @@ cdef enum:
     ACT_LEAKY_RELU = 4    # z = a if a >= 0 else delta * a; params = (delta,)
     ACT_SOFTMAX = 5
 
-# Loss codes; the Python side names them in nncore.losses.
+# Loss codes, declared once: Python reads them by name from nncore._kernels.LOSS_CODES.
 cdef enum:
     LOSS_MSE = 0
     LOSS_CROSS_ENTROPY = 1

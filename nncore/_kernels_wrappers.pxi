@@ -304,3 +304,14 @@ def matmul_repeat(const floating[:, ::1] A, const floating[:, ::1] B, floating[:
         for r in range(reps):
             _gemm_by(which, trans_a, trans_b, m, n, k, <floating>1, &A[0, 0], A.shape[1],
                      &B[0, 0], B.shape[1], <floating>0, &C[0, 0], n)
+
+
+# ---------------------------------------------------------------------------------------------
+# The core's codes by name. The codes are declared once, in _kernels.pxd; nncore.activations
+# and nncore.losses read them from here, so Python never writes a code of its own.
+# ---------------------------------------------------------------------------------------------
+
+ACTIVATION_CODES = {"identity": ACT_IDENTITY, "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH,
+                    "relu": ACT_RELU, "leaky_relu": ACT_LEAKY_RELU, "softmax": ACT_SOFTMAX}
+LOSS_CODES = {"mse": LOSS_MSE, "cross_entropy": LOSS_CROSS_ENTROPY,
+              "binary_cross_entropy": LOSS_BINARY_CROSS_ENTROPY}

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from . import _kernels
+
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Mapping, Union
 
@@ -33,8 +35,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax",
            "get_activation", "ACTIVATION_NAMES", "OUTPUT_ONLY"]
 
-# Codes shared with the core (nncore/_kernels.pxd: ACT_*).
-IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = range(6)
+# The core's codes, read from the compiled module (declared once, in nncore/_kernels.pxd).
+IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = (
+    _kernels.ACTIVATION_CODES[name]
+    for name in ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"))
 
 
 def _real(value: Any, name: str) -> float:

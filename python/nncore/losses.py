@@ -21,17 +21,19 @@ caps the loss nor zeroes the gradient:
 - softmax + cross_entropy: delta = (yhat * y.sum(1) - y) / N, which is (yhat - y) / N for
   targets whose rows sum to 1 (one-hot rows, class labels, probabilities);
 - sigmoid (c = 1) + binary_cross_entropy: delta = beta * (yhat - y) / N;
-- the other sigmoid cases: see sigmoid_cross_entropy in nncore/_kernels.pyx.
+- the other sigmoid cases: see sigmoid_cross_entropy in nncore/_kernels_math.pxi.
 
 identity + mse gives delta = (yhat - y) / N through the general rule.
 """
 __all__ = ["LOSS_NAMES", "loss_code"]
 
-# Codes shared with the core (nncore/_kernels.pxd: LOSS_*).
-MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(3)
-_CODES = {"mse": MSE, "cross_entropy": CROSS_ENTROPY, "binary_cross_entropy": BINARY_CROSS_ENTROPY}
-LOSS_NAMES = tuple(_CODES)
+from . import _kernels
 
+# The core's codes, read from the compiled module (declared once, in nncore/_kernels.pxd).
+_CODES = dict(_kernels.LOSS_CODES)
+MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = (
+    _CODES[name] for name in ("mse", "cross_entropy", "binary_cross_entropy"))
+LOSS_NAMES = tuple(_CODES)
 
 
 def loss_code(name):
