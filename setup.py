@@ -6,7 +6,8 @@ The Cython sources live in ``nncore/`` (the repository's top folder) and are bui
 Compiler directives are set once, here. ``NNCORE_DEBUG=1 pip install .`` turns bounds,
 wraparound and initialisation checks back on for a debug build. ``NNCORE_SANITIZE=1`` does the
 same and builds with AddressSanitizer and UndefinedBehaviorSanitizer (``.ci/sanitize`` runs the
-tests on such a build). Without either variable the build is the optimised one.
+tests on such a build); ``NNCORE_SANITIZE=thread`` builds with ThreadSanitizer instead
+(``.ci/sanitize`` runs the thread tests on it). Without either variable the build is the optimised one.
 """
 import glob
 import os
@@ -18,8 +19,10 @@ from setuptools.command.build_py import build_py
 
 SANITIZE = os.environ.get("NNCORE_SANITIZE", "") not in ("", "0")
 DEBUG = SANITIZE or os.environ.get("NNCORE_DEBUG", "") not in ("", "0")
-SANITIZER_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
-                   "-fno-omit-frame-pointer"]
+# NNCORE_SANITIZE=thread: ThreadSanitizer instead (it cannot be combined with AddressSanitizer)
+SANITIZER_FLAGS = (["-fsanitize=thread"] if os.environ.get("NNCORE_SANITIZE") == "thread"
+                   else ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
+                   ) + ["-fno-omit-frame-pointer"]
 
 directives = {
     "language_level": 3,
