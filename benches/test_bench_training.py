@@ -1,5 +1,5 @@
 """pytest-benchmark suite: nncore against a plain NumPy step, PyTorch and scikit-learn on the
-networks of issue 6 (``nncore.bench.CONFIGS``).
+five reference networks (``nncore.bench.CONFIGS``).
 
     pytest benches/ --benchmark-only                  # everything, a few minutes
     pytest benches/ --benchmark-only -k "float32 and fit"

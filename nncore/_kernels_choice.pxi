@@ -188,7 +188,8 @@ def _scipy_blas():
 
     When this is the first load of SciPy's OpenBLAS, its idle threads are told to sleep at once
     (OPENBLAS_THREAD_TIMEOUT, unless the user set it): otherwise its pool and NumPy's spin
-    against each other in code that alternates nncore and NumPy products (README.md, "BLAS")."""
+    against each other in code that alternates nncore and NumPy products (the docs'
+    performance page, "BLAS")."""
     user_timeout = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
     if user_timeout is None:
         os.environ["OPENBLAS_THREAD_TIMEOUT"] = "4"

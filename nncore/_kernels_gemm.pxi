@@ -7,7 +7,7 @@
 # ---------------------------------------------------------------------------------------------
 
 # Which code computes a product of m * n * k multiply-adds, chosen by measurement (`python
-# benches/matmul_cutover.py`, one quiet run of it in README.md, "How the core computes"):
+# benches/matmul_cutover.py`, one quiet run of it on the docs' performance page):
 # - the portable loops below GEMM_SIMD_MIN_MNK;
 # - the core's SIMD tiles (_simd.h: AVX-512 or AVX2 + FMA, by the CPU) up to
 #   GEMM_BLAS_MIN_MNK: on one core they keep up with NumPy's OpenBLAS at every shape of the
@@ -16,7 +16,7 @@
 #   25-35%);
 # - BLAS above;
 # - except narrow products, where BLAS, which packs its operands first, was faster (AVX-512,
-#   NumPy's OpenBLAS; benches/matmul_cutover.py, README.md "How the core computes"): products
+#   NumPy's OpenBLAS; benches/matmul_cutover.py, the docs' performance page): products
 #   with at most GEMM_NARROW_N_MAX columns from GEMM_NARROW_N_BLAS_MIN_MNK multiply-adds on (a
 #   regression's single output: a tile one vector wide and mostly empty broadcasts as many
 #   values of A as it makes vector multiply-adds; BLAS 1.3-8x faster), and op(A) = A.T with at

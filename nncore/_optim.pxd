@@ -2,7 +2,7 @@
 #
 # One elementwise kernel per update rule, over a parameter array w, its gradient g and the
 # optimizer's state arrays of the same size (s0, s1, s2; which ones a rule uses is below). The
-# rules are torch.optim's (SGD, Adam, AdamW, RMSprop), written as issue 7 and
+# rules are torch.optim's (SGD, Adam, AdamW, RMSprop), as the docs' training page and
 # python/nncore/optimizers.py state them. Kernels trust their input and never allocate.
 
 from libc.stdint cimport int64_t

@@ -340,14 +340,14 @@ def test_targets_are_the_issues():
     assert targets["64-32-10-b32", "float64"] == (5, 5)
     assert bench.CONFIGS[0].target("predict", "float32") is None
     assert bench.GEMM_SHAPE == (256, 1024, 1024) and bench.GEMM_SHARE_TARGET == 0.9
-    # issue 7: Adam at most 1.5x the SGD step on 64-32-10 b32, 1.3x on 784-256-10 b64, and
+    # the Adam step: at most 1.5x the SGD step on 64-32-10 b32, 1.3x on 784-256-10 b64, and
     # faster than PyTorch's Adam on every network
     assert {c.id: c.adam_bound for c in bench.CONFIGS} == {
         "3-4-2-b1": None, "3-4-2-b32": None, "64-32-10-b32": 1.5, "784-256-10-b64": 1.3,
         "784-1024-1024-10-b256": None}
     assert bench.ADAM_TORCH_TARGET == 1
     from nncore.bench import estimators
-    assert estimators.ESTIMATOR_TARGET == 5  # issue 8
+    assert estimators.ESTIMATOR_TARGET == 5  # the estimators' fit vs scikit-learn's
 
 
 def _row(config, dtype, op, **us):
@@ -395,7 +395,7 @@ def test_adam_table_ratios_and_bounds():
     # neither ratio: the bound unmarked, no target
     assert body[3].split()[4:] == ["-", "140", "-", "<=1.3x", "-", "-", "-"]
     assert bench.adam_summary(rows) == [
-        "Adam within the issue's bound of the SGD step: 1 of 2",
+        "Adam within its bound of the SGD step: 1 of 2",
         "Adam faster than PyTorch's Adam step: 2 of 3"]
     # the main table and its summary leave the Adam rows out
     assert "adam" not in bench.format_table(rows)
@@ -576,9 +576,9 @@ def test_report_of_one_network():
     assert isinstance(rows[-1].extra["subnormal"], int)
     assert "nncore-numpy" not in rows[0].seconds  # the oracle is not in the default report
     assert "vs NumPy" in text and "3-4-2 sigmoid b1" in text and "CPU:" in text
-    assert "Adam (issue 7)" in text and "Adam/SGD" in text
+    assert "Adam: nncore's step inside fit" in text and "Adam/SGD" in text
     assert numpy_rates == step_rates == {} and threads == []  # neither network is in this run
-    assert estimator_results == [] and "issue 8" not in text
+    assert estimator_results == [] and "scikit-learn's estimators" not in text
     assert text.rstrip().endswith("made by: python -m nncore bench --quick --dtype float64 "
                                   "--network 3-4-2-b1")
 
@@ -604,7 +604,7 @@ def test_report_with_the_estimators(monkeypatch):
         ("sgd", "auto", "float64"), ("sgd", 32, "float64"), ("adam", "auto", "float64"),
         ("adam", 32, "float64")]
     assert all(r.n_iter == {"nncore": 1, "sklearn": 1} for r in estimator_results)
-    assert "scikit-learn's estimators (issue 8)" in text and "1 epochs each" in text
+    assert "scikit-learn's estimators: nncore.sklearn" in text and "1 epochs each" in text
     assert "solver=adam batch=32" in text and "nncore.sklearn fit >= 5x faster" in text
 
 
@@ -617,7 +617,7 @@ def test_report_without_the_peers(monkeypatch):
     text = out.getvalue()
     assert "not measured (cannot be imported): torch, sklearn" in text
     assert "PyTorch us" not in text and "sklearn us" not in text
-    assert "issue 8" not in text  # no scikit-learn, no estimators
+    assert "scikit-learn's estimators" not in text  # no scikit-learn, no estimators
     assert rows[-1].op == bench.ADAM and set(rows[-1].seconds) == {"nncore"}
     rows = rows[:-1]
     assert "nncore-NumPy us" in text and "vs nncore-NumPy" in text

@@ -92,7 +92,7 @@ def test_optimizer_steps_agree_with_the_numpy_backend(optimizer, dtype, cpu_path
 def test_the_adam_update_is_its_formula_at_zero_and_infinite_second_moments(dtype, n, decoupled,
                                                                             cpu_path):
     # On AVX-512 (and AVX2 float32) the update divides by estimates refined by Newton steps;
-    # v = 0 and v = inf are their special cases. Step t = 3 of the formula of issue 7, float64.
+    # v = 0 and v = inf are their special cases. Step t = 3 of Adam's update as torch.optim.Adam defines it, float64.
     from nncore import _optim
     rng = np.random.default_rng(n)
     w = rng.normal(size=n).astype(dtype)

@@ -150,10 +150,18 @@ def test_the_package_docstring_points_to_the_docs():
     assert "README" not in nncore.__doc__
 
 
-@pytest.mark.parametrize("page", sorted((DOCS / "guide").glob("*.md")), ids=lambda p: p.name)
+def _pages_with_python_blocks():
+    """The guide's pages whose ```python blocks are shown, not run, by the docs' build: the
+    drop-in topic pages of docs/guide/ and the user guide's (but the Dask page's, run by
+    tests/test_dask.py)."""
+    pages = sorted((DOCS / "guide").glob("*.md")) + sorted((DOCS / "user-guide").glob("*.md"))
+    return [p for p in pages if p != SCALING_OUT and _python_blocks(p.read_text("utf-8"))]
+
+
+@pytest.mark.parametrize("page", _pages_with_python_blocks(), ids=lambda p: p.name)
 def test_guide_topic_pages_code_runs(page, tmp_path, monkeypatch):
-    """The ```python blocks of a topic page in docs/guide/ run, in order, in one namespace
-    (their >>> blocks are run by the docs' doctest build)."""
+    """The ```python blocks of a guide page run, in order, in one namespace (their >>> blocks
+    are run by the docs' doctest build)."""
     blocks = [(section, code) for section, code in _python_blocks(page.read_text("utf-8"))
               if not code.lstrip().startswith(">>>")]
     monkeypatch.chdir(tmp_path)

@@ -9,7 +9,7 @@ name           z = phi(a)                                       phi'(a), from th
 =============  ===============================================  =================================
 identity       a                                                1
 sigmoid        c / (1 + exp(-beta * a))   (c = beta = 1: the    beta * z * (1 - z / c)
-               logistic function of the seed)                   (= z (1 - z) for c = beta = 1)
+               logistic function of the textbook)               (= z (1 - z) for c = beta = 1)
 tanh           tanh(a) = 2 sigmoid(2a) - 1                      1 - z**2
 relu           max(0, a)                                        1 if a > 0 else 0
 leaky_relu     a if a >= 0 else delta * a                       1 if a >= 0 else delta
@@ -90,7 +90,7 @@ class Identity(Activation):
 
 
 class Sigmoid(Activation):
-    """The seed's scaled sigmoid z = c / (1 + exp(-beta * a)); c = beta = 1 is the logistic.
+    """The textbook's scaled sigmoid z = c / (1 + exp(-beta * a)); c = beta = 1 is the logistic.
 
     Parameters
     ----------
@@ -160,7 +160,7 @@ class ReLU(Activation):
 
 
 class LeakyReLU(Activation):
-    """z = a for a >= 0, delta * a otherwise (the seed names the slope delta).
+    """z = a for a >= 0, delta * a otherwise (the textbook names the slope delta).
 
     Parameters
     ----------

@@ -1,10 +1,10 @@
 """Activations and losses on arrays, computed by nncore's core.
 
 Rows are examples: a 1-D array is one example. float32 input stays float32; anything else is
-computed in float64. Losses take the prediction first, as the seed writes L(yhat, y).
+computed in float64. Losses take the prediction first, as the textbook writes L(yhat, y).
 
 >>> import nncore.functional as F
->>> F.softmax([0.3, 0.6])          # the seed's 0.4255 and 0.5745
+>>> F.softmax([0.3, 0.6])          # the textbook's 0.4255 and 0.5745
 array([0.42555748, 0.57444252])
 >>> round(F.cross_entropy([0.9, 0.1], [1, 0]), 4)      # natural log: -ln(0.9)
 0.1054

@@ -21,7 +21,7 @@ __all__ = ["Dense"]
 class Dense:
     r"""A fully connected layer: ``a = z_prev @ W + b``, ``z = phi(a)``.
 
-    ``W[i, j]`` connects node i of the previous layer to node j of this one (the seed's
+    ``W[i, j]`` connects node i of the previous layer to node j of this one (the textbook's
     :math:`a = W^T z + b`, one example a row).
 
     Parameters

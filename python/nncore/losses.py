@@ -4,13 +4,13 @@ All are averaged over the N examples (rows) and summed over the outputs (columns
 natural log:
 
 ======================  ===========================================================
-mse                     L = 1/(2N) * sum((y - yhat)**2)                (the seed's)
+mse                     L = 1/(2N) * sum((y - yhat)**2)                (the textbook's)
 cross_entropy           L = -1/N * sum(y * log(yhat))
 binary_cross_entropy    L = -1/N * sum(y * log(yhat) + (1 - y) * log(1 - yhat))
 ======================  ===========================================================
 
-The seed's worked figures (0.046 for [0.9, 0.1] against [1, 0]; 1 for [0.1, 0.9]) use base-10
-logarithms; with the natural log they are 0.105 and 2.303.
+The textbook's worked figures (0.046 for [0.9, 0.1] against [1, 0]; 1 for [0.1, 0.9]) use
+base-10 logarithms; with the natural log they are 0.105 and 2.303.
 
 The cross-entropies take probabilities: cross_entropy a softmax output, or a sigmoid output;
 binary_cross_entropy a sigmoid output; the sigmoid with 0 < c <= 1 and not trainable (so that

@@ -359,7 +359,7 @@ class Network:
         return value, grads
 
     def trace(self, X: ArrayLike, Y: ArrayLike) -> list[dict[str, FloatArray]]:
-        """Every quantity of one forward and backward pass, in the seed's notation.
+        """Every quantity of one forward and backward pass, in the textbook's notation.
 
         Returns one dict per layer: ``{"a": a, "z": z, "delta": delta}``, each (N, n_out) (or
         (n_out,) for one example), with a = z_prev @ W + b, z = phi(a), delta = dL/da. A

@@ -1,6 +1,7 @@
-"""The README's examples, as a user writes them: ``mypy --strict`` must pass on this file
-against the installed nncore (its type hints and py.typed). CI runs it (.ci/run); it is never
-imported by the tests (pytest collects only test_*.py)."""
+"""Typical user code, as the README's example and the docs' getting-started, training and ONNX
+pages show it: ``mypy --strict`` must pass on this file against the installed nncore (its type
+hints and py.typed). CI runs it (.ci/run); it is never imported by the tests (pytest collects
+only test_*.py)."""
 from __future__ import annotations
 
 import numpy as np

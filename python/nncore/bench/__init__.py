@@ -3,7 +3,7 @@
 
 What it measures
 ----------------
-For the five networks of the performance issue (``networks.CONFIGS``: softmax output,
+For the five reference networks (``networks.CONFIGS``: softmax output,
 cross-entropy loss, plain SGD with lr 0.01, integer class labels), in float32 and float64,
 three operations:
 
@@ -27,12 +27,12 @@ for each contestant (``baselines``):
   of one epoch with ``max_iter=1``; ``predict_proba``);
 - optionally nncore's ``backend="numpy"`` (the tests' oracle; ``--with-numpy-backend``).
 
-The Adam rows (issue 7; ``--no-adam`` skips them), per network and dtype: nncore's step inside
+The Adam rows (``--no-adam`` skips them), per network and dtype: nncore's step inside
 ``fit`` with ``optimizer="adam"`` (op ``ADAM``), its ratio over the SGD ``fit`` step of the same
 run (bounded by ``Config.adam_bound``: 1.5x on 64-32-10, 1.3x on 784-256-10), and PyTorch's
 ``torch.optim.Adam`` step on a fixed batch, which nncore's should beat on every network.
 
-The scikit-learn estimators (issue 8; ``estimators``; only when scikit-learn is installed and
+The scikit-learn estimators (``estimators``; only when scikit-learn is installed and
 no ``--network`` is given): ``nncore.sklearn.MLPClassifier`` against
 ``sklearn.neural_network.MLPClassifier``, one whole ``fit`` of each on the digits with the same
 parameters, solvers sgd and adam, batch sizes "auto" and 32, float64 and float32; target: 5x.

@@ -1,8 +1,8 @@
-"""The scikit-learn estimators (issue 8): ``nncore.sklearn.MLPClassifier`` against
+"""The scikit-learn estimators: ``nncore.sklearn.MLPClassifier`` against
 ``sklearn.neural_network.MLPClassifier``, each ``fit`` on the same data with the same
 parameters.
 
-The issue's setting: scikit-learn's digits, standardised, 25% held out (stratified, seeded),
+The setting: scikit-learn's digits, standardised, 25% held out (stratified, seeded),
 one hidden layer of 64 ReLU units; ``solver="sgd"`` at ``learning_rate_init=0.05`` and
 ``solver="adam"`` at its default 0.001; every other parameter at the estimators' defaults
 (``alpha=1e-4``, sgd's Nesterov momentum 0.9, ...) except the stopping rule: ``max_iter``
@@ -27,7 +27,7 @@ __all__ = ["ESTIMATOR_TARGET", "ESTIMATOR_SOLVERS", "ESTIMATOR_BATCH_SIZES", "ES
            "HIDDEN", "ESTIMATORS", "EstimatorResult", "digits", "estimator_params",
            "build_estimator", "measure_estimator", "run_estimators"]
 
-# nncore's fit at least this many times faster than scikit-learn's (issue 8)
+# nncore's fit at least this many times faster than scikit-learn's (the estimators' target)
 ESTIMATOR_TARGET = 5.0
 ESTIMATOR_SOLVERS = ("sgd", "adam")
 ESTIMATOR_BATCH_SIZES = ("auto", 32)

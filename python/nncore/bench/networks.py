@@ -1,4 +1,4 @@
-"""The benchmarked networks: sizes, batch, the targets of the performance issue, the data.
+"""The benchmarked networks: sizes, batch, nncore's speed targets, the data.
 
 Every network has a softmax output and the cross-entropy loss and is trained by plain SGD with
 learning rate ``LR``; the labels are integer classes, as classification users pass them.
@@ -19,7 +19,7 @@ LR = 0.01
 ADAM_LR = 0.001
 DTYPES = ("float32", "float64")
 OPS = ("train_step", "fit", "predict")
-# The Adam case (issue 7): nncore's step inside fit with optimizer="adam", and PyTorch's
+# The Adam case: nncore's step inside fit with optimizer="adam", and PyTorch's
 # torch.optim.Adam step on a fixed batch. Not among OPS: only nncore and PyTorch measure it.
 ADAM = "adam"
 
@@ -39,11 +39,11 @@ class Config:
     fit_steps : int
         Batches in the data set that one ``fit`` epoch runs over.
     target_step, target_fit : float, or tuple of (dtype, float) pairs
-        The speedups over the plain NumPy step that the performance issue asks of a
+        The speedups over the plain NumPy step that nncore targets for a
         ``train_step`` call and of a step inside ``fit`` (one value, or one per dtype).
     adam_bound : float or None
         The most that nncore's Adam step inside ``fit`` may cost, as a multiple of its plain
-        SGD step inside ``fit`` (issue 7), or None where the issue sets no bound.
+        SGD step inside ``fit``, or None where there is no bound.
     """
     sizes: tuple
     activation: str
@@ -113,7 +113,7 @@ GEMM_SHARE_TARGET = 0.90
 # Throughput of two networks trained in two threads over the two one after the other.
 THREADS_TARGET = 1.7
 # PyTorch's torch.optim.Adam step over nncore's Adam step inside fit, on every network: nncore
-# faster (issue 7).
+# faster (the Adam step vs PyTorch's Adam).
 ADAM_TORCH_TARGET = 1.0
 
 

@@ -22,7 +22,7 @@ DESCRIPTION = ("Time nncore against a plain NumPy training step, PyTorch and sci
 
 # (target seconds per repeat, repeats) of a case
 QUICK, FULL = (0.005, 5), (0.1, 7)
-# (epochs, target seconds per repeat, repeats) of an estimator's fit: the issue's 100 epochs
+# (epochs, target seconds per repeat, repeats) of an estimator's fit: 100 epochs in a full run
 ESTIMATORS_QUICK, ESTIMATORS_FULL = (10, 0.005, 3), (100, 0.1, 3)
 
 
@@ -147,12 +147,12 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
         "(nncore.bench.PlainNumpyMLP),",
         "in the network's dtype, one-hot targets made once outside the timed calls. Every "
         "contestant gets integer labels.",
-        "vs X = X's time / nncore's time (> 1: nncore is faster); target: the issue's speedup "
-        "over NumPy.",
+        "vs X = X's time / nncore's time (> 1: nncore is faster); target: nncore's speedup target "
+        "over the plain NumPy step.",
         "GFLOP/s: nncore's, in the matrix products.", "")
     say(format_table(rows), "", *summary(rows))
     if any(r.op == ADAM for r in rows):
-        say("", "Adam (issue 7): nncore's step inside fit with optimizer=\"adam\" against its "
+        say("", "Adam: nncore's step inside fit with optimizer=\"adam\" against its "
                 "SGD step inside fit (the fit/step above),",
             "and against PyTorch's torch.optim.Adam step on a fixed batch (zero_grad, forward, "
                 "loss, backward, step; same threads).",
@@ -194,7 +194,7 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
     estimator_results = []
     if estimators and "sklearn" in backends and available("sklearn"):
         epochs = (ESTIMATORS_QUICK if quick else ESTIMATORS_FULL)[0]
-        say("", "scikit-learn's estimators (issue 8): nncore.sklearn.MLPClassifier against "
+        say("", "scikit-learn's estimators: nncore.sklearn.MLPClassifier against "
                 "sklearn.neural_network.MLPClassifier, one whole fit",
             f"on the digits (standardised, 25% held out), hidden_layer_sizes=(64,), relu, "
             f"{epochs} epochs each (tol=0, n_iter_no_change=max_iter),",

@@ -1,6 +1,6 @@
 """The report's tables: one row per (network, dtype, operation), a column per contestant, the
-ratios over nncore and the check against the issue's targets; the Adam rows (issue 7) and the
-scikit-learn estimators (issue 8)."""
+ratios over nncore and the check against nncore's targets; the Adam rows (Adam step vs SGD
+step and vs PyTorch's Adam) and the scikit-learn estimators (nncore.sklearn vs scikit-learn)."""
 import dataclasses
 
 from .baselines import BACKEND_NAMES, BACKENDS
@@ -142,11 +142,11 @@ def adam_table(rows):
     """The ADAM rows of `rows` as a fixed-width table, one line per (config, dtype).
 
     Columns: nncore's SGD step inside ``fit`` (the "fit" row of the same run), its Adam step
-    inside ``fit``, their ratio "Adam/SGD" and the issue's bound on it (<= 1.5x on 64-32-10,
+    inside ``fit``, their ratio "Adam/SGD" and nncore's bound on it (<= 1.5x on 64-32-10,
     <= 1.3x on 784-256-10; ok or MISS), "subnormal" (the subnormal values among nncore's
     parameters and Adam moments after the timing, ``baselines.subnormal_count``: they slow
     each step down), PyTorch's ``torch.optim.Adam`` step on a fixed batch and "vs PyTorch
-    Adam", its time over nncore's Adam step, with the issue's target (nncore faster: >= 1x,
+    Adam", its time over nncore's Adam step, with nncore's target (nncore faster: >= 1x,
     ok or MISS). "-" where a value was not measured.
     """
     header = ["network", "dtype", "SGD fit/step us", "Adam fit/step us", "Adam/SGD", "bound",
@@ -177,7 +177,7 @@ def adam_summary(rows):
     lines = []
     if bounded:
         met = sum(_adam_over_sgd(a, f) <= a.config.adam_bound for a, f in bounded)
-        lines.append(f"Adam within the issue's bound of the SGD step: {met} of {len(bounded)}")
+        lines.append(f"Adam within its bound of the SGD step: {met} of {len(bounded)}")
     versus = [a for a, _ in pairs if a.ratio("torch") is not None]
     if versus:
         faster = sum(a.ratio("torch") >= ADAM_TORCH_TARGET for a in versus)
@@ -190,7 +190,7 @@ def estimator_table(results):
 
     Columns: the epochs both ran ("a/b" for nncore's and scikit-learn's n_iter_ where they
     differ), the seconds of one whole ``fit`` of each, "vs sklearn" (scikit-learn's time over
-    nncore's) with the issue's target (>= 5x, ok or MISS), and each one's held-out accuracy.
+    nncore's) with nncore's target (>= 5x, ok or MISS), and each one's held-out accuracy.
     """
     from .estimators import ESTIMATOR_TARGET
     header = ["MLPClassifier", "dtype", "epochs", "nncore s", "sklearn s", "vs sklearn",

@@ -128,7 +128,8 @@ def mixed_with_numpy(dtype, target=0.02, repeats=5):
 
     On 784-256-10 b64, with the matmul of its first layer's forward shape (64 x 784 @ 784 x
     256) done by NumPy's own BLAS: code that mixes nncore and NumPy pays where the two use
-    different BLAS thread pools that take turns (README.md, "How the core computes").
+    different BLAS thread pools that take turns (docs/user-guide/performance.md, "How the core
+    computes").
     """
     config = CONFIGS[3]
     step = make_case(config, dtype, "train_step", "nncore")
