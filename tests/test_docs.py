@@ -164,6 +164,11 @@ def test_guide_topic_pages_code_runs(page, tmp_path, monkeypatch):
     are run by the docs' doctest build)."""
     blocks = [(section, code) for section, code in _python_blocks(page.read_text("utf-8"))
               if not code.lstrip().startswith(">>>")]
+    # a page whose code imports an optional dependency (an extra, e.g. skl2onnx) runs where
+    # that extra is installed
+    for _, code in blocks:
+        for name in re.findall(r"^(?:import|from)\s+(\w+)", code, flags=re.M):
+            pytest.importorskip(name, reason=f"{page.name} imports {name}, an optional extra")
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "__docs__"}
     for section, code in blocks:
