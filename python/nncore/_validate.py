@@ -8,6 +8,7 @@ wrong, with the shapes involved. Nothing here modifies the network.
 import difflib
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -336,3 +337,17 @@ def activation_params(layers, dtype):
             if not (abs(value) <= big and (name != "c" or value == 0 or abs(value) >= tiny)):
                 raise ValueError(f"layer {l}'s {act.name} has {name} = {value}, outside the "
                                  f"range of {dtype.name}, the network's dtype")
+
+
+def output_path_problem(path):
+    """Why a file cannot be written at ``path`` (the path is a folder, its folder is missing or
+    not writable) as (OSError subclass, message), or None; for the command line and the
+    callbacks, which check their output paths before training and raise their own errors."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        return IsADirectoryError, f"{path} is a folder; give a file name"
+    if not os.path.isdir(folder):
+        return FileNotFoundError, f"{path}: the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return PermissionError, f"{path}: the folder {folder} is not writable"
+    return None

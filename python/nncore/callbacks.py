@@ -26,6 +26,8 @@ import numbers
 import os
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from . import _validate
+
 if TYPE_CHECKING:  # pragma: no cover
     from .network import Network
     from .training import History
@@ -48,13 +50,9 @@ class Callback:
 
 
 def _check_folder(path, what):
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if os.path.isdir(path):
-        raise ValueError(f"{what} path {path} is a folder; give a file name")
-    if not os.path.isdir(folder):
-        raise ValueError(f"{what} path {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{what} path {path}: the folder {folder} is not writable")
+    problem = _validate.output_path_problem(path)
+    if problem is not None:
+        raise ValueError(f"{what} path {problem[1]}")
 
 
 def _path(path, what):

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from . import bench
+from . import _validate
 from . import io as _io
 from ._tables import (FORMATS, MAX_AUTO_CLASSES, META_FORMAT, as_numbers, class_values,
                       json_classes, labels_of, load_model, prepared, read_table, split_rows,
@@ -58,13 +59,10 @@ def _check_output(path, option):
     missing or not writable, or the path is a folder."""
     if path is None:
         return
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{option} {path} is a folder; give a file name")
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{option} {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(f"{option} {path}: the folder {folder} is not writable")
+    problem = _validate.output_path_problem(path)
+    if problem is not None:
+        error, message = problem
+        raise error(f"{option} {message}")
 
 
 def loss_axis_scale(values):
