@@ -709,6 +709,28 @@ def test_serving_train_step_contestants_take_the_same_step():
     assert not np.allclose(first, plain.W[0], rtol=0, atol=1e-12)  # the steps changed W
 
 
+def test_measure_row_rotates_the_order_and_rests_before_each_turn(monkeypatch):
+    # each contestant's turn comes after a rest, and in `repeats` = 3 rounds each of 3
+    # contestants goes first once and follows each of the others (no one always follows the
+    # same contestant, whose threads may still spin)
+    turns, rests = [], []
+    monkeypatch.setattr(serving.time, "sleep", rests.append)
+
+    def contestant(name):
+        def call():
+            if not turns or turns[-1] != name:
+                turns.append(name)
+        return call
+    fns = {name: contestant(name) for name in ("a", "b", "c")}
+    best = serving.measure_row(fns, target=1e-5, repeats=3, settle=0.25)
+    assert set(best) == {"a", "b", "c"} and all(0 < t < 1 for t in best.values())
+    rounds = turns[-9:]
+    assert [rounds[i] for i in (0, 3, 6)] == ["a", "b", "c"]
+    followed = {(rounds[i], rounds[i + 1]) for i in range(8)}
+    assert {("c", "a"), ("a", "c"), ("c", "b")} <= followed
+    assert rests == [0.25] * 9
+
+
 def test_serving_refuses_an_unknown_op():
     with pytest.raises(ValueError, match="predict"):
         serving.serving_callables(bench.CONFIGS[0], "float32", "fit", 1)
