@@ -16,7 +16,8 @@ NumPy's ``np.matmul(opA, opB, out=C)`` called from Python as a user would, the p
 ``gemm`` chooses, the fastest path, and numpy / chosen (above 1: the core is faster). The
 last lines give the worst ratio against NumPy, against the core's own call of the same BLAS,
 and against NumPy where the core's own code (not BLAS) was chosen, how many products of each
-chosen path ran below 0.9x NumPy, and the products where the choice was not the fastest path by more than 10%.
+chosen path ran below 0.9x NumPy, and the products where the choice was not the fastest path
+by more than 10%.
 
     python benches/cutover_sweep.py --bandwidth     # one row times W against one pass over W
 
