@@ -515,7 +515,7 @@ class Network:
         if validation_split and validation_data is not None:
             raise ValueError("give validation_data or validation_split, not both")
         n_in = self.layers[0].n_in
-        X, single = _validate.inputs(X, n_in, self.dtype)
+        X, single = self._fit_inputs(X)
         Y = self._fit_targets(Y, X.shape[0], single)
         w = (None if sample_weight is None
              else _validate.sample_weight(sample_weight, X.shape[0]))
@@ -525,7 +525,7 @@ class Network:
                     and len(validation_data) in (2, 3)):
                 raise TypeError("validation_data must be a pair (Xv, Yv) or a triple "
                                 "(Xv, Yv, sample_weight_v)")
-            Xv, single_v = _validate.inputs(validation_data[0], n_in, self.dtype)
+            Xv, single_v = self._fit_inputs(validation_data[0])
             Yv = self._fit_targets(validation_data[1], Xv.shape[0], single_v)
             if len(validation_data) == 3 and validation_data[2] is not None:
                 wv = _validate.sample_weight(validation_data[2], Xv.shape[0])
@@ -583,6 +583,14 @@ class Network:
         if not (math.isfinite(value) and self._parameters_usable()):
             raise FloatingPointError(f"training diverged: the loss is {value} (try a smaller lr)")
         return value, float(norms[0])
+
+    def _fit_inputs(self, X):
+        """(X, single) validated for fit: a C-contiguous array of the network's dtype, or
+        sparse X (scipy.sparse) as CSR of that dtype, whose batches the core reads row by row
+        (never densified)."""
+        if _validate.is_sparse(X):
+            return _validate.sparse_inputs(X, self.layers[0].n_in, self.dtype), False
+        return _validate.inputs(X, self.layers[0].n_in, self.dtype)
 
     def _fit_targets(self, Y, m, single):
         """Validated targets for fit: int64 class labels (m,) as they are when Y holds them
