@@ -129,7 +129,7 @@ cdef object _run_epoch(Engine self, object X, object Y, double lr, int batch_siz
             e.shuffle = True
         if e.batch != self.last_batch:
             _keep(self, e.batch)
-        ws = _take(self, e.batch, self.step_mode == MODE_OPTIM)
+        ws = _take(self, e.batch, self.step_mode == MODE_OPTIM, not sparse)
         if sparse:
             buf = _csr_batch(self, X, e.batch)
             ws.w.sx = &buf.c

@@ -98,7 +98,7 @@ cdef object _predict_sparse(Engine self, object X, object out):
     buf = _csr_batch(self, X, chunk)
     row_bytes = self.n_out * (4 if self.is_float32 else 8)
     o = cnp.PyArray_DATA(<cnp.ndarray>out)
-    ws = _take(self, chunk, False)
+    ws = _take(self, chunk, False, False)
     zl = ws.w.lw[self.n_layers - 1].z
     _rdlock(self)
     try:
@@ -152,7 +152,7 @@ cdef double _loss_sparse(Engine self, object X, object Y, object sample_weight) 
     sw = _weights(self, sample_weight, n)
     chunk = <int>min(n, self.keep_rows)
     buf = _csr_batch(self, X, chunk)
-    ws = _take(self, chunk, False)
+    ws = _take(self, chunk, False, False)
     if labels is not None:
         wide = labels.dtype.itemsize == 8
         if direct:
