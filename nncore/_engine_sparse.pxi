@@ -91,8 +91,9 @@ cdef object _predict_sparse(Engine self, object X, object out):
     X = _csr_source(self, X, &src)
     n = X.shape[0]
     if out is None:
-        out = np.empty((n, self.n_out), dtype=self.dtype)
+        out = result = np.empty((n, self.n_out), dtype=self.dtype)
     else:
+        result = out
         out = self.validate.output(out, X.data, n, self.n_out, self.dtype, False)
     chunk = <int>min(n, self.keep_rows)
     buf = _csr_batch(self, X, chunk)
@@ -127,7 +128,7 @@ cdef object _predict_sparse(Engine self, object X, object out):
         _give(self, ws)
     if not ok:
         raise _sparse_changed(X)
-    return out
+    return result
 
 
 cdef double _loss_sparse(Engine self, object X, object Y, object sample_weight) except? -1:

@@ -170,6 +170,14 @@ def sparse_inputs(X, n_in, dtype):
         raise TypeError(f"X must hold real numbers, got a sparse matrix of dtype {X.dtype}")
     if X.format != "csr":
         X = X.tocsr()
+    indptr, indices = X.indptr, X.indices
+    if not (indptr.shape == (shape[0] + 1,) and indptr[0] == 0
+            and indptr[-1] <= min(indices.shape[0], X.data.shape[0])
+            and (shape[0] < 2 or np.diff(indptr).min() >= 0)):
+        raise ValueError(f"sparse X {shape}: its indptr is not a non-decreasing row index "
+                         f"from 0 to at most nnz")
+    if indptr[-1] and (indices[:indptr[-1]].min() < 0 or indices[:indptr[-1]].max() >= n_in):
+        raise ValueError(f"sparse X {shape}: a column index lies outside [0, {n_in})")
     data = _convert(X.data, dtype)
     if not _kernels.all_finite(data, -np.inf, np.inf):
         p = int(np.argmax(~np.isfinite(data)))

@@ -83,6 +83,36 @@ def digits(dtype="float64", seed=0):
             y_train, y_test)
 
 
+def tfidf_like(n_rows=20_000, n_features=50_000, density=0.002, n_classes=20, seed=0,
+               dtype="float64"):
+    """(X_train, X_test, y_train, y_test): a TF-IDF-like problem drawn from `seed`: CSR X
+    (n_rows, n_features) with about ``density * n_features`` distinct words a row, l2-normalised
+    rows of term counts times idf. Each class has its own 250 topic words, from which a tenth of
+    its documents' words are drawn, the rest from a Zipf-like background over every word;
+    25% held out, stratified. Needs scipy."""
+    import scipy.sparse
+    from sklearn.model_selection import train_test_split
+    rng = np.random.default_rng(seed)
+    per_row = max(1, int(round(density * n_features)))
+    y = rng.integers(0, n_classes, n_rows)
+    topics = rng.choice(n_features, size=(n_classes, 250), replace=True)
+    background = 1.0 / np.arange(1, n_features + 1) ** 1.1
+    background = rng.permutation(background / background.sum())
+    rows = np.repeat(np.arange(n_rows), per_row)
+    words = rng.choice(n_features, size=rows.shape[0], p=background)
+    topical = rng.random(rows.shape[0]) < 0.1
+    words[topical] = topics[y[rows[topical]], rng.integers(0, 250, int(topical.sum()))]
+    counts = scipy.sparse.coo_matrix((np.ones(rows.shape[0]), (rows, words)),
+                                     shape=(n_rows, n_features)).tocsr()   # sums repeats
+    df = np.bincount(counts.indices, minlength=n_features)
+    idf = np.log((1 + n_rows) / (1 + df)) + 1
+    X = counts.multiply(idf.reshape(1, -1)).tocsr()
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    X = scipy.sparse.diags(1 / np.maximum(norms, 1e-12)) @ X
+    X = scipy.sparse.csr_matrix(X, dtype=np.dtype(dtype))
+    return train_test_split(X, y, test_size=0.25, random_state=seed, stratify=y)
+
+
 def estimator_params(solver, batch_size, epochs, seed=0):
     """The constructor parameters both estimators get (see the module's docstring)."""
     if solver not in ESTIMATOR_SOLVERS:
