@@ -92,7 +92,7 @@ def tfidf_like(n_rows=20_000, n_features=50_000, density=0.002, n_classes=20, se
                dtype="float64"):
     """(X_train, X_test, y_train, y_test): a TF-IDF-like problem drawn from `seed`: CSR X
     (n_rows, n_features) with about ``density * n_features`` distinct words a row, l2-normalised
-    rows of term counts times idf. Each class has its own 250 topic words, from which a tenth of
+    rows of term counts times idf. Each class has its own 250 topic words, from which 3% of
     its documents' words are drawn, the rest from a Zipf-like background over every word;
     25% held out, stratified. Needs scipy."""
     import scipy.sparse
@@ -107,7 +107,7 @@ def tfidf_like(n_rows=20_000, n_features=50_000, density=0.002, n_classes=20, se
     background = rng.permutation(background / background.sum())
     rows = np.repeat(np.arange(n_rows), per_row)
     words = rng.choice(n_features, size=rows.shape[0], p=background)
-    topical = rng.random(rows.shape[0]) < 0.1
+    topical = rng.random(rows.shape[0]) < 0.03
     words[topical] = topics[y[rows[topical]], rng.integers(0, 250, int(topical.sum()))]
     counts = scipy.sparse.coo_matrix((np.ones(rows.shape[0]), (rows, words)),
                                      shape=(n_rows, n_features)).tocsr()   # sums repeats
