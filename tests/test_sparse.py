@@ -86,6 +86,16 @@ def test_backends_agree_on_sparse_rows_targets_and_weights(dtype):
     _close(nets[0].predict(Xs), nets[1].predict(Xd), dtype)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradients_and_trace_of_a_sparse_batch(backend):
+    Xs, Xd, y = _sparse_data(np.float64)
+    net = _net(np.float64, backend)
+    for ga, gb in zip(net.gradients(Xs[:40], y[:40]), net.gradients(Xd[:40], y[:40])):
+        _close(ga["W"], gb["W"], np.float64)
+    _close(net.loss_and_gradients(Xs[:40], y[:40])[0], net.loss(Xd[:40], y[:40]), np.float64)
+    _close(net.trace(Xs[:5], y[:5])[0]["a"], net.trace(Xd[:5], y[:5])[0]["a"], np.float64)
+
+
 def test_duplicates_add_up_and_stored_zeros_count_for_nothing():
     rows, cols = [0, 0, 1, 2, 2], [4, 4, 7, 1, 3]
     X = sp.coo_matrix(([1.0, 2.0, 0.0, -1.0, 0.5], (rows, cols)), shape=(3, N_IN))

@@ -342,6 +342,7 @@ class Network:
         ``"beta"`` (floats) for a trainable sigmoid. A gradient that comes out NaN (the
         computation overflowed) raises FloatingPointError naming the layer.
         """
+        X = self._one_batch(X)
         grads = self._backend.gradients(X, Y, sample_weight)
         _no_nan(self, grads, "d")
         return grads
@@ -352,6 +353,7 @@ class Network:
         """``(loss(X, Y, sample_weight), gradients(X, Y, sample_weight))`` from one forward
         and backward pass (what a full-batch optimizer such as L-BFGS needs per evaluation).
         """
+        X = self._one_batch(X)
         value, grads = self._backend.loss_and_gradients(X, Y, sample_weight)
         if math.isnan(value):
             raise FloatingPointError(self._nan_message("the loss"))
@@ -366,6 +368,7 @@ class Network:
         quantity that comes out NaN (the computation overflowed) raises FloatingPointError
         naming the layer and the quantity.
         """
+        X = self._one_batch(X)
         records = self._backend.trace(X, Y)
         _no_nan(self, records, "")
         return records
@@ -583,6 +586,13 @@ class Network:
         if not (math.isfinite(value) and self._parameters_usable()):
             raise FloatingPointError(f"training diverged: the loss is {value} (try a smaller lr)")
         return value, float(norms[0])
+
+    def _one_batch(self, X):
+        """X as it is, or sparse X densified: gradients and trace work on one batch, whose
+        every quantity they return is dense anyway."""
+        if _validate.is_sparse(X):
+            return _validate.sparse_inputs(X, self.layers[0].n_in, self.dtype).toarray()
+        return X
 
     def _fit_inputs(self, X):
         """(X, single) validated for fit: a C-contiguous array of the network's dtype, or
