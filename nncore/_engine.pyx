@@ -13,6 +13,7 @@
 #   _engine_pool.pxi      the workspace pool
 #   _engine_boundary.pxi  checks of the engine's state and of a call's arrays; the bridge _run
 #   _engine_calls.pxi     the bodies of predict, run_epoch and set_optimizer
+#   _engine_sparse.pxi    sparse X (CSR rows) at the boundary: predict, loss, train_step
 #
 #
 #   forward   a_l = z_{l-1} @ W_l + b_l;  z_l = phi_l(a_l)                 (z_0 = X)
@@ -50,7 +51,8 @@ from cython cimport floating
 
 from nncore._kernels cimport (
     ACT_LEAKY_RELU, ACT_SIGMOID, ACT_SOFTMAX, LOSS_MSE, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY,
-    gemm, dense_forward, activation_forward, activation_backward, sigmoid_param_gradients,
+    gemm, dense_forward, csr_dense_forward, csr_weight_update, activation_forward,
+    activation_backward, sigmoid_param_gradients,
     loss_value, loss_gradient, softmax_cross_entropy_value, softmax_cross_entropy_delta,
     softmax_cross_entropy_labels,
     sigmoid_cross_entropy, column_sums, all_finite_in,
@@ -349,6 +351,8 @@ cdef class Engine:
             rate = lr
         else:
             rate = self.validate.learning_rate(lr, self.dtype)
+        if _is_sparse(X):
+            return _train_step_sparse(self, X, Y, rate, sample_weight)
         X, Y, labels, m, _ = _batch(self, X, Y)
         sw = _weights(self, sample_weight, m)
         self._claim()
@@ -371,6 +375,8 @@ cdef class Engine:
         cdef Py_ssize_t n, start, stop, chunk
         cdef double total = 0, weight, weights = 0
         cdef Workspace ws
+        if _is_sparse(X):
+            return _loss_sparse(self, X, Y, sample_weight)
         X, Y, labels, n, _ = _batch(self, X, Y)
         sw = _weights(self, sample_weight, n)
         chunk = min(n, self.keep_rows)
@@ -447,6 +453,8 @@ cdef class Engine:
         Written into ``out`` when given (same shape, the network's dtype, C-contiguous). Runs in
         chunks of rows; an X of another dtype or layout is converted chunk by chunk too.
         """
+        if _is_sparse(X):
+            return _predict_sparse(self, X, out)
         return _predict(self, X, out)
 
     def run_epoch(self, X, Y, double lr, int batch_size, bint shuffle, uint64_t seed,
@@ -472,6 +480,7 @@ cdef class Engine:
 include "_engine_pool.pxi"
 include "_engine_boundary.pxi"
 include "_engine_calls.pxi"
+include "_engine_sparse.pxi"
 
 
 cdef void _settings(OptC* o, dict hyper) except *:

@@ -51,6 +51,7 @@ cdef class Workspace:
     engine's pool and gives it back; no two calls share one."""
     cdef WorkC w
     cdef bint grads
+    cdef bint has_x      # x_batch holds capacity rows of n_in (n_in = 0: sparse calls only)
     cdef list _arrays
 
     def __cinit__(self, list sizes, int capacity, int n_in, dtype, bint grads):
@@ -83,6 +84,7 @@ cdef class Workspace:
         self.w.w_batch = <double*>cnp.PyArray_DATA(<cnp.ndarray>tail[4])
         self.w.capacity = capacity
         self.grads = grads
+        self.has_x = n_in > 0
         self._arrays = arrays + tail
 
     def __dealloc__(self):

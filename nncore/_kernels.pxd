@@ -43,6 +43,18 @@ cdef void gemm_blas(bint trans_a, bint trans_b, int m, int n, int k, floating al
 cdef void dense_forward(const floating* z_prev, const floating* W, const floating* b,
                         floating* a, int m, int n_in, int n_out) noexcept nogil
 
+# a = X @ W + b for m rows of sparse X in CSR form (data, indices, indptr; indptr[0] = 0,
+# indices checked to lie in [0, n_in)), W (n_in, n_out), b (n_out,), a (m, n_out).
+cdef void csr_dense_forward(const floating* data, const int64_t* indices,
+                            const int64_t* indptr, const floating* W, const floating* b,
+                            floating* a, int m, int n_out) noexcept nogil
+
+# W += alpha * X.T @ delta for the same CSR rows and delta (m, n_out): only the rows of W
+# whose columns occur in X change (dW = X.T @ delta into a zeroed W-shaped buffer, alpha = 1).
+cdef void csr_weight_update(const floating* data, const int64_t* indices,
+                            const int64_t* indptr, const floating* delta, floating alpha,
+                            floating* W, int m, int n_out) noexcept nogil
+
 # z = phi(a) elementwise (row-wise for softmax) over (m, n). For softmax, when lse is not
 # NULL, lse[i] = log(sum(exp(a[i]))) is written too (cross-entropy from logits uses it).
 cdef void activation_forward(int kind, double p0, double p1, const floating* a, floating* z,

@@ -17,6 +17,7 @@ import numpy as np
 include "_kernels_choice.pxi"     # the cpu path (SIMD tables) and BLAS, chosen at run time
 include "_kernels_gemm.pxi"       # matrix products: paths, tiles, few-row kernels, BLAS
 include "_kernels_math.pxi"       # activations, losses, reductions
+include "_kernels_sparse.pxi"     # the first layer from CSR rows
 include "_kernels_wrappers.pxi"   # the def wrappers over typed memoryviews
 
 

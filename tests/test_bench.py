@@ -508,6 +508,25 @@ def test_measure_estimator_fits_both_the_same_epochs(solver, dtype):
     assert result.met() is not None
 
 
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+def test_the_sparse_row_fits_both_on_the_same_tfidf_like_data(dtype):
+    pytest.importorskip("sklearn")
+    from nncore.bench import estimators
+    from nncore.bench.table import estimator_table
+    data = estimators.tfidf_like(600, 2000, 0.01, 4, seed=1, dtype=dtype)
+    again = estimators.tfidf_like(600, 2000, 0.01, 4, seed=1, dtype=dtype)
+    X_train, X_test, y_train, y_test = data
+    assert X_train.format == "csr" and X_train.dtype == dtype
+    assert X_train.shape == (450, 2000) and X_test.shape == (150, 2000)
+    assert 0.007 < (X_train.nnz + X_test.nnz) / (600 * 2000) < 0.013     # density 1%
+    assert (X_train != again[0]).nnz == 0 and np.array_equal(y_train, again[2])  # seeded
+    np.testing.assert_allclose(np.sqrt(X_train.multiply(X_train).sum(axis=1)), 1, rtol=1e-5)
+    result = estimators.measure_sparse_estimator(dtype, epochs=1, data=data)
+    assert result.n_iter == {"nncore": 1, "sklearn": 1} and result.dtype == dtype
+    assert all(s > 0 for s in result.seconds.values()) and result.met() is not None
+    assert "tfidf-like sparse solver=adam batch=auto" in estimator_table([result])
+
+
 def test_estimators_train_in_the_dtype_of_the_row(monkeypatch):
     sklearn = pytest.importorskip("sklearn")
     from nncore.bench import estimators

@@ -16,6 +16,10 @@ from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH
 from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
 
 
+# rows of sparse X densified at a time by predict and loss
+SPARSE_CHUNK = 1024
+
+
 def _sigmoid(x):
     # 1 / (1 + exp(-x)) without overflow in exp
     e = np.exp(-np.abs(x))
@@ -312,6 +316,9 @@ class NumpyBackend:
 
     def _batch(self, X, Y):
         self.check_state()
+        if _validate.is_sparse(X):
+            # a batch of sparse X: densified (the oracle's plain NumPy)
+            X = _validate.sparse_inputs(X, self.n_in, self.dtype).toarray()
         X, single = _validate.inputs(X, self.n_in, self.dtype)
         Y = _validate.targets(Y, X.shape[0], self.n_out, self.dtype, self.loss_code, single)
         return X, Y, single
@@ -333,6 +340,8 @@ class NumpyBackend:
         return None if sample_weight is None else _validate.sample_weight(sample_weight, m)
 
     def loss(self, X, Y, sample_weight=None):
+        if _validate.is_sparse(X):
+            return self._loss_in_chunks(X, Y, sample_weight)
         X, Y, _ = self._batch(X, Y)
         w = self._weights(sample_weight, X.shape[0])
         return self._reading(lambda: self._pass(X, Y, need_gradients=False, w=w)[0])
@@ -359,8 +368,35 @@ class NumpyBackend:
         # copies: an identity layer's z is its a, and trace hands out arrays of its own
         return [{k: (rec[k][0] if single else rec[k]).copy() for k in keys} for rec in records]
 
+    def _loss_in_chunks(self, X, Y, sample_weight):
+        # sparse X: the weighted mean of the losses of chunks of rows, each densified
+        X = _validate.sparse_inputs(X, self.n_in, self.dtype)
+        n = X.shape[0]
+        labels = _validate.class_labels(Y, n, self.n_out) if self.n_out > 1 else None
+        Y = labels if labels is not None else _validate.targets(
+            Y, n, self.n_out, self.dtype, self.loss_code, False)
+        w = self._weights(sample_weight, n)
+        total = weights = 0.0
+        for start in range(0, n, SPARSE_CHUNK):
+            rows = slice(start, min(start + SPARSE_CHUNK, n))
+            weight = (rows.stop - start) if w is None else float(w[rows].sum())
+            if weight > 0:
+                total += weight * self.loss(X[rows].toarray(), Y[rows],
+                                            None if w is None else w[rows])
+            weights += weight
+        return total / weights
+
     def predict(self, X, out=None):
         self.check_state(with_loss=False)
+        if _validate.is_sparse(X):
+            X = _validate.sparse_inputs(X, self.n_in, self.dtype)
+            z = np.concatenate([self._reading(self._forward,
+                                              X[i:i + SPARSE_CHUNK].toarray())
+                                for i in range(0, X.shape[0], SPARSE_CHUNK)])
+            if out is not None:
+                _validate.output(out, X.data, X.shape[0], self.n_out, self.dtype, False)[...] = z
+                return out
+            return z
         X, single = _validate.inputs(X, self.n_in, self.dtype)
         z = self._reading(self._forward, X)
         if out is not None:
@@ -411,6 +447,8 @@ class NumpyBackend:
             rows = (order[start:start + batch_size] if order is not None
                     else slice(start, start + batch_size))
             xb, yb = X[rows], Y[rows]
+            if _validate.is_sparse(xb):
+                xb = xb.toarray()   # sparse X: one batch densified at a time
             wb = None if w is None else w[rows]
             if weight_norms is not None:
                 weight_norms[0] += sum(float(np.sum(ly.W.astype(np.float64) ** 2))

@@ -143,6 +143,54 @@ def inputs(X, n_in, dtype):
     return converted, single
 
 
+def is_sparse(X):
+    """X is a scipy.sparse matrix or array, told by its type's module (so that dense input
+    never imports scipy)."""
+    return type(X).__module__.startswith("scipy.sparse")
+
+
+def sparse_inputs(X, n_in, dtype):
+    """Sparse X (a scipy.sparse matrix or array of any format) as CSR of dtype (N, n_in)
+    whose stored values are finite.
+
+    CSR of dtype is taken as it is; other formats (CSC, COO, ...) are converted once, and
+    other dtypes get a converted copy of the values: O(nnz) memory, never a dense array.
+    Duplicate entries stay (the core adds them up, as scipy does); stored zeros are fine."""
+    shape = getattr(X, "shape", ())
+    if len(shape) != 2:
+        raise ValueError(f"sparse X must be 2-D (N, {n_in}), got shape {shape}")
+    if shape[1] != n_in:
+        raise ValueError(f"X has shape {shape} but the network takes {n_in} inputs: "
+                         f"expected (N, {n_in})")
+    if shape[0] == 0:
+        raise ValueError(f"X has shape {shape}: no examples")
+    if shape[0] > MAX_ROWS:
+        raise ValueError(f"X has {shape[0]} rows; at most {MAX_ROWS} in one call")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"X must hold real numbers, got a sparse matrix of dtype {X.dtype}")
+    if X.format != "csr":
+        X = X.tocsr()
+    indptr, indices = X.indptr, X.indices
+    if not (indptr.shape == (shape[0] + 1,) and indptr[0] == 0
+            and indptr[-1] <= min(indices.shape[0], X.data.shape[0])
+            and (shape[0] < 2 or np.diff(indptr).min() >= 0)):
+        raise ValueError(f"sparse X {shape}: its indptr is not a non-decreasing row index "
+                         f"from 0 to at most nnz")
+    if indptr[-1] and (indices[:indptr[-1]].min() < 0 or indices[:indptr[-1]].max() >= n_in):
+        raise ValueError(f"sparse X {shape}: a column index lies outside [0, {n_in})")
+    data = _convert(X.data, dtype)
+    if not _kernels.all_finite(data, -np.inf, np.inf):
+        p = int(np.argmax(~np.isfinite(data)))
+        at = [int(np.searchsorted(X.indptr, p, side="right")) - 1, int(X.indices[p])]
+        if np.isfinite(X.data[p]):
+            raise ValueError(f"X{at} = {X.data[p]} is too large for {data.dtype}, the "
+                             f"network's dtype")
+        raise ValueError(f"X contains NaN or inf (first at index {tuple(at)})")
+    if data is not X.data:
+        X = type(X)((data, X.indices, X.indptr), shape=X.shape, copy=False)
+    return X
+
+
 def targets(Y, m, n_out, dtype, loss, single):
     """Y as a C-contiguous (m, n_out) array of dtype.
 

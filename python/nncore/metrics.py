@@ -151,7 +151,10 @@ def evaluate(net, X, Y, metrics: Sequence[str] | str | None = None) -> dict[str,
             out_act.name == "sigmoid" and 0 < out_act.c <= 1)):
         raise ValueError(f"log_loss needs probabilities: a softmax output, or a sigmoid one "
                          f"with 0 < c <= 1; this network's output is {out_act!r}")
-    Xa = _validate.real_array(X, "X")
+    sparse = _validate.is_sparse(X)
+    # sparse X: CSR once (O(nnz)), its chunks predicted from their sparse rows
+    Xa = (_validate.sparse_inputs(X, n_in, net.dtype) if sparse
+          else _validate.real_array(X, "X"))
     if Xa.ndim != 2 or Xa.shape[1] != n_in or Xa.shape[0] == 0:
         raise ValueError(f"X has shape {Xa.shape}; expected (N, {n_in}) with N >= 1")
     m = Xa.shape[0]
@@ -167,7 +170,8 @@ def evaluate(net, X, Y, metrics: Sequence[str] | str | None = None) -> dict[str,
         stop = min(start + CHUNK_ROWS, m)
         c = stop - start
         xc, yc = Xa[start:stop], Ya[start:stop]
-        _finite(xc, "X", start)
+        if not sparse:   # (sparse_inputs checked every stored value)
+            _finite(xc, "X", start)
         _finite(yc, "Y", start)
         pred = net.predict(xc, out=buf[:c])
         if "loss" in kinds:

@@ -342,6 +342,7 @@ class Network:
         ``"beta"`` (floats) for a trainable sigmoid. A gradient that comes out NaN (the
         computation overflowed) raises FloatingPointError naming the layer.
         """
+        X = self._one_batch(X)
         grads = self._backend.gradients(X, Y, sample_weight)
         _no_nan(self, grads, "d")
         return grads
@@ -352,6 +353,7 @@ class Network:
         """``(loss(X, Y, sample_weight), gradients(X, Y, sample_weight))`` from one forward
         and backward pass (what a full-batch optimizer such as L-BFGS needs per evaluation).
         """
+        X = self._one_batch(X)
         value, grads = self._backend.loss_and_gradients(X, Y, sample_weight)
         if math.isnan(value):
             raise FloatingPointError(self._nan_message("the loss"))
@@ -366,6 +368,7 @@ class Network:
         quantity that comes out NaN (the computation overflowed) raises FloatingPointError
         naming the layer and the quantity.
         """
+        X = self._one_batch(X)
         records = self._backend.trace(X, Y)
         _no_nan(self, records, "")
         return records
@@ -515,7 +518,7 @@ class Network:
         if validation_split and validation_data is not None:
             raise ValueError("give validation_data or validation_split, not both")
         n_in = self.layers[0].n_in
-        X, single = _validate.inputs(X, n_in, self.dtype)
+        X, single = self._fit_inputs(X)
         Y = self._fit_targets(Y, X.shape[0], single)
         w = (None if sample_weight is None
              else _validate.sample_weight(sample_weight, X.shape[0]))
@@ -525,7 +528,7 @@ class Network:
                     and len(validation_data) in (2, 3)):
                 raise TypeError("validation_data must be a pair (Xv, Yv) or a triple "
                                 "(Xv, Yv, sample_weight_v)")
-            Xv, single_v = _validate.inputs(validation_data[0], n_in, self.dtype)
+            Xv, single_v = self._fit_inputs(validation_data[0])
             Yv = self._fit_targets(validation_data[1], Xv.shape[0], single_v)
             if len(validation_data) == 3 and validation_data[2] is not None:
                 wv = _validate.sample_weight(validation_data[2], Xv.shape[0])
@@ -583,6 +586,21 @@ class Network:
         if not (math.isfinite(value) and self._parameters_usable()):
             raise FloatingPointError(f"training diverged: the loss is {value} (try a smaller lr)")
         return value, float(norms[0])
+
+    def _one_batch(self, X):
+        """X as it is, or sparse X densified: gradients and trace work on one batch, whose
+        every quantity they return is dense anyway."""
+        if _validate.is_sparse(X):
+            return _validate.sparse_inputs(X, self.layers[0].n_in, self.dtype).toarray()
+        return X
+
+    def _fit_inputs(self, X):
+        """(X, single) validated for fit: a C-contiguous array of the network's dtype, or
+        sparse X (scipy.sparse) as CSR of that dtype, whose batches the core reads row by row
+        (never densified)."""
+        if _validate.is_sparse(X):
+            return _validate.sparse_inputs(X, self.layers[0].n_in, self.dtype), False
+        return _validate.inputs(X, self.layers[0].n_in, self.dtype)
 
     def _fit_targets(self, Y, m, single):
         """Validated targets for fit: int64 class labels (m,) as they are when Y holds them
