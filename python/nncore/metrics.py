@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from . import _validate
-from .losses import MSE, loss_code
+from .losses import FROM_LOGITS, loss_code
 
 __all__ = ["METRIC_NAMES", "CHUNK_ROWS", "default_metrics", "evaluate"]
 
@@ -53,8 +53,9 @@ _TOP_K = re.compile(r"top_(\d+)_accuracy\Z")
 
 def default_metrics(net) -> tuple[str, ...]:
     """What ``evaluate`` reports without ``metrics=``: the loss and accuracy for a
-    cross-entropy network, the loss, MAE, RMSE and R^2 for an mse one."""
-    if loss_code(net.loss_name) == MSE:
+    cross-entropy network, the loss, MAE, RMSE and R^2 for a regression one (mse, mae,
+    huber)."""
+    if loss_code(net.loss_name) not in FROM_LOGITS:
         return ("loss",) + REGRESSION_METRICS
     return ("loss", "accuracy")
 
