@@ -356,3 +356,57 @@ def test_bad_parameters_are_refused():
     net.layers[0].activation._params[0] = -1.0    # past the setter: caught at the next call
     with pytest.raises(ValueError, match="beta"):
         net.predict(np.ones(2))
+
+
+# -- threads and allocation ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_reading_calls_from_several_threads_equal_one_threads(backend):
+    import threading
+    net = make(lambda: nncore.GELU(approximate="tanh"), nncore.losses.Huber(delta=0.7), backend,
+               sizes=(6, 17, 3), seed=2)
+    X, Y = data(net, seed=3, rows=1500)     # crosses the 1024-row chunks
+    want = (net.predict(X), net.loss(X, Y), net.gradients(X[:200], Y[:200]))
+    errors = []
+
+    def reader():
+        try:
+            for _ in range(3):
+                np.testing.assert_array_equal(net.predict(X), want[0])
+                assert net.loss(X, Y) == want[1]
+                for g, e in zip(net.gradients(X[:200], Y[:200]), want[2]):
+                    np.testing.assert_array_equal(g["W"], e["W"])
+        except Exception as exc:   # pragma: no cover - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "elu", "silu", "softplus"])
+def test_train_step_with_the_new_functions_allocates_nothing(name):
+    import tracemalloc
+    net = make(ACTIVATIONS[name][0], "huber" if name != "silu" else "mae", "cython",
+               sizes=(16, 33, 4))
+    X, Y = data(net, seed=1, rows=32)
+    net.train_step(X, Y, 0.01)     # warm up: the workspace is allocated here, once
+    tracemalloc.start()
+    try:
+        start, _ = tracemalloc.get_traced_memory()
+        for _ in range(20):
+            net.train_step(X, Y, 0.01)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - start < 1024
+
+
+def test_the_command_line_reads_names_in_any_case():
+    from nncore.cli import build_parser
+    args = build_parser().parse_args(["train", "--activation", "GELU", "--optimizer", "Adam",
+                                      "--schedule", "Cosine", "--init", "He_Normal"])
+    assert (args.activation, args.optimizer, args.schedule, args.init) == \
+        ("gelu", "adam", "cosine", "he_normal")
