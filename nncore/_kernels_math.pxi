@@ -136,6 +136,28 @@ cdef void activation_forward(int kind, double p0, double p1, const floating* a, 
         slope = <floating>p0
         for i in range(size):
             z[i] = a[i] if a[i] >= 0 else slope * a[i]
+    elif kind == ACT_SOFTMAX:
+        # e = np.exp(a - a.max(1, keepdims=True)); z = e / e.sum(1, keepdims=True)
+        if _simd_for(size):
+            _softmax_simd(a, z, lse, m, n)
+            return
+        for r in range(m):
+            ar = a + <Py_ssize_t>r * n
+            zr = z + <Py_ssize_t>r * n
+            mx = ar[0]
+            for j in range(1, n):
+                if ar[j] > mx:
+                    mx = ar[j]
+            total = 0
+            for j in range(n):
+                x = _exp(ar[j] - mx)
+                zr[j] = x
+                total = total + x
+            inv = 1 / total
+            for j in range(n):
+                zr[j] = zr[j] * inv
+            if lse != NULL:
+                lse[r] = mx + _log(total)
     elif kind == ACT_GELU:
         # z = a / 2 * (1 + erf(a / sqrt(2)))
         h = <floating>_INV_SQRT2
@@ -174,28 +196,6 @@ cdef void activation_forward(int kind, double p0, double p1, const floating* a, 
                 z[i] = a[i]
             else:
                 z[i] = ((x if x > 0 else 0) + _log1p(_exp(-fabs(x)))) * inv
-    elif kind == ACT_SOFTMAX:
-        # e = np.exp(a - a.max(1, keepdims=True)); z = e / e.sum(1, keepdims=True)
-        if _simd_for(size):
-            _softmax_simd(a, z, lse, m, n)
-            return
-        for r in range(m):
-            ar = a + <Py_ssize_t>r * n
-            zr = z + <Py_ssize_t>r * n
-            mx = ar[0]
-            for j in range(1, n):
-                if ar[j] > mx:
-                    mx = ar[j]
-            total = 0
-            for j in range(n):
-                x = _exp(ar[j] - mx)
-                zr[j] = x
-                total = total + x
-            inv = 1 / total
-            for j in range(n):
-                zr[j] = zr[j] * inv
-            if lse != NULL:
-                lse[r] = mx + _log(total)
 
 
 cdef void activation_backward(int kind, double p0, double p1, const floating* a,
@@ -239,6 +239,16 @@ cdef void activation_backward(int kind, double p0, double p1, const floating* a,
         slope = <floating>p0
         for i in range(size):
             delta[i] = delta[i] * (1 if a[i] >= 0 else slope)
+    elif kind == ACT_SOFTMAX:
+        # delta = z * (g - (g * z).sum(1, keepdims=True)): the Jacobian-vector product
+        for r in range(m):
+            zr = z + <Py_ssize_t>r * n
+            dr = delta + <Py_ssize_t>r * n
+            s = 0
+            for j in range(n):
+                s = s + dr[j] * zr[j]
+            for j in range(n):
+                dr[j] = zr[j] * (dr[j] - s)
     elif kind == ACT_GELU:
         # delta = g * (Phi(a) + a * phi(a)), Phi, phi the standard normal CDF and density
         h = <floating>_INV_SQRT2
@@ -279,16 +289,6 @@ cdef void activation_backward(int kind, double p0, double p1, const floating* a,
             x = beta * a[i]
             if not x > h:
                 delta[i] = delta[i] * _sigmoid(x)
-    elif kind == ACT_SOFTMAX:
-        # delta = z * (g - (g * z).sum(1, keepdims=True)): the Jacobian-vector product
-        for r in range(m):
-            zr = z + <Py_ssize_t>r * n
-            dr = delta + <Py_ssize_t>r * n
-            s = 0
-            for j in range(n):
-                s = s + dr[j] * zr[j]
-            for j in range(n):
-                dr[j] = zr[j] * (dr[j] - s)
 
 
 cdef void sigmoid_param_gradients(double c, double beta, const floating* a, const floating* g,

@@ -14,7 +14,7 @@ from ._backend import Claim, RWLock
 from ._engine import shuffled_index
 from .activations import (ELU_, GELU_ERF, GELU_TANH, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SILU,
                           SOFTMAX, SOFTPLUS, TANH)
-from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HUBER, MAE, MSE
+from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, MSE
 
 
 def _sigmoid(x):

@@ -19,7 +19,7 @@ from ._engine import Engine
 from ._numpy_backend import NumpyBackend
 from .activations import get_activation
 from .layers import Dense
-from .losses import Loss, get_loss, loss_code
+from .losses import Loss, get_loss
 from . import training
 from .optimizers import Optimizer, get_optimizer
 from .schedules import get_schedule
@@ -263,7 +263,7 @@ class Network:
         """Raise if the user changed W, b or an activation parameter into something the
         network cannot compute with (called by the backends on every call)."""
         _validate.network_state(self.layers, self.dtype,
-                                loss_code(self.loss_name) if with_loss else None)
+                                self._loss_function.code if with_loss else None)
 
     @staticmethod
     def _layers_from(layers, activation, output, loss, init=None):
@@ -601,7 +601,7 @@ class Network:
         if labels is not None:
             return labels
         return _validate.targets(Y, m, self.layers[-1].n_out, self.dtype,
-                                 loss_code(self.loss_name), single)
+                                 self._loss_function.code, single)
 
     def _train(self, X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, shuffle, callback,
                schedule, early_stopping, metrics, verbose, callbacks=()):
