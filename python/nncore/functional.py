@@ -82,26 +82,101 @@ def softmax(a: ArrayLike) -> NDArray[np.floating[Any]]:
 
 
 def gelu(a: ArrayLike, approximate: str = "none") -> NDArray[np.floating[Any]]:
-    """z = a * Phi(a), Phi the standard normal CDF; ``approximate="tanh"``: z = a / 2 *
-    (1 + tanh(sqrt(2 / pi) * (a + 0.044715 a**3)))."""
+    """GELU: z = a * Phi(a), Phi the standard normal CDF, Phi(a) = (1 + erf(a / sqrt(2))) / 2.
+
+    Parameters
+    ----------
+    a : array_like of shape (N, n) or (n,)
+        Pre-activations, finite; float32 stays float32, anything else is float64.
+    approximate : {"none", "tanh"}, default "none"
+        ``"tanh"``: z = a / 2 * (1 + tanh(sqrt(2 / pi) * (a + 0.044715 a**3))).
+
+    Returns
+    -------
+    ndarray of the shape of ``a``
+        z = phi(a), computed by the core's forward kernel.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.gelu([-1.0, 0.0, 1.0]).round(4)
+    array([-0.1587,  0.    ,  0.8413])
+    """
     if approximate not in ("none", "tanh"):
         raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
     return _activation(GELU_TANH if approximate == "tanh" else GELU_ERF, a)
 
 
 def elu(a: ArrayLike, alpha: float = 1.0) -> NDArray[np.floating[Any]]:
-    """z = a if a > 0 else alpha * (exp(a) - 1)."""
+    """ELU: z = a if a > 0 else alpha * (exp(a) - 1).
+
+    Parameters
+    ----------
+    a : array_like of shape (N, n) or (n,)
+        Pre-activations, finite; float32 stays float32, anything else is float64.
+    alpha : float, default 1.0
+        Scale of the negative part (z tends to -alpha).
+
+    Returns
+    -------
+    ndarray of the shape of ``a``
+        z = phi(a), computed by the core's forward kernel.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.elu([-1.0, 2.0]).round(4)
+    array([-0.6321,  2.    ])
+    """
     return _activation(ELU_, a, _real(alpha, "alpha"))
 
 
 def silu(a: ArrayLike) -> NDArray[np.floating[Any]]:
-    """z = a * sigmoid(a)."""
+    """SiLU (swish): z = a * sigmoid(a).
+
+    Parameters
+    ----------
+    a : array_like of shape (N, n) or (n,)
+        Pre-activations, finite; float32 stays float32, anything else is float64.
+
+    Returns
+    -------
+    ndarray of the shape of ``a``
+        z = phi(a), computed by the core's forward kernel.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.silu([-1.0, 1.0]).round(4)
+    array([-0.2689,  0.7311])
+    """
     return _activation(SILU, a)
 
 
 def softplus(a: ArrayLike, beta: float = 1.0,
              threshold: float = 20.0) -> NDArray[np.floating[Any]]:
-    """z = log(1 + exp(beta * a)) / beta, or a where beta * a > threshold; beta > 0."""
+    """Softplus: z = log(1 + exp(beta * a)) / beta, or a where beta * a > threshold.
+
+    Parameters
+    ----------
+    a : array_like of shape (N, n) or (n,)
+        Pre-activations, finite; float32 stays float32, anything else is float64.
+    beta : float, default 1.0
+        Sharpness, > 0.
+    threshold : float, default 20.0
+        Past beta * a > threshold, z = a.
+
+    Returns
+    -------
+    ndarray of the shape of ``a``
+        z = phi(a), computed by the core's forward kernel.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.softplus([0.0, 30.0]).round(4)
+    array([ 0.6931, 30.    ])
+    """
     beta = _real(beta, "beta")
     if not beta > 0:
         raise ValueError(f"beta must be > 0, got {beta}")
@@ -184,13 +259,53 @@ def binary_cross_entropy(yhat: ArrayLike, y: ArrayLike) -> float:
 
 
 def mae(yhat: ArrayLike, y: ArrayLike) -> float:
-    """L = 1/N * sum(|yhat - y|), N = rows."""
+    """Mean absolute error: L = 1/N * sum(|yhat - y|), N rows, summed over the outputs.
+
+    Parameters
+    ----------
+    yhat : array_like of shape (N, n) or (n,)
+        Predictions, finite.
+    y : array_like of the shape of ``yhat``
+        Targets, finite.
+
+    Returns
+    -------
+    float
+        L, computed by the core (in float64).
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.mae([[1.0, 2.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 1.0]])
+    2.0
+    """
     return _loss(MAE, yhat, y, False)
 
 
 def huber(yhat: ArrayLike, y: ArrayLike, delta: float = 1.0) -> float:
-    """L = 1/N * sum(h(yhat - y)), h(d) = d**2 / 2 for |d| < delta, else
-    delta * (|d| - delta / 2); delta > 0."""
+    """Huber loss: L = 1/N * sum(h(yhat - y)), h(d) = d**2 / 2 for |d| < delta, else
+    delta * (|d| - delta / 2); N rows, summed over the outputs.
+
+    Parameters
+    ----------
+    yhat : array_like of shape (N, n) or (n,)
+        Predictions, finite.
+    y : array_like of the shape of ``yhat``
+        Targets, finite.
+    delta : float, default 1.0
+        Where the quadratic part turns linear, > 0.
+
+    Returns
+    -------
+    float
+        L, computed by the core (in float64).
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.huber([[0.5], [3.0]], [[0.0], [0.0]])       # (0.125 + 2.5) / 2
+    1.3125
+    """
     delta = _real(delta, "delta")
     if not delta > 0:
         raise ValueError(f"delta must be > 0, got {delta}")
