@@ -142,7 +142,7 @@ class Network:
                  backend: str = "cython", optimizer: str | Optimizer = "sgd",
                  init: Any = None) -> None:
         loss_fn = get_loss(loss)
-        code, loss = loss_fn.code, loss_fn.name
+        code = loss_fn.code
         optimizer = get_optimizer(optimizer)
         if optimizer._bound_to() is not None:
             raise ValueError(f"this {type(optimizer).__name__} already trains another Network; "
@@ -150,7 +150,7 @@ class Network:
         self._dtype: np.dtype[Any] = _validate.dtype_of(dtype)
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
-        layers = self._layers_from(layers, activation, output, loss, init)
+        layers = self._layers_from(layers, activation, output, loss_fn.name, init)
         _validate.output_for_loss(layers[-1].activation, code)
         _validate.hidden_activations(layers)
         _validate.activation_params(layers, self._dtype)
@@ -161,7 +161,7 @@ class Network:
                              "make a new one")
         self._rng = np.random.default_rng(seed)
         self._layers: tuple[Dense, ...] = tuple(layers)
-        self._loss_name: str = loss
+        self._loss_name: str = loss_fn.name
         self._loss_function: Loss = loss_fn
         self._backend_name: str = backend
         try:
