@@ -15,30 +15,36 @@ from nncore._numpy_backend import BACKWARD, FORWARD
 from _helpers import (ATOL, BACKEND_ATOL, BACKEND_RTOL, DTYPES, FD_ATOL, FD_RTOL, RTOL,
                       numerical_gradients)
 
-torch = pytest.importorskip("torch")
-TF = torch.nn.functional
 
-# name -> (nncore activation, derivative() name and keywords, torch function)
+
+@pytest.fixture
+def torch():
+    """PyTorch, for the tests that compare with its definitions (skipped without it; the
+    others need only nncore)."""
+    return pytest.importorskip("torch")
+
+
+# name -> (nncore activation, derivative() name and keywords, torch.nn.functional's function
+# and keywords)
 ACTIVATIONS = {
-    "gelu": (lambda: nncore.GELU(), ("gelu", {}), lambda x: TF.gelu(x)),
+    "gelu": (lambda: nncore.GELU(), ("gelu", {}), ("gelu", {})),
     "gelu_tanh": (lambda: nncore.GELU(approximate="tanh"), ("gelu_tanh", {}),
-                  lambda x: TF.gelu(x, approximate="tanh")),
-    "elu": (lambda: nncore.ELU(), ("elu", {}), lambda x: TF.elu(x)),
-    "elu_0.7": (lambda: nncore.ELU(alpha=0.7), ("elu", {"alpha": 0.7}),
-                lambda x: TF.elu(x, alpha=0.7)),
-    "silu": (lambda: nncore.SiLU(), ("silu", {}), lambda x: TF.silu(x)),
-    "softplus": (lambda: nncore.Softplus(), ("softplus", {}), lambda x: TF.softplus(x)),
+                  ("gelu", {"approximate": "tanh"})),
+    "elu": (lambda: nncore.ELU(), ("elu", {}), ("elu", {})),
+    "elu_0.7": (lambda: nncore.ELU(alpha=0.7), ("elu", {"alpha": 0.7}), ("elu", {"alpha": 0.7})),
+    "silu": (lambda: nncore.SiLU(), ("silu", {}), ("silu", {})),
+    "softplus": (lambda: nncore.Softplus(), ("softplus", {}), ("softplus", {})),
     "softplus_2_5": (lambda: nncore.Softplus(beta=2.0, threshold=5.0),
                      ("softplus", {"beta": 2.0, "threshold": 5.0}),
-                     lambda x: TF.softplus(x, beta=2.0, threshold=5.0)),
+                     ("softplus", {"beta": 2.0, "threshold": 5.0})),
 }
 COLUMNS = [1, 7, 8, 9, 17, 33]   # across the SIMD widths (4 and 8 doubles, 8 and 16 floats)
 EXTREMES = [1e4, -1e4, 0.0, -1e30, 30.0, -30.0]
 
 
-def torch_value_and_derivative(fn, a):
+def torch_value_and_derivative(torch, spec, a):
     x = torch.tensor(a, requires_grad=True)
-    z = fn(x)
+    z = getattr(torch.nn.functional, spec[0])(x, **spec[1])
     z.backward(torch.ones_like(z))
     return z.detach().numpy(), x.grad.numpy()
 
@@ -69,13 +75,13 @@ def assert_like_torch(got, want, dtype, what):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
-def test_activation_and_derivative_match_torch(name, dtype):
+def test_activation_and_derivative_match_torch(torch, name, dtype):
     for cols in COLUMNS:
-        check_like_torch(name, inputs(3, cols, dtype, seed=cols), dtype)
+        check_like_torch(torch, name, inputs(3, cols, dtype, seed=cols), dtype)
 
 
-def check_like_torch(name, a, dtype):
-    z_t, d_t = torch_value_and_derivative(ACTIVATIONS[name][2], a)
+def check_like_torch(torch, name, a, dtype):
+    z_t, d_t = torch_value_and_derivative(torch, ACTIVATIONS[name][2], a)
     z, d = ours(name, a)
     assert z.dtype == d.dtype == dtype
     assert_like_torch(z, z_t, dtype, f"{name} core z")
@@ -92,15 +98,15 @@ def check_like_torch(name, a, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
-def test_extreme_inputs_at_the_first_and_last_index(name, dtype):
+def test_extreme_inputs_at_the_first_and_last_index(torch, name, dtype):
     for extreme in EXTREMES:
         a = inputs(2, 17, dtype, seed=1, extreme=extreme)
-        z_t, d_t = torch_value_and_derivative(ACTIVATIONS[name][2], a)
+        z_t, d_t = torch_value_and_derivative(torch, ACTIVATIONS[name][2], a)
         z, d = ours(name, a)
         assert np.isfinite(z).all() and np.isfinite(d).all()
         assert_like_torch(z, z_t, dtype, f"{name} z at {extreme}")
         assert_like_torch(d, d_t, dtype, f"{name} phi' at {extreme}")
-        check_like_torch(name, a, dtype)
+        check_like_torch(torch, name, a, dtype)
 
 
 def make(act, loss, backend, dtype=np.float64, sizes=(3, 5, 4, 2), output="identity", seed=0):
@@ -185,30 +191,35 @@ def compare_backends(name, width, dtype):
 
 # -- losses --------------------------------------------------------------------------------------
 
-TORCH_LOSSES = {"mae": (lambda d: F.mae, lambda yh, y, d: TF.l1_loss(yh, y, reduction="none")),
+# nncore.functional's loss, and torch's per element: torch.nn.functional's function, keywords
+TORCH_LOSSES = {"mae": (lambda d: F.mae, lambda TF, d: (TF.l1_loss, {})),
                 "huber": (lambda d: (lambda yh, y: F.huber(yh, y, delta=d)),
-                          lambda yh, y, d: TF.huber_loss(yh, y, reduction="none", delta=d))}
+                          lambda TF, d: (TF.huber_loss, {"delta": d}))}
+
+
+def torch_terms(torch, loss, yhat, y, delta):
+    fn, kw = TORCH_LOSSES[loss][1](torch.nn.functional, delta)
+    return fn(yhat, y, reduction="none", **kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 3, 9])
 @pytest.mark.parametrize("delta", [1.0, 0.3])
 @pytest.mark.parametrize("loss", ["mae", "huber"])
-def test_loss_value_and_gradient_match_torch(loss, delta, n, dtype):
+def test_loss_value_and_gradient_match_torch(torch, loss, delta, n, dtype):
     rng = np.random.default_rng(n)
     yhat = rng.normal(scale=2.0, size=(7, n)).astype(dtype)
     y = rng.normal(scale=2.0, size=(7, n)).astype(dtype)
     y[0, 0] = yhat[0, 0]          # a tie: mae's gradient is 0 there, as torch's
-    ours_fn, torch_fn = TORCH_LOSSES[loss]
+    ours_fn = TORCH_LOSSES[loss][0]
     t_yhat = torch.tensor(yhat, requires_grad=True)
     # nncore: the mean over the rows of the sum over the outputs
-    value = torch_fn(t_yhat, torch.tensor(y), delta).sum(dim=1).mean()
+    value = torch_terms(torch, loss, t_yhat, torch.tensor(y), delta).sum(dim=1).mean()
     value.backward()
     np.testing.assert_allclose(ours_fn(delta)(yhat, y), value.item(), rtol=RTOL[dtype] * 10)
     if n == 1:   # one output: torch's own reduction="mean"
-        mean = (TF.l1_loss if loss == "mae" else
-                lambda a, b: TF.huber_loss(a, b, delta=delta))(torch.tensor(yhat),
-                                                               torch.tensor(y))
+        fn, kw = TORCH_LOSSES[loss][1](torch.nn.functional, delta)
+        mean = fn(torch.tensor(yhat), torch.tensor(y), **kw)
         np.testing.assert_allclose(ours_fn(delta)(yhat, y), float(mean), rtol=RTOL[dtype] * 10)
     g = np.empty_like(yhat)
     code = nncore.losses.MAE if loss == "mae" else nncore.losses.HUBER
@@ -219,12 +230,12 @@ def test_loss_value_and_gradient_match_torch(loss, delta, n, dtype):
 
 @pytest.mark.parametrize("backend", ["cython", "numpy"])
 @pytest.mark.parametrize("loss", ["mae", "huber"])
-def test_sample_weights_give_the_weighted_mean_of_the_rows(loss, backend):
+def test_sample_weights_give_the_weighted_mean_of_the_rows(torch, loss, backend):
     net = make(lambda: "silu", loss, backend, sizes=(3, 4, 2), seed=8)
     X, Y = data(net, seed=9, rows=5)
     w = np.array([0.0, 1.0, 2.5, 0.5, 3.0])
     z = torch.tensor(net.predict(X))
-    per_row = TORCH_LOSSES[loss][1](z, torch.tensor(Y), 1.0).sum(dim=1).numpy()
+    per_row = torch_terms(torch, loss, z, torch.tensor(Y), 1.0).sum(dim=1).numpy()
     np.testing.assert_allclose(net.loss(X, Y, sample_weight=w),
                                (w * per_row).sum() / w.sum(), rtol=1e-12)
     # the weighted gradients: those of the rows repeated by integer weights
