@@ -421,3 +421,40 @@ def test_the_command_line_reads_names_in_any_case():
                                       "--schedule", "Cosine", "--init", "He_Normal"])
     assert (args.activation, args.optimizer, args.schedule, args.init) == \
         ("gelu", "adam", "cosine", "he_normal")
+
+
+# -- without PyTorch: the definitions element by element with Python's math module -----------------
+
+def _math_reference(name, x):
+    """(phi(x), phi'(x)) of one float from the definitions, in double precision."""
+    import math
+    sig = lambda v: 1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v))  # noqa: E731
+    if name == "gelu":
+        cdf = (1 + math.erf(x / math.sqrt(2))) / 2
+        return x * cdf, cdf + x * math.exp(-min(x * x, 1e300) / 2) / math.sqrt(2 * math.pi)
+    if name == "gelu_tanh":
+        if abs(x) > 10:
+            return (x if x > 0 else 0.0), (1.0 if x > 0 else 0.0)
+        k0 = math.sqrt(2 / math.pi)
+        t = math.tanh(k0 * (x + 0.044715 * x**3))
+        return x / 2 * (1 + t), (1 + t) / 2 + x / 2 * (1 - t * t) * k0 * (1 + 3 * 0.044715 * x * x)
+    if name.startswith("elu"):
+        alpha = 0.7 if name == "elu_0.7" else 1.0
+        return (x, 1.0) if x > 0 else (alpha * math.expm1(x), alpha * math.exp(x))
+    if name == "silu":
+        return x * sig(x), sig(x) * (1 + x * (1 - sig(x)))
+    beta, threshold = (2.0, 5.0) if name == "softplus_2_5" else (1.0, 20.0)
+    if beta * x > threshold:
+        return x, 1.0
+    bx = beta * x
+    return (max(bx, 0) + math.log1p(math.exp(-abs(bx)))) / beta, sig(bx)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_float64_values_and_derivatives_match_the_definitions(name):
+    a = inputs(3, 17, np.float64, seed=5)
+    a.flat[0], a.flat[1], a.flat[2], a.flat[-1] = 1e4, -1e4, 0.0, -1e300
+    z, d = ours(name, a)
+    want = np.array([_math_reference(name, float(x)) for x in a.ravel()])
+    np.testing.assert_allclose(z.ravel(), want[:, 0], rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(d.ravel(), want[:, 1], rtol=1e-13, atol=1e-300)
