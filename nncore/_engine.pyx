@@ -50,7 +50,8 @@ from cpython.pythread cimport PyThread_get_thread_ident
 from cython cimport floating
 
 from nncore._kernels cimport (
-    ACT_LEAKY_RELU, ACT_SIGMOID, ACT_SOFTMAX, LOSS_MSE, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY,
+    ACT_LEAKY_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_ELU, ACT_SOFTPLUS, ACT_LAST,
+    LOSS_MSE, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY, LOSS_HUBER, LOSS_LAST,
     gemm, dense_forward, csr_dense_forward, csr_weight_update, activation_forward,
     activation_backward, sigmoid_param_gradients,
     loss_value, loss_gradient, softmax_cross_entropy_value, softmax_cross_entropy_delta,
@@ -97,6 +98,8 @@ cdef class Engine:
         ``check_state(with_loss)`` raises the error that says what the user changed (W, b or
         an activation parameter) when the engine's own check of them fails. It must not hold
         a strong reference to the network (the network holds the engine).
+    loss_param : float, default 0.0
+        The loss's parameter (Huber's delta, > 0); unused by the other losses.
     """
     cdef LayerC* layers
     cdef NetC net
@@ -128,7 +131,7 @@ cdef class Engine:
     cdef object __weakref__     # layers and the optimizer refer to their engine weakly
 
     def __cinit__(self, list Ws, list bs, list activations, list params, list trainable,
-                  int loss, dtype, validate, check_state):
+                  int loss, dtype, validate, check_state, double loss_param=0.0):
         cdef int l, n = len(Ws)
         if n == 0 or not (len(bs) == len(activations) == len(params) == len(trainable) == n):
             raise ValueError("Engine needs one W, b, activation, params, trainable per layer")
@@ -152,10 +155,12 @@ cdef class Engine:
                 raise ValueError(f"Engine: layer {l} takes {W.shape[0]} inputs but layer "
                                  f"{l - 1} gives {Ws[l - 1].shape[1]}")
         for l in range(n):
-            if not 0 <= activations[l] <= ACT_SOFTMAX:
+            if not 0 <= activations[l] <= ACT_LAST:
                 raise ValueError(f"Engine: unknown activation code {activations[l]} (layer {l})")
-        if not 0 <= loss <= LOSS_BINARY_CROSS_ENTROPY:
+        if not 0 <= loss <= LOSS_LAST:
             raise ValueError(f"Engine: unknown loss code {loss}")
+        if loss == LOSS_HUBER and not (loss_param > 0 and isfinite(loss_param)):
+            raise ValueError(f"Engine: Huber's delta must be finite and > 0, got {loss_param}")
         # a waiting writer (the next step) goes before new readers: a stream of reading calls
         # from many threads cannot starve training. (No thread ever takes the lock for
         # reading twice, which a waiting writer would then deadlock.)
@@ -197,6 +202,7 @@ cdef class Engine:
         self.net.layers = self.layers
         self.net.n_layers = n
         self.net.loss = loss
+        self.net.loss_param = loss_param
         self.net.labels_direct = (loss == LOSS_CROSS_ENTROPY
                                   and self.layers[n - 1].act == ACT_SOFTMAX)
         self.net.opt = &self.opt

@@ -41,6 +41,12 @@ cdef void _local_gradient(const LayerC* ly, LayerWork* lw, floating* delta,
                         <floating*>lw.z, delta, m, ly.n_out)
 
 
+cdef inline bint _from_logits(int loss) noexcept nogil:
+    # the cross-entropies: L and delta = dL/da from the output layer's logits; the other
+    # losses give g = dL/dz, which the output activation's backward turns into dL/da
+    return loss == LOSS_CROSS_ENTROPY or loss == LOSS_BINARY_CROSS_ENTROPY
+
+
 cdef double _head(const NetC* net, WorkC* w, const floating* Y, const int64_t* labels,
                   int r0, int k, bint want_delta) noexcept nogil:
     """The mean loss of rows r0:r0 + k of the output layer against their targets (rows of Y,
@@ -65,12 +71,12 @@ cdef double _head(const NetC* net, WorkC* w, const floating* Y, const int64_t* l
         if want_delta:
             softmax_cross_entropy_delta(z, y, d, k, n)
         return value
-    if net.loss != LOSS_MSE:
+    if _from_logits(net.loss):
         return sigmoid_cross_entropy(a, y, d, k, n, out.params[0], out.params[1],
                                      net.loss == LOSS_BINARY_CROSS_ENTROPY)
-    value = loss_value(net.loss, z, y, k, n)
+    value = loss_value(net.loss, net.loss_param, z, y, k, n)
     if want_delta:
-        loss_gradient(net.loss, z, y, d, k, n)
+        loss_gradient(net.loss, net.loss_param, z, y, d, k, n)
     return value
 
 
@@ -139,7 +145,7 @@ cdef double _pass(const NetC* net, WorkC* w, const floating* X, const floating* 
         value = _weighted_head(net, w, Y, labels, sw, m, mode != MODE_LOSS)
     if mode == MODE_LOSS:
         return value
-    if net.loss == LOSS_MSE:
+    if not _from_logits(net.loss):
         lw = &w.lw[net.n_layers - 1]
         _local_gradient(out, lw, <floating*>lw.delta, m)
 

@@ -83,6 +83,7 @@ cdef struct NetC:
     LayerC* layers
     int n_layers
     int loss             # LOSS_* code
+    double loss_param    # its parameter (Huber's delta), else 0
     bint labels_direct   # softmax output with the cross-entropy: labels go in as they are
     OptC* opt
 

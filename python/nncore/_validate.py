@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from . import _kernels
-from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSS_NAMES, MSE
+from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSS_NAMES
 
 # The learning rates that stay finite and > 0 in each dtype.
 _LR_RANGE = {np.dtype(t): (float(np.finfo(t).smallest_subnormal), float(np.finfo(t).max))
@@ -88,7 +88,7 @@ def hidden_activations(layers):
                 f"layer {l} of {len(layers)} is a hidden layer with {name}; {name} belongs on "
                 f"the output layer (the last), with loss='cross_entropy', where it turns the "
                 f"outputs into class probabilities. Hidden layers take relu, leaky_relu, tanh, "
-                f"sigmoid or identity")
+                f"sigmoid, gelu, elu, silu, softplus or identity")
 
 
 def lookup(spec, names, what, aliases=None):
@@ -345,7 +345,7 @@ def real_in(value, name, low=0.0, high=math.inf, low_open=False, high_open=True)
 
 def output_for_loss(activation, loss):
     """Refuse an output activation whose values the loss cannot read as probabilities."""
-    if loss == MSE:
+    if loss not in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY):
         return
     if activation.name == "softmax" and loss == CROSS_ENTROPY:
         return
@@ -382,6 +382,8 @@ def activation_params(layers, dtype):
         act = layer.activation
         for i, name in enumerate(act.param_names):
             value = float(act._params[i])
+            if act.name == "softplus" and name == "beta" and not value > 0:
+                raise ValueError(f"layer {l}'s softplus has beta = {value}; it must be > 0")
             if not (abs(value) <= big and (name != "c" or value == 0 or abs(value) >= tiny)):
                 raise ValueError(f"layer {l}'s {act.name} has {name} = {value}, outside the "
                                  f"range of {dtype.name}, the network's dtype")

@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from . import _validate
-from .losses import MSE, loss_code
+from .losses import FROM_LOGITS
 
 __all__ = ["METRIC_NAMES", "CHUNK_ROWS", "default_metrics", "evaluate"]
 
@@ -53,8 +53,9 @@ _TOP_K = re.compile(r"top_(\d+)_accuracy\Z")
 
 def default_metrics(net) -> tuple[str, ...]:
     """What ``evaluate`` reports without ``metrics=``: the loss and accuracy for a
-    cross-entropy network, the loss, MAE, RMSE and R^2 for an mse one."""
-    if loss_code(net.loss_name) == MSE:
+    cross-entropy network, the loss, MAE, RMSE and R^2 for a regression one (mse, mae,
+    huber)."""
+    if net.loss_function.code not in FROM_LOGITS:
         return ("loss",) + REGRESSION_METRICS
     return ("loss", "accuracy")
 
@@ -160,7 +161,7 @@ def evaluate(net, X, Y, metrics: Sequence[str] | str | None = None) -> dict[str,
     m = Xa.shape[0]
     Ya = _check_targets(Y, m, n_out)
     labels_given = Ya.ndim == 1
-    code = loss_code(net.loss_name)
+    code = net.loss_function.code
     n_classes = max(n_out, 2)
     sums = _Sums(n_out, n_classes, {k for kind, k in parsed.values() if k})
     buf = np.empty((min(m, CHUNK_ROWS), n_out), dtype=net.dtype)

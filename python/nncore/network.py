@@ -19,7 +19,7 @@ from ._engine import Engine
 from ._numpy_backend import NumpyBackend
 from .activations import get_activation
 from .layers import Dense
-from .losses import loss_code
+from .losses import Loss, get_loss
 from . import training
 from .optimizers import Optimizer, get_optimizer
 from .schedules import get_schedule
@@ -40,7 +40,7 @@ from ._backend import BACKENDS  # noqa: E402  (re-exported: nncore.io reads it h
 # fit warns (once) when an epoch's loss is this many times the lowest before it
 GROWTH_WARNING = 1000.0
 _DEFAULT_OUTPUT = {"mse": "identity", "cross_entropy": "softmax",
-                   "binary_cross_entropy": "sigmoid"}
+                   "binary_cross_entropy": "sigmoid", "mae": "identity", "huber": "identity"}
 
 
 def _owner(obj):
@@ -82,9 +82,10 @@ class Network:
     layers : list of nncore.Dense, or list of int
         The layers, each taking the previous one's outputs. A list of sizes such as
         ``[3, 4, 2]`` is a shortcut: hidden layers get ``activation``, the last ``output``.
-    loss : {"mse", "cross_entropy", "binary_cross_entropy"}
-        See nncore.losses. The cross-entropies need a softmax output or a sigmoid one whose
-        values are probabilities (0 < c <= 1, not trainable).
+    loss : {"mse", "cross_entropy", "binary_cross_entropy", "mae", "huber"} or nncore.losses.Loss
+        See nncore.losses (names in any case; ``nncore.losses.Huber(delta=2.0)`` for a Huber
+        loss of another delta). The cross-entropies need a softmax output or a sigmoid one
+        whose values are probabilities (0 < c <= 1, not trainable).
     activation : str or Activation, optional
         Hidden activation for the sizes shortcut (default "sigmoid"). An object is used as it
         is by every hidden layer, except a trainable one: the first hidden layer gets it, the
@@ -134,13 +135,14 @@ class Network:
     >>> losses = net.fit(np.eye(3), [0, 1, 1], epochs=5, lr=0.5)
     """
 
-    def __init__(self, layers: Sequence[Dense] | Sequence[int], *, loss: str,
+    def __init__(self, layers: Sequence[Dense] | Sequence[int], *, loss: str | Loss,
                  activation: str | Activation | None = None,
                  output: str | Activation | None = None,
                  seed: int | np.random.Generator | None = None, dtype: DTypeLike = "float64",
                  backend: str = "cython", optimizer: str | Optimizer = "sgd",
                  init: Any = None) -> None:
-        code = loss_code(loss)
+        loss_fn = get_loss(loss)
+        code = loss_fn.code
         optimizer = get_optimizer(optimizer)
         if optimizer._bound_to() is not None:
             raise ValueError(f"this {type(optimizer).__name__} already trains another Network; "
@@ -148,7 +150,7 @@ class Network:
         self._dtype: np.dtype[Any] = _validate.dtype_of(dtype)
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
-        layers = self._layers_from(layers, activation, output, loss, init)
+        layers = self._layers_from(layers, activation, output, loss_fn.name, init)
         _validate.output_for_loss(layers[-1].activation, code)
         _validate.hidden_activations(layers)
         _validate.activation_params(layers, self._dtype)
@@ -159,7 +161,8 @@ class Network:
                              "make a new one")
         self._rng = np.random.default_rng(seed)
         self._layers: tuple[Dense, ...] = tuple(layers)
-        self._loss_name: str = loss
+        self._loss_name: str = loss_fn.name
+        self._loss_function: Loss = loss_fn
         self._backend_name: str = backend
         try:
             for layer in layers:
@@ -172,10 +175,10 @@ class Network:
                     [ly.activation.code for ly in layers],
                     [ly.activation._params for ly in layers],
                     [ly.activation.trainable for ly in layers], code, self._dtype,
-                    _validate, _state_check(self))
+                    _validate, _state_check(self), loss_fn.param)
             else:
                 self._backend = NumpyBackend(self._layers, code, self._dtype,
-                                             _state_check(self))
+                                             _state_check(self), loss_fn.param)
             for layer in layers:
                 layer._owner = weakref.ref(self._backend)
             self._optimizer = None
@@ -202,8 +205,14 @@ class Network:
 
     @property
     def loss_name(self) -> str:
-        """The loss (fixed at construction)."""
+        """The loss's name, one of nncore.losses.LOSS_NAMES (fixed at construction)."""
         return self._loss_name
+
+    @property
+    def loss_function(self) -> Loss:
+        """The loss with its parameters, an nncore.losses.Loss such as ``Huber(delta=2.0)``
+        (fixed at construction)."""
+        return self._loss_function
 
     @property
     def backend(self) -> str:
@@ -254,7 +263,7 @@ class Network:
         """Raise if the user changed W, b or an activation parameter into something the
         network cannot compute with (called by the backends on every call)."""
         _validate.network_state(self.layers, self.dtype,
-                                loss_code(self.loss_name) if with_loss else None)
+                                self._loss_function.code if with_loss else None)
 
     @staticmethod
     def _layers_from(layers, activation, output, loss, init=None):
@@ -610,7 +619,7 @@ class Network:
         if labels is not None:
             return labels
         return _validate.targets(Y, m, self.layers[-1].n_out, self.dtype,
-                                 loss_code(self.loss_name), single)
+                                 self._loss_function.code, single)
 
     def _train(self, X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, shuffle, callback,
                schedule, early_stopping, metrics, verbose, callbacks=()):
@@ -800,5 +809,7 @@ class Network:
 
     def __repr__(self) -> str:
         layers = ", ".join(repr(ly) for ly in self.layers)
-        return (f"Network([{layers}], loss={self.loss_name!r}, dtype={self.dtype.name!r}, "
+        loss = (repr(self.loss_function) if self.loss_function._config() != self.loss_name
+                else repr(self.loss_name))
+        return (f"Network([{layers}], loss={loss}, dtype={self.dtype.name!r}, "
                 f"backend={self.backend!r})")
