@@ -26,7 +26,7 @@ def test_docstring_examples_run(module):
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
-DOCS_URL = "https://nncore.readthedocs.io/en/latest/"
+DOCS_URL = "https://nncore-nn.readthedocs.io/en/latest/"
 # its code starts a Dask cluster: shown, not run, by the docs' build; tests/test_dask.py runs it
 SCALING_OUT = DOCS / "user-guide" / "scaling-out.md"
 
@@ -144,10 +144,41 @@ def test_docs_speak_to_users():
         assert "shared/" not in text, path
 
 
+def _docs_url_of_the_docstring():
+    import nncore
+    urls = re.findall(r"https://[\w.-]+\.readthedocs\.io", nncore.__doc__)
+    assert urls, "help(nncore) gives no address of the docs"
+    assert len(set(urls)) == 1, urls
+    return urls[0]
+
+
 def test_the_package_docstring_points_to_the_docs():
     import nncore
-    assert "https://nncore.readthedocs.io" in nncore.__doc__
+    # the Read the Docs project is named after the distribution (nncore-nn), not the import
+    assert _docs_url_of_the_docstring() == "https://nncore-nn.readthedocs.io"
     assert "README" not in nncore.__doc__
+    assert DOCS_URL.startswith(_docs_url_of_the_docstring() + "/")
+
+
+def test_the_metadata_documentation_url_is_the_docstrings():
+    import importlib.metadata
+    from nncore._version import DISTRIBUTION
+    declared = []
+    if (ROOT / "pyproject.toml").is_file():
+        tomllib = pytest.importorskip("tomllib")
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+        declared.append(("pyproject.toml", project["urls"]["Documentation"]))
+    try:
+        urls = importlib.metadata.metadata(DISTRIBUTION).get_all("Project-URL") or []
+    except importlib.metadata.PackageNotFoundError:     # run on an in-place build
+        urls = None
+    if urls is not None:
+        by_label = dict(u.split(", ", 1) for u in urls)
+        declared.append(("installed metadata", by_label.get("Documentation")))
+    if not declared:
+        pytest.skip("neither pyproject.toml nor an installed distribution to read")
+    for where, url in declared:
+        assert url == _docs_url_of_the_docstring(), where
 
 
 def _pages_with_python_blocks():
