@@ -18,7 +18,15 @@ import sys
 import warnings
 from collections import defaultdict
 
+import numpydoc.validate
 from numpydoc.validate import validate
+
+# nncore's classes give the shapes they take in a PyTorch-style "Shape" section, after
+# Attributes (docs/_ext/nncore_sphinx.py renders it); numpydoc knows it from here, so that a
+# Shape section is no unknown section (GL06) and sits in its place (GL07)
+if "Shape" not in numpydoc.validate.ALLOWED_SECTIONS:
+    numpydoc.validate.ALLOWED_SECTIONS.insert(
+        numpydoc.validate.ALLOWED_SECTIONS.index("Attributes") + 1, "Shape")
 
 # what every public name must have
 CHECKS = {
