@@ -314,7 +314,23 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def coefs_(self):
-        """Weights of each layer, (n_in, n_out): the network's own arrays."""
+        """Weights of each layer, shape (n_in, n_out) each: the network's own arrays.
+
+        Assigning a list (one array per layer) checks it whole (count, shapes, finite values)
+        before any is copied into the network.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nncore.sklearn import MLPRegressor
+        >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> reg = MLPRegressor(hidden_layer_sizes=(5,), solver="lbfgs", random_state=0)
+        >>> reg = reg.fit(X, [1.0, 2.0, 3.0])
+        >>> [W.shape for W in reg.coefs_]
+        [(2, 5), (5, 1)]
+        >>> reg.coefs_[0] is reg.network_.layers[0].W
+        True
+        """
         check_is_fitted(self, "network_")
         return [ly.W for ly in self.network_.layers]
 
@@ -324,7 +340,20 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def intercepts_(self):
-        """Biases of each layer, (n_out,): the network's own arrays."""
+        """Biases of each layer, shape (n_out,) each: the network's own arrays.
+
+        Assigning a list (one array per layer) checks it whole before any is copied.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nncore.sklearn import MLPRegressor
+        >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> reg = MLPRegressor(hidden_layer_sizes=(5,), solver="lbfgs", random_state=0)
+        >>> reg = reg.fit(X, [1.0, 2.0, 3.0])
+        >>> [b.shape for b in reg.intercepts_]
+        [(5,), (1,)]
+        """
         check_is_fitted(self, "network_")
         return [ly.b for ly in self.network_.layers]
 
