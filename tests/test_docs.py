@@ -120,6 +120,27 @@ def _public_names():
     return names
 
 
+def test_read_the_docs_builds_the_site_as_ci_does():
+    """.readthedocs.yaml (the published site) installs nncore with the docs extra, which
+    pyproject declares, and builds docs/conf.py with warnings as errors, as .ci/docs does."""
+    yaml = pytest.importorskip("yaml")
+    tomllib = pytest.importorskip("tomllib")
+    if not (ROOT / ".readthedocs.yaml").is_file():
+        pytest.skip("run outside the source tree")
+    config = yaml.safe_load((ROOT / ".readthedocs.yaml").read_text("utf-8"))
+    assert config["version"] == 2
+    assert config["sphinx"]["configuration"] == "docs/conf.py"
+    assert config["sphinx"]["fail_on_warning"] is True
+    install = config["python"]["install"]
+    assert {"method": "pip", "path": ".", "extra_requirements": ["docs"]} in install
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"][
+        "optional-dependencies"]
+    assert "docs" in extras
+    assert (ROOT / config["sphinx"]["configuration"]).is_file()
+    # the core is compiled there: a C compiler in the build image
+    assert "build-essential" in config["build"]["apt_packages"]
+
+
 def test_public_docstrings_pass_numpydoc_validation():
     """docs/validate_docstrings.py (what .ci/docs runs) finds nothing: every public name and
     method has its summary, Parameters, Returns and an example, in numpydoc's form."""
