@@ -8,8 +8,10 @@ Every public name (``nncore.__all__``, ``nncore.functional``, ``nncore.sklearn``
 public classes is checked with ``numpydoc.validate`` for what a reader of the API reference
 needs: a docstring with a one-line summary, every parameter documented (and no parameter
 documented that does not exist), a Returns section where something is returned, and a
-``>>>`` example. The modules in STRICT must pass every numpydoc check but the two listed in
-STRICT_EXEMPT; the others are reported, and fail the run only with ``--strict``.
+``>>>`` example. The modules in STRICT (all of them) must pass every numpydoc check but the
+two listed in STRICT_EXEMPT (and GL02 for the compiled core's functions, whose docstrings
+Cython reshapes); a name outside STRICT would only be reported, failing the run with
+``--strict``.
 """
 import argparse
 import importlib
@@ -18,7 +20,15 @@ import sys
 import warnings
 from collections import defaultdict
 
+import numpydoc.validate
 from numpydoc.validate import validate
+
+# nncore's classes give the shapes they take in a PyTorch-style "Shape" section, after
+# Attributes (docs/_ext/nncore_sphinx.py renders it); numpydoc knows it from here, so that a
+# Shape section is no unknown section (GL06) and sits in its place (GL07)
+if "Shape" not in numpydoc.validate.ALLOWED_SECTIONS:
+    numpydoc.validate.ALLOWED_SECTIONS.insert(
+        numpydoc.validate.ALLOWED_SECTIONS.index("Attributes") + 1, "Shape")
 
 # what every public name must have
 CHECKS = {
@@ -29,8 +39,12 @@ CHECKS = {
     "RT01": "no Returns section",
     "EX01": "no example",
 }
-STRICT = ("nncore.plot.",)
+STRICT = ("nncore.",)                 # every module: a new public name fails CI without docs
 STRICT_EXEMPT = {"SA01", "ES01"}      # See Also, extended summary: where they help, not always
+# Cython strips the blank line before a docstring's closing quotes, so the compiled core's
+# functions can never pass GL02 (the closing quotes' place), however they are written
+COMPILED = ("nncore._kernels.",)
+COMPILED_EXEMPT = {"GL02"}
 
 MODULE_NAMES = {
     "nncore": None,                      # nncore.__all__
@@ -53,13 +67,22 @@ def public_names():
             qualified = f"{module_name}.{name}"
             names.append(qualified)
             if inspect.isclass(obj):
-                for member, value in vars(obj).items():
-                    if member.startswith("_") or member.endswith("_request"):
+                # its own public methods and properties, and those it inherits from nncore's
+                # classes (an estimator's fit from its private base); not scikit-learn's
+                seen = set()
+                for klass in inspect.getmro(obj):
+                    if not klass.__module__.startswith("nncore"):
                         continue
-                    if callable(value) or isinstance(value, (property, classmethod,
-                                                             staticmethod)):
-                        names.append(f"{qualified}.{member}")
-    # History.plot lives in nncore.training but draws with nncore.plot
+                    for member, value in vars(klass).items():
+                        if (member in seen or member.startswith("_")
+                                or member.endswith("_request")):
+                            continue
+                        seen.add(member)
+                        # (scikit-learn's available_if wraps partial_fit in a descriptor)
+                        if callable(value) or isinstance(value, (property, classmethod,
+                                                                 staticmethod)) \
+                                or type(value).__name__ == "_AvailableIfDescriptor":
+                            names.append(f"{qualified}.{member}")
     return names
 
 
@@ -67,9 +90,10 @@ def findings(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         errors = validate(name)["errors"]
-    strict = name.startswith(STRICT) or name == "nncore.History.plot"
+    strict = name.startswith(STRICT)
     if strict:
-        return strict, [(code, msg) for code, msg in errors if code not in STRICT_EXEMPT]
+        exempt = STRICT_EXEMPT | (COMPILED_EXEMPT if name.startswith(COMPILED) else set())
+        return strict, [(code, msg) for code, msg in errors if code not in exempt]
     return strict, [(code, msg) for code, msg in errors if code in CHECKS]
 
 
@@ -95,8 +119,8 @@ def main(argv=None):
           + "".join(f"\n  {code} ({CHECKS.get(code, 'numpydoc')}): {n}"
                     for code, n in sorted(counts.items())))
     if failed_strict:
-        print(f"FAILED: {len(failed_strict)} docstrings of {', '.join(STRICT)} and "
-              f"History.plot must pass every check")
+        print(f"FAILED: {len(failed_strict)} docstrings must pass every numpydoc check but "
+              f"{', '.join(sorted(STRICT_EXEMPT))}")
         return 1
     if args.strict and total:
         return 1

@@ -124,22 +124,73 @@ _CPU_PATHS = {"portable": NN_CPU_PORTABLE, "avx2": NN_CPU_AVX2, "avx512": NN_CPU
 
 
 def cpu_path():
-    """The instruction set of the core's SIMD tiles: "avx512", "avx2" or "portable" (none)."""
+    """Name the instruction set of the core's SIMD tiles in force.
+
+    Returns
+    -------
+    {"avx512", "avx2", "portable"}
+        ``"portable"``: plain C loops, no SIMD tiles.
+
+    See Also
+    --------
+    cpu_paths : The paths this CPU can run.
+    set_cpu_path : Choose one.
+
+    Examples
+    --------
+    >>> from nncore import _kernels
+    >>> _kernels.cpu_path() in _kernels.cpu_paths()
+    True
+    """
     return next(name for name, level in _CPU_PATHS.items() if level == _cpu_level)
 
 
 def cpu_paths():
-    """The cpu paths this CPU (and this build) can run, best last: e.g. ["portable", "avx2",
-    "avx512"]."""
+    """List the cpu paths this CPU (and this build) can run, best last.
+
+    Returns
+    -------
+    list of str
+        For example ``["portable", "avx2", "avx512"]``; ``"portable"`` is always there.
+
+    Examples
+    --------
+    >>> from nncore import _kernels
+    >>> _kernels.cpu_paths()[0]
+    'portable'
+    """
     return [name for name, level in _CPU_PATHS.items() if level <= nn_cpu_level()]
 
 
 def set_cpu_path(str path):
-    """Choose the kernels: "auto" (the best this CPU has), "avx512", "avx2" or "portable".
+    """Choose the kernels' cpu path, for the whole process.
 
-    Returns the previous cpu_path(). Process-wide; meant for tests and measurements (the
-    environment variable NNCORE_CPU does the same at import). Do not switch while another
-    thread computes."""
+    Meant for tests and measurements (the environment variable ``NNCORE_CPU`` does the same
+    at import). Do not switch while another thread computes.
+
+    Parameters
+    ----------
+    path : {"auto", "avx512", "avx2", "portable"}
+        ``"auto"`` is the best this CPU has.
+
+    Returns
+    -------
+    str
+        The previous ``cpu_path()``.
+
+    Raises
+    ------
+    ValueError
+        If the path is unknown or this CPU (or build) cannot run it; nothing changes.
+
+    Examples
+    --------
+    >>> from nncore import _kernels
+    >>> previous = _kernels.set_cpu_path("portable")
+    >>> _kernels.cpu_path()
+    'portable'
+    >>> _ = _kernels.set_cpu_path(previous)
+    """
     global _cpu_level, _simd32, _simd64
     if path != "auto" and path not in _CPU_PATHS:
         raise ValueError(f"unknown cpu path {path!r}; expected 'auto' or one of "
@@ -157,8 +208,22 @@ _blas = {}     # what blas_info() returns
 
 
 def blas_info():
-    """Which BLAS the core calls for large products: {"library": "numpy" or "scipy",
-    "path": the shared library's file (for "numpy"), "interface": ...}."""
+    """Describe the BLAS library the core calls for large products.
+
+    Returns
+    -------
+    dict
+        ``"library"``: ``"numpy"`` (NumPy's own OpenBLAS) or ``"scipy"``
+        (``scipy.linalg.cython_blas``); ``"path"``: the shared library's file for
+        ``"numpy"``, else None; ``"interface"``: how it is called.
+
+    Examples
+    --------
+    >>> from nncore import _kernels
+    >>> info = _kernels.blas_info()
+    >>> sorted(info), info["library"] in ("numpy", "scipy")
+    (['interface', 'library', 'path'], True)
+    """
     return dict(_blas)
 
 
@@ -220,10 +285,36 @@ def _blas_works():
 
 
 def set_blas(str library):
-    """Choose the BLAS: "numpy" (NumPy's own OpenBLAS), "scipy" (scipy.linalg.cython_blas) or
-    "auto" (NumPy's where it can be found and works, else SciPy's). Returns the previous
-    blas_info()["library"]. Process-wide (the environment variable NNCORE_BLAS does the same
-    at import); do not switch while another thread computes."""
+    """Choose the BLAS library of large products, for the whole process.
+
+    The environment variable ``NNCORE_BLAS`` does the same at import; do not switch while
+    another thread computes.
+
+    Parameters
+    ----------
+    library : {"auto", "numpy", "scipy"}
+        ``"numpy"``: NumPy's own OpenBLAS; ``"scipy"``: ``scipy.linalg.cython_blas``;
+        ``"auto"``: NumPy's where it can be found and works, else SciPy's.
+
+    Returns
+    -------
+    str
+        The previous ``blas_info()["library"]``.
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown, or ``"numpy"`` is asked where NumPy's OpenBLAS cannot be
+        found or does not work (the choice is then left as it was).
+
+    Examples
+    --------
+    >>> from nncore import _kernels
+    >>> previous = _kernels.set_blas("scipy")
+    >>> _kernels.blas_info()["library"]
+    'scipy'
+    >>> _ = _kernels.set_blas(previous)
+    """
     global _cblas_sgemm, _cblas_dgemm, _fortran_sgemm, _fortran_dgemm
     if library not in ("auto", "numpy", "scipy"):
         raise ValueError(f"unknown BLAS {library!r}; expected 'auto', 'numpy' or 'scipy'")

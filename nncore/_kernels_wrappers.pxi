@@ -262,9 +262,44 @@ def all_finite(const floating[::1] x, double lo=-float("inf"), double hi=float("
 
 
 def gemm_path(bint trans_a, bint trans_b, int m, int n, int k, dtype):
-    """Which code the core runs for C = op(A) @ op(B), op(A) (m, k) and op(B) (k, n), of
-    `dtype` (float32 or float64) on the cpu path in force: "loops", "simd" or "blas" (the
-    automatic choice above; the tests check its boundaries)."""
+    """Name the code the core runs for a matrix product ``C = op(A) @ op(B)``.
+
+    The choice depends on the shapes, the dtype and the cpu path in force; the tests check
+    its boundaries.
+
+    Parameters
+    ----------
+    trans_a : bool
+        Whether ``op(A)`` is ``A.T``.
+    trans_b : bool
+        Whether ``op(B)`` is ``B.T``.
+    m : int
+        Rows of ``op(A)`` and of ``C``, >= 1.
+    n : int
+        Columns of ``op(B)`` and of ``C``, >= 1.
+    k : int
+        Columns of ``op(A)``, rows of ``op(B)``, >= 1.
+    dtype : {float32, float64} or str
+        The operands' dtype.
+
+    Returns
+    -------
+    {"loops", "few", "simd", "blas"}
+        Plain loops, the few-row kernels, the SIMD register tiles, or the BLAS library.
+
+    Raises
+    ------
+    ValueError
+        If the dtype is not float32 or float64, or a size is < 1.
+
+    Examples
+    --------
+    >>> from nncore import _kernels
+    >>> _kernels.gemm_path(False, False, 1, 1, 1, "float64")
+    'loops'
+    >>> _kernels.gemm_path(False, False, 2048, 2048, 2048, "float32")
+    'blas'
+    """
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"gemm_path: dtype must be float32 or float64, got {dtype}")

@@ -11,12 +11,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-@pytest.mark.parametrize("module", [
-    "nncore", "nncore.activations", "nncore.layers", "nncore.losses",
-    "nncore.functional",
-    "nncore.network", "nncore.optimizers", "nncore.schedules", "nncore.training",
-])
-def test_docstring_examples_run(module):
+# module: the optional dependency its examples need (skipped where it is not installed)
+DOCSTRING_MODULES = {
+    "nncore": None, "nncore.activations": None, "nncore.layers": None, "nncore.losses": None,
+    "nncore.functional": None, "nncore.network": None, "nncore.optimizers": None,
+    "nncore.schedules": None, "nncore.training": None, "nncore.callbacks": None,
+    "nncore.datasets": None, "nncore._kernels": None, "nncore.sklearn": "sklearn",
+    "nncore.plot": "matplotlib",
+}
+
+
+@pytest.mark.parametrize("module", list(DOCSTRING_MODULES))
+def test_docstring_examples_run(module, tmp_path, monkeypatch):
+    if DOCSTRING_MODULES[module]:
+        pytest.importorskip(DOCSTRING_MODULES[module])
+    if module == "nncore.plot":
+        import matplotlib
+        matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)      # an example that names a relative file writes nothing here
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE,
                              extraglobs={"np": np}, verbose=False, report=False)
@@ -26,7 +38,7 @@ def test_docstring_examples_run(module):
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
-DOCS_URL = "https://nncore.readthedocs.io/en/latest/"
+DOCS_URL = "https://nncore-nn.readthedocs.io/en/latest/"
 # its code starts a Dask cluster: shown, not run, by the docs' build; tests/test_dask.py runs it
 SCALING_OUT = DOCS / "user-guide" / "scaling-out.md"
 
@@ -110,6 +122,45 @@ def _public_names():
     return names
 
 
+def test_read_the_docs_builds_the_site_as_ci_does():
+    """.readthedocs.yaml (the published site) installs nncore with the docs extra, which
+    pyproject declares, and builds docs/conf.py with warnings as errors, as .ci/docs does."""
+    yaml = pytest.importorskip("yaml")
+    tomllib = pytest.importorskip("tomllib")
+    if not (ROOT / ".readthedocs.yaml").is_file():
+        pytest.skip("run outside the source tree")
+    config = yaml.safe_load((ROOT / ".readthedocs.yaml").read_text("utf-8"))
+    assert config["version"] == 2
+    assert config["sphinx"]["configuration"] == "docs/conf.py"
+    assert config["sphinx"]["fail_on_warning"] is True
+    install = config["python"]["install"]
+    assert {"method": "pip", "path": ".", "extra_requirements": ["docs"]} in install
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"][
+        "optional-dependencies"]
+    assert "docs" in extras
+    assert (ROOT / config["sphinx"]["configuration"]).is_file()
+    # the core is compiled there: a C compiler in the build image
+    assert "build-essential" in config["build"]["apt_packages"]
+
+
+def test_public_docstrings_pass_numpydoc_validation():
+    """docs/validate_docstrings.py (what .ci/docs runs) finds nothing: every public name and
+    method has its summary, Parameters, Returns and an example, in numpydoc's form."""
+    pytest.importorskip("numpydoc")
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    script = DOCS / "validate_docstrings.py"
+    if not script.is_file():
+        pytest.skip("run outside the source tree")
+    spec = importlib.util.spec_from_file_location("validate_docstrings", script)
+    validator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(validator)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = validator.main(["--strict"])
+    assert status == 0, out.getvalue()[-3000:]
+
+
 def test_api_reference_lists_every_public_name():
     """docs/api/index.rst has an autosummary entry for each public name (under its module's
     currentmodule), so the generated reference covers the whole public API."""
@@ -146,10 +197,41 @@ def test_docs_speak_to_users():
         assert "shared/" not in text, path
 
 
+def _docs_url_of_the_docstring():
+    import nncore
+    urls = re.findall(r"https://[\w.-]+\.readthedocs\.io", nncore.__doc__)
+    assert urls, "help(nncore) gives no address of the docs"
+    assert len(set(urls)) == 1, urls
+    return urls[0]
+
+
 def test_the_package_docstring_points_to_the_docs():
     import nncore
-    assert "https://nncore.readthedocs.io" in nncore.__doc__
+    # the Read the Docs project is named after the distribution (nncore-nn), not the import
+    assert _docs_url_of_the_docstring() == "https://nncore-nn.readthedocs.io"
     assert "README" not in nncore.__doc__
+    assert DOCS_URL.startswith(_docs_url_of_the_docstring() + "/")
+
+
+def test_the_metadata_documentation_url_is_the_docstrings():
+    import importlib.metadata
+    from nncore._version import DISTRIBUTION
+    declared = []
+    if (ROOT / "pyproject.toml").is_file():
+        tomllib = pytest.importorskip("tomllib")
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+        declared.append(("pyproject.toml", project["urls"]["Documentation"]))
+    try:
+        urls = importlib.metadata.metadata(DISTRIBUTION).get_all("Project-URL") or []
+    except importlib.metadata.PackageNotFoundError:     # run on an in-place build
+        urls = None
+    if urls is not None:
+        by_label = dict(u.split(", ", 1) for u in urls)
+        declared.append(("installed metadata", by_label.get("Documentation")))
+    if not declared:
+        pytest.skip("neither pyproject.toml nor an installed distribution to read")
+    for where, url in declared:
+        assert url == _docs_url_of_the_docstring(), where
 
 
 def _pages_with_python_blocks():

@@ -11,7 +11,7 @@ each layer's pre-activation ``a``, output ``z`` and local gradient ``delta``.
 >>> net.predict([1.0, 2.0, 1.0]).shape
 (2,)
 
-Documentation: https://nncore.readthedocs.io (getting started, the user guide with the
+Documentation: https://nncore-nn.readthedocs.io (getting started, the user guide with the
 notation and the math, the API reference, a gallery). To build it from a clone of the
 repository: ``pip install ".[docs]" && python -m sphinx -b html docs docs/_build/html``.
 

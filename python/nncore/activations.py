@@ -63,10 +63,20 @@ def _real(value: Any, name: str) -> float:
 
 
 class Activation:
-    """Base class: an activation's name, its code in the core, and its parameters.
+    """Base class of the activations: a name, its code in the core, and its parameters.
 
-    ``_params`` is a float64 array of shape (2,) that the core reads (and, for a trainable
-    sigmoid, updates in place); subclasses expose its entries as named attributes.
+    An activation is configuration, not computation: a `Dense` layer holds one and the core
+    computes ``z = phi(a)`` and its derivative from it. ``_params`` is a float64 array of
+    shape (2,) that the core reads (and, for a trainable sigmoid, updates in place);
+    subclasses expose its entries as named attributes. Use a subclass, or
+    `get_activation` to make one from a name.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> act = nncore.get_activation("tanh")
+    >>> isinstance(act, nncore.Activation), act.name
+    (True, 'tanh')
     """
 
     name: ClassVar[str | None] = None
@@ -79,7 +89,14 @@ class Activation:
 
     @property
     def trainable(self) -> bool:
-        """Whether training updates this activation's parameters (only a Sigmoid can)."""
+        """Whether training updates this activation's parameters (only a Sigmoid can).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.ReLU().trainable
+        False
+        """
         return False
 
     def _config(self) -> dict[str, Any]:
@@ -90,18 +107,50 @@ class Activation:
         return f"{type(self).__name__}({args})"
 
     def same_as(self, other: object) -> bool:
-        """True when `other` is the same kind of activation with the same parameters."""
+        """Tell whether `other` is the same kind of activation with the same parameters.
+
+        Parameters
+        ----------
+        other : object
+            Anything; only an `Activation` can compare equal.
+
+        Returns
+        -------
+        bool
+            True when `other` has this class and the same parameters.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.LeakyReLU(0.1).same_as(nncore.LeakyReLU(0.1))
+        True
+        >>> nncore.LeakyReLU(0.1).same_as(nncore.LeakyReLU(0.2))
+        False
+        """
         return type(self) is type(other) and self._config() == other._config()
 
 
 class Identity(Activation):
-    """z = a."""
+    """Identity activation, ``z = a``: the output layer of a regression.
+
+    Its derivative is 1.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> net = nncore.Network([2, 1], activation="identity", loss="mse", seed=0)
+    >>> net.layers[0].activation
+    Identity()
+    """
 
     name, code = "identity", IDENTITY
 
 
 class Sigmoid(Activation):
-    """The textbook's scaled sigmoid z = c / (1 + exp(-beta * a)); c = beta = 1 is the logistic.
+    """Scaled sigmoid activation, ``z = c / (1 + exp(-beta * a))``.
+
+    With ``c = beta = 1`` it is the logistic function. Its derivative is
+    ``beta * z * (1 - z / c)``.
 
     Parameters
     ----------
@@ -134,7 +183,14 @@ class Sigmoid(Activation):
 
     @property
     def c(self) -> float:
-        """Output scale (float)."""
+        """Output scale ``c``: ``z`` lies between 0 and ``c`` (float).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Sigmoid(c=2.0).c
+        2.0
+        """
         return float(self._params[0])
 
     @c.setter
@@ -143,7 +199,14 @@ class Sigmoid(Activation):
 
     @property
     def beta(self) -> float:
-        """Steepness (float)."""
+        """Steepness ``beta`` (float).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Sigmoid(beta=0.5).beta
+        0.5
+        """
         return float(self._params[1])
 
     @beta.setter
@@ -152,6 +215,14 @@ class Sigmoid(Activation):
 
     @property
     def trainable(self) -> bool:
+        """Whether training learns ``c`` and ``beta`` with the weights (bool).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Sigmoid(trainable=True).trainable
+        True
+        """
         return self._trainable
 
     def _config(self) -> dict[str, Any]:
@@ -159,24 +230,51 @@ class Sigmoid(Activation):
 
 
 class Tanh(Activation):
-    """z = tanh(a)."""
+    """Hyperbolic tangent activation, ``z = tanh(a)``.
+
+    Its derivative is ``1 - z**2``.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> net = nncore.Network([2, 3, 1], activation=nncore.Tanh(), loss="mse", seed=0)
+    >>> net.layers[0].activation
+    Tanh()
+    """
 
     name, code = "tanh", TANH
 
 
 class ReLU(Activation):
-    """z = max(0, a)."""
+    """Rectified linear activation, ``z = max(0, a)``.
+
+    Its derivative is 1 where ``a > 0`` and 0 elsewhere.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> nncore.get_activation("relu")
+    ReLU()
+    """
 
     name, code = "relu", RELU
 
 
 class LeakyReLU(Activation):
-    """z = a for a >= 0, delta * a otherwise (the textbook names the slope delta).
+    """Leaky ReLU activation, ``z = a`` for ``a >= 0`` and ``delta * a`` otherwise.
+
+    Its derivative is 1 where ``a >= 0`` and ``delta`` elsewhere.
 
     Parameters
     ----------
     delta : float, default 0.01
-        Slope for negative a.
+        Slope for negative ``a``.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> nncore.LeakyReLU(delta=0.1)
+    LeakyReLU(delta=0.1)
     """
 
     name, code = "leaky_relu", LEAKY_RELU
@@ -188,7 +286,14 @@ class LeakyReLU(Activation):
 
     @property
     def delta(self) -> float:
-        """Slope for negative inputs (float)."""
+        """Slope for negative inputs (float).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.LeakyReLU().delta
+        0.01
+        """
         return float(self._params[0])
 
     @delta.setter
@@ -200,7 +305,19 @@ class LeakyReLU(Activation):
 
 
 class Softmax(Activation):
-    """z_k = exp(a_k) / sum_j exp(a_j) along each row (each example)."""
+    """Softmax activation, ``z_k = exp(a_k) / sum_j exp(a_j)`` along each row (example).
+
+    Each row of ``z`` is a probability distribution, so it belongs on the output layer, with
+    the cross-entropy loss (the two fuse to ``delta = (yhat - y) / N``). Its derivative is a
+    Jacobian: see `nncore.functional.softmax_jacobian`.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> net = nncore.Network([4, 3], activation="softmax", loss="cross_entropy", seed=0)
+    >>> round(float(net.predict([[0.1, 0.2, 0.3, 0.4]]).sum()), 6)
+    1.0
+    """
 
     name, code = "softmax", SOFTMAX
 
@@ -352,10 +469,36 @@ OUTPUT_ONLY = ("softmax",)
 
 
 def get_activation(spec: ActivationSpec) -> Activation:
-    """An Activation from a name (``"relu"``; any case, with or without underscores, so the
-    class's own name ``"ReLU"`` or ``"LeakyReLU"`` works too; an unknown one gets a "did you
-    mean"), an Activation (returned as it is), or a config dict as saved by ``Network.save``
-    (its exact names only)."""
+    """Make an `Activation` from a name, an activation or a saved configuration.
+
+    Parameters
+    ----------
+    spec : str, Activation or dict
+        A name (``"relu"``; any case, with or without underscores, so the class's own name
+        ``"ReLU"`` or ``"LeakyReLU"`` works too; also ``"linear"``, ``"logistic"`` and
+        ``"leaky"``), an `Activation` (returned as it is), or a configuration dict as
+        ``Network.save`` writes it (its exact names only).
+
+    Returns
+    -------
+    Activation
+        A new activation with default parameters for a name, or ``spec`` itself.
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown (the message suggests the closest names).
+    TypeError
+        If ``spec`` is none of the above.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> nncore.get_activation("LeakyReLU")
+    LeakyReLU(delta=0.01)
+    >>> nncore.get_activation({"name": "sigmoid", "c": 2.0})
+    Sigmoid(c=2.0, beta=1.0, trainable=False)
+    """
     if isinstance(spec, Activation):
         return spec
     if isinstance(spec, dict):

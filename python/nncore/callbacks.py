@@ -36,17 +36,82 @@ __all__ = ["Callback", "ModelCheckpoint", "CSVLogger"]
 
 
 class Callback:
-    """Base class of fit's callbacks: every method does nothing (see the module's docstring)."""
+    """Base class of fit's callbacks: every method does nothing until overridden.
+
+    ``fit(callbacks=[...])`` calls ``on_train_begin`` once, ``on_epoch_end`` after each epoch
+    (a true return value stops training) and ``on_train_end`` once at the end, even when
+    training raises.
+
+    Examples
+    --------
+    >>> import numpy as np, nncore
+    >>> class StopBelow(nncore.Callback):
+    ...     def on_epoch_end(self, epoch, logs):
+    ...         return logs["loss"] < 0.05          # True stops training
+    >>> net = nncore.Network([1, 1], loss="mse", seed=0)
+    >>> history = net.fit(np.ones((8, 1)), np.ones(8), epochs=500, lr=0.1,
+    ...                   callbacks=[StopBelow()])
+    >>> history.stopped_early, history[-1] < 0.05
+    (True, True)
+    """
 
     def on_train_begin(self, network: Network, keys: Sequence[str]) -> None:
-        """Training starts on ``network``; each epoch's logs will hold ``keys``."""
+        """Begin: training starts on ``network``; each epoch's logs will hold ``keys``.
+
+        Raising here refuses the ``fit`` call, with nothing changed.
+
+        Parameters
+        ----------
+        network : Network
+            The network being trained.
+        keys : sequence of str
+            The names each epoch's logs will hold, such as ``("loss", "val_loss", "lr")``.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Callback().on_train_begin(None, ("loss", "lr")) is None
+        True
+        """
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> bool | None:
-        """Epoch ``epoch`` (from 0) is done; return True to stop training."""
+        """End an epoch: epoch ``epoch`` (from 0) is done; return True to stop training.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch just done, from 0.
+        logs : mapping of str to float
+            This epoch's values by name (a fresh dict), such as
+            ``{"loss": 0.31, "val_loss": 0.35, "lr": 0.1}``.
+
+        Returns
+        -------
+        bool or None
+            A true value stops training after this epoch; the base class returns None.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> print(nncore.Callback().on_epoch_end(0, {"loss": 0.5, "lr": 0.1}))
+        None
+        """
         return None
 
     def on_train_end(self, history: History) -> None:
-        """Training is over (normally, by a stop, or by an exception)."""
+        """End: training is over (normally, by a stop, or by an exception).
+
+        Parameters
+        ----------
+        history : History
+            The record of the epochs done.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Callback().on_train_end(nncore.History([0.5])) is None
+        True
+        """
 
 
 def _check_folder(path, what):
@@ -62,7 +127,9 @@ def _path(path, what):
 
 
 class ModelCheckpoint(Callback):
-    """Save the network during training: after every epoch, or only when the monitored value
+    """Save the network during training, after every epoch or each time it improves.
+
+    With ``save_best_only`` (the default), a save follows each epoch whose monitored value
     improves on the best so far.
 
     Each save goes through ``Network.save``, which is atomic: the file is written beside the
@@ -83,7 +150,11 @@ class ModelCheckpoint(Callback):
     Attributes
     ----------
     best : float or None
-        The best monitored value so far; ``best_epoch`` its epoch; ``saved`` the paths written.
+        The best monitored value so far.
+    best_epoch : int or None
+        Its epoch, from 0.
+    saved : list of str
+        The paths written, in order.
 
     Examples
     --------
@@ -112,6 +183,29 @@ class ModelCheckpoint(Callback):
         self.saved: list[str] = []
 
     def on_train_begin(self, network: Network, keys: Sequence[str]) -> None:
+        """Check that ``monitor`` is logged and the folder can be written; keep the network.
+
+        Parameters
+        ----------
+        network : Network
+            The network being trained.
+        keys : sequence of str
+            The names each epoch's logs will hold, such as ``("loss", "val_loss", "lr")``.
+
+        Raises
+        ------
+        ValueError
+            If the logs will not hold ``monitor``, or the path's folder cannot be written.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> checkpoint = nncore.ModelCheckpoint("model.npz", monitor="val_loss")
+        >>> checkpoint.on_train_begin(None, ("loss", "lr"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: ModelCheckpoint monitors 'val_loss', which this fit does not log...
+        """
         if self.monitor not in keys:
             need = (" (give validation_data or validation_split)"
                     if self.monitor.startswith("val_") else "")
@@ -128,6 +222,32 @@ class ModelCheckpoint(Callback):
         return value > self.best if self._higher_is_better else value < self.best
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> None:
+        """Save the network if the monitored value improved (or always, without save_best_only).
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch just done, from 0.
+        logs : mapping of str to float
+            This epoch's values by name (a fresh dict), such as
+            ``{"loss": 0.31, "val_loss": 0.35, "lr": 0.1}``.
+
+        Returns
+        -------
+        None
+            A checkpoint never stops training.
+
+        Examples
+        --------
+        >>> import os, tempfile, numpy as np, nncore
+        >>> net = nncore.Network([2, 1], loss="mse", seed=0)
+        >>> path = os.path.join(tempfile.mkdtemp(), "m-{epoch}.npz")
+        >>> checkpoint = nncore.ModelCheckpoint(path, monitor="loss", save_best_only=False)
+        >>> history = net.fit(np.ones((4, 2)), np.zeros(4), epochs=2, lr=0.1,
+        ...                   callbacks=[checkpoint])
+        >>> [os.path.basename(p) for p in checkpoint.saved]
+        ['m-1.npz', 'm-2.npz']
+        """
         value = float(logs[self.monitor])
         better = self._improves(value)
         if better:
@@ -138,6 +258,19 @@ class ModelCheckpoint(Callback):
         return None
 
     def on_train_end(self, history: History) -> None:
+        """Let go of the network: no reference to it is kept after ``fit``.
+
+        Parameters
+        ----------
+        history : History
+            The record of the epochs done.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.ModelCheckpoint("m.npz").on_train_end(nncore.History()) is None
+        True
+        """
         self._network = None   # hold no reference to the network after fit
 
     def __repr__(self) -> str:
@@ -146,8 +279,10 @@ class ModelCheckpoint(Callback):
 
 
 class CSVLogger(Callback):
-    """Write each epoch's logs as a row of a CSV file: ``epoch`` (from 0), then the keys of the
-    logs (``loss``, ``val_loss``, ``accuracy``, ``val_accuracy``, ``lr`` as fit has them).
+    """Write each epoch's logs as a row of a CSV file.
+
+    A row holds ``epoch`` (from 0), then the keys of the logs (``loss``, ``val_loss``,
+    ``accuracy``, ``val_accuracy``, ``lr`` as fit has them).
 
     The file is opened at the end of the first epoch (so a refused ``fit`` leaves an existing
     file as it was) and flushed after each row, so it can be read while training runs.
@@ -155,9 +290,22 @@ class CSVLogger(Callback):
     Parameters
     ----------
     path : str or os.PathLike
+        The CSV file to write.
     separator : str, default ","
+        The one character between two fields.
     append : bool, default False
         Add to an existing file (without a second header) instead of replacing it.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, nncore
+    >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
+    >>> net = nncore.Network([2, 1], loss="mse", seed=0)
+    >>> history = net.fit(np.ones((4, 2)), np.zeros(4), epochs=2, lr=0.1,
+    ...                   callbacks=[nncore.CSVLogger(path)])
+    >>> with open(path) as f:
+    ...     print(f.readline().strip(), len(f.readlines()))
+    epoch,loss,lr 2
     """
 
     def __init__(self, path: str | os.PathLike[str], separator: str = ",",
@@ -170,10 +318,56 @@ class CSVLogger(Callback):
         self._keys: tuple[str, ...] = ()
 
     def on_train_begin(self, network: Network, keys: Sequence[str]) -> None:
+        """Check that the folder can be written and keep ``keys`` as the columns.
+
+        Parameters
+        ----------
+        network : Network
+            The network being trained.
+        keys : sequence of str
+            The names each epoch's logs will hold, such as ``("loss", "val_loss", "lr")``.
+
+        Raises
+        ------
+        ValueError
+            If the path's folder does not exist or cannot be written.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.CSVLogger("log.csv").on_train_begin(None, ("loss", "lr")) is None
+        True
+        """
         _check_folder(self.path, "CSVLogger")
         self._keys = tuple(keys)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> None:
+        """Write the epoch's row (the file is opened, and the header written, at the first one).
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch just done, from 0.
+        logs : mapping of str to float
+            This epoch's values by name (a fresh dict), such as
+            ``{"loss": 0.31, "val_loss": 0.35, "lr": 0.1}``.
+
+        Returns
+        -------
+        None
+            A logger never stops training.
+
+        Examples
+        --------
+        >>> import os, tempfile, nncore
+        >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
+        >>> logger = nncore.CSVLogger(path)
+        >>> logger.on_train_begin(None, ("loss",))
+        >>> logger.on_epoch_end(0, {"loss": 0.5})
+        >>> logger.on_train_end(nncore.History([0.5]))
+        >>> open(path).read().split()
+        ['epoch,loss', '0,0.5']
+        """
         if self._file is None:
             header = not (self.append and os.path.exists(self.path)
                           and os.path.getsize(self.path) > 0)
@@ -188,6 +382,19 @@ class CSVLogger(Callback):
         return None
 
     def on_train_end(self, history: History) -> None:
+        """Close the file.
+
+        Parameters
+        ----------
+        history : History
+            The record of the epochs done.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.CSVLogger("log.csv").on_train_end(nncore.History()) is None
+        True
+        """
         if self._file is not None:
             self._file.close()
         self._file = self._writer = None

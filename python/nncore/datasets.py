@@ -18,7 +18,22 @@ __all__ = ["load_digits"]
 
 
 def load_digits() -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """The 8x8 digits: X (1797, 64) float64 pixel counts in [0, 16], y (1797,) int64 in 0..9."""
+    """Load the 8x8 handwritten digits shipped with nncore.
+
+    Returns
+    -------
+    X : ndarray of float64, shape (1797, 64)
+        Pixel counts in [0, 16], one image a row.
+    y : ndarray of int64, shape (1797,)
+        The digit of each image, 0 to 9.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> X, y = nncore.load_digits()
+    >>> X.shape, y.shape, int(X.max()), sorted(set(y.tolist())) == list(range(10))
+    ((1797, 64), (1797,), 16, True)
+    """
     from importlib import resources   # here, not at import: it pulls in pathlib, urllib
 
     with resources.files("nncore").joinpath("data/digits.npz").open("rb") as f:

@@ -52,32 +52,152 @@ def _activation(code, a, p0=0.0, p1=0.0):
 
 
 def identity(a: ArrayLike) -> NDArray[np.floating[Any]]:
-    """z = a."""
+    """Identity activation: ``z = a``.
+
+    Parameters
+    ----------
+    a : array_like, shape (n,) or (N, n)
+        Pre-activations: one example, or one example a row. Finite reals; float32 stays
+        float32, anything else is computed in float64.
+
+    Returns
+    -------
+    ndarray, shape of ``a``
+        The activation of each element, float32 or float64 as above.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.identity([-1.0, 0.5])
+    array([-1. ,  0.5])
+    """
     return _activation(IDENTITY, a)
 
 
 def sigmoid(a: ArrayLike, c: float = 1.0, beta: float = 1.0) -> NDArray[np.floating[Any]]:
-    """z = c / (1 + exp(-beta * a))."""
+    """Sigmoid activation: ``z = c / (1 + exp(-beta * a))``.
+
+    Parameters
+    ----------
+    a : array_like, shape (n,) or (N, n)
+        Pre-activations: one example, or one example a row. Finite reals; float32 stays
+        float32, anything else is computed in float64.
+    c : float, default=1.0
+        Height of the curve: ``z`` lies in ``(0, c)``.
+    beta : float, default=1.0
+        Steepness: the slope at ``a = 0`` is ``c * beta / 4``.
+
+    Returns
+    -------
+    ndarray, shape of ``a``
+        The activation of each element, float32 or float64 as above.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.sigmoid([0.0, 2.0]).round(4)
+    array([0.5   , 0.8808])
+    >>> F.sigmoid([0.0], c=2.0)
+    array([1.])
+    """
     return _activation(SIGMOID, a, _real(c, "c"), _real(beta, "beta"))
 
 
 def tanh(a: ArrayLike) -> NDArray[np.floating[Any]]:
-    """z = tanh(a)."""
+    """Hyperbolic tangent activation: ``z = tanh(a)``.
+
+    Parameters
+    ----------
+    a : array_like, shape (n,) or (N, n)
+        Pre-activations: one example, or one example a row. Finite reals; float32 stays
+        float32, anything else is computed in float64.
+
+    Returns
+    -------
+    ndarray, shape of ``a``
+        The activation of each element, float32 or float64 as above.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.tanh([0.0, 1.0]).round(4)
+    array([0.    , 0.7616])
+    """
     return _activation(TANH, a)
 
 
 def relu(a: ArrayLike) -> NDArray[np.floating[Any]]:
-    """z = max(0, a)."""
+    """Rectified linear activation: ``z = max(0, a)``.
+
+    Parameters
+    ----------
+    a : array_like, shape (n,) or (N, n)
+        Pre-activations: one example, or one example a row. Finite reals; float32 stays
+        float32, anything else is computed in float64.
+
+    Returns
+    -------
+    ndarray, shape of ``a``
+        The activation of each element, float32 or float64 as above.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.relu([[-2.0, 3.0]])
+    array([[0., 3.]])
+    """
     return _activation(RELU, a)
 
 
 def leaky_relu(a: ArrayLike, delta: float = 0.01) -> NDArray[np.floating[Any]]:
-    """z = a if a >= 0 else delta * a."""
+    """Leaky ReLU activation: ``z = a`` where ``a >= 0``, else ``delta * a``.
+
+    Parameters
+    ----------
+    a : array_like, shape (n,) or (N, n)
+        Pre-activations: one example, or one example a row. Finite reals; float32 stays
+        float32, anything else is computed in float64.
+    delta : float, default=0.01
+        Slope for negative ``a``.
+
+    Returns
+    -------
+    ndarray, shape of ``a``
+        The activation of each element, float32 or float64 as above.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.leaky_relu([-2.0, 3.0], delta=0.1)
+    array([-0.2,  3. ])
+    """
     return _activation(LEAKY_RELU, a, _real(delta, "delta"))
 
 
 def softmax(a: ArrayLike) -> NDArray[np.floating[Any]]:
-    """z = exp(a) / exp(a).sum(), along each row."""
+    """Softmax activation: ``z = exp(a) / exp(a).sum()`` along each row.
+
+    Parameters
+    ----------
+    a : array_like, shape (n,) or (N, n)
+        Pre-activations: one example, or one example a row. Finite reals; float32 stays
+        float32, anything else is computed in float64.
+
+    Returns
+    -------
+    ndarray, shape of ``a``
+        The activation of each element, float32 or float64 as above.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> z = F.softmax([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    >>> z.round(4)
+    array([[0.09  , 0.2447, 0.6652],
+           [0.3333, 0.3333, 0.3333]])
+    >>> z.sum(axis=1).round(6)
+    array([1., 1.])
+    """
     return _activation(SOFTMAX, a)
 
 
@@ -191,9 +311,43 @@ _DEFAULTS = {"c": 1.0, "beta": 1.0, "delta": 0.01, "alpha": 1.0, "threshold": 20
 
 
 def derivative(name: str, a: ArrayLike, **params: float) -> NDArray[np.floating[Any]]:
-    """phi'(a) elementwise for an elementwise activation, computed by the core's backward
-    kernel (g = 1). Parameters as keywords: ``derivative("sigmoid", a, c=2.0)``; the tanh
-    approximation of GELU is ``"gelu_tanh"``."""
+    """Derivative ``phi'(a)`` of an elementwise activation, element by element.
+
+    Computed by the core's backward kernel with an incoming gradient of ones, so it is the
+    derivative training uses. Softmax is not elementwise: see `softmax_jacobian`.
+
+    Parameters
+    ----------
+    name : str
+        An elementwise activation: "identity", "sigmoid", "tanh", "relu", "leaky_relu",
+        "gelu", "gelu_tanh" (GELU's tanh approximation), "elu", "silu" or "softplus".
+    a : array_like, shape (n,) or (N, n)
+        Pre-activations, finite reals (float32 stays float32, else float64).
+    **params : float
+        The activation's parameters by keyword: ``c`` and ``beta`` for sigmoid, ``delta``
+        for leaky_relu, ``alpha`` for elu, ``beta`` and ``threshold`` for softplus (defaults
+        1.0, 1.0, 0.01, 1.0, 1.0 and 20.0).
+
+    Returns
+    -------
+    ndarray, shape of ``a``
+        ``phi'(a)`` for each element.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not an elementwise activation.
+    TypeError
+        If a keyword is not a parameter of that activation.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.derivative("sigmoid", [0.0])      # z * (1 - z) at z = 0.5
+    array([0.25])
+    >>> F.derivative("leaky_relu", [-1.0, 2.0], delta=0.1)
+    array([0.1, 1. ])
+    """
     if name not in _ELEMENTWISE:
         raise ValueError(f"derivative() takes one of {tuple(_ELEMENTWISE)}; "
                          f"for softmax use softmax_jacobian()")
@@ -213,10 +367,32 @@ def derivative(name: str, a: ArrayLike, **params: float) -> NDArray[np.floating[
 
 
 def softmax_jacobian(a: ArrayLike) -> NDArray[np.floating[Any]]:
-    """The Jacobian J[j, k] = d softmax(a)_j / d a_k of one example a (n,), shape (n, n).
+    """Jacobian of softmax at one example: ``J[j, k] = d softmax(a)_j / d a_k``.
 
-    Computed by the core's backward kernel applied to each unit vector (it is symmetric:
-    J = diag(z) - z z^T).
+    Computed by the core's backward kernel applied to each unit vector. It is symmetric:
+    ``J = diag(z) - z z^T`` with ``z = softmax(a)``.
+
+    Parameters
+    ----------
+    a : array_like, shape (n,)
+        One example's pre-activations, finite reals (float32 stays float32, else float64).
+
+    Returns
+    -------
+    ndarray, shape (n, n)
+        The Jacobian; each of its rows sums to 0.
+
+    Raises
+    ------
+    ValueError
+        If ``a`` is 2-D (more than one example).
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.softmax_jacobian([0.0, 0.0])     # z = (0.5, 0.5)
+    array([[ 0.25, -0.25],
+           [-0.25,  0.25]])
     """
     x, was_1d = _rows(a, "a")
     if not was_1d:
@@ -244,17 +420,89 @@ def _loss(code, yhat, y, probabilities, p=0.0):
 
 
 def mse(yhat: ArrayLike, y: ArrayLike) -> float:
-    """L = 1/(2N) * sum((y - yhat)**2), N = rows."""
+    """Mean squared error: ``L = 1/(2N) * sum((y - yhat)**2)`` over ``N`` rows.
+
+    Parameters
+    ----------
+    yhat : array_like, shape (n,) or (N, n)
+        Predictions, one example a row.
+    y : array_like, shape of ``yhat``
+        Targets.
+
+    Returns
+    -------
+    float
+        The loss averaged over the ``N`` examples (a 1-D input is one example).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or a value is not finite.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.mse([[1.0, 2.0], [0.0, 0.0]], [[0.0, 2.0], [0.0, 2.0]])   # (1 + 4) / (2 * 2)
+    1.25
+    """
     return _loss(MSE, yhat, y, False)
 
 
 def cross_entropy(yhat: ArrayLike, y: ArrayLike) -> float:
-    """L = -1/N * sum(y * log(yhat)), natural log; yhat is clipped away from 0."""
+    """Cross-entropy: ``L = -1/N * sum(y * log(yhat))``, natural log.
+
+    Parameters
+    ----------
+    yhat : array_like, shape (n,) or (N, n)
+        Predictions, one example a row, in [0, 1] (``yhat`` is clipped away from 0 before the log).
+    y : array_like, shape of ``yhat``
+        Targets, in [0, 1] (``yhat`` is clipped away from 0 before the log).
+
+    Returns
+    -------
+    float
+        The loss averaged over the ``N`` examples (a 1-D input is one example).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or a value is not finite or outside [0, 1].
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> round(F.cross_entropy([[0.9, 0.1], [0.5, 0.5]], [[1, 0], [0, 1]]), 4)   # (ln(1/0.9) + ln 2) / 2
+    0.3993
+    """
     return _loss(CROSS_ENTROPY, yhat, y, True)
 
 
 def binary_cross_entropy(yhat: ArrayLike, y: ArrayLike) -> float:
-    """L = -1/N * sum(y * log(yhat) + (1 - y) * log(1 - yhat)), natural log."""
+    """Binary cross-entropy: ``L = -1/N * sum(y log(yhat) + (1 - y) log(1 - yhat))``.
+
+    Parameters
+    ----------
+    yhat : array_like, shape (n,) or (N, n)
+        Predictions, one example a row, in [0, 1] (natural log; ``yhat`` is clipped away from 0 and 1).
+    y : array_like, shape of ``yhat``
+        Targets, in [0, 1] (natural log; ``yhat`` is clipped away from 0 and 1).
+
+    Returns
+    -------
+    float
+        The loss averaged over the ``N`` examples (a 1-D input is one example).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or a value is not finite or outside [0, 1].
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> round(F.binary_cross_entropy([0.8], [1.0]), 4)          # -ln(0.8)
+    0.2231
+    """
     return _loss(BINARY_CROSS_ENTROPY, yhat, y, True)
 
 

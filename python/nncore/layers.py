@@ -44,8 +44,9 @@ class Dense:
     Attributes
     ----------
     W : ndarray of shape (n_in, n_out)
+        The weights (see below).
     b : ndarray of shape (n_out,)
-        The parameters, in the network's dtype. They are ``None`` until the layer joins a
+        The biases. Both are the parameters, in the network's dtype. They are ``None`` until the layer joins a
         ``Network``, which allocates and initialises them (from its seed). They can be modified
         in place, and assigned: assignment checks the shape and values and copies them in, so the
         array the network computes with stays the same object. Assigning (and
@@ -53,6 +54,7 @@ class Dense:
         nothing changed, while another thread trains it; a reading call in another thread
         sees the parameters before or after the assignment, never half of it.
     activation : nncore.Activation
+        The layer's activation object.
 
     Shape
     -----
@@ -79,27 +81,72 @@ class Dense:
 
     @property
     def n_in(self) -> int:
-        """Inputs of the layer (int, fixed)."""
+        """Inputs of the layer (int, fixed).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> net = nncore.Network([nncore.Dense(3, 2, activation="relu")], loss="mse", seed=0)
+        >>> layer = net.layers[0]
+        >>> layer.n_in, layer.n_out
+        (3, 2)
+        """
         return self._n_in
 
     @property
     def n_out(self) -> int:
-        """Nodes of the layer (int, fixed)."""
+        """Nodes of the layer (int, fixed).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Dense(3, 2).n_out
+        2
+        """
         return self._n_out
 
     @property
     def init(self) -> _init.InitSpec:
-        """How W is drawn: a name, a callable, or None for the default (fixed)."""
+        """How W is drawn: a name, a callable, or None for the default (fixed).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Dense(3, 2, init="he_normal").init
+        'he_normal'
+        """
         return self._init
 
     @property
     def activation(self) -> Activation:
-        """The layer's activation object."""
+        """The layer's activation object.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Dense(3, 2, activation="tanh").activation
+        Tanh()
+        """
         return self._activation
 
     @property
     def W(self) -> NDArray[Any]:
-        """Weights, shape (n_in, n_out)."""
+        """Weights, shape (n_in, n_out): ``W[i, j]`` connects input i to node j.
+
+        None until the layer joins a `Network`. Assigning checks the shape and values and copies
+        them into the array the network computes with.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> net = nncore.Network([nncore.Dense(3, 2, activation="relu")], loss="mse", seed=0)
+        >>> layer = net.layers[0]
+        >>> layer.W.shape
+        (3, 2)
+        >>> layer.W = [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]
+        >>> net.predict([2.0, -1.0, 5.0])
+        array([2., 0.])
+        """
         return self._W
 
     @W.setter
@@ -108,7 +155,17 @@ class Dense:
 
     @property
     def b(self) -> NDArray[Any]:
-        """Biases, shape (n_out,)."""
+        """Biases, shape (n_out,); 0 after initialisation.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> net = nncore.Network([nncore.Dense(3, 2, activation="relu")], loss="mse", seed=0)
+        >>> layer = net.layers[0]
+        >>> layer.b
+        array([0., 0.])
+        >>> layer.b = [0.5, -0.5]
+        """
         return self._b
 
     @b.setter
@@ -166,8 +223,29 @@ class Dense:
 
         By default W is uniform on [-r, r] with r = sqrt(6 / n_in) for relu and leaky_relu
         (he_uniform), sqrt(6 / (n_in + n_out)) otherwise (glorot_uniform); see
-        nncore.initializers. ``rng`` is a numpy Generator or a seed. A callable init whose W
-        has the wrong shape or values raises ValueError and leaves W and b as they were.
+        nncore.initializers. A changing call of the network (see `Dense`).
+
+        Parameters
+        ----------
+        rng : int or numpy.random.Generator, optional
+            Seed or generator of the draw; fresh entropy when None.
+
+        Raises
+        ------
+        ValueError
+            If the layer has no network yet, or a callable init gives W of the wrong shape or
+            with non-finite values (W and b are then left as they were).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> net = nncore.Network([nncore.Dense(3, 2, activation="relu")], loss="mse", seed=0)
+        >>> layer = net.layers[0]
+        >>> layer.reset_parameters(rng=1)
+        >>> first = layer.W.copy()
+        >>> layer.reset_parameters(rng=1)
+        >>> bool((layer.W == first).all()), bool((layer.b == 0).all())
+        (True, True)
         """
         if self._W is None:
             raise ValueError("the layer has no parameters until it joins a Network")

@@ -96,6 +96,7 @@ class Network:
     seed : int or numpy Generator, optional
         Seeds weight initialisation and the shuffling of ``fit``.
     dtype : {"float64", "float32"}, default "float64"
+        The dtype of the parameters and of every computation.
     backend : {"cython", "numpy"}, default "cython"
         ``"cython"`` computes in nncore's compiled core; ``"numpy"`` with plain NumPy (the same
         math: the tests' oracle).
@@ -114,9 +115,9 @@ class Network:
     ``X``: (N, n_in), or one example (n_in,). ``Y``: (N, n_out) rows, or integer class labels
     (N,), or for one example (n_out,) or one label. Outputs: (N, n_out), or (n_out,).
 
-    Threads
-    -------
-    Reading calls (``predict``, ``forward``, ``loss``, ``gradients``, ``loss_and_gradients``,
+    Notes
+    -----
+    Threads: reading calls (``predict``, ``forward``, ``loss``, ``gradients``, ``loss_and_gradients``,
     ``trace``, ``save``, pickling, ``copy.deepcopy``) run from any number of threads at once,
     each with its own workspace, each result identical to one thread's. Changing calls
     (``fit``, ``train_step``, assigning a layer's ``W`` or ``b``, ``reset_parameters``,
@@ -195,17 +196,41 @@ class Network:
 
     @property
     def layers(self) -> tuple[Dense, ...]:
-        """The Dense layers (a tuple, fixed at construction; their W and b can be assigned)."""
+        """The Dense layers, inputs first (a tuple fixed at construction).
+
+        Their ``W`` and ``b`` can be assigned; the tuple cannot.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> net = nncore.Network([3, 4, 2], loss="mse", seed=0)
+        >>> [layer.W.shape for layer in net.layers]
+        [(3, 4), (4, 2)]
+        """
         return self._layers
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        """The dtype of the parameters and of every computation (fixed at construction)."""
+        """The dtype of the parameters and of every computation (fixed at construction).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Network([2, 1], loss="mse", dtype="float32").dtype
+        dtype('float32')
+        """
         return self._dtype
 
     @property
     def loss_name(self) -> str:
-        """The loss's name, one of nncore.losses.LOSS_NAMES (fixed at construction)."""
+        """The loss's name, one of nncore.losses.LOSS_NAMES (fixed at construction).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Network([2, 3], loss="cross_entropy").loss_name
+        'cross_entropy'
+        """
         return self._loss_name
 
     @property
@@ -216,19 +241,37 @@ class Network:
 
     @property
     def backend(self) -> str:
-        """``"cython"`` or ``"numpy"`` (fixed at construction)."""
+        """The backend that computes: ``"cython"`` or ``"numpy"`` (fixed at construction).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Network([2, 1], loss="mse", backend="numpy").backend
+        'numpy'
+        """
         return self._backend_name
 
     @property
     def optimizer(self) -> Optimizer:
-        """The nncore.Optimizer that ``train_step`` and ``fit`` use.
+        """The `nncore.Optimizer` that ``train_step`` and ``fit`` use.
 
         Assigning one (or a name) binds it to this network with fresh state: zero moments,
         step 0; the previous optimizer is released. An optimizer serves one network only.
         Assigning is a changing call: refused with RuntimeError (nothing changed) while another
         thread trains the network. Its hyper-parameters can be assigned too
         (``net.optimizer.weight_decay = 0.1``): validated, they take effect from the next
-        step in both backends."""
+        step in both backends.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> net = nncore.Network([2, 1], loss="mse", seed=0)
+        >>> net.optimizer
+        SGD(momentum=0.0, nesterov=False, weight_decay=0.0)
+        >>> net.optimizer = nncore.Adam(beta1=0.8)
+        >>> type(net.optimizer).__name__, net.optimizer.beta1
+        ('Adam', 0.8)
+        """
         return self._optimizer
 
     @optimizer.setter
@@ -305,37 +348,111 @@ class Network:
 
     @property
     def sizes(self) -> list[int]:
-        """Nodes per layer, inputs first: e.g. [3, 4, 2]."""
+        """Nodes per layer, inputs first.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Network([3, 4, 2], loss="mse").sizes
+        [3, 4, 2]
+        """
         return [self.layers[0].n_in] + [ly.n_out for ly in self.layers]
 
     # -- computing -----------------------------------------------------------------------------
 
     def forward(self, X: ArrayLike) -> FloatArray:
-        """The output activations z of the last layer for X.
+        """Compute the output activations ``z`` of the last layer for ``X``.
 
-        X: (N, n_in) or (n_in,); returns (N, n_out) or (n_out,), a new array. A reading call
-        (safe from many threads at once).
+        A reading call (safe from many threads at once).
+
+        Parameters
+        ----------
+        X : array_like, shape (N, n_in) or (n_in,)
+            Inputs, one example a row (or one example).
+
+        Returns
+        -------
+        ndarray, shape (N, n_out) or (n_out,)
+            A new array of the network's dtype.
+
+        See Also
+        --------
+        predict : The same, optionally into a given array.
+
+        Examples
+        --------
+        >>> import numpy as np, nncore
+        >>> net = nncore.Network([2, 3, 1], activation="tanh", loss="mse", seed=0)
+        >>> net.forward(np.zeros((4, 2))).shape
+        (4, 1)
         """
         return self._backend.predict(X)
 
     def predict(self, X: ArrayLike, out: FloatArray | None = None) -> FloatArray:
-        """The network's outputs for X, as ``forward``; written into ``out`` when given.
+        """Compute the network's outputs for ``X``, as ``forward``; into ``out`` when given.
 
-        out: ndarray of shape (N, n_out) (or (n_out,) for one example), the network's dtype,
-        C-contiguous. With the cython backend nothing else is allocated per call once the
-        network has run on a batch of this size. Runs in chunks of at most max(1024, the last
-        training batch size) rows; an X of another dtype or layout is converted chunk by chunk.
-        A reading call (safe from many threads at once).
+        With the cython backend nothing else is allocated per call once the network has run on
+        a batch of this size. Runs in chunks of at most max(1024, the last training batch size)
+        rows; an ``X`` of another dtype or layout is converted chunk by chunk. A reading call
+        (safe from many threads at once).
+
+        Parameters
+        ----------
+        X : array_like, shape (N, n_in) or (n_in,)
+            Inputs, one example a row (or one example).
+        out : ndarray, shape (N, n_out) or (n_out,), optional
+            Where to write the outputs: the network's dtype, C-contiguous.
+
+        Returns
+        -------
+        ndarray, shape (N, n_out) or (n_out,)
+            The outputs: ``out`` when given, else a new array.
+
+        Examples
+        --------
+        >>> import numpy as np, nncore
+        >>> net = nncore.Network([2, 3, 1], activation="tanh", loss="mse", seed=0)
+        >>> out = np.empty((5, 1))
+        >>> net.predict(np.ones((5, 2)), out=out) is out
+        True
+        >>> net.predict([0.5, -0.5]).shape
+        (1,)
         """
         return self._backend.predict(X, out)
 
     def loss(self, X: ArrayLike, Y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
-        """The loss L(yhat, y) of the outputs for X against targets Y (float): the mean of the
-        examples' losses, or with ``sample_weight`` (N,) (finite, >= 0, sum > 0) their
-        weighted mean sum(w_i L_i) / sum(w).
+        """Compute the loss ``L(yhat, y)`` of the outputs for ``X`` against the targets ``Y``.
 
-        An overflow gives inf; a NaN (inf - inf inside the network) raises FloatingPointError.
-        A reading call (safe from many threads at once), computed in chunks of rows.
+        The mean of the examples' losses, or their weighted mean with ``sample_weight``. A reading
+        call (safe from many threads at once), computed in chunks of rows.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, n_in) or (n_in,)
+            Inputs, one example a row (or one example).
+        Y : array_like, shape (N, n_out), (N,) or (n_out,)
+            Targets: rows of ``n_out`` values, integer class labels (N,) for a network of
+            several outputs, or one value per example (N,) for a network of one output.
+        sample_weight : array_like, shape (N,), optional
+            Weights of the examples (finite, >= 0, sum > 0): the loss is then the weighted mean
+            ``sum(w_i L_i) / sum(w)``.
+
+        Returns
+        -------
+        float
+            The loss; an overflow gives inf.
+
+        Raises
+        ------
+        FloatingPointError
+            If the loss is NaN (inf - inf inside the network).
+
+        Examples
+        --------
+        >>> import numpy as np, nncore
+        >>> net = nncore.Network([2, 3, 1], activation="tanh", loss="mse", seed=0)
+        >>> net.loss(np.zeros((3, 2)), np.zeros(3)) >= 0
+        True
         """
         value = self._backend.loss(X, Y, sample_weight)
         if math.isnan(value):
@@ -344,12 +461,37 @@ class Network:
 
     def gradients(self, X: ArrayLike, Y: ArrayLike,
                   sample_weight: ArrayLike | None = None) -> list[dict[str, Any]]:
-        """dL/dparameters for the batch (X, Y), without changing the network; L weighted by
-        ``sample_weight`` (N,) when given, as in ``loss``.
+        """Compute ``dL/dparameters`` for the batch ``(X, Y)`` without changing the network.
 
-        Returns one dict per layer: ``{"W": (n_in, n_out), "b": (n_out,)}``, plus ``"c"`` and
-        ``"beta"`` (floats) for a trainable sigmoid. A gradient that comes out NaN (the
-        computation overflowed) raises FloatingPointError naming the layer.
+        Parameters
+        ----------
+        X : array_like, shape (N, n_in) or (n_in,)
+            Inputs, one example a row (or one example).
+        Y : array_like, shape (N, n_out), (N,) or (n_out,)
+            Targets: rows of ``n_out`` values, integer class labels (N,) for a network of
+            several outputs, or one value per example (N,) for a network of one output.
+        sample_weight : array_like, shape (N,), optional
+            Weights of the examples (finite, >= 0, sum > 0): the loss is then the weighted mean
+            ``sum(w_i L_i) / sum(w)``.
+
+        Returns
+        -------
+        list of dict
+            One dict per layer: ``{"W": (n_in, n_out), "b": (n_out,)}`` arrays, plus ``"c"``
+            and ``"beta"`` (floats) for a trainable sigmoid.
+
+        Raises
+        ------
+        FloatingPointError
+            If a gradient comes out NaN (the computation overflowed), naming the layer.
+
+        Examples
+        --------
+        >>> import numpy as np, nncore
+        >>> net = nncore.Network([2, 3, 1], activation="tanh", loss="mse", seed=0)
+        >>> grads = net.gradients(np.ones((4, 2)), np.ones(4))
+        >>> [(g["W"].shape, g["b"].shape) for g in grads]
+        [((2, 3), (3,)), ((3, 1), (1,))]
         """
         X = self._one_batch(X)
         grads = self._backend.gradients(X, Y, sample_weight)
@@ -359,8 +501,41 @@ class Network:
     def loss_and_gradients(self, X: ArrayLike, Y: ArrayLike,
                            sample_weight: ArrayLike | None = None
                            ) -> tuple[float, list[dict[str, Any]]]:
-        """``(loss(X, Y, sample_weight), gradients(X, Y, sample_weight))`` from one forward
-        and backward pass (what a full-batch optimizer such as L-BFGS needs per evaluation).
+        """Compute ``loss`` and ``gradients`` from one forward and backward pass.
+
+        What a full-batch optimizer such as L-BFGS needs per evaluation.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, n_in) or (n_in,)
+            Inputs, one example a row (or one example).
+        Y : array_like, shape (N, n_out), (N,) or (n_out,)
+            Targets: rows of ``n_out`` values, integer class labels (N,) for a network of
+            several outputs, or one value per example (N,) for a network of one output.
+        sample_weight : array_like, shape (N,), optional
+            Weights of the examples (finite, >= 0, sum > 0): the loss is then the weighted mean
+            ``sum(w_i L_i) / sum(w)``.
+
+        Returns
+        -------
+        loss : float
+            As ``loss(X, Y, sample_weight)``.
+        gradients : list of dict
+            As ``gradients(X, Y, sample_weight)``.
+
+        Raises
+        ------
+        FloatingPointError
+            If the loss or a gradient is NaN.
+
+        Examples
+        --------
+        >>> import numpy as np, nncore
+        >>> net = nncore.Network([2, 3, 1], activation="tanh", loss="mse", seed=0)
+        >>> X, Y = np.ones((4, 2)), np.ones(4)
+        >>> value, grads = net.loss_and_gradients(X, Y)
+        >>> value == net.loss(X, Y), len(grads)
+        (True, 2)
         """
         X = self._one_batch(X)
         value, grads = self._backend.loss_and_gradients(X, Y, sample_weight)
@@ -370,12 +545,40 @@ class Network:
         return value, grads
 
     def trace(self, X: ArrayLike, Y: ArrayLike) -> list[dict[str, FloatArray]]:
-        """Every quantity of one forward and backward pass, in the textbook's notation.
+        """Give every quantity of one forward and backward pass, in the textbook's notation.
 
-        Returns one dict per layer: ``{"a": a, "z": z, "delta": delta}``, each (N, n_out) (or
-        (n_out,) for one example), with a = z_prev @ W + b, z = phi(a), delta = dL/da. A
-        quantity that comes out NaN (the computation overflowed) raises FloatingPointError
-        naming the layer and the quantity.
+        ``a = z_prev @ W + b``, ``z = phi(a)``, ``delta = dL/da``. `nncore.plot.plot_trace`
+        draws them.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, n_in) or (n_in,)
+            Inputs, one example a row (or one example).
+        Y : array_like, shape (N, n_out), (N,) or (n_out,)
+            Targets: rows of ``n_out`` values, integer class labels (N,) for a network of
+            several outputs, or one value per example (N,) for a network of one output.
+
+        Returns
+        -------
+        list of dict
+            One dict per layer: ``{"a": a, "z": z, "delta": delta}``, each of shape
+            (N, n_out) (or (n_out,) for one example).
+
+        Raises
+        ------
+        FloatingPointError
+            If a quantity comes out NaN (the computation overflowed), naming the layer and the
+            quantity.
+
+        Examples
+        --------
+        >>> import numpy as np, nncore
+        >>> net = nncore.Network([2, 3, 1], activation="tanh", loss="mse", seed=0)
+        >>> records = net.trace(np.ones((4, 2)), np.ones(4))
+        >>> [sorted(r) for r in records]
+        [['a', 'delta', 'z'], ['a', 'delta', 'z']]
+        >>> records[0]["z"].shape
+        (4, 3)
         """
         X = self._one_batch(X)
         records = self._backend.trace(X, Y)
@@ -384,13 +587,19 @@ class Network:
 
     def evaluate(self, X: ArrayLike, Y: ArrayLike,
                  metrics: Sequence[str] | str | None = None) -> dict[str, float]:
-        """The network's metrics on (X, Y), each equal to its ``sklearn.metrics`` namesake.
+        """Compute the network's metrics on ``(X, Y)``, each equal to its ``sklearn.metrics`` namesake.
+
+        The rows are predicted and reduced chunk by chunk (``nncore.metrics.CHUNK_ROWS`` at a
+        time), so memory does not grow with ``N``. It changes nothing; from several threads at
+        once it behaves as ``predict`` does.
 
         Parameters
         ----------
-        X : (N, n_in)
-        Y : integer class labels (N,), or rows (N, n_out) (one-hot rows for the class
-            metrics), or for one output a column (N,)
+        X : array_like, shape (N, n_in)
+            Inputs, one example a row.
+        Y : array_like, shape (N,) or (N, n_out)
+            Integer class labels (N,), or rows (N, n_out) (one-hot rows for the class metrics),
+            or for one output a column (N,).
         metrics : sequence of str, optional
             Any of ``"loss"``, ``"accuracy"``, ``"top_k_accuracy"`` (k = 5) or
             ``"top_<k>_accuracy"``, ``"precision"``, ``"recall"``, ``"f1"`` (macro averages),
@@ -399,17 +608,37 @@ class Network:
 
         Returns
         -------
-        dict of str to float, in the order asked. The rows are predicted and reduced chunk by
-        chunk (nncore.metrics.CHUNK_ROWS at a time), so memory does not grow with N. It
-        changes nothing; from several threads at once it behaves as ``predict`` does.
+        dict of str to float
+            Each metric's value, in the order asked.
+
+        Examples
+        --------
+        >>> import numpy as np, nncore
+        >>> net = nncore.Network([2, 3], loss="cross_entropy", seed=0)
+        >>> scores = net.evaluate(np.eye(3, 2), [0, 1, 2], metrics=["accuracy", "loss"])
+        >>> list(scores), 0 <= scores["accuracy"] <= 1
+        (['accuracy', 'loss'], True)
         """
         from . import metrics as _metrics
 
         return _metrics.evaluate(self, X, Y, metrics)
 
     def summary(self) -> str:
-        """A table of the layers (type, activation, output shape, parameter count), the total
-        parameter count and the optimizer, as text: ``print(net.summary())``."""
+        """Describe the layers as a table of text.
+
+        Returns
+        -------
+        str
+            The layers (type, activation, output shape, parameter count), the total parameter
+            count and the optimizer: ``print(net.summary())``.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> net = nncore.Network([3, 4, 2], loss="mse", seed=0)
+        >>> "26" in net.summary()      # 3*4 + 4 + 4*2 + 2 parameters
+        True
+        """
         from . import metrics as _metrics
 
         return _metrics.summary(self)
@@ -420,12 +649,42 @@ class Network:
 
     def train_step(self, X: ArrayLike, Y: ArrayLike, lr: float,
                    sample_weight: ArrayLike | None = None) -> float:
-        """One step of the network's optimizer on the batch (X, Y) at rate ``lr``; with the
-        default ``"sgd"``, gradient descent: W -= lr * dW, b -= lr * db. With
-        ``sample_weight`` (m,), L is the weighted mean of the rows' losses (see ``loss``).
+        """Take one step of the network's optimizer on the batch ``(X, Y)`` at rate ``lr``.
 
-        Returns the loss before the step (float). A changing call: RuntimeError, nothing
-        changed, while another thread trains the network.
+        With the default ``"sgd"``, gradient descent: ``W -= lr * dW``, ``b -= lr * db``. A
+        changing call: RuntimeError, nothing changed, while another thread trains the network.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, n_in) or (n_in,)
+            Inputs, one example a row (or one example).
+        Y : array_like, shape (N, n_out), (N,) or (n_out,)
+            Targets: rows of ``n_out`` values, integer class labels (N,) for a network of
+            several outputs, or one value per example (N,) for a network of one output.
+        lr : float
+            The learning rate, > 0.
+        sample_weight : array_like, shape (N,), optional
+            Weights of the examples (finite, >= 0, sum > 0): the loss is then the weighted mean
+            ``sum(w_i L_i) / sum(w)``.
+
+        Returns
+        -------
+        float
+            The loss before the step.
+
+        Raises
+        ------
+        FloatingPointError
+            If the loss is not finite (after too large a learning rate?).
+
+        Examples
+        --------
+        >>> import numpy as np, nncore
+        >>> net = nncore.Network([2, 3, 1], activation="tanh", loss="mse", seed=0)
+        >>> X, Y = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([1.0, -1.0])
+        >>> first = net.train_step(X, Y, lr=0.1)
+        >>> net.loss(X, Y) < first
+        True
         """
         value = self._backend.train_step(X, Y, lr, sample_weight)
         if not math.isfinite(value):
@@ -441,7 +700,7 @@ class Network:
             early_stopping: EarlyStopping | None = None, metrics: Sequence[str] = (),
             verbose: int = 0, sample_weight: ArrayLike | None = None,
             callbacks: Sequence[Any] | None = None) -> History:
-        """Train with the network's optimizer over mini-batches; returns an nncore.History.
+        """Train with the network's optimizer over mini-batches.
 
         Every epoch runs in the core (shuffle, gather, steps); the validation loss and the
         metrics are computed after each epoch.
@@ -454,11 +713,17 @@ class Network:
 
         Parameters
         ----------
-        X : (N, n_in) ; Y : (N, n_out) or integer labels (N,)
-        epochs : int >= 0
-        lr : float > 0
-            The learning rate, or the starting rate of a schedule.
-        batch_size : int >= 1 (the last batch of an epoch may be smaller)
+        X : array_like, shape (N, n_in)
+            Training inputs, one example a row.
+        Y : array_like, shape (N, n_out) or (N,)
+            Targets: rows, integer class labels (N,), or one value per example (N,) for a
+            network of one output.
+        epochs : int
+            Passes over the data, >= 0.
+        lr : float
+            The learning rate (> 0), or the starting rate of a schedule.
+        batch_size : int, default 32
+            Examples per step, >= 1 (the last batch of an epoch may be smaller).
         shuffle : bool, default True
             Visit the examples in a new random order each epoch (seeded by the network's seed).
         callback : callable, optional
@@ -473,6 +738,8 @@ class Network:
         schedule : nncore.Schedule, name or callable, optional
             The rate of each epoch (see nncore.schedules); constant ``lr`` by default.
         early_stopping : nncore.EarlyStopping, optional
+            Stops training when the monitored loss stops improving (and restores the best
+            parameters when asked).
         metrics : sequence of str, default ()
             ``("accuracy",)``: the share of examples whose class (argmax of the outputs, or
             output >= 0.5 for one output) is the target's, on the training data and on the
@@ -493,9 +760,23 @@ class Network:
 
         Returns
         -------
-        nncore.History: a list of the per-epoch training losses (the mean over the epoch's
-        steps of the loss before each step), with ``val_loss``, ``lr``, ``metrics``,
-        ``best_epoch`` and ``stopped_early``.
+        nncore.History
+            A list of the per-epoch training losses (the mean over the epoch's steps of the
+            loss before each step), with ``val_loss``, ``lr``, ``metrics``, ``best_epoch``
+            and ``stopped_early``.
+
+        Examples
+        --------
+        >>> import numpy as np, nncore
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(64, 2))
+        >>> y = (X[:, 0] > X[:, 1]).astype(int)            # class labels 0 / 1
+        >>> net = nncore.Network([2, 8, 2], activation="tanh", loss="cross_entropy",
+        ...                      optimizer="adam", seed=0)
+        >>> history = net.fit(X, y, epochs=20, lr=0.05, batch_size=16,
+        ...                   validation_split=0.25, metrics=["accuracy"])
+        >>> len(history), history[-1] < history[0]
+        (20, True)
         """
         # check everything before training: a refused call changes nothing
         epochs = _validate.count(epochs, "epochs", 0)
@@ -773,25 +1054,80 @@ class Network:
     # -- saving --------------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> str:
-        """Save the configuration, the parameters, the optimizer (kind, hyper-parameters,
-        state, step count) and the shuffling generator's state to ``path`` (.npz, no pickle),
-        so that ``fit`` continues after ``load`` as if never interrupted. Atomically: the file
-        is written beside the target, flushed to disk, then renamed over it, so a crash or a
-        full disk during the save leaves the old file whole (see nncore.io).
+        """Save the network to an ``.npz`` file, from which ``load`` resumes training exactly.
 
-        Returns the path written: ``.npz`` is added to a name that lacks it."""
+        The configuration, the parameters, the optimizer (kind, hyper-parameters, state, step
+        count) and the shuffling generator's state are saved (no pickle), so that ``fit``
+        continues after ``load`` as if never interrupted. Atomically: the file is written beside
+        the target, flushed to disk, then renamed over it, so a crash or a full disk during the
+        save leaves the old file whole (see nncore.io).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write; ``.npz`` is added to a name that lacks it.
+
+        Returns
+        -------
+        str
+            The path written.
+
+        See Also
+        --------
+        load : Read it back.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np, nncore
+        >>> net = nncore.Network([2, 3, 1], loss="mse", seed=0)
+        >>> path = net.save(os.path.join(tempfile.mkdtemp(), "net"))
+        >>> path.endswith("net.npz")
+        True
+        >>> again = nncore.Network.load(path)
+        >>> bool(np.array_equal(again.predict([1.0, 2.0]), net.predict([1.0, 2.0])))
+        True
+        """
         with self._reading():
             return _io.save(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], backend: str = "cython", *,
              max_bytes: int = _io.DEFAULT_MAX_BYTES) -> Network:
-        """A Network saved by ``save``.
+        """Load a Network saved by ``save``.
 
         The file is checked before anything is allocated (format, configuration, each array's
-        shape and dtype, the total size against ``max_bytes``, default 1 GiB; raise it to load
-        larger networks). Any file that is not a valid saved network raises a ValueError that
-        names the file and what is wrong (see nncore.io.load)."""
+        shape and dtype, the total size against ``max_bytes``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The ``.npz`` file.
+        backend : {"cython", "numpy"}, default "cython"
+            The backend of the loaded network.
+        max_bytes : int, default 1 GiB
+            The largest total size of the arrays to load; raise it to load larger networks.
+
+        Returns
+        -------
+        Network
+            The network, with its optimizer's state and shuffling generator, ready to continue
+            ``fit``.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a valid saved network, naming the file and what is wrong (see
+            nncore.io.load).
+
+        Examples
+        --------
+        >>> import os, tempfile, nncore
+        >>> net = nncore.Network([2, 1], loss="mse", optimizer="adam", seed=0)
+        >>> path = net.save(os.path.join(tempfile.mkdtemp(), "net.npz"))
+        >>> nncore.Network.load(path, backend="numpy").optimizer.step_count
+        0
+        """
         return _io.load(cls, path, backend=backend, max_bytes=max_bytes)
 
     def __reduce__(self):

@@ -27,12 +27,33 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer", "OPT
 
 
 class Optimizer:
-    """Base class: hyper-parameters, the state of one network's parameters, the step count.
+    """Base class of the optimizers: hyper-parameters, one network's state, the step count.
+
+    An optimizer turns the gradients of a training step into new parameters. It is bound to
+    one `Network` (``Network(optimizer=...)`` or assigning ``net.optimizer``), which keeps
+    its state (moments, buffers) per parameter array; the hyper-parameters are attributes
+    that can be assigned between steps. Use a subclass (`SGD`, `Adam`, `AdamW`, `RMSprop`)
+    or `get_optimizer`.
+
+    Parameters
+    ----------
+    **settings : float or bool
+        The hyper-parameters by name, validated by the subclass.
 
     Attributes
     ----------
     step_count : int
         Steps taken since the optimizer was bound to its network.
+
+    Examples
+    --------
+    >>> import numpy as np, nncore
+    >>> net = nncore.Network([2, 1], loss="mse", optimizer="adam", seed=0)
+    >>> isinstance(net.optimizer, nncore.Optimizer)
+    True
+    >>> _ = net.train_step(np.ones((3, 2)), np.zeros(3), lr=0.01)
+    >>> net.optimizer.step_count
+    1
     """
 
     _kind = None          # nncore._optim.KIND_*, or -1 for plain gradient descent
@@ -176,12 +197,33 @@ class Optimizer:
 
     @property
     def step_count(self):
+        """Steps taken since the optimizer was bound to its network (int).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.SGD().step_count
+        0
+        """
         return int(self._step[0])
 
     @property
     def state(self):
-        """Per layer, ``{"W": {name: array}, "b": {...}}`` (plus ``"activation"`` for a trainable
-        sigmoid: arrays of (c, beta)); copies of the state arrays. Empty before binding."""
+        """Give copies of the state arrays, per layer.
+
+        Per layer, ``{"W": {name: array}, "b": {...}}`` (plus ``"activation"`` for a trainable
+        sigmoid: arrays of (c, beta)); each array has the shape of its parameter. Empty before
+        binding, and for plain gradient descent.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> net = nncore.Network([2, 3], loss="mse", optimizer="adam", seed=0)
+        >>> sorted(net.optimizer.state[0]["W"])
+        ['exp_avg', 'exp_avg_sq']
+        >>> net.optimizer.state[0]["W"]["exp_avg"].shape
+        (2, 3)
+        """
         if self._state is None:
             return []
         out = []
@@ -194,7 +236,20 @@ class Optimizer:
         return out
 
     def get_config(self):
-        """The hyper-parameters, as keyword arguments of the constructor."""
+        """The hyper-parameters, as keyword arguments of the constructor.
+
+        Returns
+        -------
+        dict of str
+            Each hyper-parameter by name; ``type(opt)(**opt.get_config())`` makes an equal
+            optimizer.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.RMSprop(alpha=0.9).get_config()["alpha"]
+        0.9
+        """
         raise NotImplementedError
 
     # -- saving -----------------------------------------------------------------------------------
@@ -250,15 +305,20 @@ class SGD(Optimizer):
 
     Parameters
     ----------
-    momentum : float in [0, 1), default 0
-    nesterov : bool, default False (needs momentum > 0)
-    weight_decay : float >= 0, default 0
+    momentum : float, default 0
+        Momentum factor, in [0, 1); 0 is plain gradient descent.
+    nesterov : bool, default False
+        Nesterov momentum (needs momentum > 0).
+    weight_decay : float, default 0
+        L2 penalty, >= 0, added to the gradient.
 
     Examples
     --------
     >>> import nncore
     >>> net = nncore.Network([4, 8, 3], loss="cross_entropy", seed=0,
     ...                      optimizer=nncore.SGD(momentum=0.9, nesterov=True))
+    >>> net.optimizer.momentum
+    0.9
     """
 
     _kind = _optim.KIND_SGD
@@ -288,6 +348,19 @@ class SGD(Optimizer):
         return -1 if s["momentum"] == 0 and s["weight_decay"] == 0 else self._kind
 
     def get_config(self):
+        """The hyper-parameters, as keyword arguments of the constructor.
+
+        Returns
+        -------
+        dict of str
+            Each hyper-parameter by name; ``SGD(**config)`` makes an equal optimizer.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.SGD(momentum=0.9).get_config()
+        {'momentum': 0.9, 'nesterov': False, 'weight_decay': 0.0}
+        """
         return {"momentum": self.momentum, "nesterov": self.nesterov,
                 "weight_decay": self.weight_decay}
 
@@ -308,10 +381,25 @@ class Adam(Optimizer):
 
     Parameters
     ----------
-    beta1, beta2 : float in [0, 1), default 0.9, 0.999
-    eps : float > 0, default 1e-8
-    weight_decay : float >= 0, default 0
+    beta1 : float, default 0.9
+        Decay of the first moment ``m``, in [0, 1).
+    beta2 : float, default 0.999
+        Decay of the second moment ``v``, in [0, 1).
+    eps : float, default 1e-8
+        Added to the denominator, > 0.
+    weight_decay : float, default 0
+        L2 penalty, >= 0, added to the gradient.
     amsgrad : bool, default False
+        Divide by the largest ``v`` so far instead of ``v``.
+
+    Examples
+    --------
+    >>> import numpy as np, nncore
+    >>> net = nncore.Network([2, 4, 1], activation="tanh", loss="mse", seed=0,
+    ...                      optimizer=nncore.Adam(beta1=0.8, amsgrad=True))
+    >>> history = net.fit(np.eye(2), [1.0, -1.0], epochs=30, lr=0.05)
+    >>> history[-1] < history[0]
+    True
     """
 
     _kind = _optim.KIND_ADAM
@@ -341,6 +429,19 @@ class Adam(Optimizer):
         return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if s["amsgrad"] else ())
 
     def get_config(self):
+        """The hyper-parameters, as keyword arguments of the constructor.
+
+        Returns
+        -------
+        dict of str
+            Each hyper-parameter by name; ``Adam(**config)`` makes an equal optimizer.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Adam(amsgrad=True).get_config()
+        {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08, 'weight_decay': 0.0, 'amsgrad': True}
+        """
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
                 "weight_decay": self.weight_decay, "amsgrad": self.amsgrad}
 
@@ -349,7 +450,28 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov and Hutter).
 
     As ``torch.optim.AdamW``: first ``W *= 1 - lr * weight_decay``, then Adam's step without the
-    decay term. Parameters as Adam's; weight_decay defaults to 0.01.
+    decay term.
+
+    Parameters
+    ----------
+    beta1 : float, default 0.9
+        Decay of the first moment, in [0, 1).
+    beta2 : float, default 0.999
+        Decay of the second moment, in [0, 1).
+    eps : float, default 1e-8
+        Added to the denominator, > 0.
+    weight_decay : float, default 0.01
+        Decoupled decay rate, >= 0: each step multiplies W by ``1 - lr * weight_decay``.
+    amsgrad : bool, default False
+        Divide by the largest second moment so far.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> opt = nncore.AdamW()
+    >>> opt.weight_decay
+    0.01
+    >>> net = nncore.Network([3, 2], loss="mse", optimizer=opt, seed=0)
     """
 
     _kind = _optim.KIND_ADAMW
@@ -368,10 +490,22 @@ class RMSprop(Optimizer):
 
     Parameters
     ----------
-    alpha : float in [0, 1), default 0.99
-    eps : float > 0, default 1e-8
-    momentum : float in [0, 1), default 0
-    weight_decay : float >= 0, default 0
+    alpha : float, default 0.99
+        Decay of the mean square ``v``, in [0, 1).
+    eps : float, default 1e-8
+        Added to the denominator, > 0.
+    momentum : float, default 0
+        Momentum factor, in [0, 1).
+    weight_decay : float, default 0
+        L2 penalty, >= 0, added to the gradient.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> net = nncore.Network([3, 2], loss="mse", seed=0,
+    ...                      optimizer=nncore.RMSprop(alpha=0.9, momentum=0.5))
+    >>> sorted(net.optimizer.state[0]["W"])
+    ['momentum_buffer', 'square_avg']
     """
 
     _kind = _optim.KIND_RMSPROP
@@ -394,6 +528,19 @@ class RMSprop(Optimizer):
         return ("square_avg",) + (("momentum_buffer",) if s["momentum"] > 0 else ())
 
     def get_config(self):
+        """The hyper-parameters, as keyword arguments of the constructor.
+
+        Returns
+        -------
+        dict of str
+            Each hyper-parameter by name; ``RMSprop(**config)`` makes an equal optimizer.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.RMSprop(momentum=0.5).get_config()
+        {'alpha': 0.99, 'eps': 1e-08, 'momentum': 0.5, 'weight_decay': 0.0}
+        """
         return {"alpha": self.alpha, "eps": self.eps, "momentum": self.momentum,
                 "weight_decay": self.weight_decay}
 
@@ -403,9 +550,32 @@ OPTIMIZER_NAMES = tuple(_BY_NAME)
 
 
 def get_optimizer(spec):
-    """An Optimizer from a name ("sgd", "adam", "adamw", "rmsprop" in any case, so the class's
-    own name "Adam" too; default settings; an unknown one gets a "did you mean") or an
-    Optimizer (returned as it is)."""
+    """Make an `Optimizer` from a name, or pass one through.
+
+    Parameters
+    ----------
+    spec : {"sgd", "adam", "adamw", "rmsprop"} or Optimizer
+        A name (any case, so the class's own name "Adam" too; default settings; an unknown
+        one gets a "did you mean") or an optimizer (returned as it is).
+
+    Returns
+    -------
+    Optimizer
+        A new optimizer for a name, else ``spec``.
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown.
+    TypeError
+        If ``spec`` is neither a name nor an optimizer.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> nncore.get_optimizer("Adam")
+    Adam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0, amsgrad=False)
+    """
     if isinstance(spec, Optimizer):
         return spec
     if isinstance(spec, str):

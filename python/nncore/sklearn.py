@@ -314,7 +314,23 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def coefs_(self):
-        """Weights of each layer, (n_in, n_out): the network's own arrays."""
+        """Weights of each layer, shape (n_in, n_out) each: the network's own arrays.
+
+        Assigning a list (one array per layer) checks it whole (count, shapes, finite values)
+        before any is copied into the network.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nncore.sklearn import MLPRegressor
+        >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> reg = MLPRegressor(hidden_layer_sizes=(5,), solver="lbfgs", random_state=0)
+        >>> reg = reg.fit(X, [1.0, 2.0, 3.0])
+        >>> [W.shape for W in reg.coefs_]
+        [(2, 5), (5, 1)]
+        >>> reg.coefs_[0] is reg.network_.layers[0].W
+        True
+        """
         check_is_fitted(self, "network_")
         return [ly.W for ly in self.network_.layers]
 
@@ -324,7 +340,20 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def intercepts_(self):
-        """Biases of each layer, (n_out,): the network's own arrays."""
+        """Biases of each layer, shape (n_out,) each: the network's own arrays.
+
+        Assigning a list (one array per layer) checks it whole before any is copied.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nncore.sklearn import MLPRegressor
+        >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> reg = MLPRegressor(hidden_layer_sizes=(5,), solver="lbfgs", random_state=0)
+        >>> reg = reg.fit(X, [1.0, 2.0, 3.0])
+        >>> [b.shape for b in reg.intercepts_]
+        [(5,), (1,)]
+        """
         check_is_fitted(self, "network_")
         return [ly.b for ly in self.network_.layers]
 
@@ -353,7 +382,32 @@ class _BaseMLP(BaseEstimator):
     # -- fitting -----------------------------------------------------------------------------
 
     def fit(self, X, y, sample_weight=None):
-        """Fit the model to X (n_samples, n_features) and y; returns self."""
+        """Train the network on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The training examples, one a row.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets: class labels (or multilabel indicators) for the classifier, values for
+            the regressor.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the examples (>= 0, with a sum > 0); None weighs them equally.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nncore.sklearn import MLPClassifier
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", random_state=0)
+        >>> clf.fit(X, [0, 0, 1, 1]).n_iter_ > 0
+        True
+        """
         self._validate_params()
         return self._fit(X, y, sample_weight, incremental=False)
 
@@ -723,7 +777,36 @@ class _BaseMLP(BaseEstimator):
 
     @available_if(lambda est: est._check_partial())
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over (X, y), continuing from the current state; returns self."""
+        """Train one epoch over ``(X, y)``, continuing from the current state.
+
+        Available with the sgd and adam solvers.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The training examples, one a row.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets: class labels (or multilabel indicators) for the classifier, values for
+            the regressor.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the examples (>= 0, with a sum > 0); None weighs them equally.
+
+        Returns
+        -------
+        self
+            The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nncore.sklearn import MLPRegressor
+        >>> X = np.array([[0.0, 1.0], [1.0, 0.0]])
+        >>> reg = MLPRegressor(hidden_layer_sizes=(4,), random_state=0)
+        >>> for _ in range(3):
+        ...     reg = reg.partial_fit(X, [1.0, -1.0])
+        >>> reg.predict(X).shape
+        (2,)
+        """
         self._check_partial()
         self._validate_params()
         return self._fit(X, y, sample_weight, incremental=True)
@@ -755,33 +838,106 @@ class _BaseMLP(BaseEstimator):
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multi-layer perceptron classifier, trained by nncore; scikit-learn's ``MLPClassifier``
-    parameters and attributes (see the module's docstring for the differences).
+    """Multi-layer perceptron classifier trained by nncore's compiled core.
+
+    A drop-in replacement of ``sklearn.neural_network.MLPClassifier``: its parameters and
+    fitted attributes (see the module's docstring for the differences), the training in
+    nncore's core.
 
     Parameters
     ----------
-    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
-    learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
-    momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
-    epsilon, n_iter_no_change, max_fun
-        As ``sklearn.neural_network.MLPClassifier``.
-    dtype : {None, "float64", "float32"}, default None
+    hidden_layer_sizes : array-like of int, default=(100,)
+        Nodes of each hidden layer, first to last.
+    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"}, default="relu"
+        Activation of the hidden layers.
+    solver : {"lbfgs", "sgd", "adam"}, default="adam"
+        How the weights are trained: L-BFGS over the whole data, or mini-batch steps of SGD
+        or Adam.
+    alpha : float, default=0.0001
+        Strength of the L2 penalty on the weights, >= 0.
+    batch_size : int or "auto", default="auto"
+        Examples per step for sgd and adam; "auto" is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        The rate schedule of sgd.
+    learning_rate_init : float, default=0.001
+        The starting rate of sgd and adam, > 0.
+    power_t : float, default=0.5
+        The exponent of the "invscaling" rate, ``learning_rate_init / t**power_t``.
+    max_iter : int, default=200
+        Most epochs (sgd, adam) or iterations (lbfgs).
+    shuffle : bool, default=True
+        Visit the examples in a new order each epoch (sgd, adam).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and the early-stopping split.
+    tol : float, default=1e-4
+        Improvement below which an epoch counts as none, for the stopping rule.
+    verbose : bool, default=False
+        Print the loss after each epoch.
+    warm_start : bool, default=False
+        Continue from the fitted network (and its optimizer's state) on the next ``fit``.
+    momentum : float, default=0.9
+        Momentum of sgd, in [0, 1).
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum for sgd.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data and stop when its score stops
+        improving, keeping the best weights.
+    validation_fraction : float, default=0.1
+        Share of the data held out by ``early_stopping``, in (0, 1).
+    beta_1 : float, default=0.9
+        Decay of Adam's first moment, in [0, 1).
+    beta_2 : float, default=0.999
+        Decay of Adam's second moment, in [0, 1).
+    epsilon : float, default=1e-8
+        Adam's term added to the denominator, > 0.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of more than ``tol`` before training stops.
+    max_fun : int, default=15000
+        Most loss evaluations of lbfgs.
+    dtype : {None, "float64", "float32"}, default=None
         The floating-point type of the parameters, the computation and the outputs. None:
-        X's, as scikit-learn's (float32 X gives float32 ``coefs_``, training and predictions;
-        any other X float64); a warm or partial fit continues in the fitted network's.
-    class_weight : None, "balanced", dict or list of dicts, default None
+        X's, as scikit-learn's (float32 X gives float32 ``coefs_``, training and
+        predictions; any other X float64); a warm or partial fit continues in the fitted
+        network's.
+    class_weight : None, "balanced", dict or list of dicts, default=None
         Weights of the classes, multiplying each example's sample_weight (scikit-learn's
         ``compute_sample_weight``: ``"balanced"`` is ``n_samples / (n_classes *
         np.bincount(y))``; a dict maps a class to its weight, 1 for classes not in it; a list
-        of dicts, one per output, for multilabel y). scikit-learn's MLP has no such parameter.
-        ``"balanced"`` is refused by ``partial_fit``.
+        of dicts, one per output, for multilabel y). scikit-learn's MLP has no such
+        parameter. ``"balanced"`` is refused by ``partial_fit``.
 
     Attributes
     ----------
-    classes_, coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_,
-    best_validation_score_, n_iter_, t_, n_layers_, n_outputs_, out_activation_,
-    n_features_in_, feature_names_in_
-        As scikit-learn's.
+    classes_ : ndarray or list of ndarray
+        The class labels (one array per output for multilabel y).
+    coefs_ : list of ndarray, shape (n_in, n_out) each
+        The weights of each layer (the network's own arrays).
+    intercepts_ : list of ndarray, shape (n_out,) each
+        The biases of each layer.
+    loss_ : float
+        The training loss after the last epoch (with the penalty).
+    loss_curve_ : list of float
+        The loss of each epoch (sgd, adam).
+    best_loss_ : float or None
+        The lowest loss so far; None with ``early_stopping``.
+    validation_scores_ : list of float or None
+        The score of the held-out data after each epoch, with ``early_stopping``.
+    best_validation_score_ : float or None
+        The best of them.
+    n_iter_ : int
+        Epochs (or lbfgs iterations) run.
+    t_ : int
+        Examples seen while training (sgd, adam).
+    n_layers_ : int
+        Layers, the input layer included.
+    n_outputs_ : int
+        Outputs of the network.
+    out_activation_ : str
+        The output layer's activation.
+    n_features_in_ : int
+        Features seen by ``fit``.
+    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+        The feature names, when X had string column names.
     network_ : nncore.Network
         The trained network (its W, b are ``coefs_``, ``intercepts_``).
 
@@ -789,6 +945,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     -----
     X: (n_samples, n_features); y: (n_samples,) labels or (n_samples, n_classes) multilabel
     indicators. ``predict_proba``: (n_samples, n_classes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nncore.sklearn import MLPClassifier
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", random_state=0)
+    >>> clf.fit(X, [0, 0, 1, 1]).predict(X).tolist()
+    [0, 0, 1, 1]
+    >>> [w.shape for w in clf.coefs_]
+    [(2, 4), (4, 1)]
     """
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -859,9 +1026,37 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_partial())
     def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """One epoch over (X, y); ``classes`` (all the labels) is needed on the first call.
+        """Train one epoch over ``(X, y)``, continuing from the current state.
 
-        Returns self."""
+        Available with the sgd and adam solvers.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The training examples, one a row.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets: class labels (or multilabel indicators) for the classifier, values for
+            the regressor.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the examples (>= 0, with a sum > 0); None weighs them equally.
+        classes : array-like of shape (n_classes,), default=None
+            Every class label; needed on the first call (later batches may lack some).
+
+        Returns
+        -------
+        self
+            The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nncore.sklearn import MLPClassifier
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+        >>> clf = clf.partial_fit([[0.0, 1.0]], [0], classes=[0, 1, 2])
+        >>> clf = clf.partial_fit([[1.0, 0.0]], [2])
+        >>> clf.classes_.tolist(), clf.predict_proba([[0.5, 0.5]]).shape
+        ([0, 1, 2], (1, 3))
+        """
         self._check_partial()
         self._validate_params()
         if _check_partial_fit_first_call(self, classes):
@@ -873,18 +1068,83 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
-        """Predicted class labels, (n_samples,) (or (n_samples, n_classes) multilabel)."""
+        """Predict the class of each example.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The examples, one a row (sparse CSR/CSC rows are densified a chunk at a time).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The class labels, or the 0/1 indicators of multilabel y.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nncore.sklearn import MLPClassifier
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", random_state=0)
+        >>> clf = clf.fit(X, [0, 0, 1, 1])
+        >>> clf.predict([[0.9, 0.2]]).tolist()
+        [1]
+        """
         return self._decode(self._forward(X))
 
     def predict_proba(self, X):
-        """Class probabilities, (n_samples, n_classes), in the order of ``classes_``."""
+        """Estimate the probability of each class for each example.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The examples, one a row (sparse CSR/CSC rows are densified a chunk at a time).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Probabilities in the order of ``classes_``; each row sums to 1 (but for multilabel
+            y, whose outputs are independent).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nncore.sklearn import MLPClassifier
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", random_state=0)
+        >>> clf = clf.fit(X, [0, 0, 1, 1])
+        >>> proba = clf.predict_proba(X)
+        >>> proba.shape, bool(np.allclose(proba.sum(axis=1), 1))
+        ((4, 2), True)
+        """
         p = self._forward(X)
         if p.shape[1] == 1:
             return np.hstack([1 - p, p])
         return p
 
     def predict_log_proba(self, X):
-        """log(predict_proba(X)), (n_samples, n_classes)."""
+        """Give the natural log of ``predict_proba(X)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The examples, one a row (sparse CSR/CSC rows are densified a chunk at a time).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Log-probabilities in the order of ``classes_``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nncore.sklearn import MLPClassifier
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", random_state=0)
+        >>> clf = clf.fit(X, [0, 0, 1, 1])
+        >>> bool(np.allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X)))
+        True
+        """
         p = self.predict_proba(X)
         return np.log(p, out=p)
 
@@ -895,24 +1155,119 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multi-layer perceptron regressor, trained by nncore; scikit-learn's ``MLPRegressor``
-    parameters and attributes (see the module's docstring for the differences).
+    """Multi-layer perceptron regressor trained by nncore's compiled core.
+
+    A drop-in replacement of ``sklearn.neural_network.MLPRegressor``: its parameters and
+    fitted attributes (see the module's docstring for the differences), the training in
+    nncore's core.
 
     Parameters
     ----------
-    loss : {"squared_error", "poisson"}, default "squared_error"
+    loss : {"squared_error", "poisson"}, default="squared_error"
         As scikit-learn's: the half squared error with an identity output, or the half
         Poisson deviance with an exp output (``predict`` is exp of the network's output;
         y must be >= 0).
-    hidden_layer_sizes, activation, solver, ... , max_fun
-        As ``sklearn.neural_network.MLPRegressor``.
-    dtype : {None, "float64", "float32"}, default None
-        As MLPClassifier's: None follows X (float32 stays float32).
+    hidden_layer_sizes : array-like of int, default=(100,)
+        Nodes of each hidden layer, first to last.
+    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"}, default="relu"
+        Activation of the hidden layers.
+    solver : {"lbfgs", "sgd", "adam"}, default="adam"
+        How the weights are trained: L-BFGS over the whole data, or mini-batch steps of SGD
+        or Adam.
+    alpha : float, default=0.0001
+        Strength of the L2 penalty on the weights, >= 0.
+    batch_size : int or "auto", default="auto"
+        Examples per step for sgd and adam; "auto" is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        The rate schedule of sgd.
+    learning_rate_init : float, default=0.001
+        The starting rate of sgd and adam, > 0.
+    power_t : float, default=0.5
+        The exponent of the "invscaling" rate, ``learning_rate_init / t**power_t``.
+    max_iter : int, default=200
+        Most epochs (sgd, adam) or iterations (lbfgs).
+    shuffle : bool, default=True
+        Visit the examples in a new order each epoch (sgd, adam).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and the early-stopping split.
+    tol : float, default=1e-4
+        Improvement below which an epoch counts as none, for the stopping rule.
+    verbose : bool, default=False
+        Print the loss after each epoch.
+    warm_start : bool, default=False
+        Continue from the fitted network (and its optimizer's state) on the next ``fit``.
+    momentum : float, default=0.9
+        Momentum of sgd, in [0, 1).
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum for sgd.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data and stop when its score stops
+        improving, keeping the best weights.
+    validation_fraction : float, default=0.1
+        Share of the data held out by ``early_stopping``, in (0, 1).
+    beta_1 : float, default=0.9
+        Decay of Adam's first moment, in [0, 1).
+    beta_2 : float, default=0.999
+        Decay of Adam's second moment, in [0, 1).
+    epsilon : float, default=1e-8
+        Adam's term added to the denominator, > 0.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of more than ``tol`` before training stops.
+    max_fun : int, default=15000
+        Most loss evaluations of lbfgs.
+    dtype : {None, "float64", "float32"}, default=None
+        The floating-point type of the parameters, the computation and the outputs. None:
+        X's, as scikit-learn's (float32 X gives float32 ``coefs_``, training and
+        predictions; any other X float64); a warm or partial fit continues in the fitted
+        network's.
+
+    Attributes
+    ----------
+    coefs_ : list of ndarray, shape (n_in, n_out) each
+        The weights of each layer (the network's own arrays).
+    intercepts_ : list of ndarray, shape (n_out,) each
+        The biases of each layer.
+    loss_ : float
+        The training loss after the last epoch (with the penalty).
+    loss_curve_ : list of float
+        The loss of each epoch (sgd, adam).
+    best_loss_ : float or None
+        The lowest loss so far; None with ``early_stopping``.
+    validation_scores_ : list of float or None
+        The score of the held-out data after each epoch, with ``early_stopping``.
+    best_validation_score_ : float or None
+        The best of them.
+    n_iter_ : int
+        Epochs (or lbfgs iterations) run.
+    t_ : int
+        Examples seen while training (sgd, adam).
+    n_layers_ : int
+        Layers, the input layer included.
+    n_outputs_ : int
+        Outputs of the network.
+    out_activation_ : str
+        The output layer's activation.
+    n_features_in_ : int
+        Features seen by ``fit``.
+    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+        The feature names, when X had string column names.
+    network_ : nncore.Network
+        The trained network (its W, b are ``coefs_``, ``intercepts_``).
 
     Shape
     -----
     X: (n_samples, n_features); y: (n_samples,) or (n_samples, n_outputs). ``predict`` returns
     y's shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nncore.sklearn import MLPRegressor
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=500,
+    ...                    random_state=0).fit(X, X.sum(axis=1))
+    >>> reg.predict(X).round(1)
+    array([0., 1., 1., 2.])
     """
 
     _parameter_constraints = {**_BaseMLP._parameter_constraints,
@@ -959,7 +1314,28 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return r2_score(y, self._decode(pred), sample_weight=sample_weight)
 
     def predict(self, X):
-        """Predictions, (n_samples,) or (n_samples, n_outputs)."""
+        """Predict the targets of each example.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The examples, one a row (sparse CSR/CSC rows are densified a chunk at a time).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predictions, in the shape of the y that ``fit`` had.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nncore.sklearn import MLPRegressor
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=500,
+        ...                    random_state=0).fit(X, np.c_[X.sum(axis=1), X[:, 0]])
+        >>> reg.predict(X).shape
+        (4, 2)
+        """
         return self._decode(self._forward(X))
 
 

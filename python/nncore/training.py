@@ -19,6 +19,11 @@ class History(list[float]):
     It is a ``list`` of floats (the mean loss of each epoch's steps, each taken before its
     update), so ``len``, indexing, iteration and ``==`` with a list behave as they always did.
 
+    Parameters
+    ----------
+    values : iterable of float, optional
+        The training losses to start with (``fit`` makes its History empty and appends).
+
     Attributes
     ----------
     loss : list of float
@@ -34,6 +39,17 @@ class History(list[float]):
         the validation loss when there is validation data, else the training loss.
     stopped_early : bool
         Whether early stopping (or the callback) ended training before ``epochs``.
+
+    Examples
+    --------
+    >>> import numpy as np, nncore
+    >>> net = nncore.Network([2, 4, 1], activation="tanh", loss="mse", seed=0)
+    >>> X, y = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([1.0, 1.0, 0.0])
+    >>> history = net.fit(X, y, epochs=6, lr=0.1, validation_data=(X, y))
+    >>> len(history), len(history.val_loss), history.lr[0]
+    (6, 6, 0.1)
+    >>> history.best_epoch == int(np.argmin(history.val_loss))
+    True
     """
 
     def __init__(self, values: Iterable[float] = ()) -> None:
@@ -46,6 +62,14 @@ class History(list[float]):
 
     @property
     def loss(self) -> list[float]:
+        """The per-epoch training losses, as a new plain list (the History's own values).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.History([0.5, 0.25]).loss
+        [0.5, 0.25]
+        """
         return list(self)
 
     def plot(self, ax: Any = None, *, log: bool | None = None) -> Any:
@@ -111,11 +135,14 @@ class EarlyStopping:
 
     Parameters
     ----------
-    patience : int >= 1, default 10
-    min_delta : float >= 0, default 0
+    patience : int, default 10
+        Epochs without improvement before training stops, >= 1.
+    min_delta : float, default 0
+        The least change that counts as an improvement, >= 0.
     monitor : {"val_loss", "loss", "val_accuracy"}, default "val_loss"
         The ``val_`` values need validation data (validation_data or validation_split).
     restore_best : bool, default True
+        Put the best epoch's parameters back when ``fit`` ends.
 
     Examples
     --------
