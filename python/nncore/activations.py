@@ -353,7 +353,14 @@ class GELU(Activation):
 
     @property
     def approximate(self) -> str:
-        """``"none"`` (erf) or ``"tanh"`` (read-only)."""
+        """``"none"`` (erf) or ``"tanh"`` (read-only).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.GELU(approximate="tanh").approximate
+        'tanh'
+        """
         return self._approximate
 
     def _config(self) -> dict[str, Any]:
@@ -384,7 +391,14 @@ class ELU(Activation):
 
     @property
     def alpha(self) -> float:
-        """Scale of the negative part (float)."""
+        """Scale of the negative part (float).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.ELU(alpha=0.5).alpha
+        0.5
+        """
         return float(self._params[0])
 
     @alpha.setter
@@ -409,7 +423,9 @@ class SiLU(Activation):
 
 
 class Softplus(Activation):
-    """z = log(1 + exp(beta * a)) / beta, a smooth ReLU; z = a where beta * a > threshold.
+    """Softplus, a smooth ReLU: z = log(1 + exp(beta * a)) / beta.
+
+    Where beta * a > threshold, z = a (as PyTorch computes it).
 
     Parameters
     ----------
@@ -435,7 +451,14 @@ class Softplus(Activation):
 
     @property
     def beta(self) -> float:
-        """Sharpness (float, > 0)."""
+        """Sharpness (float, > 0).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Softplus(beta=2.0).beta
+        2.0
+        """
         return float(self._params[0])
 
     @beta.setter
@@ -447,7 +470,14 @@ class Softplus(Activation):
 
     @property
     def threshold(self) -> float:
-        """Where z becomes a: beta * a > threshold (float)."""
+        """Where z becomes a: beta * a > threshold (float).
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Softplus().threshold
+        20.0
+        """
         return float(self._params[1])
 
     @threshold.setter

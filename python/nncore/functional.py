@@ -214,7 +214,7 @@ def gelu(a: ArrayLike, approximate: str = "none") -> NDArray[np.floating[Any]]:
     Returns
     -------
     ndarray of the shape of ``a``
-        z = phi(a), computed by the core's forward kernel.
+        The activations ``z = phi(a)``, computed by the core's forward kernel.
 
     Examples
     --------
@@ -240,7 +240,7 @@ def elu(a: ArrayLike, alpha: float = 1.0) -> NDArray[np.floating[Any]]:
     Returns
     -------
     ndarray of the shape of ``a``
-        z = phi(a), computed by the core's forward kernel.
+        The activations ``z = phi(a)``, computed by the core's forward kernel.
 
     Examples
     --------
@@ -262,7 +262,7 @@ def silu(a: ArrayLike) -> NDArray[np.floating[Any]]:
     Returns
     -------
     ndarray of the shape of ``a``
-        z = phi(a), computed by the core's forward kernel.
+        The activations ``z = phi(a)``, computed by the core's forward kernel.
 
     Examples
     --------
@@ -289,7 +289,7 @@ def softplus(a: ArrayLike, beta: float = 1.0,
     Returns
     -------
     ndarray of the shape of ``a``
-        z = phi(a), computed by the core's forward kernel.
+        The activations ``z = phi(a)``, computed by the core's forward kernel.
 
     Examples
     --------
@@ -531,8 +531,10 @@ def mae(yhat: ArrayLike, y: ArrayLike) -> float:
 
 
 def huber(yhat: ArrayLike, y: ArrayLike, delta: float = 1.0) -> float:
-    """Huber loss: L = 1/N * sum(h(yhat - y)), h(d) = d**2 / 2 for |d| < delta, else
-    delta * (|d| - delta / 2); N rows, summed over the outputs.
+    """Huber loss: quadratic near the target, linear beyond ``delta``.
+
+    L = 1/N * sum(h(yhat - y)), h(d) = d**2 / 2 for |d| < delta, else delta * (|d| - delta / 2);
+    N rows, summed over the outputs.
 
     Parameters
     ----------

@@ -235,8 +235,16 @@ class Network:
 
     @property
     def loss_function(self) -> Loss:
-        """The loss with its parameters, an nncore.losses.Loss such as ``Huber(delta=2.0)``
-        (fixed at construction)."""
+        """The loss with its parameters (fixed at construction).
+
+        An `nncore.losses.Loss`, such as ``Huber(delta=2.0)``.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Network([2, 1], loss=nncore.losses.Huber(delta=2.0)).loss_function
+        Huber(delta=2.0)
+        """
         return self._loss_function
 
     @property
