@@ -236,13 +236,6 @@ class NumpyBackend:
     def busy(self):
         return self._claim.held
 
-    def _reading(self, call, *args):
-        self._lock.read_lock()
-        try:
-            return call(*args)
-        finally:
-            self._lock.read_unlock()
-
     def chunk_rows(self, n):
         """Rows per chunk of a reading call on n rows: the core's rule, at most
         max(READ_CHUNK, the last training batch size)."""
