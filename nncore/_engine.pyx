@@ -47,6 +47,7 @@ from libc.math cimport INFINITY, fabs, isfinite
 from libc.string cimport memcpy, memset
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.ref cimport PyObject
 from cython cimport floating
 
 from nncore._kernels cimport (
@@ -69,6 +70,7 @@ include "_engine_checks.pxi"
 # Reading calls run in chunks of at most this many rows (or the last training batch size, if
 # larger), so that a call on a large X needs no workspace of X's size.
 cdef int PREDICT_CHUNK = 1024
+READ_CHUNK = PREDICT_CHUNK      # the same, for Python (the NumPy backend's chunks)
 # Free workspaces an engine keeps for its next calls; more concurrent calls allocate their own
 # and drop it afterwards.
 cdef int POOL_SIZE = 2
@@ -352,6 +354,7 @@ cdef class Engine:
         returns the loss before it. A changing call: refused while another thread trains."""
         cdef double rate
         cdef Workspace ws
+        cdef CallC c
         if (type(lr) is float and isfinite(<double>lr) and <double>lr > 0
                 and (not self.is_float32 or (<double>lr <= FLT_MAX and <float><double>lr > 0))):
             rate = lr
@@ -359,15 +362,17 @@ cdef class Engine:
             rate = self.validate.learning_rate(lr, self.dtype)
         if _is_sparse(X):
             return _train_step_sparse(self, X, Y, rate, sample_weight)
-        X, Y, labels, m, _ = _batch(self, X, Y)
+        batch = _batch(self, X, Y)
+        m = batch[3]
         sw = _weights(self, sample_weight, m)
+        _call(self, &c, batch, sw, rate, self.step_mode)
         self._claim()
         try:
             if m != self.last_batch:
                 _keep(self, m)
             ws = _take(self, m, self.step_mode == MODE_OPTIM)
             try:
-                return _run(self, ws, X, Y, labels, sw, 0, m, rate, self.step_mode)
+                return _run(self, ws, &c, 0, m)
             finally:
                 _give(self, ws)
         finally:
@@ -381,10 +386,13 @@ cdef class Engine:
         cdef Py_ssize_t n, start, stop, chunk
         cdef double total = 0, weight, weights = 0
         cdef Workspace ws
+        cdef CallC c
         if _is_sparse(X):
             return _loss_sparse(self, X, Y, sample_weight)
-        X, Y, labels, n, _ = _batch(self, X, Y)
+        batch = _batch(self, X, Y)
+        n = batch[3]
         sw = _weights(self, sample_weight, n)
+        _call(self, &c, batch, sw, 0.0, MODE_LOSS)
         chunk = min(n, self.keep_rows)
         ws = _take(self, chunk, False)
         _rdlock(self)
@@ -392,8 +400,7 @@ cdef class Engine:
             for start in range(0, n, chunk):
                 stop = min(start + chunk, n)
                 weight = (stop - start) if sw is None else _sum(sw, start, stop)
-                total += weight * _run(self, ws, X, Y, labels, sw, start, stop - start, 0.0,
-                                            MODE_LOSS)
+                total += weight * _run(self, ws, &c, start, stop - start)
                 weights += weight
         finally:
             pthread_rwlock_unlock(&self.lock)
@@ -406,13 +413,16 @@ cdef class Engine:
         "beta" for a trainable sigmoid). Needs a workspace of the batch's rows for the call."""
         cdef int l
         cdef Workspace ws
-        X, Y, labels, m, _ = _batch(self, X, Y)
+        cdef CallC c
+        batch = _batch(self, X, Y)
+        m = batch[3]
         sw = _weights(self, sample_weight, m)
+        _call(self, &c, batch, sw, 0.0, MODE_GRADIENTS)
         out = []
         ws = _take(self, m, True)
         _rdlock(self)
         try:
-            value = _run(self, ws, X, Y, labels, sw, 0, m, 0.0, MODE_GRADIENTS)
+            value = _run(self, ws, &c, 0, m)
         finally:
             pthread_rwlock_unlock(&self.lock)
         try:
@@ -434,12 +444,15 @@ cdef class Engine:
         """Per layer {"a": a, "z": z, "delta": dL/da} of one forward and backward pass."""
         cdef int l, m
         cdef Workspace ws
-        X, Y, labels, m, one = _batch(self, X, Y)
+        cdef CallC c
+        batch = _batch(self, X, Y)
+        m, one = batch[3], batch[4]
+        _call(self, &c, batch, None, 0.0, MODE_GRADIENTS)
         out = []
         ws = _take(self, m, True)
         _rdlock(self)
         try:
-            _run(self, ws, X, Y, labels, None, 0, m, 0.0, MODE_GRADIENTS)
+            _run(self, ws, &c, 0, m)
         finally:
             pthread_rwlock_unlock(&self.lock)
         try:
@@ -478,8 +491,10 @@ cdef class Engine:
         A changing call: refused while another thread trains. Returns the mean loss over the
         epoch's steps (each taken before its update), weighted by batch size.
         """
-        return _run_epoch(self, X, Y, lr, batch_size, shuffle, seed, sample_weight,
-                          weight_norms, order)
+        cdef EpochC e
+        memset(&e, 0, sizeof(EpochC))
+        e.batch, e.shuffle, e.seed = batch_size, shuffle, seed
+        return _run_epoch(self, &e, X, Y, lr, sample_weight, weight_norms, order)
 
 
 

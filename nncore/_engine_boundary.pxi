@@ -158,56 +158,72 @@ cdef object _rows(Engine self, object X, Py_ssize_t a, Py_ssize_t b):
         raise
 
 
-cdef double _run(Engine self, Workspace ws, object X, object Y, object labels, object sw,
-                 Py_ssize_t start, Py_ssize_t m, double lr, int mode) except? -1:
-    """One pass over rows start:start + m of X and of the targets (Y or labels, as _batch
-    returns them), weighed by sw (a float64 (N,) array, as _weights returns it) unless
-    None, in workspace ws (>= m rows). Class labels are copied into ws and range-checked
-    there, so the pass reads only memory no caller can change. A training mode holds the
-    lock for writing around the pass; a reading call holds it for reading around its whole
-    loop of _run calls."""
+cdef void _call(Engine self, CallC* c, tuple batch, object sw, double lr, int mode):
+    """Fill c from a call's arrays: batch as _batch returns it (X, Y, labels, m, one), sw as
+    _weights returns it (or None). The arrays stay referenced by batch and sw, which the
+    caller keeps for as long as it uses c."""
+    X, Y, labels = batch[0], batch[1], batch[2]
+    memset(c, 0, sizeof(CallC))
+    c.X = <const char*>cnp.PyArray_DATA(<cnp.ndarray>X)
+    if labels is None:
+        c.Y = <const char*>cnp.PyArray_DATA(<cnp.ndarray>Y)
+    else:
+        c.labels = <const char*>cnp.PyArray_DATA(<cnp.ndarray>labels)
+        c.wide = cnp.PyArray_ITEMSIZE(<cnp.ndarray>labels) == 8
+        c.labels_obj = <PyObject*>labels
+    if sw is not None:
+        c.sw = <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw)
+    c.lr = lr
+    c.mode = mode
+
+
+cdef double _run(Engine self, Workspace ws, const CallC* c, Py_ssize_t start,
+                 Py_ssize_t m) except? -1:
+    """One pass over rows start:start + m of the call c (see _call) in workspace ws (>= m
+    rows). Class labels are copied into ws and range-checked there, so the pass reads only
+    memory no caller can change. A training mode holds the lock for writing around the pass;
+    a reading call holds it for reading around its whole loop of _run calls."""
     cdef Py_ssize_t size = 4 if self.is_float32 else 8
-    cdef char* x = <char*>cnp.PyArray_DATA(<cnp.ndarray>X) + start * self.n_in * size
-    cdef char* y = NULL
-    cdef const int64_t* lp = NULL
-    cdef const double* wp = NULL
-    cdef const char* src
-    cdef bint wide = False, ok = True
+    cdef const char* src = NULL
+    cdef bint ok = True
     cdef bint direct = self.net.labels_direct
     cdef double value = 0
-    if labels is None:
-        y = <char*>cnp.PyArray_DATA(<cnp.ndarray>Y) + start * self.n_out * size
+    cdef RowsC rows
+    rows.X = c.X + start * self.n_in * size
+    rows.Y = NULL
+    rows.labels = NULL
+    rows.sw = NULL if c.sw == NULL else c.sw + start
+    rows.m = <int>m
+    rows.mode = c.mode
+    if c.labels == NULL:
+        rows.Y = c.Y + start * self.n_out * size
     else:
-        wide = cnp.PyArray_ITEMSIZE(<cnp.ndarray>labels) == 8
-        src = <const char*>cnp.PyArray_DATA(<cnp.ndarray>labels) + start * (8 if wide else 4)
+        src = c.labels + start * (8 if c.wide else 4)
         if direct:
-            lp = ws.w.l_batch
+            rows.labels = ws.w.l_batch
         else:
-            y = <char*>ws.w.y_batch
-    if sw is not None:
-        wp = <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw) + start
+            rows.Y = ws.w.y_batch
     with nogil:
-        if labels is not None:
+        if src != NULL:
             # copied and range-checked (then one-hot rows made from the copy) in the same
             # release of the GIL as the pass
-            ok = _copy_labels(src, wide, m, self.n_out, ws.w.l_batch)
+            ok = _copy_labels(src, c.wide, m, self.n_out, ws.w.l_batch)
             if ok and not direct:
                 if self.is_float32:
-                    _fill_one_hot(ws.w.l_batch, m, self.n_out, <float*>y)
+                    _fill_one_hot(ws.w.l_batch, m, self.n_out, <float*>ws.w.y_batch)
                 else:
-                    _fill_one_hot(ws.w.l_batch, m, self.n_out, <double*>y)
+                    _fill_one_hot(ws.w.l_batch, m, self.n_out, <double*>ws.w.y_batch)
         if ok:
-            if mode >= MODE_SGD:
+            if c.mode >= MODE_SGD:
                 pthread_rwlock_wrlock(&self.lock)
             if self.is_float32:
-                value = _pass(&self.net, &ws.w, <float*>x, <float*>y, lp, wp, <int>m,
-                              <float>lr, mode)
+                value = _pass(&self.net, &ws.w, &rows, <float>c.lr)
             else:
-                value = _pass(&self.net, &ws.w, <double*>x, <double*>y, lp, wp, <int>m, lr,
-                              mode)
-            if mode >= MODE_SGD:
+                value = _pass(&self.net, &ws.w, &rows, c.lr)
+            if c.mode >= MODE_SGD:
                 pthread_rwlock_unlock(&self.lock)
     if not ok:
+        labels = <object>c.labels_obj
         self.validate.class_labels(labels, labels.shape[0], self.n_out)
         raise ValueError(f"class labels must lie in [0, {self.n_out}) (one changed while "
                          f"the call ran)")

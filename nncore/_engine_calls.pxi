@@ -64,13 +64,13 @@ cdef object _predict(Engine self, object X, object out):
     return result
 
 
-cdef object _run_epoch(Engine self, object X, object Y, double lr, int batch_size, bint shuffle,
-                uint64_t seed, object sample_weight, object weight_norms, object order):
-    # Engine.run_epoch's body (see its docstring)
+cdef object _run_epoch(Engine self, EpochC* e, object X, object Y, double lr,
+                       object sample_weight, object weight_norms, object order):
+    # Engine.run_epoch's body (see its docstring); e holds the asked batch size, shuffle and
+    # seed (the rest zero), and gets the epoch's arrays here
     cdef Py_ssize_t n
     cdef double value
-    cdef bint labels
-    cdef EpochC e
+    cdef bint labels, shuffle = e.shuffle
     cdef Workspace ws
     cdef CsrSrc src
     cdef _CsrBatch buf = None
@@ -84,13 +84,13 @@ cdef object _run_epoch(Engine self, object X, object Y, double lr, int batch_siz
     labels = n > 0 and self.n_out > 1 and _is_labels(Y, n) and Y.dtype.itemsize == 8
     if (not n or not (labels or (_is_exact(Y, self.typenum, self.n_out)
                                  and Y.shape[0] == n))
-            or batch_size < 1 or not (lr >= 0 and isfinite(lr))):
+            or e.batch < 1 or not (lr >= 0 and isfinite(lr))):
         raise ValueError("run_epoch takes arrays validated by Network.fit")
     if labels and not _all_in_range(cnp.PyArray_DATA(<cnp.ndarray>Y), True, n,
                                     self.n_out):
         raise ValueError(f"class labels must lie in [0, {self.n_out})")
     sw = _weights(self, sample_weight, n)
-    memset(&e, 0, sizeof(EpochC))
+    e.shuffle = False
     e.n_rows = e.n = n
     if order is not None:
         if not (cnp.PyArray_CheckExact(order) and order.dtype == np.int64
@@ -109,13 +109,12 @@ cdef object _run_epoch(Engine self, object X, object Y, double lr, int batch_siz
         e.norms = <double*>cnp.PyArray_DATA(<cnp.ndarray>weight_norms)
         e.norms[0] = 0
     _check(self, True)
-    e.batch = <int>min(batch_size, e.n)
+    e.batch = <int>min(e.batch, e.n)
     e.X = NULL if sparse else cnp.PyArray_DATA(<cnp.ndarray>X)
     e.sx = &src if sparse else NULL
     e.Y = NULL if labels else cnp.PyArray_DATA(<cnp.ndarray>Y)
     e.labels = <const int64_t*>cnp.PyArray_DATA(<cnp.ndarray>Y) if labels else NULL
     e.sw = NULL if sw is None else <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw)
-    e.seed = seed
     e.mode = self.step_mode
     e.lock = &self.lock
     self._claim()
@@ -136,9 +135,9 @@ cdef object _run_epoch(Engine self, object X, object Y, double lr, int batch_siz
         try:
             with nogil:
                 if self.is_float32:
-                    value = _epoch(&self.net, &ws.w, &e, <float>lr)
+                    value = _epoch(&self.net, &ws.w, e, <float>lr)
                 else:
-                    value = _epoch(&self.net, &ws.w, &e, lr)
+                    value = _epoch(&self.net, &ws.w, e, lr)
         finally:
             ws.w.sx = NULL
             _give(self, ws)

@@ -120,11 +120,9 @@ cdef inline void _weight_gradient(const LayerC* ly, LayerWork* lw, const CsrC* s
              <floating*>lw.delta, ly.n_out, <floating>0, <floating*>lw.dW, ly.n_out)
 
 
-cdef double _pass(const NetC* net, WorkC* w, const floating* X, const floating* Y,
-                  const int64_t* labels, const double* sw, int m, floating lr,
-                  int mode) noexcept nogil:
-    """Forward, loss, and (unless MODE_LOSS) backward with gradients or the update, over m
-    rows of X in workspace w.
+cdef double _pass(const NetC* net, WorkC* w, const RowsC* rows, floating lr) noexcept nogil:
+    """Forward, loss, and (unless MODE_LOSS) backward with gradients or the update, over the
+    m rows of X in workspace w (rows: X, Y or labels, sw, m and the mode).
 
     The targets are rows Y (m, n_out), or class labels (m,) in [0, n_out) when the output is a
     softmax with the cross-entropy (other losses get labels as one-hot rows); sw, when not
@@ -137,6 +135,11 @@ cdef double _pass(const NetC* net, WorkC* w, const floating* X, const floating* 
     cdef LayerC* out = &net.layers[net.n_layers - 1]
     cdef OptC* opt = net.opt
     cdef const floating* z_prev
+    cdef const floating* X = <const floating*>rows.X
+    cdef const floating* Y = <const floating*>rows.Y
+    cdef const int64_t* labels = rows.labels
+    cdef const double* sw = rows.sw
+    cdef int m = rows.m, mode = rows.mode
 
     _forward(net, w, X, m)
     if sw == NULL:
@@ -332,6 +335,8 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
     cdef const floating* ys
     cdef const int64_t* ls
     cdef const double* ws
+    cdef RowsC rows
+    rows.mode = e.mode
     if e.shuffle:
         _shuffled_index(e.idx, n, e.seed)
     start = 0
@@ -386,7 +391,8 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
         pthread_rwlock_wrlock(e.lock)
         if e.norms != NULL:
             e.norms[0] += _weights_squared(net, floating is float)
-        value = _pass(net, w, xs, ys, ls, ws, m, lr, e.mode)
+        rows.X, rows.Y, rows.labels, rows.sw, rows.m = xs, ys, ls, ws, m
+        value = _pass(net, w, &rows, lr)
         pthread_rwlock_unlock(e.lock)
         total += value * m
         start += m

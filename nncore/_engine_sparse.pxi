@@ -146,6 +146,8 @@ cdef double _loss_sparse(Engine self, object X, object Y, object sample_weight) 
     cdef const double* wp = NULL
     cdef Workspace ws
     cdef _CsrBatch buf
+    cdef RowsC rows
+    rows.mode = MODE_LOSS
     _check(self, True)
     X = _csr_source(self, X, &src)
     n = X.shape[0]
@@ -186,14 +188,14 @@ cdef double _loss_sparse(Engine self, object X, object Y, object sample_weight) 
                     ok = _csr_gather(&src, NULL, start, m, self.n_in, &buf.c,
                                      <float*>buf.c.data)
                     if ok and labels_ok:
-                        value = _pass(&self.net, &ws.w, <const float*>NULL, <float*>y, lp,
-                                      wp, m, <float>0, MODE_LOSS)
+                        rows.X, rows.Y, rows.labels, rows.sw, rows.m = NULL, y, lp, wp, m
+                        value = _pass(&self.net, &ws.w, &rows, <float>0)
                 else:
                     ok = _csr_gather(&src, NULL, start, m, self.n_in, &buf.c,
                                      <double*>buf.c.data)
                     if ok and labels_ok:
-                        value = _pass(&self.net, &ws.w, <const double*>NULL, <double*>y, lp,
-                                      wp, m, <double>0, MODE_LOSS)
+                        rows.X, rows.Y, rows.labels, rows.sw, rows.m = NULL, y, lp, wp, m
+                        value = _pass(&self.net, &ws.w, &rows, <double>0)
             if not (ok and labels_ok):
                 break
             total += weight * value
@@ -214,8 +216,11 @@ cdef double _train_step_sparse(Engine self, object X, object Y, double rate,
                                object sample_weight) except? -1:
     # Engine.train_step for sparse X: one epoch of one batch of all its rows, in order
     cdef CsrSrc src
+    cdef EpochC e
     X = _csr_source(self, X, &src)
     Y, labels = _sparse_targets(self, Y, X.shape[0])
     if labels is not None:
         Y = labels.astype(np.int64, copy=False)
-    return _run_epoch(self, X, Y, rate, X.shape[0], False, 0, sample_weight, None, None)
+    memset(&e, 0, sizeof(EpochC))
+    e.batch = <int>X.shape[0]
+    return _run_epoch(self, &e, X, Y, rate, sample_weight, None, None)

@@ -88,6 +88,28 @@ cdef struct NetC:
     OptC* opt
 
 
+cdef struct RowsC:
+    # the rows one pass runs over (see _pass), in the network's dtype
+    const void* X        # (m, n_in)
+    const void* Y        # (m, n_out) target rows, or NULL with labels
+    const int64_t* labels    # (m,) class labels in [0, n_out) (in the workspace), or NULL
+    const double* sw     # (m,) sample weights, or NULL
+    int m
+    int mode             # MODE_*
+
+
+cdef struct CallC:
+    # a Python-facing call's arrays as _run reads them, chunk by chunk (see _call)
+    const char* X        # (N, n_in) in the network's dtype
+    const char* Y        # (N, n_out) target rows, or NULL with labels
+    const char* labels   # (N,) int32 or int64 class labels as the caller passed them, or NULL
+    bint wide            # labels are int64
+    const double* sw     # (N,) sample weights, or NULL
+    double lr
+    int mode             # MODE_*
+    PyObject* labels_obj # the labels' array (borrowed from the caller), for the error message
+
+
 cdef struct EpochC:
     # the arguments of one epoch of the core's loop (see _epoch)
     const void* X        # (n_rows, n_in) in the network's dtype, or NULL with sx
@@ -97,7 +119,7 @@ cdef struct EpochC:
     const double* sw     # (n_rows,) sample weights, or NULL
     Py_ssize_t n_rows    # rows of X: every index (of idx, of a label's class) is checked
     Py_ssize_t n         # rows the epoch visits (n_rows, or len(idx) for a given order)
-    int batch
+    int batch            # rows per step (asked: >= 1; then at most n)
     int64_t* idx         # the order (NULL: rows in order)
     bint shuffle         # draw a permutation into idx first, from seed
     uint64_t seed

@@ -578,3 +578,110 @@ def test_fit_reports_divergence(backend):
     with np.errstate(all="ignore"):
         with pytest.raises(FloatingPointError, match="diverged"):
             net.fit(X, np.zeros((16, 2)), epochs=50, lr=1e6, batch_size=4)
+
+
+# -- calls on more rows than a chunk: the NumPy backend works chunk by chunk as the core does --
+
+CHUNKED = {  # id: (hidden, output, loss); the chunked losses each have their own path
+    "softmax-ce": ("relu", "softmax", "cross_entropy"),
+    "identity-mse": ("tanh", "identity", "mse"),
+    "sigmoid-bce": ("relu", "sigmoid", "binary_cross_entropy"),
+    "trainable-sigmoid-mse": (lambda: nncore.Sigmoid(c=1.2, beta=0.8, trainable=True),
+                              "sigmoid", "mse"),
+}
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("config", list(CHUNKED))
+def test_numpy_backend_in_chunks_agrees_with_one_pass_and_with_the_core(config, dtype,
+                                                                         weighted):
+    # 2500 rows: two whole chunks of 1024 and a partial one
+    hidden, output, loss = CHUNKED[config]
+    nets = [make_net(hidden, output, loss, seed=3, dtype=np.dtype(dtype).name, backend=be)
+            for be in ("cython", "numpy", "numpy")]
+    one_pass = nets[2]._backend
+    one_pass.keep_rows = 10**6     # the oracle's own single pass over all rows
+    X, Y = batch(nets[0], n=2500, seed=4)
+    if loss == "cross_entropy":  # integer labels: each chunk's are checked and used as they are
+        Y = np.random.default_rng(6).integers(0, 3, 2500)
+    w = np.random.default_rng(5).random(2500) if weighted else None
+    assert nets[1]._backend.chunk_rows(2500) == 1024 and one_pass.chunk_rows(2500) == 2500
+    losses = [net.loss(X, Y, sample_weight=w) for net in nets]
+    grads = [net.gradients(X, Y, sample_weight=w) for net in nets]
+    # sums over the rows in another order: within the backends' tolerance
+    close(losses[1], losses[2], dtype)
+    close(losses[1], losses[0], dtype)
+    for gc, gn, g1 in zip(*grads):
+        for key in gn:
+            close(gn[key], g1[key], dtype)
+            close(gn[key], gc[key], dtype)
+    # row by row: the same values as one pass (delta is scaled by the call's row count)
+    for tn, t1 in zip(nets[1].trace(X, Y), nets[2].trace(X, Y)):
+        for key in ("a", "z", "delta"):
+            close(tn[key], t1[key], dtype, factor=0.01)
+    close(nets[1].predict(X), nets[2].predict(X), dtype, factor=0.01)
+
+
+@pytest.mark.parametrize("where", [0, 1023, 1024, 2499])
+def test_numpy_backend_chunked_errors_name_the_whole_arrays(where):
+    # a bad value in any chunk (first and last index, either side of a chunk's edge) is
+    # reported at its index in X, not in the chunk; a bad label likewise
+    net = nncore.Network([4, 5, 3], loss="cross_entropy", seed=0, backend="numpy")
+    X = np.random.default_rng(0).normal(size=(2500, 4))
+    y = np.zeros(2500, dtype=np.int64)
+    X[where, 3] = np.nan
+    for call in (lambda: net.predict(X), lambda: net.loss(X, y), lambda: net.trace(X, y),
+                 lambda: net.gradients(X, y)):
+        with pytest.raises(ValueError, match=rf"index \({where}, 3\)"):
+            call()
+    X[where, 3] = 0
+    y[where] = 3
+    with pytest.raises(ValueError, match="class labels must lie in"):
+        net.loss(X, y)
+    with pytest.raises(ValueError, match=r"expected \(2500, 3\)"):
+        net.loss(X, np.zeros((2500, 2)))
+
+
+def _traced(call):
+    """(peak, kept) bytes traced while call() ran and still held after it, besides its result."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        result = call()
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak, kept
+
+
+@pytest.mark.parametrize("call", ["predict", "loss", "gradients", "trace", "evaluate"])
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_reading_calls_on_many_rows_need_memory_of_a_chunk_and_keep_none(call, backend):
+    # 10,000 rows of 50-256-10 in float64: one pass would need 10000 * 256 * 8 bytes = 20 MB
+    # per hidden array (the NumPy backend's single pass peaked at 124 MB); in chunks of 1024
+    # rows the work needs a few MB, plus the result (trace: its 10000-row arrays). X comes as
+    # float32 and the labels as int32 (on a sigmoid output they become one-hot rows): both are
+    # converted chunk by chunk too. Nothing sized by the call is kept after it, beyond the
+    # result (the core's small pool holds a chunk's workspace already before the call).
+    n = 10_000
+    net = nncore.Network([50, 256, 10], output="sigmoid", loss="binary_cross_entropy",
+                         seed=0, backend=backend)
+    rng = np.random.default_rng(0)
+    X = rng.random((n, 50), dtype=np.float32)
+    y = rng.integers(0, 10, n).astype(np.int32)
+    calls = {"predict": lambda: net.predict(X), "loss": lambda: net.loss(X, y),
+             "gradients": lambda: net.gradients(X, y), "trace": lambda: net.trace(X, y),
+             "evaluate": lambda: net.evaluate(X, y)}
+    X_small, y_small = X, y
+    X, y = X[:2000], y[:2000]
+    calls[call]()          # the core's pool now holds its chunk's workspace, as after any call
+    X, y = X_small, y_small
+    result_bytes = {"predict": n * 10 * 8, "trace": 3 * n * (256 + 10) * 8,
+                    "gradients": (50 * 256 + 256 + 256 * 10 + 10) * 8}.get(call, 0)
+    peak, kept = _traced(calls[call])
+    assert kept < result_bytes + 2**20, f"{call} kept {kept / 2**20:.1f} MB"
+    if backend == "cython" and call in ("gradients", "trace"):
+        return  # the core's gradients and trace take one workspace of the call's rows
+    assert peak < result_bytes + 24 * 2**20, f"{call} peaked at {peak / 2**20:.0f} MB"

@@ -442,11 +442,16 @@ def test_max_bytes_refuses_a_valid_file_that_is_too_large_until_raised(tmp_path)
             nncore.Network.load(path, max_bytes=bad)
 
 
-def test_missing_file_and_folder_raise_os_errors_not_value_errors(tmp_path):
+def test_missing_file_raises_os_error_and_a_folder_is_refused_naming_it(tmp_path):
     with pytest.raises(FileNotFoundError):
         nncore.Network.load(tmp_path / "nothing.npz")
-    with pytest.raises(IsADirectoryError):
-        nncore.Network.load(tmp_path)
+    folder = tmp_path / "a_folder.npz"
+    folder.mkdir()
+    # a folder is one more file load will not read: ValueError naming it, like a device
+    with pytest.raises(ValueError, match="a_folder.npz.*a folder, not a regular file"):
+        nncore.Network.load(folder)
+    with pytest.raises(ValueError, match="a_folder.npz"):
+        nncore.Network.load(str(folder))
 
 
 def test_unknown_backend_is_blamed_on_the_argument_not_the_file(tmp_path):

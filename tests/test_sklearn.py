@@ -574,3 +574,32 @@ def test_leaky_relu_extra_activation(iris):
                         random_state=0, max_iter=100).fit(X, y)
     assert est.network_.layers[0].activation.name == "leaky_relu"
     assert est.score(X, y) > 0.95
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "regressor"])
+def test_predicting_many_rows_needs_a_chunk_and_keeps_nothing(kind):
+    # 8192 rows through a 128-wide hidden layer: one pass would need 8192 * 128 * 8 bytes =
+    # 8 MB for that layer alone; the core works in chunks of 1024 rows (its workspace, kept
+    # in the network's small pool, exists before the call) and nothing outlives the call but
+    # its result
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    X = rng.random((8192, 50))
+    y = rng.integers(0, 10, 8192)
+    y = {"multiclass": y, "binary": y % 2, "regressor": y / 10}[kind]
+    est = (MLPRegressor if kind == "regressor" else MLPClassifier)(
+        hidden_layer_sizes=(128,), max_iter=1, random_state=0).fit(X[:500], y[:500])
+    calls = {"predict": lambda: est.predict(X), "score": lambda: est.score(X, y)}
+    if kind != "regressor":
+        calls["predict_proba"] = lambda: est.predict_proba(X)
+    for name, call in calls.items():
+        call()
+        tracemalloc.start()
+        try:
+            result = np.asarray(call())
+            kept, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < result.nbytes + 4 * 2**20, (name, peak)
+        assert kept < result.nbytes + 64 * 2**10, (name, kept)

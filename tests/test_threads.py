@@ -1,7 +1,8 @@
 """The concurrency contract: reading calls from many threads at once, each result identical to
 one thread's; changing calls one at a time, a refused one touching nothing; a reading call
 that overlaps training sees the state between two whole steps; and no caller can make the core
-read or write out of bounds by changing its arrays during a call."""
+read or write out of bounds by changing its arrays during a call. Calls from a fit callback,
+and after a fit that raised, never deadlock (a thread that does not return fails the test)."""
 import copy
 import hashlib
 import pickle
@@ -264,3 +265,200 @@ def test_files_saved_and_copies_made_during_fit_are_real_states(backend, tmp_pat
     assert seen, "no copy was made during fit"
     assert all(d in states for d in seen)
     assert _digest([a for ly in net.layers for a in (ly.W, ly.b)]) in states
+
+
+# -- misuse from inside fit, and after a fit that failed ----------------------------------------
+
+def _in_thread(target, seconds=60):
+    """Run target in a daemon thread; fail (instead of hanging) when it has not returned within
+    `seconds`. Returns its result, or raises its exception."""
+    box = {}
+
+    def run():
+        try:
+            box["result"] = target()
+        except BaseException as exc:     # reported below
+            box["error"] = exc
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"{getattr(target, '__name__', 'call')} did not return (deadlock?)"
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
+def _small_problem(backend, seed=0):
+    net = nncore.Network([4, 6, 3], loss="cross_entropy", seed=seed, backend=backend)
+    rng = np.random.default_rng(seed)
+    return net, rng.standard_normal((64, 4)), rng.integers(0, 3, 64)
+
+
+def _calls_on(net, X, y, folder):
+    """Every public call a fit callback might make on the network it is called from."""
+    calls = {
+        "predict": lambda: net.predict(X), "loss": lambda: net.loss(X, y),
+        "trace": lambda: net.trace(X, y), "gradients": lambda: net.gradients(X, y),
+        "save": lambda: nncore.Network.load(net.save(folder / "in_callback.npz")),
+        "pickle": lambda: pickle.loads(pickle.dumps(net)),
+        "deepcopy": lambda: copy.deepcopy(net),
+        # changing calls from the thread that runs fit: allowed (nested in fit's claim)
+        "train_step": lambda: net.train_step(X, y, 0.1),
+        "fit": lambda: net.fit(X, y, epochs=1, lr=0.1),
+        "W": lambda: setattr(net.layers[0], "W", net.layers[0].W * 0.5),
+        "reset": lambda: net.layers[1].reset_parameters(1),
+    }
+    try:
+        import onnx  # noqa: F401
+        calls["to_onnx"] = lambda: nncore.to_onnx(net)
+    except ImportError:
+        pass
+    return calls
+
+
+@pytest.mark.parametrize("protocol", ["callable", "Callback"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_fit_callback_may_read_and_change_its_own_network(backend, protocol, tmp_path):
+    # documented in threads.md: from inside fit (same thread), reading calls and changing
+    # calls both work; none deadlocks on fit's own claim or lock
+    net, X, y = _small_problem(backend)
+    done = []
+
+    def every_call(epoch):
+        for name, call in _calls_on(net, X, y, tmp_path).items():
+            call()
+            done.append((epoch, name))
+
+    if protocol == "callable":
+        kwargs = {"callback": lambda epoch, loss: every_call(epoch)}
+    else:
+        class Everything(nncore.Callback):
+            def on_epoch_end(self, epoch, logs):
+                every_call(epoch)
+        kwargs = {"callbacks": [Everything()]}
+    history = _in_thread(lambda: net.fit(X, y, epochs=2, lr=0.1, **kwargs))
+    assert [e for e, _ in done] == [0] * (len(done) // 2) + [1] * (len(done) // 2)
+    assert len(history) == 2 and np.isfinite(history).all()
+    assert not net._backend.busy
+    # and the network is free for another thread afterwards
+    _in_thread(lambda: net.train_step(X, y, 0.1))
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, ValueError])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_error_in_a_callback_releases_the_claim_and_the_lock(backend, error):
+    net, X, y = _small_problem(backend)
+
+    def stop(epoch, loss):
+        if epoch == 1:
+            raise error("from the callback")
+    with pytest.raises(error, match="from the callback"):
+        net.fit(X, y, epochs=5, lr=0.1, callback=stop)
+    assert not net._backend.busy
+    # reading and changing calls work again, in this thread and in others (none waits for a
+    # lock the failed fit kept)
+    assert np.isfinite(net.loss(X, y))
+    _in_thread(lambda: net.predict(X))
+    _in_thread(lambda: net.fit(X, y, epochs=1, lr=0.1))
+    _in_thread(lambda: setattr(net.layers[0], "W", np.ones((4, 6))))
+    net.train_step(X, y, 0.1)
+    assert len(_in_thread(lambda: net.fit(X, y, epochs=1, lr=0.1))) == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_readers_and_a_second_fit_during_fit(backend, tmp_path):
+    # one thread trains (until told to stop, through its callback); four read (predict, save,
+    # pickle) all along; a fifth tries to train and is refused with nothing changed; nobody
+    # waits forever
+    net = nncore.Network([16, 64, 4], activation="relu", loss="cross_entropy", seed=1,
+                         backend=backend)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((1024, 16))
+    y = rng.integers(0, 4, 1024)
+    stop = threading.Event()
+    trainer = threading.Thread(target=net.fit, args=(X, y, 10**6, 0.01), daemon=True,
+                               kwargs={"batch_size": 16, "callback": lambda e, v: stop.is_set()})
+    trainer.start()
+    assert _wait_busy(net, trainer), "the training thread never claimed the network"
+    counts = [0] * 4
+
+    def reader(k):
+        while not stop.is_set() or counts[k] < 3:
+            if k < 2:
+                assert np.isfinite(net.predict(X[:100])).all()
+            elif k == 2:
+                assert nncore.Network.load(net.save(tmp_path / "r.npz")).sizes == net.sizes
+            else:
+                twin = pickle.loads(pickle.dumps(net))
+                assert np.isfinite(twin.predict(X[:5])).all()
+            counts[k] += 1
+
+    def second_fit():
+        state = net._rng.bit_generator.state
+        with pytest.raises(RuntimeError, match="another thread"):
+            net.fit(X, y, epochs=1, lr=0.5, validation_split=0.1)
+        assert net._rng.bit_generator.state == state
+        return "refused"
+
+    errors = []
+
+    def guarded(k):
+        try:
+            _in_thread(lambda: reader(k), 120)
+        except BaseException as exc:   # reported below, not lost in the thread
+            errors.append(exc)
+    readers = [threading.Thread(target=guarded, args=(k,), daemon=True) for k in range(4)]
+    try:
+        for t in readers:
+            t.start()
+        assert _in_thread(second_fit) == "refused"
+        deadline = time.monotonic() + 60
+        while min(counts) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+    trainer.join(120)
+    assert not trainer.is_alive()
+    for t in readers:
+        t.join(120)
+        assert not t.is_alive()
+    assert not errors, errors
+    assert min(counts) >= 3
+    assert not net._backend.busy
+
+
+def test_an_estimator_serves_four_threads_during_partial_fit():
+    pytest.importorskip("sklearn")
+    from nncore.sklearn import MLPClassifier, MLPRegressor
+    X, y = nncore.load_digits()
+    X = X[:400] / 16
+    y = y[:400]
+    clf = MLPClassifier(hidden_layer_sizes=(20,), max_iter=5, random_state=0).fit(X, y)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y / 10)
+    stop = threading.Event()
+    errors = []
+
+    def train():
+        try:
+            for _ in range(20):
+                clf.partial_fit(X, y)
+                reg.partial_fit(X, y / 10)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            stop.set()
+
+    def serve(k):
+        n = 0
+        while not stop.is_set() or n == 0:
+            proba = clf.predict_proba(X[:50])
+            assert proba.shape == (50, 10) and np.allclose(proba.sum(axis=1), 1)
+            assert set(clf.predict(X[:50])) <= set(range(10))
+            assert np.isfinite(reg.predict(X[:50])).all()
+            assert np.isfinite(clf.score(X[:50], y[:50]))
+            n += 1
+    trainer = threading.Thread(target=train, daemon=True)
+    trainer.start()
+    _run_threads(4, serve)
+    trainer.join(120)
+    assert not trainer.is_alive() and not errors, errors

@@ -4,6 +4,13 @@ It is the tests' oracle, so it is written the straightforward way: one array exp
 step of the derivation, no tricks. (It validates and converts like the rest of the API, so it
 is not what the benchmarks divide by: that is the plain NumPy step of nncore.bench.) It reads and updates the very
 arrays the layers own (W, b, and the activation parameters), in place, as the core does.
+
+Calls on N rows (predict, loss, gradients, trace) run chunk by chunk with the core's rule
+(``chunk_rows``: at most max(READ_CHUNK, the last training batch) rows at a time), converting X
+and the targets one chunk at a time, so that their extra memory is bounded by a chunk's
+arrays (plus the result, e.g. trace's N-row arrays). The loss is the sum of the chunks'
+numerators over the whole call's denominator (N, or the sum of the sample weights), the
+gradients the sums of the chunks' gradients: one chunk gives exactly the one-pass values.
 """
 import math
 
@@ -11,14 +18,10 @@ import numpy as np
 
 from . import _kernels, _validate
 from ._backend import Claim, RWLock
-from ._engine import shuffled_index
+from ._engine import READ_CHUNK, shuffled_index
 from .activations import (ELU_, GELU_ERF, GELU_TANH, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SILU,
                           SOFTMAX, SOFTPLUS, TANH)
 from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, MSE
-
-
-# rows of sparse X densified at a time by predict and loss
-SPARSE_CHUNK = 1024
 
 
 def _sigmoid(x):
@@ -111,8 +114,10 @@ BACKWARD = {
 
 
 # The losses on the output z: per-element terms of L (summed over the outputs, averaged over
-# the m rows) and of g = dL/dyhat before the 1/m. (The cross-entropies come from the logits:
-# _cross_entropy below.) p is the loss's parameter (Huber's delta).
+# the rows) and of g = dL/dyhat before the 1/m. (The cross-entropies come from the logits:
+# _cross_entropy below.) p is the loss's parameter (Huber's delta). _rows_mean turns the terms
+# into (numerator, denominator) of the mean over the call's rows, so that chunks of rows add
+# their numerators over one denominator.
 def _output_loss_terms(code, yhat, y, p):
     d = yhat - y
     if code == MSE:       # (y - yhat)**2 / 2
@@ -131,33 +136,32 @@ def _softplus(x):
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
-def _rows_mean(terms, w, m):
-    """The mean over the rows of a loss whose per-element terms are `terms` (m, n): sum / m,
-    or with sample weights w (m,) the weighted mean sum_r w_r L_r / sum(w), where rows of
-    weight 0 count for nothing (even a NaN of theirs) and all-zero weights give 0."""
+def _rows_mean(terms, w, m, total):
+    """(numerator, denominator) of the mean over the rows of a loss whose per-element terms
+    are `terms` (rows, n): sum and m, or with sample weights w (rows,) the weighted mean
+    sum_r w_r L_r / total, where rows of weight 0 count for nothing (even a NaN of theirs) and
+    all-zero weights give 0."""
     if w is None:
-        return terms.sum() / m
+        return terms.sum(), m
     per_row = np.where(w > 0, terms.sum(axis=1), 0.0)
-    total = w.sum()
-    return float((w * per_row).sum() / total) if total > 0 else 0.0
+    return ((w * per_row).sum(), total) if total > 0 else (0.0, 1.0)
 
 
-def _rows_scale(d, w, m):
-    """d / m, the gradient of the mean from the rows' own gradients d (m, n); with sample
-    weights w, d * w_r / sum(w) row by row (rows of weight 0: 0)."""
+def _rows_scale(d, w, m, total):
+    """d / m, the gradient of the mean from the rows' own gradients d (rows, n); with sample
+    weights w, d * w_r / total row by row (rows of weight 0: 0)."""
     if w is None:
         return d / m
-    total = w.sum()
     scale = w / total if total > 0 else np.zeros_like(w)
     return np.where((w > 0)[:, None], d * scale[:, None].astype(d.dtype), 0).astype(d.dtype)
 
 
-def _cross_entropy(act, a, z, Y, loss, need_delta, w=None):
-    """(L, delta = dL/da) of a softmax output with cross-entropy, or of a sigmoid output
-    z = c * sigmoid(beta * a) (0 < c <= 1) with (binary) cross-entropy, from the logits a;
-    the sigmoid's terms in float64, as the core computes them. With sample weights w (m,), L
-    is the weighted mean of the rows' losses (see _rows_mean)."""
-    m = a.shape[0]
+def _cross_entropy(act, a, z, Y, loss, need_delta, w, m, total):
+    """(numerator, denominator) of L, and delta = dL/da, of a softmax output with
+    cross-entropy, or of a sigmoid output z = c * sigmoid(beta * a) (0 < c <= 1) with (binary)
+    cross-entropy, from the logits a; the sigmoid's terms in float64, as the core computes
+    them. With sample weights w (rows,), L is the weighted mean of the rows' losses (see
+    _rows_mean); m and total are the call's (see above)."""
     if act.code == SOFTMAX:
         mx = a.max(axis=1, keepdims=True)
         lse = mx + np.log(np.exp(a - mx).sum(axis=1, keepdims=True))
@@ -165,9 +169,10 @@ def _cross_entropy(act, a, z, Y, loss, need_delta, w=None):
             with np.errstate(invalid="ignore"):
                 terms = -np.where(Y != 0, Y * (a - lse), 0)
             d = z * Y.sum(axis=1, keepdims=True) - Y
-            return _rows_mean(terms, w, m), _rows_scale(d, w, m) if need_delta else None
-        value = -(Y * (a - lse)).sum() / m
-        return value, (z * Y.sum(axis=1, keepdims=True) - Y) / m if need_delta else None
+            return (*_rows_mean(terms, w, m, total),
+                    _rows_scale(d, w, m, total) if need_delta else None)
+        value = -(Y * (a - lse)).sum()
+        return value, m, (z * Y.sum(axis=1, keepdims=True) - Y) / m if need_delta else None
     c, beta = (float(v) for v in act._params)
     # beta * a may overflow to +-inf: the terms whose weight is 0 are then left out (np.where),
     # and the warnings from computing them anyway are silenced
@@ -184,7 +189,7 @@ def _cross_entropy(act, a, z, Y, loss, need_delta, w=None):
             value -= terms_1.sum()
             terms = terms - terms_1
     if w is not None:
-        value = _rows_mean(terms, w, m)
+        value, den = _rows_mean(terms, w, m, total)
     if loss == CROSS_ENTROPY:
         d = -beta * y * (1 - s)
     elif c == 1:
@@ -192,8 +197,8 @@ def _cross_entropy(act, a, z, Y, loss, need_delta, w=None):
     else:
         d = beta * (1 - s) * ((1 - y) * c * s / (1 - c * s) - y)
     if w is not None:
-        return value, _rows_scale(d, w, m) if need_delta else None
-    return value / m, d / m if need_delta else None
+        return value, den, _rows_scale(d, w, m, total) if need_delta else None
+    return value, m, d / m if need_delta else None
 
 
 def _optimizer_step(opt, w, g, state, lr, decay):
@@ -262,6 +267,7 @@ class NumpyBackend:
         self.n_in = layers[0].n_in
         self.n_out = layers[-1].n_out
         self.check_state = check_state  # raises if W, b or activation parameters went bad
+        self.keep_rows = READ_CHUNK       # rows per chunk of a reading call (chunk_rows)
         self.optimizer = None             # the network's nncore.Optimizer (set_optimizer)
         self._claim = Claim()             # changing calls, one at a time (nncore._backend)
         self._lock = RWLock()             # readers: reading calls; writer: each step
@@ -285,26 +291,34 @@ class NumpyBackend:
     def busy(self):
         return self._claim.held
 
-    def _reading(self, call, *args):
-        self._lock.read_lock()
-        try:
-            return call(*args)
-        finally:
-            self._lock.read_unlock()
+    def chunk_rows(self, n):
+        """Rows per chunk of a reading call on n rows: the core's rule, at most
+        max(READ_CHUNK, the last training batch size)."""
+        return min(n, self.keep_rows)
 
-    def _step(self, *args, **kwargs):
+    def _keep(self, rows):
+        self.keep_rows = max(rows, READ_CHUNK)
+
+    def _step(self, X, Y, lr, w=None):
+        """One step on the batch: returns its loss (before the update)."""
         self._lock.write_lock()
         try:
-            return self._pass(*args, **kwargs)
+            num, den, _ = self._pass(X, Y, lr=lr, w=w)
         finally:
             self._lock.write_unlock()
+        return float(num / den)
 
-    def _pass(self, X, Y, lr=None, need_gradients=True, w=None):
+    def _pass(self, X, Y, lr=None, need_gradients=True, w=None, m=None, total=None):
         """Forward, loss, and backward; updates the parameters when lr is given. With sample
-        weights w (m,), the loss is the weighted mean of the rows' losses.
+        weights w (rows,), the loss is the weighted mean of the rows' losses. X and Y may be
+        one chunk of a call on m rows whose sample weights sum to total (default: X is the
+        whole call): the loss's denominator and delta's scale are the call's.
 
-        Returns (loss, per-layer records with a, z, delta, dW, db[, c, beta])."""
-        m = X.shape[0]
+        Returns (numerator, denominator) of the loss and per-layer records with a, z, delta,
+        dW, db[, c, beta]."""
+        if m is None:
+            m = X.shape[0]
+            total = None if w is None else w.sum()
         records = []
         z = X
         for layer in self.layers:
@@ -315,20 +329,20 @@ class NumpyBackend:
         out, act = records[-1], self.layers[-1].activation
         if self.loss_code in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY):
             # the cross-entropies from the logits, delta in closed form (as in the core)
-            value, delta = _cross_entropy(act, out["a"], out["z"], Y, self.loss_code,
-                                          need_gradients, w)
+            num, den, delta = _cross_entropy(act, out["a"], out["z"], Y, self.loss_code,
+                                             need_gradients, w, m, total)
             if not need_gradients:
-                return float(value), records
+                return num, den, records
             out["delta"] = delta.astype(Y.dtype, copy=False)
         else:
             terms, d = _output_loss_terms(self.loss_code, out["z"], Y, self.loss_param)
-            value = _rows_mean(terms.astype(np.float64), w, m)
+            num, den = _rows_mean(terms.astype(np.float64), w, m, total)
             if not need_gradients:
-                return float(value), records
-            g = _rows_scale(d, w, m)
+                return num, den, records
+            g = _rows_scale(d, w, m, total)
             self._local_gradient(self.layers[-1], out, g)
-        if lr is not None and not np.isfinite(value):
-            return float(value), records  # no step from a loss that is not finite
+        if lr is not None and not np.isfinite(num / den):
+            return num, den, records  # no step from a loss that is not finite
         opt = self.optimizer
         plain = opt is None or opt._code() == -1
         if lr is not None and opt is not None:
@@ -356,7 +370,7 @@ class NumpyBackend:
                                     np.array([rec["c"], rec["beta"]]), sp, float(lr), False)
             if l > 0:
                 self._local_gradient(self.layers[l - 1], records[l - 1], g_prev)
-        return float(value), records
+        return num, den, records
 
     @staticmethod
     def _local_gradient(layer, rec, g):
@@ -377,6 +391,53 @@ class NumpyBackend:
         Y = _validate.targets(Y, X.shape[0], self.n_out, self.dtype, self.loss_code, single)
         return X, Y, single
 
+    def _chunks(self, X, Y=None, sample_weight=None):
+        """(n, single, w, total, chunks): a call's rows, whether X was one example, its
+        sample weights (float64 (n,) or None) and their sum, and an iterator of
+        (start, stop, X rows, Y rows) in the network's dtype, converted one chunk at a time
+        (``chunk_rows``). Errors name the whole arrays, as a conversion of all of X would."""
+        self.check_state(with_loss=Y is not None)
+        if _validate.is_sparse(X):
+            # sparse X: validated once (CSR), densified a chunk at a time by _rows
+            X = _validate.sparse_inputs(X, self.n_in, self.dtype)
+        n = (X.shape[0] if (isinstance(X, np.ndarray) or _validate.is_sparse(X))
+             and X.ndim == 2 else 0)
+        lazy = n > self.keep_rows and X.shape[1] == self.n_in and (
+            Y is None or (isinstance(Y, np.ndarray) and Y.ndim in (1, 2)
+                          and Y.shape[0] == n))
+        if not lazy:
+            if Y is None:
+                X, single = _validate.inputs(X, self.n_in, self.dtype)
+            else:
+                X, Y, single = self._batch(X, Y)
+            n = X.shape[0]
+        else:
+            single = False
+        w = self._weights(sample_weight, n)
+        total = None if w is None else w.sum()
+        return n, single, w, total, self._rows(X, Y, n, lazy)
+
+    def _rows(self, X, Y, n, lazy):
+        chunk = self.chunk_rows(n)
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            xb = X[start:stop]
+            if _validate.is_sparse(xb):
+                xb = xb.toarray()
+            yb = None if Y is None else Y[start:stop]
+            if lazy:
+                try:
+                    xb = _validate.inputs(xb, self.n_in, self.dtype)[0]
+                    if yb is not None:
+                        yb = _validate.targets(yb, stop - start, self.n_out, self.dtype,
+                                               self.loss_code, False)
+                except (ValueError, TypeError):
+                    # the message about the whole arrays (an index of X's, Y's own shape)
+                    self._batch(X, Y) if Y is not None else _validate.inputs(
+                        X, self.n_in, self.dtype)
+                    raise
+            yield start, stop, xb, yb
+
     # -- the interface shared with nncore._engine.Engine ---------------------------------------
 
     def train_step(self, X, Y, lr, sample_weight=None):
@@ -385,7 +446,8 @@ class NumpyBackend:
         w = self._weights(sample_weight, X.shape[0])
         self._claim.begin()
         try:
-            return self._step(X, Y, lr=self.dtype.type(lr), w=w)[0]
+            self._keep(X.shape[0])
+            return self._step(X, Y, lr=self.dtype.type(lr), w=w)
         finally:
             self._claim.end()
 
@@ -394,69 +456,85 @@ class NumpyBackend:
         return None if sample_weight is None else _validate.sample_weight(sample_weight, m)
 
     def loss(self, X, Y, sample_weight=None):
-        if _validate.is_sparse(X):
-            return self._loss_in_chunks(X, Y, sample_weight)
-        X, Y, _ = self._batch(X, Y)
-        w = self._weights(sample_weight, X.shape[0])
-        return self._reading(lambda: self._pass(X, Y, need_gradients=False, w=w)[0])
+        n, _, w, total, chunks = self._chunks(X, Y, sample_weight)
+        self._lock.read_lock()
+        try:
+            nums = []
+            for start, stop, xb, yb in chunks:
+                wb = None if w is None else w[start:stop]
+                num, den, _ = self._pass(xb, yb, need_gradients=False, w=wb, m=n,
+                                         total=total)
+                nums.append(num)
+        finally:
+            self._lock.read_unlock()
+        # one chunk: exactly the one-pass value
+        return float(nums[0] / den) if len(nums) == 1 else float(sum(map(float, nums)) / den)
 
     def loss_and_gradients(self, X, Y, sample_weight=None):
-        X, Y, _ = self._batch(X, Y)
-        w = self._weights(sample_weight, X.shape[0])
-        value, records = self._reading(lambda: self._pass(X, Y, w=w))
-        out = []
-        for layer, rec in zip(self.layers, records):
-            g = {"W": rec["dW"], "b": rec["db"]}
-            if layer.activation.trainable:
-                g["c"], g["beta"] = rec["c"], rec["beta"]
-            out.append(g)
+        n, _, w, total, chunks = self._chunks(X, Y, sample_weight)
+        out, nums = None, []
+        self._lock.read_lock()
+        try:
+            for start, stop, xb, yb in chunks:
+                wb = None if w is None else w[start:stop]
+                num, den, records = self._pass(xb, yb, w=wb, m=n, total=total)
+                nums.append(num)
+                if out is None:
+                    out = []
+                    for layer, rec in zip(self.layers, records):
+                        g = {"W": rec["dW"], "b": rec["db"]}
+                        if layer.activation.trainable:
+                            g["c"], g["beta"] = rec["c"], rec["beta"]
+                        out.append(g)
+                    continue
+                for layer, rec, g in zip(self.layers, records, out):
+                    g["W"] += rec["dW"]
+                    g["b"] += rec["db"]
+                    if layer.activation.trainable:
+                        g["c"] += rec["c"]
+                        g["beta"] += rec["beta"]
+        finally:
+            self._lock.read_unlock()
+        value = (float(nums[0] / den) if len(nums) == 1
+                 else float(sum(map(float, nums)) / den))
         return value, out
 
     def gradients(self, X, Y, sample_weight=None):
         return self.loss_and_gradients(X, Y, sample_weight)[1]
 
     def trace(self, X, Y):
-        X, Y, single = self._batch(X, Y)
-        _, records = self._reading(self._pass, X, Y)
+        n, single, _, _, chunks = self._chunks(X, Y)
         keys = ("a", "z", "delta")
-        # copies: an identity layer's z is its a, and trace hands out arrays of its own
-        return [{k: (rec[k][0] if single else rec[k]).copy() for k in keys} for rec in records]
-
-    def _loss_in_chunks(self, X, Y, sample_weight):
-        # sparse X: the weighted mean of the losses of chunks of rows, each densified
-        X = _validate.sparse_inputs(X, self.n_in, self.dtype)
-        n = X.shape[0]
-        labels = _validate.class_labels(Y, n, self.n_out) if self.n_out > 1 else None
-        Y = labels if labels is not None else _validate.targets(
-            Y, n, self.n_out, self.dtype, self.loss_code, False)
-        w = self._weights(sample_weight, n)
-        total = weights = 0.0
-        for start in range(0, n, SPARSE_CHUNK):
-            rows = slice(start, min(start + SPARSE_CHUNK, n))
-            weight = (rows.stop - start) if w is None else float(w[rows].sum())
-            if weight > 0:
-                total += weight * self.loss(X[rows].toarray(), Y[rows],
-                                            None if w is None else w[rows])
-            weights += weight
-        return total / weights
+        out = [{k: np.empty((n, layer.n_out), dtype=self.dtype) for k in keys}
+               for layer in self.layers]
+        self._lock.read_lock()
+        try:
+            for start, stop, xb, yb in chunks:
+                _, _, records = self._pass(xb, yb, m=n)
+                for rec, entry in zip(records, out):
+                    for k in keys:
+                        entry[k][start:stop] = rec[k]
+        finally:
+            self._lock.read_unlock()
+        return [{k: v[0] for k, v in entry.items()} for entry in out] if single else out
 
     def predict(self, X, out=None):
-        self.check_state(with_loss=False)
-        if _validate.is_sparse(X):
-            X = _validate.sparse_inputs(X, self.n_in, self.dtype)
-            z = np.concatenate([self._reading(self._forward,
-                                              X[i:i + SPARSE_CHUNK].toarray())
-                                for i in range(0, X.shape[0], SPARSE_CHUNK)])
-            if out is not None:
-                _validate.output(out, X.data, X.shape[0], self.n_out, self.dtype, False)[...] = z
-                return out
-            return z
-        X, single = _validate.inputs(X, self.n_in, self.dtype)
-        z = self._reading(self._forward, X)
+        n, single, _, _, chunks = self._chunks(X)
         if out is not None:
-            _validate.output(out, X, X.shape[0], self.n_out, self.dtype, single)[...] = z
+            # (X as given: out may not share memory with it)
+            target = _validate.output(out, X if isinstance(X, np.ndarray) else None, n,
+                                      self.n_out, self.dtype, single)
+        else:
+            target = np.empty((n, self.n_out), dtype=self.dtype)
+        self._lock.read_lock()
+        try:
+            for start, stop, xb, _ in chunks:
+                target[start:stop] = self._forward(xb)
+        finally:
+            self._lock.read_unlock()
+        if out is not None:
             return out
-        return z[0] if single else z
+        return target[0] if single else target
 
     def _forward(self, X):
         z = X
@@ -478,9 +556,6 @@ class NumpyBackend:
                   weight_norms=None, order=None):
         self.check_state()
         n = X.shape[0]
-        if Y.ndim == 1:
-            # class labels (N,), checked by Network.fit
-            Y = _validate.one_hot(Y, self.n_out, self.dtype)
         w = self._weights(sample_weight, n)
         if weight_norms is not None:
             weight_norms[0] = 0.0
@@ -488,9 +563,9 @@ class NumpyBackend:
             order = shuffled_index(n, seed)
         count = n if order is None else len(order)
         lr = self.dtype.type(lr)
-        total = 0.0
         self._claim.begin()
         try:
+            self._keep(min(batch_size, count))
             return self._epoch(X, Y, w, lr, batch_size, order, count, weight_norms)
         finally:
             self._claim.end()
@@ -503,9 +578,12 @@ class NumpyBackend:
             xb, yb = X[rows], Y[rows]
             if _validate.is_sparse(xb):
                 xb = xb.toarray()   # sparse X: one batch densified at a time
+            if yb.ndim == 1:
+                # class labels (checked by Network.fit): one-hot rows of this batch only
+                yb = _validate.one_hot(yb, self.n_out, self.dtype)
             wb = None if w is None else w[rows]
             if weight_norms is not None:
                 weight_norms[0] += sum(float(np.sum(ly.W.astype(np.float64) ** 2))
                                        for ly in self.layers)
-            total += self._step(xb, yb, lr=lr, w=wb)[0] * xb.shape[0]
+            total += self._step(xb, yb, lr=lr, w=wb) * xb.shape[0]
         return total / count

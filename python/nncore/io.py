@@ -341,20 +341,18 @@ def _read_member(zf, info, expected_shape, expected_kind, itemsize, what):
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
 
 
-_FILE_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
 
 
 def _open_regular(path):
     """``path`` opened for reading in binary, after checking that it is a regular file (a
-    device such as /dev/zero, a named pipe or a socket is refused with the ValueError that load
-    raises; a folder with IsADirectoryError, as open() does). The kind is checked before the
+    device such as /dev/zero, a named pipe, a socket or a folder is refused with the ValueError
+    that load raises for every file it will not read). The kind is checked before the
     file is opened and again on what was opened; the file is opened without blocking, so that
     a named pipe that appears in between is refused rather than waited on."""
 
     def check(mode):
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         if not stat.S_ISREG(mode):
             kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a file")
             raise ValueError(f"{path} is not a saved nncore.Network: it is {kind}, not a "
@@ -581,11 +579,11 @@ def load(cls, path, backend="cython", *, max_bytes=DEFAULT_MAX_BYTES):
     ------
     ValueError
         Naming the file and what is wrong, for any file that is not a valid saved network
-        (not a regular file, truncated, not a zip, a zip of too many members, a missing, extra
+        (not a regular file, e.g. a folder or a device, truncated, not a zip, a zip of too many members, a missing, extra
         or wrong member, a wrong shape or dtype, NaN weights, an object array, sizes beyond
         ``max_bytes``).
-    FileNotFoundError, PermissionError, IsADirectoryError
-        When the file cannot be opened (a folder: IsADirectoryError, as ``open`` raises).
+    FileNotFoundError, PermissionError
+        When the file does not exist or cannot be opened.
     """
     from .activations import get_activation
     from .layers import Dense
