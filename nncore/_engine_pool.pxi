@@ -13,7 +13,8 @@ cdef Workspace _take(Engine self, int m, bint grads):
             return ws
     return Workspace([(self.layers[i].n_in, self.layers[i].n_out)
                       for i in range(self.n_layers)],
-                     max(m, 1), self.n_in, self.dtype, grads)
+                     max(m, 1), self.n_in, self.dtype, grads,
+                     [i for i in range(self.n_layers) if self.layers[i].drop_p > 0])
 
 
 cdef void _give(Engine self, Workspace ws):

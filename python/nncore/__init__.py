@@ -27,7 +27,7 @@ from .activations import (Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softma
                           get_activation)
 from .callbacks import Callback, CSVLogger, ModelCheckpoint
 from .datasets import load_digits
-from .layers import Dense
+from .layers import Dense, Dropout
 from .network import Network
 from .onnx import to_onnx  # imports onnx only when called
 from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop, get_optimizer
@@ -36,7 +36,7 @@ from .training import EarlyStopping, History
 
 from ._version import __version__
 
-__all__ = ["Network", "Dense", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
+__all__ = ["Network", "Dense", "Dropout", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
            "Softmax", "get_activation", "functional", "load_digits",
            "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer",
            "Schedule", "StepLR", "ExponentialLR", "CosineLR", "ReduceLROnPlateau",
