@@ -32,8 +32,10 @@ cdef void _dropout(const LayerC* ly, const floating* z, floating* mask, floating
     cdef uint64_t g = <uint64_t>0x9E3779B97F4A7C15
     cdef uint64_t keep = ly.drop_keep
     cdef floating s = <floating>ly.drop_scale
+    cdef uint64_t x = key
     for i in range(size):
-        mask[i] = s if _mix64(key + g * <uint64_t>(i + 1)) >= keep else 0
+        x += g                  # key + G (i + 1), a running sum instead of a multiply
+        mask[i] = s if _mix64(x) >= keep else 0
         zd[i] = z[i] * mask[i]
 
 
