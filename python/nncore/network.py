@@ -395,7 +395,8 @@ class Network:
 
         Returns one dict per layer: ``{"W": (n_in, n_out), "b": (n_out,)}``, plus ``"c"`` and
         ``"beta"`` (floats) for a trainable sigmoid. A gradient that comes out NaN (the
-        computation overflowed) raises FloatingPointError naming the layer.
+        computation overflowed) raises FloatingPointError naming the layer. Dropout is off:
+        these are the gradients of the network that ``predict`` computes.
         """
         grads = self._backend.gradients(X, Y, sample_weight)
         _no_nan(self, grads, "d")
@@ -419,7 +420,8 @@ class Network:
         Returns one dict per layer: ``{"a": a, "z": z, "delta": delta}``, each (N, n_out) (or
         (n_out,) for one example), with a = z_prev @ W + b, z = phi(a), delta = dL/da. A
         quantity that comes out NaN (the computation overflowed) raises FloatingPointError
-        naming the layer and the quantity.
+        naming the layer and the quantity. Dropout is off (the pass that ``predict`` and
+        ``loss`` compute).
         """
         records = self._backend.trace(X, Y)
         _no_nan(self, records, "")
@@ -467,8 +469,9 @@ class Network:
         default ``"sgd"``, gradient descent: W -= lr * dW, b -= lr * db. With
         ``sample_weight`` (m,), L is the weighted mean of the rows' losses (see ``loss``).
 
-        Returns the loss before the step (float). A changing call: RuntimeError, nothing
-        changed, while another thread trains the network.
+        Returns the loss before the step (float), computed with the step's dropout masks
+        when layers have dropout. A changing call: RuntimeError, nothing changed, while
+        another thread trains the network.
         """
         value = self._backend.train_step(X, Y, lr, sample_weight)
         if not math.isfinite(value):
