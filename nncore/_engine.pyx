@@ -535,7 +535,7 @@ def dropout_mask(uint64_t seed, uint64_t step, int layer, int m, int n, double p
     as the core draws it in training. Exposed for the tests (the NumPy backend draws its own)."""
     cdef LayerC ly
     if not 0 <= p < 1 or m < 1 or n < 1 or layer < 0:
-        raise ValueError(f"dropout_mask: needs 0 <= p < 1, m, n >= 1, layer >= 0")
+        raise ValueError("dropout_mask: needs 0 <= p < 1, m, n >= 1, layer >= 0")
     dt = np.dtype(dtype)
     if dt != np.float32 and dt != np.float64:
         raise TypeError(f"dropout_mask: dtype must be float32 or float64, got {dt}")

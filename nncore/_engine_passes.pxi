@@ -39,6 +39,13 @@ cdef void _dropout(const LayerC* ly, const floating* z, floating* mask, floating
         zd[i] = z[i] * mask[i]
 
 
+cdef inline void _times_mask(floating* g, const floating* mask, Py_ssize_t size) noexcept nogil:
+    # g *= mask
+    cdef Py_ssize_t i
+    for i in range(size):
+        g[i] = g[i] * mask[i]
+
+
 cdef void _forward(const NetC* net, WorkC* w, const floating* X, int m, bint train,
                    uint64_t step) noexcept nogil:
     # a_l = z_{l-1} @ W_l + b_l;  z_l = phi_l(a_l)   (z_0 = X), into the workspace; in
@@ -151,7 +158,6 @@ cdef double _pass(const NetC* net, WorkC* w, const floating* X, const floating* 
     cdef OptC* opt = net.opt
     cdef const floating* z_prev
     cdef bint train = mode >= MODE_SGD
-    cdef Py_ssize_t i
 
     # dropout (in training only) is keyed by the steps taken before this one
     _forward(net, w, X, m, train, <uint64_t>opt.step[0] if train and opt.step != NULL else 0)
@@ -185,8 +191,7 @@ cdef double _pass(const NetC* net, WorkC* w, const floating* X, const floating* 
                  ly.n_in)
             if train and net.layers[l - 1].drop_p > 0:
                 # dL/dz_prev = dL/dzd_prev * mask_prev
-                for i in range(<Py_ssize_t>m * ly.n_in):
-                    (<floating*>pw.delta)[i] = (<floating*>pw.delta)[i] * (<floating*>pw.mask)[i]
+                _times_mask(<floating*>pw.delta, <floating*>pw.mask, <Py_ssize_t>m * ly.n_in)
         if mode == MODE_SGD:
             # W -= lr * z_prev.T @ delta;  b -= lr * delta.sum(0)
             gemm(True, False, ly.n_in, ly.n_out, m, -lr, z_prev, ly.n_in,

@@ -36,8 +36,8 @@ from .training import EarlyStopping, History
 
 from ._version import __version__
 
-__all__ = ["Network", "Dense", "Dropout", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
-           "Softmax", "get_activation", "functional", "load_digits",
+__all__ = ["Network", "Dense", "Dropout", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU",
+           "LeakyReLU", "Softmax", "get_activation", "functional", "load_digits",
            "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer",
            "Schedule", "StepLR", "ExponentialLR", "CosineLR", "ReduceLROnPlateau",
            "EarlyStopping", "History", "Callback", "ModelCheckpoint", "CSVLogger", "to_onnx",
