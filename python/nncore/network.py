@@ -303,8 +303,8 @@ class Network:
                       for i in range(n)]
         elif (activation is not None or output is not None or init is not None
               or dropout is not None):
-            raise TypeError("activation=, output=, init= and dropout= go with a list of sizes; "
-                            "a Dense layer takes its own activation, init and dropout")
+            raise TypeError("activation=, output=, dropout= and init= go with a list of "
+                            "sizes; a Dense layer takes its own activation, dropout and init")
         if not layers or not all(isinstance(ly, Dense) for ly in layers):
             raise TypeError("layers must be a non-empty list of nncore.Dense, or of int sizes")
         for i in range(1, len(layers)):
