@@ -35,7 +35,8 @@ cdef void _dropout(const LayerC* ly, const floating* z, floating* mask, floating
     cdef uint64_t x = key
     for i in range(size):
         x += g                  # key + G (i + 1), a running sum instead of a multiply
-        mask[i] = s if _mix64(x) >= keep else 0
+        # s * (kept): no branch, which p = 0.5 would mispredict half the time
+        mask[i] = s * <floating>(_mix64(x) >= keep)
         zd[i] = z[i] * mask[i]
 
 
