@@ -269,6 +269,10 @@ def test_sizes_shortcut_drops_the_hidden_layers():
     assert [ly.dropout for ly in net.layers] == [0.2, 0.2, 0.0]
     with pytest.raises(TypeError, match="dropout="):
         nncore.Network([nncore.Dense(4, 2)], loss="mse", dropout=0.2)
+    with pytest.raises(ValueError, match="has none"):
+        nncore.Network([4, 2], loss="mse", dropout=0.2)
+    with pytest.raises(ValueError, match="dropout p"):
+        nncore.Network([4, 8, 2], loss="mse", dropout=1.0)
 
 
 def test_repr_and_summary_show_dropout():

@@ -292,6 +292,9 @@ class Network:
                 raise ValueError(f"a list of sizes needs at least 2 (inputs, outputs), "
                                  f"got {layers}")
             n = len(layers) - 1
+            if dropout is not None and n == 1:
+                raise ValueError(f"dropout= applies to hidden layers, and {layers} has none "
+                                 f"(the output layer takes no dropout)")
             hidden = get_activation("sigmoid" if activation is None else activation)
             output = _DEFAULT_OUTPUT[loss] if output is None else output
             layers = [Dense(layers[i], layers[i + 1],
