@@ -14,13 +14,17 @@ Each line shows the microseconds per product of the core's loops, SIMD tiles, fe
 and BLAS (nogil runs of products, nncore._kernels.matmul_repeat: no Python in the loop), then
 NumPy's ``np.matmul(opA, opB, out=C)`` called from Python as a user would, the path that
 ``gemm`` chooses, the fastest path, and numpy / chosen (above 1: the core is faster). The
-last lines give the worst ratio against NumPy and against the core's own call of the same
-BLAS, and the products where the choice was not the fastest path by more than 10%.
+last lines give the worst ratio against NumPy, against the core's own call of the same BLAS,
+and against NumPy where the core's own code (not BLAS) was chosen, how many products of each
+chosen path ran below 0.9x NumPy, and the products where the choice was not the fastest path
+by more than 10%.
 
     python benches/cutover_sweep.py --bandwidth     # one row times W against one pass over W
 
 times the one-row products of the large layers against a single-threaded pass over W (NumPy's
-W.max()): the memory-bandwidth bound of the few-row kernel.
+W.max()) and two threads' passes over its halves: the memory-bandwidth bound of the few-row
+kernel on one core and what a two-core split could reach; then the bandwidth of one and two
+cores over arrays from 4 MB (in cache) to 512 MB.
 
 On an AVX-512 CPU, NNCORE_CPU=avx2 runs the core's AVX2 kernels, but NumPy's OpenBLAS still
 uses its AVX-512 kernels: the AVX2 columns are then measured against an AVX-512 BLAS.
@@ -122,6 +126,18 @@ def sweep(dtypes=("float32", "float64"), rows=ROWS, budget=0.004, out=sys.stdout
     print(f"worst blas / chosen (the same BLAS without Python's call): "
           f"{worst_blas[5]['blas'] / worst_blas[5][worst_blas[6]]:.2f} at {worst_blas[0]} "
           f"{worst_blas[1]} (m, n, k) = {worst_blas[2:5]} ({worst_blas[6]})", file=out)
+    # products on BLAS make the same call as NumPy's matmul: their ratio is the noise of the
+    # machine (a two-thread BLAS call that waits for a busy core), not the choice of path
+    own = [r for r in results if r[6] != "blas"]
+    if own:
+        worst_own = min(own, key=lambda r: r[5]["numpy"] / r[5][r[6]])
+        print(f"worst numpy / chosen where the core's own code was chosen: "
+              f"{worst_own[5]['numpy'] / worst_own[5][worst_own[6]]:.2f} at {worst_own[0]} "
+              f"{worst_own[1]} (m, n, k) = {worst_own[2:5]} ({worst_own[6]})", file=out)
+    for path in sorted({r[6] for r in results}):
+        on_path = [r for r in results if r[6] == path]
+        slow = sum(r[5]["numpy"] / r[5][path] < 0.9 for r in on_path)
+        print(f"  chosen {path}: {slow} of {len(on_path)} products below 0.9x NumPy", file=out)
     missed = [r for r in results
               if r[5][r[6]] > 1.1 * min(t for p, t in r[5].items() if p != "numpy")]
     print(f"products where the chosen path was more than 10% slower than the fastest: "
@@ -133,11 +149,54 @@ def sweep(dtypes=("float32", "float64"), rows=ROWS, budget=0.004, out=sys.stdout
     return results
 
 
+def _passes(a, reps):
+    for _ in range(reps):
+        a.max()
+
+
+def _two_cores(W, reps):
+    """Seconds per pass over W by two threads, each making `reps` passes over its half (NumPy's
+    reductions release the GIL; the threads start once per `reps` passes)."""
+    import threading
+    halves = (W[: len(W) // 2], W[len(W) // 2:])
+    threads = [threading.Thread(target=_passes, args=(h, reps)) for h in halves]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return (time.perf_counter() - start) / reps
+
+
+def memory_bandwidth(sizes_mb=(4, 8, 64, 512), rounds=7, out=sys.stdout, seed=0):
+    """{MB: (one core GB/s, two cores GB/s)}: passes over a float64 array of each size by one
+    thread and by two threads (half each), best of `rounds` rounds in turns. Arrays of a few
+    MB stay in the last-level cache, as the benchmark networks' weights do."""
+    rng = np.random.default_rng(seed)
+    result = {}
+    print(f"\nmemory bandwidth: GB/s of passes over an array (NumPy's max), best of {rounds} "
+          f"rounds in turns", file=out)
+    for mb in sizes_mb:
+        W = rng.random(mb * (1 << 20) // 8).reshape(-1, 1024)
+        reps = max(3, int(1e9 / W.nbytes / 10))
+        one = two = float("inf")
+        for _ in range(rounds):
+            start = time.perf_counter()
+            _passes(W, reps)
+            one = min(one, (time.perf_counter() - start) / reps)
+            two = min(two, _two_cores(W, reps))
+        result[mb] = (W.nbytes / one / 1e9, W.nbytes / two / 1e9)
+        print(f"{mb:5d} MB: one core {result[mb][0]:.1f} GB/s, two cores {result[mb][1]:.1f} "
+              f"GB/s", file=out, flush=True)
+    return result
+
+
 def bandwidth(dtypes=("float32", "float64"), rounds=15, out=sys.stdout, seed=0):
     """The bound of a one-row product on the benchmark networks' large layers: microseconds of
     the few-row kernel for x @ W (x one row), of one single-threaded pass over W (NumPy's
-    ``W.max()``), and of NumPy's ``x @ W`` with BLAS at one thread (threadpoolctl, when
-    installed) and at its default threads; rounds in turns, best of each."""
+    ``W.max()``), of two threads' passes over a half of W each, and of NumPy's ``x @ W`` with
+    BLAS at one thread (threadpoolctl, when installed) and at its default threads; rounds in
+    turns, best of each. Then memory_bandwidth."""
     rng = np.random.default_rng(seed)
     try:
         from threadpoolctl import threadpool_limits
@@ -152,7 +211,8 @@ def bandwidth(dtypes=("float32", "float64"), rounds=15, out=sys.stdout, seed=0):
             x = rng.random((1, n_in)).astype(dtype)
             C = np.zeros((1, n_out), dtype)
             runs = {"few": lambda r: _kernels.matmul_repeat(x, W, C, False, False, "few", r),
-                    "one pass": lambda r: [W.max() for _ in range(r)]}
+                    "one pass": lambda r: _passes(W, r),
+                    "two cores' pass": lambda r: _two_cores(W, r)}
             if threadpool_limits is not None:
                 def one_thread(r):
                     with threadpool_limits(1):
@@ -169,6 +229,7 @@ def bandwidth(dtypes=("float32", "float64"), rounds=15, out=sys.stdout, seed=0):
             cells = ", ".join(f"{name} {t * 1e6:,.0f}" for name, t in best.items())
             print(f"{dtype} {n_in}x{n_out} ({W.nbytes / 1e6:.1f} MB): {cells}; few-row kernel "
                   f"{W.nbytes / best['few'] / 1e9:.1f} GB/s", file=out, flush=True)
+    memory_bandwidth(out=out)
 
 
 def main(argv=None):

@@ -13,6 +13,7 @@
 #   _engine_pool.pxi      the workspace pool
 #   _engine_boundary.pxi  checks of the engine's state and of a call's arrays; the bridge _run
 #   _engine_calls.pxi     the bodies of predict, run_epoch and set_optimizer
+#   _engine_sparse.pxi    sparse X (CSR rows) at the boundary: predict, loss, train_step
 #
 #
 #   forward   a_l = z_{l-1} @ W_l + b_l;  z_l = phi_l(a_l)                 (z_0 = X)
@@ -49,8 +50,10 @@ from cpython.pythread cimport PyThread_get_thread_ident
 from cython cimport floating
 
 from nncore._kernels cimport (
-    ACT_LEAKY_RELU, ACT_SIGMOID, ACT_SOFTMAX, LOSS_MSE, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY,
-    gemm, dense_forward, activation_forward, activation_backward, sigmoid_param_gradients,
+    ACT_LEAKY_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_ELU, ACT_SOFTPLUS, ACT_LAST,
+    LOSS_MSE, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY, LOSS_HUBER, LOSS_LAST,
+    gemm, dense_forward, csr_dense_forward, csr_weight_update, activation_forward,
+    activation_backward, sigmoid_param_gradients,
     loss_value, loss_gradient, softmax_cross_entropy_value, softmax_cross_entropy_delta,
     softmax_cross_entropy_labels,
     sigmoid_cross_entropy, column_sums, all_finite_in,
@@ -95,6 +98,8 @@ cdef class Engine:
         ``check_state(with_loss)`` raises the error that says what the user changed (W, b or
         an activation parameter) when the engine's own check of them fails. It must not hold
         a strong reference to the network (the network holds the engine).
+    loss_param : float, default 0.0
+        The loss's parameter (Huber's delta, > 0); unused by the other losses.
     """
     cdef LayerC* layers
     cdef NetC net
@@ -126,7 +131,7 @@ cdef class Engine:
     cdef object __weakref__     # layers and the optimizer refer to their engine weakly
 
     def __cinit__(self, list Ws, list bs, list activations, list params, list trainable,
-                  int loss, dtype, validate, check_state):
+                  int loss, dtype, validate, check_state, double loss_param=0.0):
         cdef int l, n = len(Ws)
         if n == 0 or not (len(bs) == len(activations) == len(params) == len(trainable) == n):
             raise ValueError("Engine needs one W, b, activation, params, trainable per layer")
@@ -150,10 +155,12 @@ cdef class Engine:
                 raise ValueError(f"Engine: layer {l} takes {W.shape[0]} inputs but layer "
                                  f"{l - 1} gives {Ws[l - 1].shape[1]}")
         for l in range(n):
-            if not 0 <= activations[l] <= ACT_SOFTMAX:
+            if not 0 <= activations[l] <= ACT_LAST:
                 raise ValueError(f"Engine: unknown activation code {activations[l]} (layer {l})")
-        if not 0 <= loss <= LOSS_BINARY_CROSS_ENTROPY:
+        if not 0 <= loss <= LOSS_LAST:
             raise ValueError(f"Engine: unknown loss code {loss}")
+        if loss == LOSS_HUBER and not (loss_param > 0 and isfinite(loss_param)):
+            raise ValueError(f"Engine: Huber's delta must be finite and > 0, got {loss_param}")
         # a waiting writer (the next step) goes before new readers: a stream of reading calls
         # from many threads cannot starve training. (No thread ever takes the lock for
         # reading twice, which a waiting writer would then deadlock.)
@@ -195,6 +202,7 @@ cdef class Engine:
         self.net.layers = self.layers
         self.net.n_layers = n
         self.net.loss = loss
+        self.net.loss_param = loss_param
         self.net.labels_direct = (loss == LOSS_CROSS_ENTROPY
                                   and self.layers[n - 1].act == ACT_SOFTMAX)
         self.net.opt = &self.opt
@@ -372,6 +380,8 @@ cdef class Engine:
             rate = lr
         else:
             rate = self.validate.learning_rate(lr, self.dtype)
+        if _is_sparse(X):
+            return _train_step_sparse(self, X, Y, rate, sample_weight)
         X, Y, labels, m, _ = _batch(self, X, Y)
         sw = _weights(self, sample_weight, m)
         self._claim()
@@ -394,6 +404,8 @@ cdef class Engine:
         cdef Py_ssize_t n, start, stop, chunk
         cdef double total = 0, weight, weights = 0
         cdef Workspace ws
+        if _is_sparse(X):
+            return _loss_sparse(self, X, Y, sample_weight)
         X, Y, labels, n, _ = _batch(self, X, Y)
         sw = _weights(self, sample_weight, n)
         chunk = min(n, self.keep_rows)
@@ -470,6 +482,8 @@ cdef class Engine:
         Written into ``out`` when given (same shape, the network's dtype, C-contiguous). Runs in
         chunks of rows; an X of another dtype or layout is converted chunk by chunk too.
         """
+        if _is_sparse(X):
+            return _predict_sparse(self, X, out)
         return _predict(self, X, out)
 
     def run_epoch(self, X, Y, double lr, int batch_size, bint shuffle, uint64_t seed,
@@ -495,6 +509,7 @@ cdef class Engine:
 include "_engine_pool.pxi"
 include "_engine_boundary.pxi"
 include "_engine_calls.pxi"
+include "_engine_sparse.pxi"
 
 
 cdef void _settings(OptC* o, dict hyper) except *:

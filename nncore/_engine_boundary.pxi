@@ -28,9 +28,13 @@ cdef bint _state_ok(Engine self, bint with_loss):
             if not (fabs(c) <= self.param_max and fabs(p1) <= self.param_max
                     and (c == 0 or fabs(c) >= self.param_tiny)):
                 return False
-        elif ly.act == ACT_LEAKY_RELU and not fabs(c) <= self.param_max:
-            return False
-    if with_loss and self.loss_code != LOSS_MSE:
+        elif ly.act == ACT_LEAKY_RELU or ly.act == ACT_ELU:
+            if not fabs(c) <= self.param_max:
+                return False
+        elif ly.act == ACT_SOFTPLUS:
+            if not (c > 0 and c <= self.param_max and fabs(p1) <= self.param_max):
+                return False
+    if with_loss and _from_logits(self.loss_code):
         ly = &self.layers[self.n_layers - 1]
         if ly.act == ACT_SOFTMAX:
             return self.loss_code == LOSS_CROSS_ENTROPY

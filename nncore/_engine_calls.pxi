@@ -72,8 +72,15 @@ cdef object _run_epoch(Engine self, object X, object Y, double lr, int batch_siz
     cdef bint labels
     cdef EpochC e
     cdef Workspace ws
+    cdef CsrSrc src
+    cdef _CsrBatch buf = None
     # (lr may be 0: a schedule's rate can reach it)
-    n = X.shape[0] if _is_exact(X, self.typenum, self.n_in) else 0
+    sparse = _is_sparse(X)
+    if sparse:
+        X = _csr_source(self, X, &src)   # (validated; its rows are copied batch by batch)
+        n = X.shape[0]
+    else:
+        n = X.shape[0] if _is_exact(X, self.typenum, self.n_in) else 0
     labels = n > 0 and self.n_out > 1 and _is_labels(Y, n) and Y.dtype.itemsize == 8
     if (not n or not (labels or (_is_exact(Y, self.typenum, self.n_out)
                                  and Y.shape[0] == n))
@@ -103,7 +110,8 @@ cdef object _run_epoch(Engine self, object X, object Y, double lr, int batch_siz
         e.norms[0] = 0
     _check(self, True)
     e.batch = <int>min(batch_size, e.n)
-    e.X = cnp.PyArray_DATA(<cnp.ndarray>X)
+    e.X = NULL if sparse else cnp.PyArray_DATA(<cnp.ndarray>X)
+    e.sx = &src if sparse else NULL
     e.Y = NULL if labels else cnp.PyArray_DATA(<cnp.ndarray>Y)
     e.labels = <const int64_t*>cnp.PyArray_DATA(<cnp.ndarray>Y) if labels else NULL
     e.sw = NULL if sw is None else <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw)
@@ -121,7 +129,10 @@ cdef object _run_epoch(Engine self, object X, object Y, double lr, int batch_siz
             e.shuffle = True
         if e.batch != self.last_batch:
             _keep(self, e.batch)
-        ws = _take(self, e.batch, self.step_mode == MODE_OPTIM)
+        ws = _take(self, e.batch, self.step_mode == MODE_OPTIM, not sparse)
+        if sparse:
+            buf = _csr_batch(self, X, e.batch)
+            ws.w.sx = &buf.c
         try:
             with nogil:
                 if self.is_float32:
@@ -129,9 +140,12 @@ cdef object _run_epoch(Engine self, object X, object Y, double lr, int batch_siz
                 else:
                     value = _epoch(&self.net, &ws.w, &e, lr)
         finally:
+            ws.w.sx = NULL
             _give(self, ws)
     finally:
         self._release()
+    if e.bad and sparse:
+        raise _sparse_changed(X)
     if e.bad:
         raise ValueError("a class label or row index left its range while the epoch ran "
                          "(another thread wrote into the arrays fit was given); the epoch "

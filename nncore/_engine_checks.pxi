@@ -52,6 +52,7 @@ cdef class Workspace:
     two calls share one."""
     cdef WorkC w
     cdef bint grads
+    cdef bint has_x      # x_batch holds capacity rows of n_in (n_in = 0: sparse calls only)
     cdef list _arrays
     cdef list _drop_arrays
 
@@ -92,6 +93,7 @@ cdef class Workspace:
             self._drop_arrays += pair
         self.w.capacity = capacity
         self.grads = grads
+        self.has_x = n_in > 0
         self._arrays = arrays + tail
 
     def __dealloc__(self):

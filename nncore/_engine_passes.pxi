@@ -58,8 +58,13 @@ cdef void _forward(const NetC* net, WorkC* w, const floating* X, int m, bint tra
     cdef const floating* z_prev = X
     for l in range(net.n_layers):
         ly, lw = &net.layers[l], &w.lw[l]
-        dense_forward(z_prev, <floating*>ly.W, <floating*>ly.b, <floating*>lw.a,
-                      m, ly.n_in, ly.n_out)
+        if l == 0 and w.sx != NULL:
+            # a = X_batch @ W + b from the batch's CSR rows (X is then unused)
+            csr_dense_forward(<floating*>w.sx.data, w.sx.indices, w.sx.indptr,
+                              <floating*>ly.W, <floating*>ly.b, <floating*>lw.a, m, ly.n_out)
+        else:
+            dense_forward(z_prev, <floating*>ly.W, <floating*>ly.b, <floating*>lw.a,
+                          m, ly.n_in, ly.n_out)
         activation_forward(ly.act, ly.params[0], ly.params[1], <floating*>lw.a,
                            <floating*>lw.z, <floating*>w.lse if ly.act == ACT_SOFTMAX else NULL,
                            m, ly.n_out)
@@ -79,6 +84,12 @@ cdef void _local_gradient(const LayerC* ly, LayerWork* lw, floating* delta,
                                 <Py_ssize_t>m * ly.n_out, &lw.dparams[0], &lw.dparams[1])
     activation_backward(ly.act, ly.params[0], ly.params[1], <floating*>lw.a,
                         <floating*>lw.z, delta, m, ly.n_out)
+
+
+cdef inline bint _from_logits(int loss) noexcept nogil:
+    # the cross-entropies: L and delta = dL/da from the output layer's logits; the other
+    # losses give g = dL/dz, which the output activation's backward turns into dL/da
+    return loss == LOSS_CROSS_ENTROPY or loss == LOSS_BINARY_CROSS_ENTROPY
 
 
 cdef double _head(const NetC* net, WorkC* w, const floating* Y, const int64_t* labels,
@@ -105,12 +116,12 @@ cdef double _head(const NetC* net, WorkC* w, const floating* Y, const int64_t* l
         if want_delta:
             softmax_cross_entropy_delta(z, y, d, k, n)
         return value
-    if net.loss != LOSS_MSE:
+    if _from_logits(net.loss):
         return sigmoid_cross_entropy(a, y, d, k, n, out.params[0], out.params[1],
                                      net.loss == LOSS_BINARY_CROSS_ENTROPY)
-    value = loss_value(net.loss, z, y, k, n)
+    value = loss_value(net.loss, net.loss_param, z, y, k, n)
     if want_delta:
-        loss_gradient(net.loss, z, y, d, k, n)
+        loss_gradient(net.loss, net.loss_param, z, y, d, k, n)
     return value
 
 
@@ -141,6 +152,19 @@ cdef double _weighted_head(const NetC* net, WorkC* w, const floating* Y,
     return total / wsum if wsum > 0 else 0.0
 
 
+cdef inline void _weight_gradient(const LayerC* ly, LayerWork* lw, const CsrC* sx,
+                                  const floating* z_prev, int m) noexcept nogil:
+    # dW = z_prev.T @ delta into lw.dW; from the CSR rows sx of the first layer's input when
+    # sx is not NULL (dW zeroed, then the batch's entries scattered into their rows)
+    if sx != NULL:
+        memset(lw.dW, 0, <size_t>ly.n_in * ly.n_out * sizeof(floating))
+        csr_weight_update(<floating*>sx.data, sx.indices, sx.indptr, <floating*>lw.delta,
+                          <floating>1, <floating*>lw.dW, m, ly.n_out)
+    else:
+        gemm(True, False, ly.n_in, ly.n_out, m, <floating>1, z_prev, ly.n_in,
+             <floating*>lw.delta, ly.n_out, <floating>0, <floating*>lw.dW, ly.n_out)
+
+
 cdef double _pass(const NetC* net, WorkC* w, const floating* X, const floating* Y,
                   const int64_t* labels, const double* sw, int m, floating lr,
                   int mode) noexcept nogil:
@@ -168,7 +192,7 @@ cdef double _pass(const NetC* net, WorkC* w, const floating* X, const floating* 
         value = _weighted_head(net, w, Y, labels, sw, m, mode != MODE_LOSS)
     if mode == MODE_LOSS:
         return value
-    if net.loss == LOSS_MSE:
+    if not _from_logits(net.loss):
         lw = &w.lw[net.n_layers - 1]
         _local_gradient(out, lw, <floating*>lw.delta, m)
 
@@ -195,8 +219,13 @@ cdef double _pass(const NetC* net, WorkC* w, const floating* X, const floating* 
                 _times_mask(<floating*>pw.delta, <floating*>pw.mask, <Py_ssize_t>m * ly.n_in)
         if mode == MODE_SGD:
             # W -= lr * z_prev.T @ delta;  b -= lr * delta.sum(0)
-            gemm(True, False, ly.n_in, ly.n_out, m, -lr, z_prev, ly.n_in,
-                 <floating*>lw.delta, ly.n_out, <floating>1, <floating*>ly.W, ly.n_out)
+            if l == 0 and w.sx != NULL:
+                # sparse X: only the rows of W whose columns occur in the batch change
+                csr_weight_update(<floating*>w.sx.data, w.sx.indices, w.sx.indptr,
+                                  <floating*>lw.delta, -lr, <floating*>ly.W, m, ly.n_out)
+            else:
+                gemm(True, False, ly.n_in, ly.n_out, m, -lr, z_prev, ly.n_in,
+                     <floating*>lw.delta, ly.n_out, <floating>1, <floating*>ly.W, ly.n_out)
             column_sums(<floating*>lw.delta, <floating*>ly.b, m, ly.n_out, -lr, <floating>1)
             if ly.trainable:
                 ly.params[0] -= lr * lw.dparams[0]
@@ -206,8 +235,7 @@ cdef double _pass(const NetC* net, WorkC* w, const floating* X, const floating* 
             # dW: computing it in blocks of rows, each updated while in cache, was no faster
             # with one BLAS thread and several times slower with two on a busy machine (each
             # call wakes the pool)
-            gemm(True, False, ly.n_in, ly.n_out, m, <floating>1, z_prev, ly.n_in,
-                 <floating*>lw.delta, ly.n_out, <floating>0, <floating*>lw.dW, ly.n_out)
+            _weight_gradient(ly, lw, w.sx if l == 0 else NULL, z_prev, m)
             opt_update(opt, <floating*>ly.W, <floating*>lw.dW, <floating*>ly.sW[0],
                        <floating*>ly.sW[1], <floating*>ly.sW[2],
                        <Py_ssize_t>ly.n_in * ly.n_out, lr, True)
@@ -221,8 +249,7 @@ cdef double _pass(const NetC* net, WorkC* w, const floating* X, const floating* 
                            2, <double>lr, False)
         else:
             # dW = z_prev.T @ delta;  db = delta.sum(0)
-            gemm(True, False, ly.n_in, ly.n_out, m, <floating>1, z_prev, ly.n_in,
-                 <floating*>lw.delta, ly.n_out, <floating>0, <floating*>lw.dW, ly.n_out)
+            _weight_gradient(ly, lw, w.sx if l == 0 else NULL, z_prev, m)
             column_sums(<floating*>lw.delta, <floating*>lw.db, m, ly.n_out, <floating>1,
                         <floating>0)
         if l > 0:
@@ -363,6 +390,11 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
     while start < n:
         m = <int>(e.batch if n - start > e.batch else n - start)
         ys, ls = NULL, NULL
+        if e.sx != NULL and not _csr_gather(e.sx, e.idx, start, m, n_in, w.sx,
+                                            <floating*>w.sx.data):
+            # sparse X: the batch's rows copied into w.sx, every index checked
+            e.bad = True
+            return total / start if start else 0.0
         if e.idx != NULL:
             # the batch's rows idx[start:start + m] of X, of Y or the labels, and of sw
             # (loops, not memcpy: rows of a few values made the calls cost 2 us per step)
@@ -371,8 +403,9 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
                 if i < 0 or i >= e.n_rows:
                     e.bad = True
                     return total / start if start else 0.0
-                for j in range(n_in):
-                    x_batch[<Py_ssize_t>r * n_in + j] = X[i * n_in + j]
+                if e.sx == NULL:
+                    for j in range(n_in):
+                        x_batch[<Py_ssize_t>r * n_in + j] = X[i * n_in + j]
                 if labels != NULL:
                     w.l_batch[r] = labels[i]
                 else:
@@ -387,7 +420,7 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
                 e.bad = True
                 return total / start if start else 0.0
         else:
-            xs = X + start * n_in
+            xs = X + start * n_in if e.sx == NULL else NULL
             ws = sw + start if sw != NULL else NULL
             if labels == NULL:
                 ys = Y + start * n_out
@@ -410,3 +443,38 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
         total += value * m
         start += m
     return total / n
+
+
+cdef bint _csr_gather(const CsrSrc* s, const int64_t* idx, Py_ssize_t start, int m, int n_in,
+                      CsrC* out, floating* data) noexcept nogil:
+    """Copy rows idx[start:start + m] (rows start:start + m when idx is NULL) of the caller's
+    CSR matrix s into the batch out (data: out.data in the network's dtype), checking each
+    row index, each row's range of entries (0 <= indptr[i] <= indptr[i + 1] <= nnz) and each
+    column index (in [0, n_in)) as it is read, and that the batch fits out.cap. False, with
+    out unusable, when one fails: the caller changed the matrix while the core read it."""
+    cdef Py_ssize_t i, p, p0, p1, k = 0
+    cdef int64_t c
+    cdef int r
+    out.indptr[0] = 0
+    for r in range(m):
+        i = idx[start + r] if idx != NULL else start + r
+        if i < 0 or i >= s.n_rows:
+            return False
+        if s.wide_indptr:
+            p0 = (<const int64_t*>s.indptr)[i]
+            p1 = (<const int64_t*>s.indptr)[i + 1]
+        else:
+            p0 = (<const int32_t*>s.indptr)[i]
+            p1 = (<const int32_t*>s.indptr)[i + 1]
+        if p0 < 0 or p1 < p0 or p1 > s.nnz or k + (p1 - p0) > out.cap:
+            return False
+        for p in range(p0, p1):
+            c = ((<const int64_t*>s.indices)[p] if s.wide_indices
+                 else (<const int32_t*>s.indices)[p])
+            if c < 0 or c >= n_in:
+                return False
+            out.indices[k] = c
+            data[k] = (<const floating*>s.data)[p]
+            k += 1
+        out.indptr[r + 1] = k
+    return True

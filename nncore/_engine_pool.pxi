@@ -1,19 +1,20 @@
 # The Engine's workspace pool (included by _engine.pyx after the Engine class): a call takes
 # a workspace, uses it alone, and gives it back.
 
-cdef Workspace _take(Engine self, int m, bint grads):
-    """A workspace of at least m rows (with dW, db when grads) for one call: a free one
-    from the pool, else a new one."""
+cdef Workspace _take(Engine self, int m, bint grads, bint dense_x=True):
+    """A workspace of at least m rows (with dW, db when grads; with the gather buffer of
+    dense rows of X unless dense_x is False, as sparse X needs none) for one call: a free
+    one from the pool, else a new one."""
     cdef Workspace ws
     cdef Py_ssize_t i
     for i in range(len(self._pool)):
         ws = <Workspace>self._pool[i]
-        if ws.w.capacity >= m and (ws.grads or not grads):
+        if ws.w.capacity >= m and (ws.grads or not grads) and (ws.has_x or not dense_x):
             del self._pool[i]
             return ws
     return Workspace([(self.layers[i].n_in, self.layers[i].n_out)
                       for i in range(self.n_layers)],
-                     max(m, 1), self.n_in, self.dtype, grads,
+                     max(m, 1), self.n_in if dense_x else 0, self.dtype, grads,
                      [i for i in range(self.n_layers) if self.layers[i].drop_p > 0])
 
 

@@ -51,6 +51,27 @@ cdef struct LayerWork:
     void* zd             # (capacity, n_out) z * mask: what the next layer takes, or NULL
 
 
+cdef struct CsrSrc:
+    # a caller's sparse X in CSR form: memory the caller may still change while the core runs,
+    # so it is read only by _csr_gather, which copies a batch and checks each index it reads
+    const void* data     # (nnz,) in the network's dtype
+    const void* indices  # (nnz,) int64 when wide_indices, else int32
+    const void* indptr   # (n_rows + 1,) int64 when wide_indptr, else int32
+    bint wide_indices
+    bint wide_indptr
+    Py_ssize_t n_rows
+    Py_ssize_t nnz       # entries that data and indices hold
+
+
+cdef struct CsrC:
+    # one batch of sparse rows, copied from a CsrSrc and checked: what the first layer's
+    # kernels read (indptr[0] = 0, non-decreasing; every index in [0, n_in))
+    int64_t* indptr      # (rows + 1,)
+    int64_t* indices     # (cap,)
+    void* data           # (cap,) in the network's dtype
+    Py_ssize_t cap
+
+
 cdef struct WorkC:
     int capacity         # rows
     LayerWork* lw        # one per layer
@@ -59,12 +80,15 @@ cdef struct WorkC:
     void* y_batch        # (capacity, n_out) gathered target rows, or one-hot rows of labels
     int64_t* l_batch     # (capacity,) class labels of the batch, copied and range-checked
     double* w_batch      # (capacity,) gathered sample weights
+    CsrC* sx             # NULL, or the call's sparse batch: then the first layer reads its
+                         # rows (not X) for its product and its weight gradient
 
 
 cdef struct NetC:
     LayerC* layers
     int n_layers
     int loss             # LOSS_* code
+    double loss_param    # its parameter (Huber's delta), else 0
     bint labels_direct   # softmax output with the cross-entropy: labels go in as they are
     OptC* opt
     uint64_t drop_seed   # keys the dropout masks, with the step count, layer, row and unit
@@ -72,7 +96,8 @@ cdef struct NetC:
 
 cdef struct EpochC:
     # the arguments of one epoch of the core's loop (see _epoch)
-    const void* X        # (n_rows, n_in) in the network's dtype
+    const void* X        # (n_rows, n_in) in the network's dtype, or NULL with sx
+    const CsrSrc* sx     # sparse X (batches gathered into the workspace's w.sx), or NULL
     const void* Y        # (n_rows, n_out) target rows, or NULL with labels
     const int64_t* labels    # (n_rows,) class labels, or NULL
     const double* sw     # (n_rows,) sample weights, or NULL

@@ -18,12 +18,22 @@ cdef enum:
     ACT_RELU = 3
     ACT_LEAKY_RELU = 4    # z = a if a >= 0 else delta * a; params = (delta,)
     ACT_SOFTMAX = 5
+    ACT_GELU = 6          # z = a * Phi(a), Phi the standard normal CDF (with erf)
+    ACT_GELU_TANH = 7     # z = a/2 * (1 + tanh(sqrt(2/pi) * (a + 0.044715 a**3)))
+    ACT_ELU = 8           # z = a if a > 0 else alpha * (exp(a) - 1); params = (alpha,)
+    ACT_SILU = 9          # z = a * sigmoid(a)
+    ACT_SOFTPLUS = 10     # z = log(1 + exp(beta a)) / beta, a where beta a > threshold;
+                          # params = (beta, threshold)
+    ACT_LAST = ACT_SOFTPLUS   # the largest code: the checks of a code read it
 
 # Loss codes, declared once: Python reads them by name from nncore._kernels.LOSS_CODES.
 cdef enum:
     LOSS_MSE = 0
     LOSS_CROSS_ENTROPY = 1
     LOSS_BINARY_CROSS_ENTROPY = 2
+    LOSS_MAE = 3          # L = 1/m sum |yhat - y|
+    LOSS_HUBER = 4        # L = 1/m sum h(yhat - y), h quadratic within +-delta; p = delta
+    LOSS_LAST = LOSS_HUBER    # the largest code: the checks of a code read it
 
 # C = alpha * op(A) @ op(B) + beta * C, row-major; op(X) is X or X.T.
 # op(A) is (m, k), op(B) is (k, n), C is (m, n); lda, ldb, ldc are row strides in elements.
@@ -43,6 +53,18 @@ cdef void gemm_blas(bint trans_a, bint trans_b, int m, int n, int k, floating al
 cdef void dense_forward(const floating* z_prev, const floating* W, const floating* b,
                         floating* a, int m, int n_in, int n_out) noexcept nogil
 
+# a = X @ W + b for m rows of sparse X in CSR form (data, indices, indptr; indptr[0] = 0,
+# indices checked to lie in [0, n_in)), W (n_in, n_out), b (n_out,), a (m, n_out).
+cdef void csr_dense_forward(const floating* data, const int64_t* indices,
+                            const int64_t* indptr, const floating* W, const floating* b,
+                            floating* a, int m, int n_out) noexcept nogil
+
+# W += alpha * X.T @ delta for the same CSR rows and delta (m, n_out): only the rows of W
+# whose columns occur in X change (dW = X.T @ delta into a zeroed W-shaped buffer, alpha = 1).
+cdef void csr_weight_update(const floating* data, const int64_t* indices,
+                            const int64_t* indptr, const floating* delta, floating alpha,
+                            floating* W, int m, int n_out) noexcept nogil
+
 # z = phi(a) elementwise (row-wise for softmax) over (m, n). For softmax, when lse is not
 # NULL, lse[i] = log(sum(exp(a[i]))) is written too (cross-entropy from logits uses it).
 cdef void activation_forward(int kind, double p0, double p1, const floating* a, floating* z,
@@ -58,10 +80,11 @@ cdef void activation_backward(int kind, double p0, double p1, const floating* a,
 cdef void sigmoid_param_gradients(double c, double beta, const floating* a, const floating* g,
                                   Py_ssize_t size, double* dc, double* dbeta) noexcept nogil
 
-# L(yhat, y) for (m, n) predictions and targets, and g = dL/dyhat.
-cdef double loss_value(int loss, const floating* yhat, const floating* y,
+# L(yhat, y) for (m, n) predictions and targets, and g = dL/dyhat; p is the loss's parameter
+# (Huber's delta; unused by the others).
+cdef double loss_value(int loss, double p, const floating* yhat, const floating* y,
                        int m, int n) noexcept nogil
-cdef void loss_gradient(int loss, const floating* yhat, const floating* y, floating* g,
+cdef void loss_gradient(int loss, double p, const floating* yhat, const floating* y, floating* g,
                         int m, int n) noexcept nogil
 
 # The cross-entropies of the network's outputs, computed from the logits a (exact where

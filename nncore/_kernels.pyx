@@ -3,7 +3,8 @@
 # Each kernel's comment shows the NumPy it replaces. The `def` wrappers (the last include) take
 # typed memoryviews, check shapes, and are what nncore.functional and the tests call.
 
-from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, fabs, isfinite
+from libc.math cimport (exp, expf, expm1, expm1f, erf, erff, log, logf, log1p, log1pf, tanh,
+                        tanhf, fabs, isfinite)
 from libc.float cimport DBL_MAX, DBL_MIN, FLT_MAX, FLT_MIN
 from libc.stdint cimport int64_t
 from libc.string cimport memset
@@ -17,6 +18,7 @@ import numpy as np
 include "_kernels_choice.pxi"     # the cpu path (SIMD tables) and BLAS, chosen at run time
 include "_kernels_gemm.pxi"       # matrix products: paths, tiles, few-row kernels, BLAS
 include "_kernels_math.pxi"       # activations, losses, reductions
+include "_kernels_sparse.pxi"     # the first layer from CSR rows
 include "_kernels_wrappers.pxi"   # the def wrappers over typed memoryviews
 
 

@@ -26,6 +26,34 @@ cdef inline floating _tanh(floating x) noexcept nogil:
         return tanh(x)
 
 
+cdef inline floating _expm1(floating x) noexcept nogil:
+    if floating is float:
+        return expm1f(x)
+    else:
+        return expm1(x)
+
+
+cdef inline floating _erf(floating x) noexcept nogil:
+    if floating is float:
+        return erff(x)
+    else:
+        return erf(x)
+
+
+cdef inline floating _log1p(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
+
+
+# GELU's constants: 1/sqrt(2), 1/sqrt(2 pi), sqrt(2/pi) and the cubic term's 0.044715
+cdef double _INV_SQRT2 = 0.7071067811865476
+cdef double _INV_SQRT_2PI = 0.3989422804014327
+cdef double _SQRT_2_OVER_PI = 0.7978845608028654
+cdef double _GELU_CUBIC = 0.044715
+
+
 cdef inline floating _sigmoid(floating x) noexcept nogil:
     # 1 / (1 + exp(-x)), written so that exp never overflows: with e = exp(-|x|),
     # 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0; a select, not a branch on the sign
@@ -69,7 +97,7 @@ cdef void activation_forward(int kind, double p0, double p1, const floating* a, 
                              floating* lse, int m, int n) noexcept nogil:
     cdef Py_ssize_t i, size = <Py_ssize_t>m * n
     cdef int r, j
-    cdef floating c, beta, slope, x, mx, total, inv
+    cdef floating c, beta, slope, x, mx, total, inv, h, k0, k1
     cdef const floating* ar
     cdef floating* zr
     if kind == ACT_IDENTITY:
@@ -130,13 +158,51 @@ cdef void activation_forward(int kind, double p0, double p1, const floating* a, 
                 zr[j] = zr[j] * inv
             if lse != NULL:
                 lse[r] = mx + _log(total)
+    elif kind == ACT_GELU:
+        # z = a / 2 * (1 + erf(a / sqrt(2)))
+        h = <floating>_INV_SQRT2
+        for i in range(size):
+            z[i] = <floating>0.5 * a[i] * (1 + _erf(a[i] * h))
+    elif kind == ACT_GELU_TANH:
+        # z = a / 2 * (1 + tanh(sqrt(2 / pi) * (a + 0.044715 * a**3)))
+        k0 = <floating>_SQRT_2_OVER_PI
+        k1 = <floating>_GELU_CUBIC
+        for i in range(size):
+            x = a[i]
+            z[i] = <floating>0.5 * x * (1 + _tanh(k0 * (x + k1 * x * x * x)))
+    elif kind == ACT_ELU:
+        # z = np.where(a > 0, a, alpha * np.expm1(a))
+        c = <floating>p0
+        for i in range(size):
+            z[i] = a[i] if a[i] > 0 else c * _expm1(a[i])
+    elif kind == ACT_SILU:
+        # z = a * sigmoid(a): the SIMD sigmoid into z, then times a (not in place over a)
+        if z != a and _simd_for(size):
+            _sigmoid_simd(a, z, size, 1, 1)
+            for i in range(size):
+                z[i] = a[i] * z[i]
+        else:
+            for i in range(size):
+                z[i] = a[i] * _sigmoid(a[i])
+    elif kind == ACT_SOFTPLUS:
+        # x = beta * a; z = np.where(x > threshold, a, np.log1p(np.exp(x)) / beta), with
+        # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), which never overflows
+        beta = <floating>p0
+        c = <floating>p1
+        inv = <floating>(1 / p0)
+        for i in range(size):
+            x = beta * a[i]
+            if x > c:
+                z[i] = a[i]
+            else:
+                z[i] = ((x if x > 0 else 0) + _log1p(_exp(-fabs(x)))) * inv
 
 
 cdef void activation_backward(int kind, double p0, double p1, const floating* a,
                               const floating* z, floating* delta, int m, int n) noexcept nogil:
     cdef Py_ssize_t i, size = <Py_ssize_t>m * n
     cdef int r, j
-    cdef floating beta, inv_c, slope, s
+    cdef floating beta, inv_c, slope, s, x, h, k0, k1
     cdef const floating* zr
     cdef floating* dr
     if kind == ACT_IDENTITY:
@@ -183,6 +249,46 @@ cdef void activation_backward(int kind, double p0, double p1, const floating* a,
                 s = s + dr[j] * zr[j]
             for j in range(n):
                 dr[j] = zr[j] * (dr[j] - s)
+    elif kind == ACT_GELU:
+        # delta = g * (Phi(a) + a * phi(a)), Phi, phi the standard normal CDF and density
+        h = <floating>_INV_SQRT2
+        k0 = <floating>_INV_SQRT_2PI
+        for i in range(size):
+            x = a[i]
+            delta[i] = delta[i] * (<floating>0.5 * (1 + _erf(x * h))
+                                   + x * k0 * _exp(<floating>-0.5 * x * x))
+    elif kind == ACT_GELU_TANH:
+        # t = tanh(u), u = k0 (a + k1 a**3);
+        # delta = g * (0.5 (1 + t) + 0.5 a (1 - t**2) k0 (1 + 3 k1 a**2)); past |a| = 10,
+        # where t = +-1 and (1 - t**2) * a**3 could be 0 * inf, phi' is (a > 0) exactly
+        k0 = <floating>_SQRT_2_OVER_PI
+        k1 = <floating>_GELU_CUBIC
+        for i in range(size):
+            x = a[i]
+            if fabs(x) > 10:
+                delta[i] = delta[i] if x > 0 else 0
+            else:
+                s = _tanh(k0 * (x + k1 * x * x * x))
+                delta[i] = delta[i] * (<floating>0.5 * (1 + s) + <floating>0.5 * x * (1 - s * s)
+                                       * k0 * (1 + 3 * k1 * x * x))
+    elif kind == ACT_ELU:
+        # delta = g * np.where(a > 0, 1, alpha * np.exp(a))
+        slope = <floating>p0
+        for i in range(size):
+            delta[i] = delta[i] if a[i] > 0 else delta[i] * slope * _exp(a[i])
+    elif kind == ACT_SILU:
+        # s = sigmoid(a); delta = g * s * (1 + a * (1 - s))
+        for i in range(size):
+            s = _sigmoid(a[i])
+            delta[i] = delta[i] * s * (1 + a[i] * (1 - s))
+    elif kind == ACT_SOFTPLUS:
+        # x = beta * a; delta = g * np.where(x > threshold, 1, sigmoid(x))
+        beta = <floating>p0
+        h = <floating>p1
+        for i in range(size):
+            x = beta * a[i]
+            if not x > h:
+                delta[i] = delta[i] * _sigmoid(x)
 
 
 cdef void sigmoid_param_gradients(double c, double beta, const floating* a, const floating* g,
@@ -207,7 +313,7 @@ cdef inline double _safe_log(double x, double tiny) noexcept nogil:
     return log(x if x > tiny else tiny)
 
 
-cdef double loss_value(int loss, const floating* yhat, const floating* y,
+cdef double loss_value(int loss, double p, const floating* yhat, const floating* y,
                        int m, int n) noexcept nogil:
     cdef Py_ssize_t i, size = <Py_ssize_t>m * n
     cdef double d, total = 0
@@ -218,6 +324,17 @@ cdef double loss_value(int loss, const floating* yhat, const floating* y,
             d = <double>y[i] - <double>yhat[i]
             total += d * d
         return total / (2.0 * m)
+    elif loss == LOSS_MAE:
+        # np.abs(yhat - y).sum() / m
+        for i in range(size):
+            total += fabs(<double>yhat[i] - <double>y[i])
+        return total / m
+    elif loss == LOSS_HUBER:
+        # d = |yhat - y|; np.where(d < delta, d**2 / 2, delta * (d - delta / 2)).sum() / m
+        for i in range(size):
+            d = fabs(<double>yhat[i] - <double>y[i])
+            total += 0.5 * d * d if d < p else p * (d - 0.5 * p)
+        return total / m
     elif loss == LOSS_CROSS_ENTROPY:
         # -(y * np.log(yhat)).sum() / m
         for i in range(size):
@@ -234,16 +351,29 @@ cdef double loss_value(int loss, const floating* yhat, const floating* y,
         return total / m
 
 
-cdef void loss_gradient(int loss, const floating* yhat, const floating* y, floating* g,
-                        int m, int n) noexcept nogil:
+cdef void loss_gradient(int loss, double param, const floating* yhat, const floating* y,
+                        floating* g, int m, int n) noexcept nogil:
     cdef Py_ssize_t i, size = <Py_ssize_t>m * n
     cdef floating inv_m = <floating>(1.0 / m)
     cdef floating tiny = FLT_MIN if floating is float else DBL_MIN
-    cdef floating p, q
+    cdef floating p, q, d, hi
     if loss == LOSS_MSE:
         # g = (yhat - y) / m
         for i in range(size):
             g[i] = (yhat[i] - y[i]) * inv_m
+    elif loss == LOSS_MAE:
+        # g = np.sign(yhat - y) / m   (0 where yhat == y)
+        for i in range(size):
+            d = yhat[i] - y[i]
+            g[i] = inv_m if d > 0 else (-inv_m if d < 0 else 0)
+    elif loss == LOSS_HUBER:
+        # g = np.clip(yhat - y, -delta, delta) / m
+        hi = <floating>param
+        for i in range(size):
+            d = yhat[i] - y[i]
+            d = d if d < hi else hi
+            d = d if d > -hi else -hi
+            g[i] = d * inv_m
     elif loss == LOSS_CROSS_ENTROPY:
         # g = -y / (m * yhat)
         for i in range(size):

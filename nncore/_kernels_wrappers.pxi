@@ -87,7 +87,7 @@ def activation_forward_into(int kind, double p0, double p1, const floating[:, ::
                             floating[:, ::1] z, floating[::1] lse=None):
     """z = phi(a) for the activation code `kind`; softmax also writes lse when given."""
     _check_same_shape(a, z, "activation_forward_into")
-    if not 0 <= kind <= ACT_SOFTMAX:
+    if not 0 <= kind <= ACT_LAST:
         raise ValueError(f"unknown activation code {kind}")
     if lse is not None and lse.shape[0] != a.shape[0]:
         raise ValueError("activation_forward_into: lse needs one entry per row")
@@ -103,7 +103,7 @@ def activation_backward_into(int kind, double p0, double p1, const floating[:, :
     """delta = g * phi'(a) in place (delta holds g = dL/dz on entry)."""
     _check_same_shape(a, z, "activation_backward_into")
     _check_same_shape(a, delta, "activation_backward_into")
-    if not 0 <= kind <= ACT_SOFTMAX:
+    if not 0 <= kind <= ACT_LAST:
         raise ValueError(f"unknown activation code {kind}")
     if a.shape[0] == 0 or a.shape[1] == 0:
         return
@@ -124,30 +124,31 @@ def sigmoid_param_gradients_of(double c, double beta, const floating[:, ::1] a,
     return dc, dbeta
 
 
-def loss_value_of(int loss, const floating[:, ::1] yhat, const floating[:, ::1] y):
-    """L(yhat, y) for the loss code `loss`."""
+def loss_value_of(int loss, const floating[:, ::1] yhat, const floating[:, ::1] y,
+                  double p=0.0):
+    """L(yhat, y) for the loss code `loss`, with its parameter p (Huber's delta)."""
     _check_same_shape(yhat, y, "loss_value_of")
-    if not 0 <= loss <= LOSS_BINARY_CROSS_ENTROPY:
+    if not 0 <= loss <= LOSS_LAST:
         raise ValueError(f"unknown loss code {loss}")
     if yhat.shape[0] == 0 or yhat.shape[1] == 0:
         raise ValueError("loss_value_of: empty arrays")
     cdef double out
     with nogil:
-        out = loss_value(loss, &yhat[0, 0], &y[0, 0], yhat.shape[0], yhat.shape[1])
+        out = loss_value(loss, p, &yhat[0, 0], &y[0, 0], yhat.shape[0], yhat.shape[1])
     return out
 
 
 def loss_gradient_into(int loss, const floating[:, ::1] yhat, const floating[:, ::1] y,
-                       floating[:, ::1] g):
-    """g = dL/dyhat for the loss code `loss`, in place."""
+                       floating[:, ::1] g, double p=0.0):
+    """g = dL/dyhat for the loss code `loss` (parameter p: Huber's delta), in place."""
     _check_same_shape(yhat, y, "loss_gradient_into")
     _check_same_shape(yhat, g, "loss_gradient_into")
-    if not 0 <= loss <= LOSS_BINARY_CROSS_ENTROPY:
+    if not 0 <= loss <= LOSS_LAST:
         raise ValueError(f"unknown loss code {loss}")
     if yhat.shape[0] == 0 or yhat.shape[1] == 0:
         raise ValueError("loss_gradient_into: empty arrays")
     with nogil:
-        loss_gradient(loss, &yhat[0, 0], &y[0, 0], &g[0, 0], yhat.shape[0], yhat.shape[1])
+        loss_gradient(loss, p, &yhat[0, 0], &y[0, 0], &g[0, 0], yhat.shape[0], yhat.shape[1])
 
 
 def softmax_cross_entropy_of(const floating[:, ::1] a, const floating[::1] lse,
@@ -312,6 +313,9 @@ def matmul_repeat(const floating[:, ::1] A, const floating[:, ::1] B, floating[:
 # ---------------------------------------------------------------------------------------------
 
 ACTIVATION_CODES = {"identity": ACT_IDENTITY, "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH,
-                    "relu": ACT_RELU, "leaky_relu": ACT_LEAKY_RELU, "softmax": ACT_SOFTMAX}
+                    "relu": ACT_RELU, "leaky_relu": ACT_LEAKY_RELU, "softmax": ACT_SOFTMAX,
+                    "gelu": ACT_GELU, "gelu_tanh": ACT_GELU_TANH, "elu": ACT_ELU,
+                    "silu": ACT_SILU, "softplus": ACT_SOFTPLUS}
 LOSS_CODES = {"mse": LOSS_MSE, "cross_entropy": LOSS_CROSS_ENTROPY,
-              "binary_cross_entropy": LOSS_BINARY_CROSS_ENTROPY}
+              "binary_cross_entropy": LOSS_BINARY_CROSS_ENTROPY, "mae": LOSS_MAE,
+              "huber": LOSS_HUBER}

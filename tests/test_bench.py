@@ -508,6 +508,25 @@ def test_measure_estimator_fits_both_the_same_epochs(solver, dtype):
     assert result.met() is not None
 
 
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+def test_the_sparse_row_fits_both_on_the_same_tfidf_like_data(dtype):
+    pytest.importorskip("sklearn")
+    from nncore.bench import estimators
+    from nncore.bench.table import estimator_table
+    data = estimators.tfidf_like(600, 2000, 0.01, 4, seed=1, dtype=dtype)
+    again = estimators.tfidf_like(600, 2000, 0.01, 4, seed=1, dtype=dtype)
+    X_train, X_test, y_train, y_test = data
+    assert X_train.format == "csr" and X_train.dtype == dtype
+    assert X_train.shape == (450, 2000) and X_test.shape == (150, 2000)
+    assert 0.007 < (X_train.nnz + X_test.nnz) / (600 * 2000) < 0.013     # density 1%
+    assert (X_train != again[0]).nnz == 0 and np.array_equal(y_train, again[2])  # seeded
+    np.testing.assert_allclose(np.sqrt(X_train.multiply(X_train).sum(axis=1)), 1, rtol=1e-5)
+    result = estimators.measure_sparse_estimator(dtype, epochs=1, data=data)
+    assert result.n_iter == {"nncore": 1, "sklearn": 1} and result.dtype == dtype
+    assert all(s > 0 for s in result.seconds.values()) and result.met() is not None
+    assert "tfidf-like sparse solver=adam batch=auto" in estimator_table([result])
+
+
 def test_estimators_train_in_the_dtype_of_the_row(monkeypatch):
     sklearn = pytest.importorskip("sklearn")
     from nncore.bench import estimators
@@ -707,6 +726,28 @@ def test_serving_train_step_contestants_take_the_same_step():
         np.testing.assert_allclose(layer.b, b, rtol=1e-10, atol=1e-12)
     first = serving.serving_callables(config, "float64", "train_step", 1)["numpy"]().W[0]
     assert not np.allclose(first, plain.W[0], rtol=0, atol=1e-12)  # the steps changed W
+
+
+def test_measure_row_rotates_the_order_and_rests_before_each_turn(monkeypatch):
+    # each contestant's turn comes after a rest, and in `repeats` = 3 rounds each of 3
+    # contestants goes first once and follows each of the others (no one always follows the
+    # same contestant, whose threads may still spin)
+    turns, rests = [], []
+    monkeypatch.setattr(serving.time, "sleep", rests.append)
+
+    def contestant(name):
+        def call():
+            if not turns or turns[-1] != name:
+                turns.append(name)
+        return call
+    fns = {name: contestant(name) for name in ("a", "b", "c")}
+    best = serving.measure_row(fns, target=1e-5, repeats=3, settle=0.25)
+    assert set(best) == {"a", "b", "c"} and all(0 < t < 1 for t in best.values())
+    rounds = turns[-9:]
+    assert [rounds[i] for i in (0, 3, 6)] == ["a", "b", "c"]
+    followed = {(rounds[i], rounds[i + 1]) for i in range(8)}
+    assert {("c", "a"), ("a", "c"), ("c", "b")} <= followed
+    assert rests == [0.25] * 9
 
 
 def test_serving_refuses_an_unknown_op():

@@ -58,8 +58,10 @@ def test_train_with_adam_a_cosine_schedule_and_early_stopping():
 
 @pytest.mark.parametrize("args, message", [
     (["--patience", "3"], "--patience stops on the validation loss: give --validation-split"),
-    (["--optimizer", "adagrad"], "argument --optimizer: invalid choice: 'adagrad'"),
-    (["--schedule", "linear"], "argument --schedule: invalid choice: 'linear'"),
+    (["--optimizer", "adagrad"], "argument --optimizer: unknown optimizer 'adagrad'"),
+    (["--optimizer", "adma"], "argument --optimizer: unknown optimizer 'adma'; did you mean "
+                              "'adam'?"),
+    (["--schedule", "linear"], "argument --schedule: unknown schedule 'linear'"),
     (["--validation-split", "1"], "argument --validation-split: must lie in [0, 1), got 1"),
     (["--patience", "0"], "argument --patience: must lie in [1, inf), got 0"),
 ])
@@ -319,7 +321,9 @@ def test_bad_fields_are_named_by_file_line_and_column(tmp_path, capsys, rows, me
     (["--task", "regression"], r"line 2, column 'label': 'a' is not a number"),
     (["--epochs", "0"], r"argument --epochs: must lie in \[1, inf\), got 0"),
     (["--activation", "softmax"], r"argument --activation: invalid choice: 'softmax'"),
-    (["--init", "he"], r"argument --init: invalid choice: 'he'"),
+    (["--init", "he"], r"argument --init: unknown init 'he'"),
+    (["--activation", "rellu"], r"argument --activation: unknown activation 'rellu'; did you "
+                                r"mean 'relu'\?"),
 ])
 def test_bad_options_on_data_are_refused_before_training(tmp_path, capsys, args, message):
     path = write_csv(tmp_path / "d.csv", ["p", "q", "label"], [["1", "2", "a"], ["3", "4", "b"]])

@@ -100,8 +100,10 @@ def test_readme_links_into_the_docs_point_to_pages_that_exist():
 def _public_names():
     import nncore
     import nncore.functional
-    names = [f"nncore.{n}" for n in nncore.__all__ if n not in ("functional", "__version__")]
+    names = [f"nncore.{n}" for n in nncore.__all__
+             if n not in ("functional", "losses", "__version__")]
     names += [f"nncore.functional.{n}" for n in nncore.functional.__all__]
+    names += [f"nncore.losses.{n}" for n in ("Loss", "Huber", "get_loss")]
     names += [f"nncore.plot.{n}" for n in ("draw_network", "plot_trace", "plot_activations",
                                            "plot_history", "plot_decision_regions")]
     names += ["nncore.sklearn.MLPClassifier", "nncore.sklearn.MLPRegressor"]

@@ -104,7 +104,7 @@ def test_network_shortcut_takes_the_class_names_too():
 @pytest.mark.parametrize("name, message", [
     ("relux", r"unknown activation 'relux'; did you mean 'relu'\? \(expected one of"),
     ("sigmod", r"unknown activation 'sigmod'; did you mean 'sigmoid'\?"),
-    ("swish", r"unknown activation 'swish' \(expected one of \('identity'"),
+    ("mish", r"unknown activation 'mish' \(expected one of \('identity'"),
 ])
 def test_unknown_activation_names_get_a_did_you_mean(name, message):
     with pytest.raises(ValueError, match=message):

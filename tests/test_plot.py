@@ -155,13 +155,39 @@ def test_plot_activations_are_the_functions_and_their_derivatives():
     np.testing.assert_array_equal(visible[2].lines[1].get_ydata(), F.derivative("relu", a))
 
 
+def test_plot_activations_draws_the_newer_functions_with_their_parameters():
+    import math
+    a = np.linspace(-3, 3, 61)
+    cdf = np.array([(1 + math.erf(v / math.sqrt(2))) / 2 for v in a])
+    u = math.sqrt(2 / math.pi) * (a + 0.044715 * a**3)
+    s = 1 / (1 + np.exp(-a))
+    fig = nplot.plot_activations(["gelu", nncore.GELU(approximate="tanh"), nncore.ELU(0.5),
+                                  "silu", nncore.Softplus(beta=2.0)], a=a, ncols=3)
+    expected = [
+        (a * cdf, cdf + a * np.exp(-a**2 / 2) / math.sqrt(2 * math.pi)),
+        (0.5 * a * (1 + np.tanh(u)), 0.5 * (1 + np.tanh(u)) + 0.5 * a * (1 - np.tanh(u)**2)
+         * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * a**2)),
+        (np.where(a > 0, a, 0.5 * np.expm1(a)), np.where(a > 0, 1, 0.5 * np.exp(a))),
+        (a * s, s * (1 + a * (1 - s))),
+        (np.log1p(np.exp(2 * a)) / 2, 1 / (1 + np.exp(-2 * a))),
+    ]
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == [
+        "gelu", "gelu (approximate=tanh)", "elu (alpha=0.5)", "silu",
+        "softplus (beta=2, threshold=20)"]
+    for ax, (z, d) in zip(visible, expected):
+        phi, dphi = ax.lines[:2]
+        np.testing.assert_allclose(phi.get_ydata(), z, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(dphi.get_ydata(), d, rtol=1e-12, atol=1e-14)
+
+
 def test_plot_activations_refuses_softmax_and_bad_points():
     with pytest.raises(ValueError, match="Jacobian"):
         nplot.plot_activations(["relu", "softmax"])
     with pytest.raises(ValueError, match="1-D"):
         nplot.plot_activations(["relu"], a=np.zeros((2, 2)))
     with pytest.raises(ValueError):
-        nplot.plot_activations(["swish"])
+        nplot.plot_activations(["mish"])
 
 
 # -- plot_history / History.plot ----------------------------------------------------------------

@@ -1,6 +1,7 @@
 """nncore.sklearn on scipy.sparse X (CSR, CSC, sparse arrays, and the formats scikit-learn
-converts to CSR): the same fit and predictions as on the dense X, and never more than a batch
-(or a chunk of rows, for predict and lbfgs) densified at a time."""
+converts to CSR): the same fit and predictions as on the dense X (up to the order of the
+first layer's sums, which the core computes from the CSR rows), and never more than a chunk
+of rows (lbfgs) densified at a time."""
 import tracemalloc
 import warnings
 
@@ -29,6 +30,11 @@ def _params(est):
     return list(est.coefs_) + list(est.intercepts_)
 
 
+# the first layer's sums run over a row's stored entries (sparse) or over all its columns
+# (the dense gemm): the same values up to rounding, which a few epochs carry this far
+TOL = {np.float64: dict(rtol=1e-9, atol=1e-12), np.float32: dict(rtol=2e-4, atol=2e-5)}
+
+
 def _fit_both(Est, X, y, fmt, dtype, **kw):
     dense = Est(**kw).fit(X.astype(dtype), y)
     sparse = Est(**kw).fit(fmt(X.astype(dtype)), y)
@@ -40,17 +46,17 @@ def _fit_both(Est, X, y, fmt, dtype, **kw):
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 @pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
 def test_stochastic_fit_on_sparse_is_the_dense_fit(digits, Est, solver, dtype, fmt):
-    """The same steps on the same rows in the same order: bit for bit the same weights."""
+    """The same steps on the same rows in the same order: the same weights, to rounding."""
     X, y = digits
     dense, sparse = _fit_both(Est, X, y, fmt, dtype, hidden_layer_sizes=(12,), solver=solver,
                               max_iter=3, random_state=0, batch_size=64)
     for a, b in zip(_params(dense), _params(sparse)):
         assert b.dtype == dtype
-        np.testing.assert_array_equal(b, a)
-    np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_, rtol=1e-12)
+        np.testing.assert_allclose(b, a, **TOL[dtype])
+    np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_, rtol=TOL[dtype]["rtol"])
     out = "predict_proba" if Est is MLPClassifier else "predict"
-    np.testing.assert_array_equal(getattr(sparse, out)(fmt(X.astype(dtype))),
-                                  getattr(dense, out)(X.astype(dtype)))
+    np.testing.assert_allclose(getattr(sparse, out)(fmt(X.astype(dtype))),
+                               getattr(dense, out)(X.astype(dtype)), **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-9), (np.float32, 2e-3)])
@@ -80,19 +86,20 @@ def test_sample_weight_early_stopping_and_partial_fit_on_sparse(digits, solver):
     kw.update(early_stopping=True, validation_fraction=0.2)
     dense = MLPClassifier(**kw).fit(X, y)
     sparse = MLPClassifier(**kw).fit(sp.csr_matrix(X), y)
-    assert sparse.validation_scores_ == dense.validation_scores_
+    np.testing.assert_allclose(sparse.validation_scores_, dense.validation_scores_,
+                               atol=1e-12)
     a = MLPRegressor(hidden_layer_sizes=(6,), random_state=0)
     b = MLPRegressor(hidden_layer_sizes=(6,), random_state=0)
     for _ in range(2):
         a.partial_fit(X, y)
         b.partial_fit(sp.csc_matrix(X), y)
     for p, q in zip(_params(a), _params(b)):
-        np.testing.assert_array_equal(q, p)
+        np.testing.assert_allclose(q, p, **TOL[np.float64])
 
 
 def test_a_large_sparse_problem_is_never_densified_whole():
     """20,000 x 20,000 at density 0.05% (a dense copy would be 1.6 GB in float32): fit and
-    predict hold at most a batch (or a 1,024-row chunk) of dense rows at a time."""
+    predict hold no dense rows of X at all: the core reads the CSR rows."""
     rng = np.random.default_rng(0)
     X = sp.random(20_000, 20_000, density=0.0005, format="csr", dtype=np.float32,
                   random_state=rng)
@@ -105,9 +112,8 @@ def test_a_large_sparse_problem_is_never_densified_whole():
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    dense_bytes = X.shape[0] * X.shape[1] * 4
-    chunk_bytes = 1024 * X.shape[1] * 4                # predict's chunk: 80 MB
-    assert peak < 2 * chunk_bytes + 50e6 < dense_bytes / 4, peak
+    batch_bytes = 200 * X.shape[1] * 4                 # one dense batch: 16 MB
+    assert peak < batch_bytes / 4, peak
     assert est.coefs_[0].dtype == np.float32
 
 

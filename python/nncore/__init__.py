@@ -23,8 +23,9 @@ Modules imported on demand, for their optional dependencies: ``nncore.sklearn``
 # says which; the docs' performance page ("BLAS") has the details.
 from . import _kernels  # noqa: F401
 from . import functional
-from .activations import (Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh,
-                          get_activation)
+from .activations import (ELU, GELU, Activation, Identity, LeakyReLU, ReLU, Sigmoid, SiLU,
+                          Softmax, Softplus, Tanh, get_activation)
+from . import losses
 from .callbacks import Callback, CSVLogger, ModelCheckpoint
 from .datasets import load_digits
 from .layers import Dense, Dropout
@@ -37,7 +38,8 @@ from .training import EarlyStopping, History
 from ._version import __version__
 
 __all__ = ["Network", "Dense", "Dropout", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU",
-           "LeakyReLU", "Softmax", "get_activation", "functional", "load_digits",
+           "LeakyReLU", "Softmax", "GELU", "ELU", "SiLU", "Softplus", "get_activation",
+           "functional", "losses", "load_digits",
            "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer",
            "Schedule", "StepLR", "ExponentialLR", "CosineLR", "ReduceLROnPlateau",
            "EarlyStopping", "History", "Callback", "ModelCheckpoint", "CSVLogger", "to_onnx",

@@ -12,8 +12,13 @@ import numpy as np
 from . import _kernels, _validate
 from ._backend import Claim, RWLock
 from ._engine import shuffled_index
-from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH
-from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
+from .activations import (ELU_, GELU_ERF, GELU_TANH, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SILU,
+                          SOFTMAX, SOFTPLUS, TANH)
+from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, MSE
+
+
+# rows of sparse X densified at a time by predict and loss
+SPARSE_CHUNK = 1024
 
 
 def _sigmoid(x):
@@ -27,7 +32,37 @@ def _softmax(a):
     return e / e.sum(axis=1, keepdims=True)
 
 
-# z = phi(a); p holds the activation's parameters (c, beta) or (delta, 0)
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+def _gelu_cdf(a):
+    # Phi(a) = (1 + erf(a / sqrt(2))) / 2, in a's dtype
+    return ((1 + _erf(a / math.sqrt(2))) / 2).astype(a.dtype)
+
+
+def _gelu_backward(a, z, g, p):
+    # Phi(a) + a * phi(a); a * a may overflow to inf, where exp(-inf) = 0 is right
+    with np.errstate(over="ignore"):
+        return g * (_gelu_cdf(a) + a * np.exp(-a * a / 2) / math.sqrt(2 * math.pi))
+
+
+def _gelu_tanh_u(a):
+    # a**3 may overflow to +-inf, where tanh(+-inf) = +-1 is right
+    with np.errstate(over="ignore"):
+        return _SQRT_2_OVER_PI * (a + 0.044715 * a**3)
+
+
+def _softplus_forward(a, p):
+    beta, threshold = p
+    x = beta * a
+    with np.errstate(over="ignore"):
+        soft = (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))) / beta
+    return np.where(x > threshold, a, soft)
+
+
+# z = phi(a); p holds the activation's parameters (c, beta), (delta, 0), (alpha, 0) or
+# (beta, threshold)
 FORWARD = {
     IDENTITY: lambda a, p: a,
     SIGMOID: lambda a, p: p[0] * _sigmoid(p[1] * a),
@@ -35,6 +70,11 @@ FORWARD = {
     RELU: lambda a, p: np.maximum(a, 0),
     LEAKY_RELU: lambda a, p: np.where(a >= 0, a, p[0] * a),
     SOFTMAX: lambda a, p: _softmax(a),
+    GELU_ERF: lambda a, p: a * _gelu_cdf(a),
+    GELU_TANH: lambda a, p: 0.5 * a * (1 + np.tanh(_gelu_tanh_u(a))),
+    ELU_: lambda a, p: np.where(a > 0, a, p[0] * np.expm1(np.minimum(a, 0))),
+    SILU: lambda a, p: a * _sigmoid(a),
+    SOFTPLUS: _softplus_forward,
 }
 
 
@@ -45,6 +85,15 @@ def _sigmoid_backward(a, z, g, p):
     return g * beta * z * (1 - z / c)
 
 
+def _gelu_tanh_backward(a, z, g, p):
+    # (1 + t) / 2 + a / 2 (1 - t**2) sqrt(2/pi) (1 + 3 * 0.044715 a**2), t = tanh(u); past
+    # |a| = 10 (t = +-1 in both dtypes) exactly (a > 0), as the core
+    inner = np.where(np.abs(a) > 10, 0, a)
+    t = np.tanh(_gelu_tanh_u(inner))
+    d = 0.5 * (1 + t) + 0.5 * inner * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * inner**2)
+    return g * np.where(np.abs(a) > 10, (a > 0).astype(a.dtype), d)
+
+
 # delta = dL/da from g = dL/dz
 BACKWARD = {
     IDENTITY: lambda a, z, g, p: g,
@@ -53,17 +102,28 @@ BACKWARD = {
     RELU: lambda a, z, g, p: g * (a > 0),
     LEAKY_RELU: lambda a, z, g, p: np.where(a >= 0, g, p[0] * g),
     SOFTMAX: lambda a, z, g, p: z * (g - (g * z).sum(axis=1, keepdims=True)),
+    GELU_ERF: _gelu_backward,
+    GELU_TANH: _gelu_tanh_backward,
+    ELU_: lambda a, z, g, p: np.where(a > 0, g, g * p[0] * np.exp(np.minimum(a, 0))),
+    SILU: lambda a, z, g, p: g * _sigmoid(a) * (1 + a * (1 - _sigmoid(a))),
+    SOFTPLUS: lambda a, z, g, p: np.where(p[0] * a > p[1], g, g * _sigmoid(p[0] * a)),
 }
 
 
-# mse: L = 1/(2m) sum((y - yhat)**2) and g = dL/dyhat. (The cross-entropies come from the
-# logits: _cross_entropy below.)
-def _mse(yhat, y, m):
-    return ((y - yhat) ** 2).sum() / (2 * m)
-
-
-def _mse_gradient(yhat, y, m):
-    return (yhat - y) / m
+# The losses on the output z: per-element terms of L (summed over the outputs, averaged over
+# the m rows) and of g = dL/dyhat before the 1/m. (The cross-entropies come from the logits:
+# _cross_entropy below.) p is the loss's parameter (Huber's delta).
+def _output_loss_terms(code, yhat, y, p):
+    d = yhat - y
+    if code == MSE:       # (y - yhat)**2 / 2
+        return d**2 / 2, d
+    if code == MAE:       # |yhat - y|; gradient sign(yhat - y), 0 where equal
+        return np.abs(d), np.sign(d)
+    # Huber: d**2 / 2 within |d| < delta, delta * (|d| - delta / 2) outside; gradient
+    # clip(d, -delta, delta)
+    ad = np.abs(d)
+    return (np.where(ad < p, d**2 / 2, p * (ad - p / 2)),
+            np.clip(d, -p, p).astype(d.dtype))
 
 
 def _softplus(x):
@@ -220,9 +280,10 @@ def _params(layer):
 class NumpyBackend:
     """Forward, loss, backpropagation and gradient descent over a list of nncore.Dense."""
 
-    def __init__(self, layers, loss, dtype, check_state):
+    def __init__(self, layers, loss, dtype, check_state, loss_param=0.0):
         self.layers = layers
         self.loss_code = loss
+        self.loss_param = float(loss_param)
         self.dtype = dtype
         self.n_in = layers[0].n_in
         self.n_out = layers[-1].n_out
@@ -292,7 +353,7 @@ class NumpyBackend:
                 records[l]["mask"], records[l]["zd"] = mask, z
 
         out, act = records[-1], self.layers[-1].activation
-        if self.loss_code != MSE:
+        if self.loss_code in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY):
             # the cross-entropies from the logits, delta in closed form (as in the core)
             value, delta = _cross_entropy(act, out["a"], out["z"], Y, self.loss_code,
                                           need_gradients, w)
@@ -300,14 +361,11 @@ class NumpyBackend:
                 return float(value), records
             out["delta"] = delta.astype(Y.dtype, copy=False)
         else:
-            if w is None:
-                value = _mse(out["z"], Y, m)
-            else:
-                value = _rows_mean((Y - out["z"]) ** 2 / 2, w, m)
+            terms, d = _output_loss_terms(self.loss_code, out["z"], Y, self.loss_param)
+            value = _rows_mean(terms.astype(np.float64), w, m)
             if not need_gradients:
                 return float(value), records
-            g = (_mse_gradient(out["z"], Y, m) if w is None
-                 else _rows_scale(out["z"] - Y, w, m))
+            g = _rows_scale(d, w, m)
             self._local_gradient(self.layers[-1], out, g)
         if lr is not None and not np.isfinite(value):
             return float(value), records  # no step from a loss that is not finite
@@ -353,6 +411,9 @@ class NumpyBackend:
 
     def _batch(self, X, Y):
         self.check_state()
+        if _validate.is_sparse(X):
+            # a batch of sparse X: densified (the oracle's plain NumPy)
+            X = _validate.sparse_inputs(X, self.n_in, self.dtype).toarray()
         X, single = _validate.inputs(X, self.n_in, self.dtype)
         Y = _validate.targets(Y, X.shape[0], self.n_out, self.dtype, self.loss_code, single)
         return X, Y, single
@@ -374,6 +435,8 @@ class NumpyBackend:
         return None if sample_weight is None else _validate.sample_weight(sample_weight, m)
 
     def loss(self, X, Y, sample_weight=None):
+        if _validate.is_sparse(X):
+            return self._loss_in_chunks(X, Y, sample_weight)
         X, Y, _ = self._batch(X, Y)
         w = self._weights(sample_weight, X.shape[0])
         return self._reading(lambda: self._pass(X, Y, need_gradients=False, w=w)[0])
@@ -400,8 +463,35 @@ class NumpyBackend:
         # copies: an identity layer's z is its a, and trace hands out arrays of its own
         return [{k: (rec[k][0] if single else rec[k]).copy() for k in keys} for rec in records]
 
+    def _loss_in_chunks(self, X, Y, sample_weight):
+        # sparse X: the weighted mean of the losses of chunks of rows, each densified
+        X = _validate.sparse_inputs(X, self.n_in, self.dtype)
+        n = X.shape[0]
+        labels = _validate.class_labels(Y, n, self.n_out) if self.n_out > 1 else None
+        Y = labels if labels is not None else _validate.targets(
+            Y, n, self.n_out, self.dtype, self.loss_code, False)
+        w = self._weights(sample_weight, n)
+        total = weights = 0.0
+        for start in range(0, n, SPARSE_CHUNK):
+            rows = slice(start, min(start + SPARSE_CHUNK, n))
+            weight = (rows.stop - start) if w is None else float(w[rows].sum())
+            if weight > 0:
+                total += weight * self.loss(X[rows].toarray(), Y[rows],
+                                            None if w is None else w[rows])
+            weights += weight
+        return total / weights
+
     def predict(self, X, out=None):
         self.check_state(with_loss=False)
+        if _validate.is_sparse(X):
+            X = _validate.sparse_inputs(X, self.n_in, self.dtype)
+            z = np.concatenate([self._reading(self._forward,
+                                              X[i:i + SPARSE_CHUNK].toarray())
+                                for i in range(0, X.shape[0], SPARSE_CHUNK)])
+            if out is not None:
+                _validate.output(out, X.data, X.shape[0], self.n_out, self.dtype, False)[...] = z
+                return out
+            return z
         X, single = _validate.inputs(X, self.n_in, self.dtype)
         z = self._reading(self._forward, X)
         if out is not None:
@@ -452,6 +542,8 @@ class NumpyBackend:
             rows = (order[start:start + batch_size] if order is not None
                     else slice(start, start + batch_size))
             xb, yb = X[rows], Y[rows]
+            if _validate.is_sparse(xb):
+                xb = xb.toarray()   # sparse X: one batch densified at a time
             wb = None if w is None else w[rows]
             if weight_norms is not None:
                 weight_norms[0] += sum(float(np.sum(ly.W.astype(np.float64) ** 2))

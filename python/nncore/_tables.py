@@ -360,7 +360,7 @@ def load_model(path):
     meta = read_meta(path)
     if meta is None:    # saved from Python: columns in order, no scaling
         n_in, n_out = net.layers[0].n_in, net.layers[-1].n_out
-        classifier = net.loss_name != "mse"
+        classifier = net.loss_name in ("cross_entropy", "binary_cross_entropy")
         meta = {"task": "classification" if classifier else "regression",
                 "columns": [f"x{j}" for j in range(n_in)], "target": None}
         if classifier:

@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from . import _kernels
-from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSS_NAMES, MSE
+from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSS_NAMES
 
 # The learning rates that stay finite and > 0 in each dtype.
 _LR_RANGE = {np.dtype(t): (float(np.finfo(t).smallest_subnormal), float(np.finfo(t).max))
@@ -88,7 +88,7 @@ def hidden_activations(layers):
                 f"layer {l} of {len(layers)} is a hidden layer with {name}; {name} belongs on "
                 f"the output layer (the last), with loss='cross_entropy', where it turns the "
                 f"outputs into class probabilities. Hidden layers take relu, leaky_relu, tanh, "
-                f"sigmoid or identity")
+                f"sigmoid, gelu, elu, silu, softplus or identity")
 
 
 def lookup(spec, names, what, aliases=None):
@@ -141,6 +141,54 @@ def inputs(X, n_in, dtype):
     converted = _convert(arr, dtype)
     _check_values(converted, "X", original=arr)
     return converted, single
+
+
+def is_sparse(X):
+    """X is a scipy.sparse matrix or array, told by its type's module (so that dense input
+    never imports scipy)."""
+    return type(X).__module__.startswith("scipy.sparse")
+
+
+def sparse_inputs(X, n_in, dtype):
+    """Sparse X (a scipy.sparse matrix or array of any format) as CSR of dtype (N, n_in)
+    whose stored values are finite.
+
+    CSR of dtype is taken as it is; other formats (CSC, COO, ...) are converted once, and
+    other dtypes get a converted copy of the values: O(nnz) memory, never a dense array.
+    Duplicate entries stay (the core adds them up, as scipy does); stored zeros are fine."""
+    shape = getattr(X, "shape", ())
+    if len(shape) != 2:
+        raise ValueError(f"sparse X must be 2-D (N, {n_in}), got shape {shape}")
+    if shape[1] != n_in:
+        raise ValueError(f"X has shape {shape} but the network takes {n_in} inputs: "
+                         f"expected (N, {n_in})")
+    if shape[0] == 0:
+        raise ValueError(f"X has shape {shape}: no examples")
+    if shape[0] > MAX_ROWS:
+        raise ValueError(f"X has {shape[0]} rows; at most {MAX_ROWS} in one call")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"X must hold real numbers, got a sparse matrix of dtype {X.dtype}")
+    if X.format != "csr":
+        X = X.tocsr()
+    indptr, indices = X.indptr, X.indices
+    if not (indptr.shape == (shape[0] + 1,) and indptr[0] == 0
+            and indptr[-1] <= min(indices.shape[0], X.data.shape[0])
+            and (shape[0] < 2 or np.diff(indptr).min() >= 0)):
+        raise ValueError(f"sparse X {shape}: its indptr is not a non-decreasing row index "
+                         f"from 0 to at most nnz")
+    if indptr[-1] and (indices[:indptr[-1]].min() < 0 or indices[:indptr[-1]].max() >= n_in):
+        raise ValueError(f"sparse X {shape}: a column index lies outside [0, {n_in})")
+    data = _convert(X.data, dtype)
+    if not _kernels.all_finite(data, -np.inf, np.inf):
+        p = int(np.argmax(~np.isfinite(data)))
+        at = [int(np.searchsorted(X.indptr, p, side="right")) - 1, int(X.indices[p])]
+        if np.isfinite(X.data[p]):
+            raise ValueError(f"X{at} = {X.data[p]} is too large for {data.dtype}, the "
+                             f"network's dtype")
+        raise ValueError(f"X contains NaN or inf (first at index {tuple(at)})")
+    if data is not X.data:
+        X = type(X)((data, X.indices, X.indptr), shape=X.shape, copy=False)
+    return X
 
 
 def targets(Y, m, n_out, dtype, loss, single):
@@ -297,7 +345,7 @@ def real_in(value, name, low=0.0, high=math.inf, low_open=False, high_open=True)
 
 def output_for_loss(activation, loss):
     """Refuse an output activation whose values the loss cannot read as probabilities."""
-    if loss == MSE:
+    if loss not in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY):
         return
     if activation.name == "softmax" and loss == CROSS_ENTROPY:
         return
@@ -334,6 +382,8 @@ def activation_params(layers, dtype):
         act = layer.activation
         for i, name in enumerate(act.param_names):
             value = float(act._params[i])
+            if act.name == "softplus" and name == "beta" and not value > 0:
+                raise ValueError(f"layer {l}'s softplus has beta = {value}; it must be > 0")
             if not (abs(value) <= big and (name != "c" or value == 0 or abs(value) >= tiny)):
                 raise ValueError(f"layer {l}'s {act.name} has {name} = {value}, outside the "
                                  f"range of {dtype.name}, the network's dtype")

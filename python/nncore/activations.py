@@ -15,6 +15,15 @@ relu           max(0, a)                                        1 if a > 0 else 
 leaky_relu     a if a >= 0 else delta * a                       1 if a >= 0 else delta
 softmax        exp(a_k) / sum_j exp(a_j), along each row        Jacobian diag(z) - z z^T, applied
                                                                 as delta = z * (g - sum(g * z))
+gelu           a * Phi(a), Phi(a) = (1 + erf(a / sqrt(2))) / 2  Phi(a) + a * exp(-a**2 / 2)
+               (the standard normal CDF)                        / sqrt(2 pi)
+gelu, tanh     a / 2 * (1 + tanh(u)),                           (1 + t) / 2 + a / 2 * (1 - t**2)
+approximation  u = sqrt(2 / pi) * (a + 0.044715 a**3)           * sqrt(2 / pi) (1 + 0.134145 a**2),
+                                                                t = tanh(u)
+elu            a if a > 0 else alpha * (exp(a) - 1)             1 if a > 0 else alpha * exp(a)
+silu           a * sigmoid(a)                                   s * (1 + a * (1 - s)), s = sigmoid(a)
+softplus       log(1 + exp(beta * a)) / beta; a where           sigmoid(beta * a); 1 where
+               beta * a > threshold                             beta * a > threshold
 =============  ===============================================  =================================
 """
 from __future__ import annotations
@@ -32,13 +41,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
     ActivationSpec = Union[str, "Activation", Mapping[str, Any]]
 
-__all__ = ["Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax",
-           "get_activation", "ACTIVATION_NAMES", "OUTPUT_ONLY"]
+__all__ = ["Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "GELU",
+           "ELU", "SiLU", "Softplus", "get_activation", "ACTIVATION_NAMES", "OUTPUT_ONLY"]
 
 # The core's codes, read from the compiled module (declared once, in nncore/_kernels.pxd).
-IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = (
+(IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX, GELU_ERF, GELU_TANH, ELU_, SILU,
+ SOFTPLUS) = (
     _kernels.ACTIVATION_CODES[name]
-    for name in ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"))
+    for name in ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu",
+                 "gelu_tanh", "elu", "silu", "softplus"))
 
 
 def _real(value: Any, name: str) -> float:
@@ -194,9 +205,147 @@ class Softmax(Activation):
     name, code = "softmax", SOFTMAX
 
 
-_BY_NAME = {cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)}
+class GELU(Activation):
+    """The Gaussian error linear unit z = a * Phi(a), Phi the standard normal CDF.
+
+    Parameters
+    ----------
+    approximate : {"none", "tanh"}, default "none"
+        ``"none"``: Phi(a) = (1 + erf(a / sqrt(2))) / 2, exactly. ``"tanh"``: the tanh
+        approximation z = a / 2 * (1 + tanh(sqrt(2 / pi) * (a + 0.044715 * a**3))). Fixed
+        at construction.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> nncore.GELU(approximate="tanh")
+    GELU(approximate='tanh')
+    >>> round(float(nncore.functional.gelu([1.0])[0]), 4)
+    0.8413
+    """
+
+    name = "gelu"
+    code = GELU_ERF
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU's approximate must be 'none' or 'tanh', got {approximate!r}")
+        self._approximate = approximate
+        self.code = GELU_TANH if approximate == "tanh" else GELU_ERF  # type: ignore[misc]
+
+    @property
+    def approximate(self) -> str:
+        """``"none"`` (erf) or ``"tanh"`` (read-only)."""
+        return self._approximate
+
+    def _config(self) -> dict[str, Any]:
+        return {"name": self.name, "approximate": self.approximate}
+
+
+class ELU(Activation):
+    """The exponential linear unit: z = a for a > 0, alpha * (exp(a) - 1) otherwise.
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        The value z approaches for very negative a is -alpha.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> nncore.ELU(alpha=0.5)
+    ELU(alpha=0.5)
+    """
+
+    name, code = "elu", ELU_
+    param_names = ("alpha",)
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    @property
+    def alpha(self) -> float:
+        """Scale of the negative part (float)."""
+        return float(self._params[0])
+
+    @alpha.setter
+    def alpha(self, value: float) -> None:
+        self._params[0] = _real(value, "alpha")
+
+    def _config(self) -> dict[str, Any]:
+        return {"name": self.name, "alpha": self.alpha}
+
+
+class SiLU(Activation):
+    """The sigmoid-weighted linear unit (swish): z = a * sigmoid(a).
+
+    Examples
+    --------
+    >>> import nncore
+    >>> round(float(nncore.functional.silu([1.0])[0]), 4)
+    0.7311
+    """
+
+    name, code = "silu", SILU
+
+
+class Softplus(Activation):
+    """z = log(1 + exp(beta * a)) / beta, a smooth ReLU; z = a where beta * a > threshold.
+
+    Parameters
+    ----------
+    beta : float, default 1.0
+        Sharpness, > 0.
+    threshold : float, default 20.0
+        Past beta * a > threshold, z = a (which it equals to within the dtype's precision).
+
+    Examples
+    --------
+    >>> import nncore
+    >>> nncore.Softplus(beta=2.0)
+    Softplus(beta=2.0, threshold=20.0)
+    """
+
+    name, code = "softplus", SOFTPLUS
+    param_names = ("beta", "threshold")
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta = beta
+        self.threshold = threshold
+
+    @property
+    def beta(self) -> float:
+        """Sharpness (float, > 0)."""
+        return float(self._params[0])
+
+    @beta.setter
+    def beta(self, value: float) -> None:
+        value = _real(value, "beta")
+        if not value > 0:
+            raise ValueError(f"Softplus's beta must be > 0, got {value}")
+        self._params[0] = value
+
+    @property
+    def threshold(self) -> float:
+        """Where z becomes a: beta * a > threshold (float)."""
+        return float(self._params[1])
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self._params[1] = _real(value, "threshold")
+
+    def _config(self) -> dict[str, Any]:
+        return {"name": self.name, "beta": self.beta, "threshold": self.threshold}
+
+
+_BY_NAME = {cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax, GELU,
+                                      ELU, SiLU, Softplus)}
 ACTIVATION_NAMES = tuple(_BY_NAME)
-_ALIASES = {"linear": "identity", "logistic": "sigmoid", "leaky": "leaky_relu"}
+_ALIASES = {"linear": "identity", "logistic": "sigmoid", "leaky": "leaky_relu",
+            "swish": "silu"}
 # Functions that belong on the output layer only: softmax makes each row a probability
 # distribution (for cross_entropy), which a hidden layer has no use for.
 OUTPUT_ONLY = ("softmax",)

@@ -309,6 +309,17 @@ def _number(kind, low, high=None, low_open=False):
     return parse
 
 
+def _named(names, what):
+    """An argparse type: one of `names`, matched in any case (as the Python API matches), or
+    an error with a "did you mean"."""
+    def parse(text):
+        try:
+            return _validate.lookup(text, names, what)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="nncore", description="nncore: train on your data or the shipped digits, "
@@ -333,10 +344,10 @@ def build_parser():
                         "scaling for new data")
     t.add_argument("--hidden", type=_number(int, 1), nargs="*", default=[64], metavar="N",
                    help="hidden layer sizes (default: 64)")
-    t.add_argument("--activation", default="relu",
+    t.add_argument("--activation", default="relu", type=_named(ACTIVATION_NAMES, "activation"),
                    choices=[a for a in ACTIVATION_NAMES if a not in OUTPUT_ONLY],
                    help="hidden activation (default: relu)")
-    t.add_argument("--init", choices=INIT_NAMES, default=None,
+    t.add_argument("--init", choices=INIT_NAMES, default=None, type=_named(INIT_NAMES, "init"),
                    help="weight initialiser of every layer (default: he_uniform for relu and "
                         "leaky_relu, glorot_uniform otherwise)")
     t.add_argument("--epochs", type=_number(int, 1), default=30, help="default: 30")
@@ -350,8 +361,10 @@ def build_parser():
     t.add_argument("--test-fraction", type=_number(float, 0, 1, low_open=True), default=0.2,
                    help="share of the examples held out (default: 0.2)")
     t.add_argument("--optimizer", default="sgd", choices=OPTIMIZER_NAMES,
+                   type=_named(OPTIMIZER_NAMES, "optimizer"),
                    help="update rule, with its default settings (default: sgd)")
     t.add_argument("--schedule", default="none", choices=("none",) + SCHEDULE_NAMES,
+                   type=_named(("none",) + SCHEDULE_NAMES, "schedule"),
                    help="learning-rate schedule: step (x0.1 every 10 epochs), exponential "
                         "(x0.95 an epoch), cosine (to 0 over the epochs), plateau (x0.1 after "
                         "10 epochs without progress) (default: none)")

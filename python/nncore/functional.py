@@ -19,11 +19,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from numpy.typing import ArrayLike, NDArray
 
 from . import _kernels, _validate
-from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH, _real
-from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
+from .activations import (ELU_, GELU_ERF, GELU_TANH, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SILU,
+                          SOFTMAX, SOFTPLUS, TANH, _real)
+from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HUBER, MAE, MSE
 
-__all__ = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax",
-           "derivative", "softmax_jacobian", "mse", "cross_entropy", "binary_cross_entropy"]
+__all__ = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu", "elu",
+           "silu", "softplus", "derivative", "softmax_jacobian", "mse", "cross_entropy",
+           "binary_cross_entropy", "mae", "huber"]
 
 
 def _rows(x, name):
@@ -79,14 +81,119 @@ def softmax(a: ArrayLike) -> NDArray[np.floating[Any]]:
     return _activation(SOFTMAX, a)
 
 
+def gelu(a: ArrayLike, approximate: str = "none") -> NDArray[np.floating[Any]]:
+    """GELU: z = a * Phi(a), Phi the standard normal CDF, Phi(a) = (1 + erf(a / sqrt(2))) / 2.
+
+    Parameters
+    ----------
+    a : array_like of shape (N, n) or (n,)
+        Pre-activations, finite; float32 stays float32, anything else is float64.
+    approximate : {"none", "tanh"}, default "none"
+        ``"tanh"``: z = a / 2 * (1 + tanh(sqrt(2 / pi) * (a + 0.044715 a**3))).
+
+    Returns
+    -------
+    ndarray of the shape of ``a``
+        z = phi(a), computed by the core's forward kernel.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.gelu([-1.0, 0.0, 1.0]).round(4)
+    array([-0.1587,  0.    ,  0.8413])
+    """
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _activation(GELU_TANH if approximate == "tanh" else GELU_ERF, a)
+
+
+def elu(a: ArrayLike, alpha: float = 1.0) -> NDArray[np.floating[Any]]:
+    """ELU: z = a if a > 0 else alpha * (exp(a) - 1).
+
+    Parameters
+    ----------
+    a : array_like of shape (N, n) or (n,)
+        Pre-activations, finite; float32 stays float32, anything else is float64.
+    alpha : float, default 1.0
+        Scale of the negative part (z tends to -alpha).
+
+    Returns
+    -------
+    ndarray of the shape of ``a``
+        z = phi(a), computed by the core's forward kernel.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.elu([-1.0, 2.0]).round(4)
+    array([-0.6321,  2.    ])
+    """
+    return _activation(ELU_, a, _real(alpha, "alpha"))
+
+
+def silu(a: ArrayLike) -> NDArray[np.floating[Any]]:
+    """SiLU (swish): z = a * sigmoid(a).
+
+    Parameters
+    ----------
+    a : array_like of shape (N, n) or (n,)
+        Pre-activations, finite; float32 stays float32, anything else is float64.
+
+    Returns
+    -------
+    ndarray of the shape of ``a``
+        z = phi(a), computed by the core's forward kernel.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.silu([-1.0, 1.0]).round(4)
+    array([-0.2689,  0.7311])
+    """
+    return _activation(SILU, a)
+
+
+def softplus(a: ArrayLike, beta: float = 1.0,
+             threshold: float = 20.0) -> NDArray[np.floating[Any]]:
+    """Softplus: z = log(1 + exp(beta * a)) / beta, or a where beta * a > threshold.
+
+    Parameters
+    ----------
+    a : array_like of shape (N, n) or (n,)
+        Pre-activations, finite; float32 stays float32, anything else is float64.
+    beta : float, default 1.0
+        Sharpness, > 0.
+    threshold : float, default 20.0
+        Past beta * a > threshold, z = a.
+
+    Returns
+    -------
+    ndarray of the shape of ``a``
+        z = phi(a), computed by the core's forward kernel.
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.softplus([0.0, 30.0]).round(4)
+    array([ 0.6931, 30.    ])
+    """
+    beta = _real(beta, "beta")
+    if not beta > 0:
+        raise ValueError(f"beta must be > 0, got {beta}")
+    return _activation(SOFTPLUS, a, beta, _real(threshold, "threshold"))
+
+
 _ELEMENTWISE = {"identity": (IDENTITY, ()), "sigmoid": (SIGMOID, ("c", "beta")),
-                "tanh": (TANH, ()), "relu": (RELU, ()), "leaky_relu": (LEAKY_RELU, ("delta",))}
-_DEFAULTS = {"c": 1.0, "beta": 1.0, "delta": 0.01}
+                "tanh": (TANH, ()), "relu": (RELU, ()), "leaky_relu": (LEAKY_RELU, ("delta",)),
+                "gelu": (GELU_ERF, ()), "gelu_tanh": (GELU_TANH, ()), "elu": (ELU_, ("alpha",)),
+                "silu": (SILU, ()), "softplus": (SOFTPLUS, ("beta", "threshold"))}
+_DEFAULTS = {"c": 1.0, "beta": 1.0, "delta": 0.01, "alpha": 1.0, "threshold": 20.0}
 
 
 def derivative(name: str, a: ArrayLike, **params: float) -> NDArray[np.floating[Any]]:
     """phi'(a) elementwise for an elementwise activation, computed by the core's backward
-    kernel (g = 1). Parameters as keywords: ``derivative("sigmoid", a, c=2.0)``."""
+    kernel (g = 1). Parameters as keywords: ``derivative("sigmoid", a, c=2.0)``; the tanh
+    approximation of GELU is ``"gelu_tanh"``."""
     if name not in _ELEMENTWISE:
         raise ValueError(f"derivative() takes one of {tuple(_ELEMENTWISE)}; "
                          f"for softmax use softmax_jacobian()")
@@ -95,6 +202,8 @@ def derivative(name: str, a: ArrayLike, **params: float) -> NDArray[np.floating[
     if unknown:
         raise TypeError(f"{name} has no parameter(s) {sorted(unknown)}")
     p = [_real(params.get(k, _DEFAULTS[k]), k) for k in names] + [0.0, 0.0]
+    if code == SOFTPLUS and not p[0] > 0:
+        raise ValueError(f"beta must be > 0, got {p[0]}")
     a, was_1d = _rows(a, "a")
     z = np.empty_like(a)
     _kernels.activation_forward_into(code, p[0], p[1], a, z)
@@ -121,7 +230,7 @@ def softmax_jacobian(a: ArrayLike) -> NDArray[np.floating[Any]]:
     return jac
 
 
-def _loss(code, yhat, y, probabilities):
+def _loss(code, yhat, y, probabilities, p=0.0):
     yhat, _ = _rows(yhat, "yhat")
     y, _ = _rows(y, "y")
     if yhat.shape != y.shape:
@@ -131,7 +240,7 @@ def _loss(code, yhat, y, probabilities):
         for name, arr in (("yhat", yhat), ("y", y)):
             if arr.min() < 0 or arr.max() > 1:
                 raise ValueError(f"{name} must lie in [0, 1] for this loss")
-    return _kernels.loss_value_of(code, yhat, y)
+    return _kernels.loss_value_of(code, yhat, y, p)
 
 
 def mse(yhat: ArrayLike, y: ArrayLike) -> float:
@@ -147,3 +256,57 @@ def cross_entropy(yhat: ArrayLike, y: ArrayLike) -> float:
 def binary_cross_entropy(yhat: ArrayLike, y: ArrayLike) -> float:
     """L = -1/N * sum(y * log(yhat) + (1 - y) * log(1 - yhat)), natural log."""
     return _loss(BINARY_CROSS_ENTROPY, yhat, y, True)
+
+
+def mae(yhat: ArrayLike, y: ArrayLike) -> float:
+    """Mean absolute error: L = 1/N * sum(|yhat - y|), N rows, summed over the outputs.
+
+    Parameters
+    ----------
+    yhat : array_like of shape (N, n) or (n,)
+        Predictions, finite.
+    y : array_like of the shape of ``yhat``
+        Targets, finite.
+
+    Returns
+    -------
+    float
+        L, computed by the core (in float64).
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.mae([[1.0, 2.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 1.0]])
+    2.0
+    """
+    return _loss(MAE, yhat, y, False)
+
+
+def huber(yhat: ArrayLike, y: ArrayLike, delta: float = 1.0) -> float:
+    """Huber loss: L = 1/N * sum(h(yhat - y)), h(d) = d**2 / 2 for |d| < delta, else
+    delta * (|d| - delta / 2); N rows, summed over the outputs.
+
+    Parameters
+    ----------
+    yhat : array_like of shape (N, n) or (n,)
+        Predictions, finite.
+    y : array_like of the shape of ``yhat``
+        Targets, finite.
+    delta : float, default 1.0
+        Where the quadratic part turns linear, > 0.
+
+    Returns
+    -------
+    float
+        L, computed by the core (in float64).
+
+    Examples
+    --------
+    >>> import nncore.functional as F
+    >>> F.huber([[0.5], [3.0]], [[0.0], [0.0]])       # (0.125 + 2.5) / 2
+    1.3125
+    """
+    delta = _real(delta, "delta")
+    if not delta > 0:
+        raise ValueError(f"delta must be > 0, got {delta}")
+    return _loss(HUBER, yhat, y, False, delta)

@@ -44,7 +44,7 @@ FORMAT = "nncore.Network/1"
 
 def _config(net):
     config = {
-        "format": FORMAT, "loss": net.loss_name, "dtype": net.dtype.name,
+        "format": FORMAT, "loss": net.loss_function._config(), "dtype": net.dtype.name,
         "layers": [{"n_in": ly.n_in, "n_out": ly.n_out,
                     "activation": ly.activation._config()} for ly in net.layers],
     }
@@ -266,7 +266,9 @@ _CONFIG_KEYS = {"format", "loss", "dtype", "layers", "optimizer", "rng", "meta",
                 "dropout_seed"}
 _SQUARES = ("exp_avg_sq", "max_exp_avg_sq", "square_avg")  # state that is never negative
 _ACTIVATION_KEYS = {"identity": set(), "tanh": set(), "relu": set(), "softmax": set(),
-                    "sigmoid": {"c", "beta", "trainable"}, "leaky_relu": {"delta"}}
+                    "sigmoid": {"c", "beta", "trainable"}, "leaky_relu": {"delta"},
+                    "gelu": {"approximate"}, "elu": {"alpha"}, "silu": set(),
+                    "softplus": {"beta", "threshold"}}
 
 
 class _Bad(Exception):
@@ -435,8 +437,17 @@ def _check_config(config, max_bytes):
                    f"'meta'")
     if not isinstance(config.get("meta", {}), dict):
         raise _Bad(f"'meta' is a JSON {type(config['meta']).__name__}, not an object")
-    if config["loss"] not in LOSS_NAMES:
-        raise _Bad(f"unknown loss {config['loss']!r}; expected one of {LOSS_NAMES}")
+    # a loss is saved by its exact name, or (Huber) as {"name": "huber", "delta": ...}
+    loss = config["loss"]
+    if isinstance(loss, dict):
+        delta = loss.get("delta")
+        if (loss.get("name") != "huber" or set(loss) != {"name", "delta"}
+                or type(delta) not in (int, float) or not math.isfinite(delta)
+                or not delta > 0):
+            raise _Bad(f"loss {loss!r}; expected a name or {{'name': 'huber', 'delta': d}} "
+                       f"with d finite and > 0")
+    elif loss not in LOSS_NAMES:
+        raise _Bad(f"unknown loss {loss!r}; expected one of {LOSS_NAMES}")
     if config["dtype"] not in ("float32", "float64"):
         raise _Bad(f"dtype {config['dtype']!r}; expected 'float32' or 'float64'")
     layers = config["layers"]
@@ -466,7 +477,10 @@ def _check_config(config, max_bytes):
         for key, value in act.items():
             if key == "trainable" and type(value) is not bool:
                 raise _Bad(f"{where}'s {name} has trainable = {value!r}; expected a bool")
-            if key not in ("name", "trainable") and (
+            if key == "approximate" and value not in ("none", "tanh"):
+                raise _Bad(f"{where}'s {name} has approximate = {value!r}; expected 'none' or "
+                           f"'tanh'")
+            if key not in ("name", "trainable", "approximate") and (
                     type(value) not in (int, float) or not math.isfinite(value)):
                 raise _Bad(f"{where}'s {name} has {key} = {value!r}; expected a finite number")
         total += (n_in + 1) * n_out * itemsize

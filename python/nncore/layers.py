@@ -42,7 +42,9 @@ class Dense:
         Nodes of this layer.
     activation : str or nncore.Activation, default "identity"
         ``"identity"``, ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"``, ``"softmax"``,
-        or an object such as ``nncore.Sigmoid(c=2.0)``; the object is kept as it is.
+        ``"gelu"``, ``"elu"``, ``"silu"``, ``"softplus"`` (any case: ``"ReLU"`` too), or an
+        object such as ``nncore.Sigmoid(c=2.0)`` or ``nncore.GELU(approximate="tanh")``; the
+        object is kept as it is.
     init : str or callable, optional
         How W is drawn: ``"he_normal"``, ``"he_uniform"``, ``"glorot_normal"``,
         ``"glorot_uniform"``, ``"lecun_normal"``, ``"zeros"``, or a callable

@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from . import _validate
-from .losses import MSE, loss_code
+from .losses import FROM_LOGITS
 
 __all__ = ["METRIC_NAMES", "CHUNK_ROWS", "default_metrics", "evaluate"]
 
@@ -53,8 +53,9 @@ _TOP_K = re.compile(r"top_(\d+)_accuracy\Z")
 
 def default_metrics(net) -> tuple[str, ...]:
     """What ``evaluate`` reports without ``metrics=``: the loss and accuracy for a
-    cross-entropy network, the loss, MAE, RMSE and R^2 for an mse one."""
-    if loss_code(net.loss_name) == MSE:
+    cross-entropy network, the loss, MAE, RMSE and R^2 for a regression one (mse, mae,
+    huber)."""
+    if net.loss_function.code not in FROM_LOGITS:
         return ("loss",) + REGRESSION_METRICS
     return ("loss", "accuracy")
 
@@ -151,13 +152,16 @@ def evaluate(net, X, Y, metrics: Sequence[str] | str | None = None) -> dict[str,
             out_act.name == "sigmoid" and 0 < out_act.c <= 1)):
         raise ValueError(f"log_loss needs probabilities: a softmax output, or a sigmoid one "
                          f"with 0 < c <= 1; this network's output is {out_act!r}")
-    Xa = _validate.real_array(X, "X")
+    sparse = _validate.is_sparse(X)
+    # sparse X: CSR once (O(nnz)), its chunks predicted from their sparse rows
+    Xa = (_validate.sparse_inputs(X, n_in, net.dtype) if sparse
+          else _validate.real_array(X, "X"))
     if Xa.ndim != 2 or Xa.shape[1] != n_in or Xa.shape[0] == 0:
         raise ValueError(f"X has shape {Xa.shape}; expected (N, {n_in}) with N >= 1")
     m = Xa.shape[0]
     Ya = _check_targets(Y, m, n_out)
     labels_given = Ya.ndim == 1
-    code = loss_code(net.loss_name)
+    code = net.loss_function.code
     n_classes = max(n_out, 2)
     sums = _Sums(n_out, n_classes, {k for kind, k in parsed.values() if k})
     buf = np.empty((min(m, CHUNK_ROWS), n_out), dtype=net.dtype)
@@ -167,7 +171,8 @@ def evaluate(net, X, Y, metrics: Sequence[str] | str | None = None) -> dict[str,
         stop = min(start + CHUNK_ROWS, m)
         c = stop - start
         xc, yc = Xa[start:stop], Ya[start:stop]
-        _finite(xc, "X", start)
+        if not sparse:   # (sparse_inputs checked every stored value)
+            _finite(xc, "X", start)
         _finite(yc, "Y", start)
         pred = net.predict(xc, out=buf[:c])
         if "loss" in kinds:

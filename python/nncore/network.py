@@ -19,7 +19,7 @@ from ._engine import Engine
 from ._numpy_backend import NumpyBackend
 from .activations import get_activation
 from .layers import Dense, Dropout
-from .losses import loss_code
+from .losses import Loss, get_loss
 from . import training
 from .optimizers import Optimizer, get_optimizer
 from .schedules import get_schedule
@@ -40,7 +40,7 @@ from ._backend import BACKENDS  # noqa: E402  (re-exported: nncore.io reads it h
 # fit warns (once) when an epoch's loss is this many times the lowest before it
 GROWTH_WARNING = 1000.0
 _DEFAULT_OUTPUT = {"mse": "identity", "cross_entropy": "softmax",
-                   "binary_cross_entropy": "sigmoid"}
+                   "binary_cross_entropy": "sigmoid", "mae": "identity", "huber": "identity"}
 
 
 def _owner(obj):
@@ -84,9 +84,10 @@ class Network:
         Dense layer sets that layer's ``dropout`` (it is not a layer of its own in
         ``layers``). A list of sizes such as ``[3, 4, 2]`` is a shortcut: hidden layers get
         ``activation`` (and ``dropout``), the last ``output``.
-    loss : {"mse", "cross_entropy", "binary_cross_entropy"}
-        See nncore.losses. The cross-entropies need a softmax output or a sigmoid one whose
-        values are probabilities (0 < c <= 1, not trainable).
+    loss : {"mse", "cross_entropy", "binary_cross_entropy", "mae", "huber"} or nncore.losses.Loss
+        See nncore.losses (names in any case; ``nncore.losses.Huber(delta=2.0)`` for a Huber
+        loss of another delta). The cross-entropies need a softmax output or a sigmoid one
+        whose values are probabilities (0 < c <= 1, not trainable).
     activation : str or Activation, optional
         Hidden activation for the sizes shortcut (default "sigmoid"). An object is used as it
         is by every hidden layer, except a trainable one: the first hidden layer gets it, the
@@ -139,13 +140,14 @@ class Network:
     >>> losses = net.fit(np.eye(3), [0, 1, 1], epochs=5, lr=0.5)
     """
 
-    def __init__(self, layers: Sequence[Dense] | Sequence[int], *, loss: str,
+    def __init__(self, layers: Sequence[Dense] | Sequence[int], *, loss: str | Loss,
                  activation: str | Activation | None = None,
                  output: str | Activation | None = None,
                  seed: int | np.random.Generator | None = None, dtype: DTypeLike = "float64",
                  backend: str = "cython", optimizer: str | Optimizer = "sgd",
                  init: Any = None, dropout: float | None = None) -> None:
-        code = loss_code(loss)
+        loss_fn = get_loss(loss)
+        code = loss_fn.code
         optimizer = get_optimizer(optimizer)
         if optimizer._bound_to() is not None:
             raise ValueError(f"this {type(optimizer).__name__} already trains another Network; "
@@ -155,7 +157,8 @@ class Network:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
         folded: list[Dense] = []   # Dense layers that took a Dropout's p
         try:
-            layers = self._layers_from(layers, activation, output, loss, init, dropout, folded)
+            layers = self._layers_from(layers, activation, output, loss_fn.name, init,
+                                       dropout, folded)
             _validate.output_for_loss(layers[-1].activation, code)
             _validate.hidden_activations(layers)
             _validate.activation_params(layers, self._dtype)
@@ -167,7 +170,8 @@ class Network:
                                  "make a new one")
             self._rng = np.random.default_rng(seed)
             self._layers: tuple[Dense, ...] = tuple(layers)
-            self._loss_name: str = loss
+            self._loss_name: str = loss_fn.name
+            self._loss_function: Loss = loss_fn
             self._backend_name: str = backend
             try:
                 for layer in layers:
@@ -180,10 +184,10 @@ class Network:
                         [ly.activation.code for ly in layers],
                         [ly.activation._params for ly in layers],
                         [ly.activation.trainable for ly in layers], code, self._dtype,
-                        _validate, _state_check(self))
+                        _validate, _state_check(self), loss_fn.param)
                 else:
                     self._backend = NumpyBackend(self._layers, code, self._dtype,
-                                                 _state_check(self))
+                                                 _state_check(self), loss_fn.param)
                 for layer in layers:
                     layer._owner = weakref.ref(self._backend)
                 # the key of the dropout masks, drawn (after the weights) only for a network
@@ -219,8 +223,14 @@ class Network:
 
     @property
     def loss_name(self) -> str:
-        """The loss (fixed at construction)."""
+        """The loss's name, one of nncore.losses.LOSS_NAMES (fixed at construction)."""
         return self._loss_name
+
+    @property
+    def loss_function(self) -> Loss:
+        """The loss with its parameters, an nncore.losses.Loss such as ``Huber(delta=2.0)``
+        (fixed at construction)."""
+        return self._loss_function
 
     @property
     def backend(self) -> str:
@@ -276,7 +286,7 @@ class Network:
         """Raise if the user changed W, b or an activation parameter into something the
         network cannot compute with (called by the backends on every call)."""
         _validate.network_state(self.layers, self.dtype,
-                                loss_code(self.loss_name) if with_loss else None)
+                                self._loss_function.code if with_loss else None)
 
     @staticmethod
     def _layers_from(layers, activation, output, loss, init=None, dropout=None, folded=None):
@@ -401,6 +411,7 @@ class Network:
         computation overflowed) raises FloatingPointError naming the layer. Dropout is off:
         these are the gradients of the network that ``predict`` computes.
         """
+        X = self._one_batch(X)
         grads = self._backend.gradients(X, Y, sample_weight)
         _no_nan(self, grads, "d")
         return grads
@@ -411,6 +422,7 @@ class Network:
         """``(loss(X, Y, sample_weight), gradients(X, Y, sample_weight))`` from one forward
         and backward pass (what a full-batch optimizer such as L-BFGS needs per evaluation).
         """
+        X = self._one_batch(X)
         value, grads = self._backend.loss_and_gradients(X, Y, sample_weight)
         if math.isnan(value):
             raise FloatingPointError(self._nan_message("the loss"))
@@ -426,6 +438,7 @@ class Network:
         naming the layer and the quantity. Dropout is off (the pass that ``predict`` and
         ``loss`` compute).
         """
+        X = self._one_batch(X)
         records = self._backend.trace(X, Y)
         _no_nan(self, records, "")
         return records
@@ -576,7 +589,7 @@ class Network:
         if validation_split and validation_data is not None:
             raise ValueError("give validation_data or validation_split, not both")
         n_in = self.layers[0].n_in
-        X, single = _validate.inputs(X, n_in, self.dtype)
+        X, single = self._fit_inputs(X)
         Y = self._fit_targets(Y, X.shape[0], single)
         w = (None if sample_weight is None
              else _validate.sample_weight(sample_weight, X.shape[0]))
@@ -586,7 +599,7 @@ class Network:
                     and len(validation_data) in (2, 3)):
                 raise TypeError("validation_data must be a pair (Xv, Yv) or a triple "
                                 "(Xv, Yv, sample_weight_v)")
-            Xv, single_v = _validate.inputs(validation_data[0], n_in, self.dtype)
+            Xv, single_v = self._fit_inputs(validation_data[0])
             Yv = self._fit_targets(validation_data[1], Xv.shape[0], single_v)
             if len(validation_data) == 3 and validation_data[2] is not None:
                 wv = _validate.sample_weight(validation_data[2], Xv.shape[0])
@@ -645,6 +658,21 @@ class Network:
             raise FloatingPointError(f"training diverged: the loss is {value} (try a smaller lr)")
         return value, float(norms[0])
 
+    def _one_batch(self, X):
+        """X as it is, or sparse X densified: gradients and trace work on one batch, whose
+        every quantity they return is dense anyway."""
+        if _validate.is_sparse(X):
+            return _validate.sparse_inputs(X, self.layers[0].n_in, self.dtype).toarray()
+        return X
+
+    def _fit_inputs(self, X):
+        """(X, single) validated for fit: a C-contiguous array of the network's dtype, or
+        sparse X (scipy.sparse) as CSR of that dtype, whose batches the core reads row by row
+        (never densified)."""
+        if _validate.is_sparse(X):
+            return _validate.sparse_inputs(X, self.layers[0].n_in, self.dtype), False
+        return _validate.inputs(X, self.layers[0].n_in, self.dtype)
+
     def _fit_targets(self, Y, m, single):
         """Validated targets for fit: int64 class labels (m,) as they are when Y holds them
         and the network has several outputs (the core takes them without one-hot rows), else
@@ -653,7 +681,7 @@ class Network:
         if labels is not None:
             return labels
         return _validate.targets(Y, m, self.layers[-1].n_out, self.dtype,
-                                 loss_code(self.loss_name), single)
+                                 self._loss_function.code, single)
 
     def _train(self, X, Y, w, Xv, Yv, wv, epochs, lr, batch_size, shuffle, callback,
                schedule, early_stopping, metrics, verbose, callbacks=()):
@@ -843,5 +871,7 @@ class Network:
 
     def __repr__(self) -> str:
         layers = ", ".join(repr(ly) for ly in self.layers)
-        return (f"Network([{layers}], loss={self.loss_name!r}, dtype={self.dtype.name!r}, "
+        loss = (repr(self.loss_function) if self.loss_function._config() != self.loss_name
+                else repr(self.loss_name))
+        return (f"Network([{layers}], loss={loss}, dtype={self.dtype.name!r}, "
                 f"backend={self.backend!r})")

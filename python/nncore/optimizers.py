@@ -403,15 +403,13 @@ OPTIMIZER_NAMES = tuple(_BY_NAME)
 
 
 def get_optimizer(spec):
-    """An Optimizer from a name ("sgd", "adam", "adamw", "rmsprop"; default settings) or an
+    """An Optimizer from a name ("sgd", "adam", "adamw", "rmsprop" in any case, so the class's
+    own name "Adam" too; default settings; an unknown one gets a "did you mean") or an
     Optimizer (returned as it is)."""
     if isinstance(spec, Optimizer):
         return spec
     if isinstance(spec, str):
-        try:
-            return _BY_NAME[spec.lower()]()
-        except KeyError:
-            raise ValueError(f"unknown optimizer {spec!r}; expected one of {OPTIMIZER_NAMES} "
-                             f"or an nncore.Optimizer") from None
+        from ._validate import lookup
+        return _BY_NAME[lookup(spec, OPTIMIZER_NAMES, "optimizer")]()
     raise TypeError(f"optimizer must be a name {OPTIMIZER_NAMES} or an nncore.Optimizer, got "
                     f"{type(spec).__name__}")

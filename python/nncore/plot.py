@@ -302,14 +302,20 @@ def plot_activations(activations: Sequence[Any] = ("sigmoid", "tanh", "relu", "l
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.6 * nrows), squeeze=False,
                              layout="constrained")
     for ax, (act, params) in zip(axes.ravel(), specs):
-        z = getattr(F, act.name)(a, **params)
-        d = F.derivative(act.name, a, **params)
+        if act.name == "gelu":   # its form, not a parameter of the kernel
+            params = {"approximate": act.approximate} if act.approximate != "none" else {}
+            z = F.gelu(a, act.approximate)
+            d = F.derivative("gelu_tanh" if act.approximate == "tanh" else "gelu", a)
+        else:
+            z = getattr(F, act.name)(a, **params)
+            d = F.derivative(act.name, a, **params)
         ax.plot(a, z, label=act.name)
         ax.plot(a, d, linestyle="--", label=f"{act.name}'")
         ax.axhline(0.0, color="grey", linewidth=0.5)
         ax.axvline(0.0, color="grey", linewidth=0.5)
         title = act.name + ("" if not params else
-                            " (" + ", ".join(f"{k}={v:g}" for k, v in params.items()) + ")")
+                            " (" + ", ".join(f"{k}={v:g}" if not isinstance(v, str)
+                                             else f"{k}={v}" for k, v in params.items()) + ")")
         ax.set_title(title)
         ax.set_xlabel("a")
         ax.legend(loc="upper left", fontsize=8)

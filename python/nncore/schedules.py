@@ -189,6 +189,9 @@ class _Callable(Schedule):
 _BY_NAME = {"step": lambda: StepLR(10), "exponential": lambda: ExponentialLR(0.95),
             "cosine": CosineLR, "plateau": ReduceLROnPlateau}
 SCHEDULE_NAMES = tuple(_BY_NAME)
+# the classes' own names, matched as lookup matches (lower case, no "_")
+_ALIASES = {"steplr": "step", "exponentiallr": "exponential", "cosinelr": "cosine",
+            "reducelronplateau": "plateau"}
 
 
 def get_schedule(spec):
@@ -197,12 +200,9 @@ def get_schedule(spec):
     (ReduceLROnPlateau())."""
     if spec is None or isinstance(spec, Schedule):
         return spec
-    if isinstance(spec, str):
-        try:
-            return _BY_NAME[spec.lower()]()
-        except KeyError:
-            raise ValueError(f"unknown schedule {spec!r}; expected one of {SCHEDULE_NAMES}, "
-                             f"an nncore.Schedule or a callable") from None
+    if isinstance(spec, str):   # any case; an unknown name gets a "did you mean"
+        from ._validate import lookup
+        return _BY_NAME[lookup(spec, SCHEDULE_NAMES, "schedule", _ALIASES)]()
     if callable(spec):
         return _Callable(spec)
     raise TypeError(f"schedule must be a name, an nncore.Schedule or a callable "

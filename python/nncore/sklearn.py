@@ -51,12 +51,12 @@ Differences
   squared error of targets ``a - (exp(a) - y)``, whose gradient is the deviance's), so sgd
   and adam run one step per batch from Python instead of the core's epoch loop.
 - Sparse X (scipy.sparse CSR/CSC matrices and arrays; other formats are converted to CSR, as
-  scikit-learn does) is accepted by ``fit``, ``partial_fit`` and the ``predict`` methods. Its
-  rows are densified one batch at a time (``predict`` and ``lbfgs``: 1,024 rows at a time),
-  never the whole matrix; the steps are then the dense steps (sgd/adam: the same weights, bit
-  for bit, as on the dense X; lbfgs sums its loss and gradients over the chunks: equal up to
-  summation order). The first layer's product is a dense one: sparse X saves memory, not
-  time.
+  scikit-learn does) is accepted by ``fit``, ``partial_fit`` and the ``predict`` methods.
+  With sgd and adam, and in ``predict``, the core computes the first layer's product and
+  its weight gradient from the CSR rows of each batch (never densified; plain SGD changes
+  only the rows of W whose features occur in the batch): the same weights as on the dense
+  X up to the order of the sums. ``lbfgs`` densifies 1,024 rows at a time for its
+  gradients (equal up to summation order).
 - Extra parameters: ``dtype`` (None: X's, as scikit-learn, which computes in float32 for
   float32 X; or ``"float64"``, ``"float32"``: faster, less precise, whatever X is);
   ``activation`` also accepts ``"leaky_relu"``. ``momentum=1`` (accepted by scikit-learn)
@@ -507,13 +507,10 @@ class _BaseMLP(BaseEstimator):
         idx = np.arange(n)
         sparse = scipy.sparse.issparse(X)
         poisson = self._poisson
-        if w is not None or sparse or poisson:
-            # the batch by batch steps (sample weights, or sparse X whose rows are densified a
-            # batch at a time): their gather buffers, batches, ||W||^2
-            if sparse:
-                Xs = np.empty((bs, X.shape[1]), dtype=net.dtype)
-            else:
-                Xs = np.empty_like(X)
+        if w is not None or poisson:
+            # the batch by batch steps (sample weights, the Poisson loss): their gather
+            # buffers, batches, ||W||^2 (sparse X: each batch's rows taken as a CSR matrix)
+            Xs = None if sparse else np.empty_like(X)
             Ts = np.empty_like(T)
             ws = None if w is None else np.empty_like(w)
             batches = [(sl, sl.stop - sl.start) for sl in gen_batches(n, bs)]
@@ -530,7 +527,7 @@ class _BaseMLP(BaseEstimator):
                 rs.shuffle(perm)
                 idx = idx[perm]
             try:
-                if w is None and not sparse and not poisson:
+                if w is None and not poisson:
                     # the epoch's full batches in one pass of the core's epoch loop, which gathers
                     # the rows in scikit-learn's order, then the last, smaller batch (its decay is
                     # alpha / its size) in a second; the reported loss holds 0.5 alpha ||W||^2 /
@@ -553,8 +550,9 @@ class _BaseMLP(BaseEstimator):
                     # is the penalty in the reported loss, as scikit-learn's: one core step per
                     # batch. mode="clip": idx is a permutation, always in range; the default
                     # "raise" with out= gathers into a temporary and copies it (3x the time)
-                    # Sparse X: each batch's rows gathered from the CSR matrix and densified
-                    # into one buffer, in scikit-learn's order (the decay alpha / n_batch)
+                    # Sparse X: each batch's rows taken from the CSR matrix (scipy's row
+                    # indexing, O(nnz) of the batch) in scikit-learn's order; the core reads
+                    # them as they are
                     if self.shuffle:
                         np.take(T, idx, axis=0, out=Ts, mode="clip")
                         Te = Ts
@@ -575,7 +573,7 @@ class _BaseMLP(BaseEstimator):
                         self._set_decay(norm)
                         pen = half_alpha * weight_norms() / norm
                         if sparse:
-                            Xb = _dense(X, idx[sl] if self.shuffle else sl, Xs)
+                            Xb = X[idx[sl] if self.shuffle else sl]
                         else:
                             Xb = Xe[sl]
                         if poisson:
@@ -739,15 +737,8 @@ class _BaseMLP(BaseEstimator):
         return self._predict_rows(_as_dtype(X, self.network_.dtype))
 
     def _raw_rows(self, X):
-        """The network's output on X (dense, or CSR densified a chunk of rows at a time)."""
-        if not scipy.sparse.issparse(X):
-            return self.network_.predict(X)
-        net = self.network_
-        out = np.empty((X.shape[0], net.sizes[-1]), dtype=net.dtype)
-        buf = np.empty((min(X.shape[0], _SPARSE_CHUNK), X.shape[1]), dtype=net.dtype)
-        for sl in _chunks(X.shape[0]):
-            out[sl] = net.predict(_dense(X, sl, buf))
-        return out
+        """The network's output on X (dense, or CSR whose rows the core reads as they are)."""
+        return self.network_.predict(X)
 
     def _predict_rows(self, X):
         """The estimator's output on X: the network's, through exp for the Poisson loss."""

@@ -25,7 +25,8 @@ from .networks import DTYPES
 
 __all__ = ["ESTIMATOR_TARGET", "ESTIMATOR_SOLVERS", "ESTIMATOR_BATCH_SIZES", "ESTIMATOR_LR",
            "HIDDEN", "ESTIMATORS", "EstimatorResult", "digits", "estimator_params",
-           "build_estimator", "measure_estimator", "run_estimators"]
+           "build_estimator", "measure_estimator", "run_estimators", "tfidf_like",
+           "SPARSE_EPOCHS", "SPARSE_HIDDEN", "measure_sparse_estimator"]
 
 # nncore's fit at least this many times faster than scikit-learn's (the estimators' target)
 ESTIMATOR_TARGET = 5.0
@@ -34,6 +35,9 @@ ESTIMATOR_BATCH_SIZES = ("auto", 32)
 ESTIMATOR_LR = {"sgd": 0.05, "adam": 0.001}
 HIDDEN = (64,)
 ESTIMATORS = ("nncore", "sklearn")
+# the sparse row: a TF-IDF-like problem (see tfidf_like), adam, 100 hidden units, 2 epochs
+SPARSE_EPOCHS = 2
+SPARSE_HIDDEN = (100,)
 
 
 @dataclasses.dataclass
@@ -47,6 +51,7 @@ class EstimatorResult:
     seconds: dict
     n_iter: dict
     accuracy: dict
+    data: str = "digits"
 
     @property
     def same_epochs(self):
@@ -83,19 +88,51 @@ def digits(dtype="float64", seed=0):
             y_train, y_test)
 
 
-def estimator_params(solver, batch_size, epochs, seed=0):
+def tfidf_like(n_rows=20_000, n_features=50_000, density=0.002, n_classes=20, seed=0,
+               dtype="float64"):
+    """(X_train, X_test, y_train, y_test): a TF-IDF-like problem drawn from `seed`: CSR X
+    (n_rows, n_features) with about ``density * n_features`` distinct words a row, l2-normalised
+    rows of term counts times idf. Each class has its own 250 topic words, from which 3% of
+    its documents' words are drawn, the rest from a Zipf-like background over every word;
+    25% held out, stratified. Needs scipy."""
+    import scipy.sparse
+    from sklearn.model_selection import train_test_split
+    rng = np.random.default_rng(seed)
+    # word draws a row: a Zipf-like background repeats its frequent words (the term counts),
+    # so about 1.45 draws give one distinct word, a stored entry
+    per_row = max(1, int(round(1.45 * density * n_features)))
+    y = rng.integers(0, n_classes, n_rows)
+    topics = rng.choice(n_features, size=(n_classes, 250), replace=True)
+    background = 1.0 / np.arange(1, n_features + 1) ** 1.1
+    background = rng.permutation(background / background.sum())
+    rows = np.repeat(np.arange(n_rows), per_row)
+    words = rng.choice(n_features, size=rows.shape[0], p=background)
+    topical = rng.random(rows.shape[0]) < 0.03
+    words[topical] = topics[y[rows[topical]], rng.integers(0, 250, int(topical.sum()))]
+    counts = scipy.sparse.coo_matrix((np.ones(rows.shape[0]), (rows, words)),
+                                     shape=(n_rows, n_features)).tocsr()   # sums repeats
+    df = np.bincount(counts.indices, minlength=n_features)
+    idf = np.log((1 + n_rows) / (1 + df)) + 1
+    X = counts.multiply(idf.reshape(1, -1)).tocsr()
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    X = scipy.sparse.diags(1 / np.maximum(norms, 1e-12)) @ X
+    X = scipy.sparse.csr_matrix(X, dtype=np.dtype(dtype))
+    return train_test_split(X, y, test_size=0.25, random_state=seed, stratify=y)
+
+
+def estimator_params(solver, batch_size, epochs, seed=0, hidden=HIDDEN):
     """The constructor parameters both estimators get (see the module's docstring)."""
     if solver not in ESTIMATOR_SOLVERS:
         raise ValueError(f"solver must be one of {ESTIMATOR_SOLVERS}, got {solver!r}")
-    return dict(hidden_layer_sizes=HIDDEN, activation="relu", solver=solver,
+    return dict(hidden_layer_sizes=hidden, activation="relu", solver=solver,
                 learning_rate_init=ESTIMATOR_LR[solver], batch_size=batch_size,
                 max_iter=epochs, tol=0.0, n_iter_no_change=epochs, random_state=seed)
 
 
-def build_estimator(which, solver, batch_size, dtype, epochs, seed=0):
+def build_estimator(which, solver, batch_size, dtype, epochs, seed=0, hidden=HIDDEN):
     """An unfitted MLPClassifier: ``which`` "nncore" (``nncore.sklearn``, with `dtype`) or
     "sklearn" (``sklearn.neural_network``; it computes in the dtype of the data)."""
-    params = estimator_params(solver, batch_size, epochs, seed)
+    params = estimator_params(solver, batch_size, epochs, seed, hidden)
     if which == "nncore":
         from ..sklearn import MLPClassifier
         return MLPClassifier(**params, dtype=str(np.dtype(dtype)))
@@ -134,10 +171,30 @@ def measure_estimator(solver, batch_size, dtype, epochs, target=0.02, repeats=3,
                            accuracy)
 
 
+def measure_sparse_estimator(dtype, epochs=SPARSE_EPOCHS, solver="adam", seed=0, data=None):
+    """The EstimatorResult of both estimators on sparse X: ``tfidf_like(dtype=dtype)`` (or
+    `data`), batch "auto", SPARSE_HIDDEN units, `epochs` epochs; one timed ``fit`` each (a fit
+    of scikit-learn's takes tens of seconds: no warm-up, no repeats)."""
+    import time
+    X_train, X_test, y_train, y_test = (tfidf_like(dtype=dtype, seed=seed) if data is None
+                                        else data)
+    seconds, n_iter, accuracy = {}, {}, {}
+    for which in ESTIMATORS:
+        est = build_estimator(which, solver, "auto", dtype, epochs, seed, SPARSE_HIDDEN)
+        start = time.perf_counter()
+        _fit(est, X_train, y_train)
+        seconds[which] = time.perf_counter() - start
+        n_iter[which] = int(est.n_iter_)
+        accuracy[which] = float(est.score(X_test, y_test))
+    return EstimatorResult(solver, "auto", str(np.dtype(dtype)), epochs, seconds, n_iter,
+                           accuracy, data="tfidf-like sparse")
+
+
 def run_estimators(epochs, target=0.02, repeats=3, dtypes=DTYPES,
-                   solvers=ESTIMATOR_SOLVERS, batch_sizes=ESTIMATOR_BATCH_SIZES, progress=None):
-    """EstimatorResults of every (dtype, solver, batch_size). ImportError without
-    scikit-learn."""
+                   solvers=ESTIMATOR_SOLVERS, batch_sizes=ESTIMATOR_BATCH_SIZES, progress=None,
+                   sparse=False):
+    """EstimatorResults of every (dtype, solver, batch_size), then with `sparse` the sparse
+    row of each dtype (measure_sparse_estimator). ImportError without scikit-learn."""
     import sklearn  # noqa: F401  (the ImportError, before any work)
     results = []
     for dtype in dtypes:
@@ -148,4 +205,8 @@ def run_estimators(epochs, target=0.02, repeats=3, dtypes=DTYPES,
                     progress(f"MLPClassifier {solver} batch {batch_size} {dtype}")
                 results.append(measure_estimator(solver, batch_size, dtype, epochs, target,
                                                  repeats, data=data))
+    for dtype in dtypes if sparse else ():
+        if progress:
+            progress(f"MLPClassifier on sparse X {dtype}")
+        results.append(measure_sparse_estimator(dtype))
     return results

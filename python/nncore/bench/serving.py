@@ -7,8 +7,10 @@ the BLAS threads (``machine.blas_threads``), one inter-op thread, spinning off (
 sleep instead of burning the cores that other requests need). It runs float32 only (nncore's
 float64 export runs too, but ONNX Runtime's float64 kernels are not what a user serves with).
 
-Each row's contestants take turns, call by call in rounds, the best round of each counting, so
-that on a shared or throttled machine they see the same conditions.
+Each row's contestants take turns in rounds (a batch of calls each, the order rotating from
+round to round, a short rest before each turn so that the threads another library left spinning
+are idle), the best round of each counting, so that on a shared or throttled machine they see
+the same conditions.
 """
 import dataclasses
 import time
@@ -140,16 +142,29 @@ def _calibrate(fn, target):
     return max(1, min(100000, int(target / max(once, 1e-7))))
 
 
-def measure_row(fns, target=0.02, repeats=7):
+# Seconds of rest before each contestant's turn. Worker threads that spin after a call (PyTorch's
+# OpenMP threads, an OpenBLAS pool) hold a core for a few milliseconds; on a 2-core machine the
+# contestant that followed PyTorch ran 5-7x slower for that (784-256-10 float64 predict at
+# batch 64: 3.9 ms instead of 0.57 ms right after a PyTorch call, 0.64-0.80 ms after 5-20 ms of
+# rest, whichever code ran next), so each turn starts on idle cores.
+SETTLE = 0.02
+
+
+def measure_row(fns, target=0.02, repeats=7, settle=SETTLE):
     """{contestant: best seconds per call}: each fn warmed up, its calls per round calibrated
-    to about `target` seconds, then `repeats` rounds in which the contestants take turns."""
+    to about `target` seconds, then `repeats` rounds in which the contestants take turns, each
+    round in another order (so that no contestant always follows the same one), each turn
+    after `settle` seconds of rest."""
     for fn in fns.values():
         fn()
     calls = {c: _calibrate(fn, target) for c, fn in fns.items()}
     best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeats):
-        for c, fn in fns.items():
-            n = calls[c]
+    order = list(fns)
+    for r in range(repeats):
+        shift = r % len(order)
+        for c in order[shift:] + order[:shift]:
+            fn, n = fns[c], calls[c]
+            time.sleep(settle)
             start = time.perf_counter()
             for _ in range(n):
                 fn()

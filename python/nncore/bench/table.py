@@ -200,7 +200,8 @@ def estimator_table(results):
         epochs = (str(r.epochs) if r.same_epochs
                   else f"{r.n_iter.get('nncore')}/{r.n_iter.get('sklearn')}")
         met = r.met()
-        table.append([f"solver={r.solver} batch={r.batch_size}", r.dtype, epochs,
+        name = f"solver={r.solver} batch={r.batch_size}"
+        table.append([name if r.data == "digits" else f"{r.data} {name}", r.dtype, epochs,
                       *(f"{r.seconds[k]:.3f}" if k in r.seconds else "-"
                         for k in ("nncore", "sklearn")),
                       _fmt_ratio(r.ratio),
