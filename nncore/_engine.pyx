@@ -290,6 +290,29 @@ cdef class Engine:
                 "eps": self.opt.eps, "weight_decay": self.opt.weight_decay,
                 "amsgrad": bool(self.opt.amsgrad)}
 
+    # -- dropout ---------------------------------------------------------------------------------
+
+    def set_dropout(self, ps, uint64_t seed):
+        """Drop each layer's outputs with probability ps[l] (0 <= p < 1; 0: no dropout) in
+        training calls (train_step, run_epoch), the masks keyed by ``seed`` and the optimizer's
+        step count. The output layer takes no dropout. Refused while the network trains."""
+        cdef int l
+        ps = [float(p) for p in ps]
+        if (len(ps) != self.n_layers or not all(0 <= p < 1 for p in ps)
+                or ps[self.n_layers - 1] != 0):
+            raise ValueError(f"Engine: dropout needs one p in [0, 1) per layer, 0 for the "
+                             f"output layer, got {ps}")
+        if self.depth:
+            raise RuntimeError("this network is being trained; dropout is set between calls")
+        self.write_lock()
+        for l in range(self.n_layers):
+            self.layers[l].drop_p = ps[l]
+            self.layers[l].drop_keep = _keep_threshold(ps[l])
+            self.layers[l].drop_scale = 1.0 / (1.0 - ps[l])
+        self.net.drop_seed = seed
+        self._pool = []     # workspaces without the masks of the layers that now drop
+        self.write_unlock()
+
     # The Engine's checks at the boundary (included in the body of the Engine class): its own
     # state, and the arrays a call passes, before anything reaches nogil code.
 
@@ -529,3 +552,34 @@ def shuffled_index(Py_ssize_t n, uint64_t seed):
         with nogil:
             _shuffled_index(&idx[0], n, seed)
     return out
+
+
+cdef uint64_t _keep_threshold(double p):
+    # p * 2**64, exact (p < 1): a unit is kept when its 64-bit hash is >= this
+    return <uint64_t>(p * 18446744073709551616.0)
+
+
+def dropout_mask(uint64_t seed, uint64_t step, int layer, int m, int n, double p, dtype):
+    """The dropout mask (m, n) of layer ``layer`` at step count ``step`` for a network whose
+    dropout seed is ``seed``: 0 for a dropped unit, 1 / (1 - p) for a kept one, in ``dtype``,
+    as the core draws it in training. Exposed for the tests (the NumPy backend draws its own)."""
+    cdef LayerC ly
+    if not 0 <= p < 1 or m < 1 or n < 1 or layer < 0:
+        raise ValueError("dropout_mask: needs 0 <= p < 1, m, n >= 1, layer >= 0")
+    dt = np.dtype(dtype)
+    if dt != np.float32 and dt != np.float64:
+        raise TypeError(f"dropout_mask: dtype must be float32 or float64, got {dt}")
+    cdef cnp.ndarray mask = np.empty((m, n), dtype=dt)
+    cdef cnp.ndarray zd = np.empty((m, n), dtype=dt)
+    cdef cnp.ndarray z = np.ones((m, n), dtype=dt)
+    memset(&ly, 0, sizeof(LayerC))
+    ly.n_out, ly.drop_p = n, p
+    ly.drop_keep, ly.drop_scale = _keep_threshold(p), 1.0 / (1.0 - p)
+    cdef uint64_t key = _dropout_key(seed, step, layer)
+    if dt == np.float32:
+        _dropout(&ly, <float*>cnp.PyArray_DATA(z), <float*>cnp.PyArray_DATA(mask),
+                 <float*>cnp.PyArray_DATA(zd), key, m)
+    else:
+        _dropout(&ly, <double*>cnp.PyArray_DATA(z), <double*>cnp.PyArray_DATA(mask),
+                 <double*>cnp.PyArray_DATA(zd), key, m)
+    return mask

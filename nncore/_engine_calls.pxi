@@ -53,9 +53,9 @@ cdef object _predict(Engine self, object X, object out):
                     4 if self.is_float32 else 8)
             with nogil:
                 if self.is_float32:
-                    _forward(&self.net, &ws.w, <float*>x, m)
+                    _forward(&self.net, &ws.w, <float*>x, m, False, 0)
                 else:
-                    _forward(&self.net, &ws.w, <double*>x, m)
+                    _forward(&self.net, &ws.w, <double*>x, m, False, 0)
                 memcpy(<char*>o + start * row_bytes, zl, <Py_ssize_t>m * row_bytes)
             start += m
     finally:

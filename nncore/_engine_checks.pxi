@@ -47,15 +47,18 @@ cdef double _sum(object sw, Py_ssize_t start, Py_ssize_t stop):
 
 cdef class Workspace:
     """The buffers of one call (nncore internal): a, z, delta (and dW, db when ``grads``) per
-    layer for ``capacity`` rows, and the epoch's gather buffers. A call takes one from its
-    engine's pool and gives it back; no two calls share one."""
+    layer for ``capacity`` rows, the dropout mask and dropped z of the layers in ``drops``, and
+    the epoch's gather buffers. A call takes one from its engine's pool and gives it back; no
+    two calls share one."""
     cdef WorkC w
     cdef bint grads
     cdef bint has_x      # x_batch holds capacity rows of n_in (n_in = 0: sparse calls only)
     cdef list _arrays
+    cdef list _drop_arrays
 
-    def __cinit__(self, list sizes, int capacity, int n_in, dtype, bint grads):
-        # sizes: (n_in, n_out) per layer
+    def __cinit__(self, list sizes, int capacity, int n_in, dtype, bint grads,
+                  drops=()):
+        # sizes: (n_in, n_out) per layer; drops: the indices of the layers with dropout
         cdef int l, n = len(sizes)
         arrays = []
         for n_i, n_o in sizes:
@@ -82,6 +85,12 @@ cdef class Workspace:
         self.w.y_batch = cnp.PyArray_DATA(<cnp.ndarray>tail[2])
         self.w.l_batch = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>tail[3])
         self.w.w_batch = <double*>cnp.PyArray_DATA(<cnp.ndarray>tail[4])
+        self._drop_arrays = []
+        for l in drops:
+            pair = [np.empty((capacity, sizes[l][1]), dtype=dtype) for _ in range(2)]
+            self.w.lw[l].mask = cnp.PyArray_DATA(<cnp.ndarray>pair[0])
+            self.w.lw[l].zd = cnp.PyArray_DATA(<cnp.ndarray>pair[1])
+            self._drop_arrays += pair
         self.w.capacity = capacity
         self.grads = grads
         self.has_x = n_in > 0

@@ -9,8 +9,49 @@ cdef enum:
     MODE_OPTIM = 3       # dW, db into the workspace, then the optimizer's update from them
 
 
-cdef void _forward(const NetC* net, WorkC* w, const floating* X, int m) noexcept nogil:
-    # a_l = z_{l-1} @ W_l + b_l;  z_l = phi_l(a_l)   (z_0 = X), into the workspace
+cdef inline uint64_t _mix64(uint64_t z) noexcept nogil:
+    # splitmix64's output function: a bijection of 64-bit words that scatters every input bit
+    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9
+    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EB
+    return z ^ (z >> 31)
+
+
+cdef inline uint64_t _dropout_key(uint64_t seed, uint64_t step, int l) noexcept nogil:
+    # the key of layer l's mask at a step: mix64(mix64(seed + G (step + 1)) + G (l + 1))
+    cdef uint64_t g = <uint64_t>0x9E3779B97F4A7C15
+    return _mix64(_mix64(seed + g * (step + 1)) + g * <uint64_t>(l + 1))
+
+
+cdef void _dropout(const LayerC* ly, const floating* z, floating* mask, floating* zd,
+                   uint64_t key, int m) noexcept nogil:
+    # Inverted dropout of the layer's output, counter-based: unit j of row r is kept when
+    # h = mix64(key + G (r n_out + j + 1)) >= drop_p 2**64, so any row of any step can be
+    # drawn alone (NumPy computes the same masks in uint64, vectorised).
+    # mask = where(kept, 1 / (1 - p), 0);  zd = z * mask   (z itself stays for phi')
+    cdef Py_ssize_t i, size = <Py_ssize_t>m * ly.n_out
+    cdef uint64_t g = <uint64_t>0x9E3779B97F4A7C15
+    cdef uint64_t keep = ly.drop_keep
+    cdef floating s = <floating>ly.drop_scale
+    cdef uint64_t x = key
+    for i in range(size):
+        x += g                  # key + G (i + 1), a running sum instead of a multiply
+        # s * (kept): no branch, which p = 0.5 would mispredict half the time
+        mask[i] = s * <floating>(_mix64(x) >= keep)
+        zd[i] = z[i] * mask[i]
+
+
+cdef inline void _times_mask(floating* g, const floating* mask, Py_ssize_t size) noexcept nogil:
+    # g *= mask
+    cdef Py_ssize_t i
+    for i in range(size):
+        g[i] = g[i] * mask[i]
+
+
+cdef void _forward(const NetC* net, WorkC* w, const floating* X, int m, bint train,
+                   uint64_t step) noexcept nogil:
+    # a_l = z_{l-1} @ W_l + b_l;  z_l = phi_l(a_l)   (z_0 = X), into the workspace; in
+    # training (train), a layer with dropout passes zd_l = z_l * mask_l on instead of z_l,
+    # its mask drawn for this step count
     cdef int l
     cdef LayerC* ly
     cdef LayerWork* lw
@@ -28,6 +69,10 @@ cdef void _forward(const NetC* net, WorkC* w, const floating* X, int m) noexcept
                            <floating*>lw.z, <floating*>w.lse if ly.act == ACT_SOFTMAX else NULL,
                            m, ly.n_out)
         z_prev = <floating*>lw.z
+        if train and ly.drop_p > 0:
+            _dropout(ly, <floating*>lw.z, <floating*>lw.mask, <floating*>lw.zd,
+                     _dropout_key(net.drop_seed, step, l), m)
+            z_prev = <floating*>lw.zd
 
 
 cdef void _local_gradient(const LayerC* ly, LayerWork* lw, floating* delta,
@@ -140,8 +185,10 @@ cdef double _pass(const NetC* net, WorkC* w, const RowsC* rows, floating lr) noe
     cdef const int64_t* labels = rows.labels
     cdef const double* sw = rows.sw
     cdef int m = rows.m, mode = rows.mode
+    cdef bint train = mode >= MODE_SGD
 
-    _forward(net, w, X, m)
+    # dropout (in training only) is keyed by the steps taken before this one
+    _forward(net, w, X, m, train, <uint64_t>opt.step[0] if train and opt.step != NULL else 0)
     if sw == NULL:
         value = _head(net, w, Y, labels, 0, m, mode != MODE_LOSS)
     else:
@@ -162,12 +209,17 @@ cdef double _pass(const NetC* net, WorkC* w, const RowsC* rows, floating lr) noe
     for l in range(net.n_layers - 1, -1, -1):
         ly, lw = &net.layers[l], &w.lw[l]
         z_prev = X if l == 0 else <floating*>w.lw[l - 1].z
+        if l > 0 and train and net.layers[l - 1].drop_p > 0:
+            z_prev = <floating*>w.lw[l - 1].zd     # what this layer took: the dropped z
         if l > 0:
             # delta_prev = delta @ W.T  (then times phi'_prev, below); uses W before its update
             pw = &w.lw[l - 1]
             gemm(False, True, m, ly.n_in, ly.n_out, <floating>1, <floating*>lw.delta,
                  ly.n_out, <floating*>ly.W, ly.n_out, <floating>0, <floating*>pw.delta,
                  ly.n_in)
+            if train and net.layers[l - 1].drop_p > 0:
+                # dL/dz_prev = dL/dzd_prev * mask_prev
+                _times_mask(<floating*>pw.delta, <floating*>pw.mask, <Py_ssize_t>m * ly.n_in)
         if mode == MODE_SGD:
             # W -= lr * z_prev.T @ delta;  b -= lr * delta.sum(0)
             if l == 0 and w.sx != NULL:

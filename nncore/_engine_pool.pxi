@@ -14,7 +14,8 @@ cdef Workspace _take(Engine self, int m, bint grads, bint dense_x=True):
             return ws
     return Workspace([(self.layers[i].n_in, self.layers[i].n_out)
                       for i in range(self.n_layers)],
-                     max(m, 1), self.n_in if dense_x else 0, self.dtype, grads)
+                     max(m, 1), self.n_in if dense_x else 0, self.dtype, grads,
+                     [i for i in range(self.n_layers) if self.layers[i].drop_p > 0])
 
 
 cdef void _give(Engine self, Workspace ws):

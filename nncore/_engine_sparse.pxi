@@ -112,12 +112,12 @@ cdef object _predict_sparse(Engine self, object X, object out):
                     ok = _csr_gather(&src, NULL, start, m, self.n_in, &buf.c,
                                      <float*>buf.c.data)
                     if ok:
-                        _forward(&self.net, &ws.w, <const float*>NULL, m)
+                        _forward(&self.net, &ws.w, <const float*>NULL, m, False, 0)
                 else:
                     ok = _csr_gather(&src, NULL, start, m, self.n_in, &buf.c,
                                      <double*>buf.c.data)
                     if ok:
-                        _forward(&self.net, &ws.w, <const double*>NULL, m)
+                        _forward(&self.net, &ws.w, <const double*>NULL, m, False, 0)
                 if not ok:
                     break
                 memcpy(<char*>o + start * row_bytes, zl, <Py_ssize_t>m * row_bytes)

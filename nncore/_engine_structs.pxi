@@ -34,6 +34,9 @@ cdef struct LayerC:
     void* sW[3]          # optimizer state beside W (as many as the rule uses, else NULL)
     void* sb[3]          # ... beside b
     double* sp[3]        # ... beside a trainable sigmoid's (c, beta): 2 float64 each
+    double drop_p        # dropout on the layer's output in training (0: none)
+    uint64_t drop_keep   # a unit is kept when its hash is >= this (drop_p * 2**64)
+    double drop_scale    # 1 / (1 - drop_p): what a kept unit is multiplied by
 
 
 cdef struct LayerWork:
@@ -44,6 +47,8 @@ cdef struct LayerWork:
     void* dW             # (n_in, n_out) gradient store (MODE_GRADIENTS, MODE_OPTIM), or NULL
     void* db             # (n_out,)
     double dparams[2]    # dL/dc, dL/dbeta of a trainable sigmoid, from the last pass
+    void* mask           # (capacity, n_out) dropout mask (0 or drop_scale), or NULL
+    void* zd             # (capacity, n_out) z * mask: what the next layer takes, or NULL
 
 
 cdef struct CsrSrc:
@@ -86,6 +91,7 @@ cdef struct NetC:
     double loss_param    # its parameter (Huber's delta), else 0
     bint labels_direct   # softmax output with the cross-entropy: labels go in as they are
     OptC* opt
+    uint64_t drop_seed   # keys the dropout masks, with the step count, layer, row and unit
 
 
 cdef struct RowsC:

@@ -804,3 +804,16 @@ def test_report_prints_the_serving_rows():
                  adam=False, estimators=False, serving=False)
     assert "Serving" not in out.getvalue()
     assert out.getvalue().rstrip().endswith("--no-adam --no-serving")
+
+
+def test_dropout_rows_time_the_network_with_and_without_dropout():
+    from nncore.bench.dropout import DROPOUT_P, dropout_table, run_dropout
+    net = bench.build_network(bench.CONFIGS[2], "float32", dropout=DROPOUT_P)
+    assert [ly.dropout for ly in net.layers] == [DROPOUT_P, 0.0]
+    assert [ly.dropout for ly in bench.build_network(bench.CONFIGS[2], "float32").layers] == \
+        [0.0, 0.0]
+    rows = run_dropout(quick=True, dtypes=("float32",), configs=bench.CONFIGS[:3])
+    assert [(r.config, r.dtype) for r in rows] == [(bench.CONFIGS[2], "float32")]
+    assert rows[0].plain > 0 and rows[0].ratio == rows[0].dropout / rows[0].plain
+    lines = dropout_table(rows)
+    assert "with Dropout(0.5)" in lines[0] and lines[1].endswith(f"{rows[0].ratio:.2f}x")

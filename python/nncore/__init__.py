@@ -28,7 +28,7 @@ from .activations import (ELU, GELU, Activation, Identity, LeakyReLU, ReLU, Sigm
 from . import losses
 from .callbacks import Callback, CSVLogger, ModelCheckpoint
 from .datasets import load_digits
-from .layers import Dense
+from .layers import Dense, Dropout
 from .network import Network
 from .onnx import to_onnx  # imports onnx only when called
 from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop, get_optimizer
@@ -37,9 +37,9 @@ from .training import EarlyStopping, History
 
 from ._version import __version__
 
-__all__ = ["Network", "Dense", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
-           "Softmax", "GELU", "ELU", "SiLU", "Softplus", "get_activation", "functional",
-           "losses", "load_digits",
+__all__ = ["Network", "Dense", "Dropout", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU",
+           "LeakyReLU", "Softmax", "GELU", "ELU", "SiLU", "Softplus", "get_activation",
+           "functional", "losses", "load_digits",
            "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer",
            "Schedule", "StepLR", "ExponentialLR", "CosineLR", "ReduceLROnPlateau",
            "EarlyStopping", "History", "Callback", "ModelCheckpoint", "CSVLogger", "to_onnx",

@@ -250,6 +250,32 @@ def _optimizer_step(opt, w, g, state, lr, decay):
         w -= step * (m / (np.sqrt(v) / bc2_sqrt + w.dtype.type(opt.eps)))
 
 
+_M64 = 2**64 - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _mix64(z):
+    """splitmix64's output function on uint64 arrays (wrapping), or on a Python int."""
+    if isinstance(z, int):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+        return z ^ (z >> 31)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def dropout_mask(seed, step, layer, m, n, p, dtype):
+    """The dropout mask (m, n) of layer ``layer`` at step count ``step``: unit i = r n + j is
+    kept when mix64(key + G (i + 1)) >= p 2**64, with key = mix64(mix64(seed + G (step + 1))
+    + G (layer + 1)) (all modulo 2**64); a kept unit is 1 / (1 - p), a dropped one 0."""
+    key = _mix64((_mix64((seed + _GOLDEN * (step + 1)) & _M64) + _GOLDEN * (layer + 1)) & _M64)
+    i = np.arange(1, m * n + 1, dtype=np.uint64)
+    h = _mix64(np.uint64(key) + np.uint64(_GOLDEN) * i)
+    kept = h >= np.uint64(int(p * 2.0**64))
+    return np.where(kept, dtype.type(1 / (1 - p)), dtype.type(0)).reshape(m, n)
+
+
 def _params(layer):
     # the activation's parameters as Python floats, which (unlike float64 scalars) keep a
     # float32 computation in float32
@@ -269,6 +295,7 @@ class NumpyBackend:
         self.check_state = check_state  # raises if W, b or activation parameters went bad
         self.keep_rows = READ_CHUNK       # rows per chunk of a reading call (chunk_rows)
         self.optimizer = None             # the network's nncore.Optimizer (set_optimizer)
+        self.dropout, self.dropout_seed = [0.0] * len(layers), 0
         self._claim = Claim()             # changing calls, one at a time (nncore._backend)
         self._lock = RWLock()             # readers: reading calls; writer: each step
         self.read_lock, self.read_unlock = self._lock.read_lock, self._lock.read_unlock
@@ -277,6 +304,11 @@ class NumpyBackend:
     def set_optimizer(self, optimizer):
         """Update with this nncore.Optimizer (already bound to the network) from now on."""
         self.optimizer = optimizer
+
+    def set_dropout(self, ps, seed):
+        """Drop layer l's outputs with probability ps[l] in training steps, the masks keyed
+        by seed and the optimizer's step count (as the core draws them)."""
+        self.dropout, self.dropout_seed = [float(p) for p in ps], int(seed)
 
     def set_hyper(self, hyper, kind):
         """Nothing to do: every step reads the optimizer's settings by name."""
@@ -321,10 +353,18 @@ class NumpyBackend:
             total = None if w is None else w.sum()
         records = []
         z = X
-        for layer in self.layers:
+        opt = self.optimizer
+        # dropout in training steps, keyed by the steps taken before this one
+        step = int(opt._step[0]) if lr is not None and opt is not None else 0
+        for l, layer in enumerate(self.layers):
             a = z @ layer.W + layer.b
             z = FORWARD[layer.activation.code](a, _params(layer))
             records.append({"a": a, "z": z})
+            if lr is not None and self.dropout[l] > 0:
+                mask = dropout_mask(self.dropout_seed, step, l, m, layer.n_out,
+                                    self.dropout[l], z.dtype)
+                z = z * mask   # the next layer takes the dropped outputs
+                records[l]["mask"], records[l]["zd"] = mask, z
 
         out, act = records[-1], self.layers[-1].activation
         if self.loss_code in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY):
@@ -343,15 +383,16 @@ class NumpyBackend:
             self._local_gradient(self.layers[-1], out, g)
         if lr is not None and not np.isfinite(num / den):
             return num, den, records  # no step from a loss that is not finite
-        opt = self.optimizer
         plain = opt is None or opt._code() == -1
         if lr is not None and opt is not None:
             opt._step[0] += 1
 
         for l in range(len(self.layers) - 1, -1, -1):
             layer, rec = self.layers[l], records[l]
-            z_prev = X if l == 0 else records[l - 1]["z"]
+            z_prev = X if l == 0 else records[l - 1].get("zd", records[l - 1]["z"])
             g_prev = rec["delta"] @ layer.W.T if l > 0 else None
+            if l > 0 and "mask" in records[l - 1]:
+                g_prev = g_prev * records[l - 1]["mask"]
             rec["dW"] = z_prev.T @ rec["delta"]
             rec["db"] = rec["delta"].sum(axis=0)
             if lr is not None and plain:

@@ -43,11 +43,18 @@ FORMAT = "nncore.Network/1"
 
 
 def _config(net):
-    return {
+    config = {
         "format": FORMAT, "loss": net.loss_function._config(), "dtype": net.dtype.name,
         "layers": [{"n_in": ly.n_in, "n_out": ly.n_out,
                     "activation": ly.activation._config()} for ly in net.layers],
     }
+    # dropout only where a layer has it: a network without dropout saves as before
+    for spec, ly in zip(config["layers"], net.layers):
+        if ly.dropout:
+            spec["dropout"] = ly.dropout
+    if any(ly.dropout for ly in net.layers):
+        config["dropout_seed"] = net._dropout_seed
+    return config
 
 
 # the bit generators whose state a file may hold: those whose state is made of JSON integers
@@ -255,7 +262,8 @@ _MAX_DIRECTORY_BYTES = 256 * _MAX_MEMBERS
 # The most steps a file's optimizer may have taken: the update computes beta**t in float64,
 # which counts steps exactly up to 2**53; a count near 2**63 would overflow at the next step.
 _MAX_STEP = 2**53
-_CONFIG_KEYS = {"format", "loss", "dtype", "layers", "optimizer", "rng", "meta"}
+_CONFIG_KEYS = {"format", "loss", "dtype", "layers", "optimizer", "rng", "meta",
+                "dropout_seed"}
 _SQUARES = ("exp_avg_sq", "max_exp_avg_sq", "square_avg")  # state that is never negative
 _ACTIVATION_KEYS = {"identity": set(), "tanh": set(), "relu": set(), "softmax": set(),
                     "sigmoid": {"c", "beta", "trainable"}, "leaky_relu": {"delta"},
@@ -447,8 +455,15 @@ def _check_config(config, max_bytes):
     total = 0
     for l, spec in enumerate(layers):
         where = f"layer {l}"
-        if not isinstance(spec, dict) or set(spec) != {"n_in", "n_out", "activation"}:
-            raise _Bad(f"{where} must be an object with keys n_in, n_out, activation")
+        if not isinstance(spec, dict) or not (
+                {"n_in", "n_out", "activation"} <= set(spec)
+                <= {"n_in", "n_out", "activation", "dropout"}):
+            raise _Bad(f"{where} must be an object with keys n_in, n_out, activation (and "
+                       f"optionally dropout)")
+        p = spec.get("dropout", 0.0)
+        if type(p) not in (int, float) or not 0 <= p < 1 or (p and l == len(layers) - 1):
+            raise _Bad(f"{where} has dropout = {_short(p)}; expected a number in [0, 1) "
+                       f"(0 for the output layer)")
         n_in, n_out = _count(spec, "n_in", where), _count(spec, "n_out", where)
         if l and n_in != layers[l - 1]["n_out"]:
             raise _Bad(f"{where} takes {n_in} inputs but layer {l - 1} gives "
@@ -477,6 +492,9 @@ def _check_config(config, max_bytes):
         raise _Bad(f"its parameters{' and optimizer state' if optimizer else ''} would take "
                    f"{total} bytes, more than max_bytes = {max_bytes} (pass a larger "
                    f"max_bytes to load it)")
+    seed = config.get("dropout_seed", 0)
+    if type(seed) is not int or not 0 <= seed < 2**63:
+        raise _Bad(f"'dropout_seed' is {_short(seed)}; expected an integer in [0, 2**63)")
     rng = _check_rng(config["rng"]) if "rng" in config else None
     return dtype, optimizer, rng
 
@@ -686,7 +704,8 @@ def load(cls, path, backend="cython", *, max_bytes=DEFAULT_MAX_BYTES):
                     arrays[member] = arr
             try:
                 net_layers = [Dense(spec["n_in"], spec["n_out"],
-                                    get_activation(spec["activation"])) for spec in layers]
+                                    get_activation(spec["activation"]),
+                                    dropout=spec.get("dropout", 0.0)) for spec in layers]
                 net = cls(net_layers, loss=config["loss"], dtype=dtype, backend=backend,
                           optimizer="sgd" if optimizer is None else optimizer[0])
             except (ValueError, TypeError) as exc:
@@ -694,6 +713,8 @@ def load(cls, path, backend="cython", *, max_bytes=DEFAULT_MAX_BYTES):
             for l, ly in enumerate(net.layers):
                 ly.W = arrays[f"W{l}"]
                 ly.b = arrays[f"b{l}"]
+            if "dropout_seed" in config:
+                net._set_dropout_seed(config["dropout_seed"])
             if optimizer is not None:
                 net.optimizer._load_state({"step": optimizer[1]}, arrays)
             if rng is not None:
@@ -744,8 +765,8 @@ def _unpickle(cls, config, backend, arrays, rng, opt_config=None, opt_arrays=Non
 
     if config.get("format") != FORMAT:
         raise ValueError(f"cannot unpickle a Network of format {config.get('format')!r}")
-    layers = [Dense(spec["n_in"], spec["n_out"], get_activation(spec["activation"]))
-              for spec in config["layers"]]
+    layers = [Dense(spec["n_in"], spec["n_out"], get_activation(spec["activation"]),
+                    dropout=spec.get("dropout", 0.0)) for spec in config["layers"]]
     if opt_config is not None and not _step_ok(opt_config.get("step")):
         raise ValueError(f"cannot unpickle a Network whose optimizer's step count is "
                          f"{_short(opt_config.get('step'))}; expected an integer in [0, 2**53]")
@@ -755,6 +776,8 @@ def _unpickle(cls, config, backend, arrays, rng, opt_config=None, opt_arrays=Non
               optimizer=optimizer)
     for ly, (W, b) in zip(net.layers, arrays):
         ly.W, ly.b = W, b
+    if "dropout_seed" in config:
+        net._set_dropout_seed(config["dropout_seed"])
     if opt_config is not None:
         net.optimizer._load_state(opt_config, opt_arrays)   # copies, checking shapes
     net._rng = rng  # a copy made by pickle or deepcopy: continued fit shuffles as the original

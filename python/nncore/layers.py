@@ -1,4 +1,4 @@
-"""Dense (fully connected) layers."""
+"""Dense (fully connected) layers, and dropout on their outputs."""
 from __future__ import annotations
 
 import contextlib
@@ -15,7 +15,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .activations import ActivationSpec
 
-__all__ = ["Dense"]
+__all__ = ["Dense", "Dropout"]
+
+
+def _dropout_p(p):
+    """p as a float in [0, 1), or the error that says what is wrong."""
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise TypeError(f"dropout p must be a number in [0, 1), got {type(p).__name__}")
+    p = float(p)
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout p must lie in [0, 1), got {p}")
+    return p
 
 
 class Dense:
@@ -40,6 +50,12 @@ class Dense:
         ``"glorot_uniform"``, ``"lecun_normal"``, ``"zeros"``, or a callable
         ``init(shape, rng)`` returning W (see nncore.initializers). By default he_uniform for
         relu and leaky_relu, glorot_uniform otherwise. b starts at 0.
+    dropout : float, default 0.0
+        Inverted dropout on the layer's output while the network trains (``fit``,
+        ``train_step``, ``partial_fit``): each unit of z is zeroed with probability p and the
+        kept ones are scaled by 1 / (1 - p); every other call uses z as it is. 0 <= p < 1;
+        not for the output layer. ``nncore.Dropout(p)`` after the layer in a Network's list
+        sets it.
 
     Attributes
     ----------
@@ -69,7 +85,8 @@ class Dense:
     """
 
     def __init__(self, n_in: int, n_out: int, activation: ActivationSpec = "identity",
-                 init: _init.InitSpec = None) -> None:
+                 init: _init.InitSpec = None, dropout: float = 0.0) -> None:
+        self._dropout = _dropout_p(dropout)
         self._n_in = _validate.count(n_in, "n_in", 1, _validate.MAX_ROWS)
         self._n_out = _validate.count(n_out, "n_out", 1, _validate.MAX_ROWS)
         self._activation = get_activation(activation)
@@ -116,6 +133,12 @@ class Dense:
         'he_normal'
         """
         return self._init
+
+    @property
+    def dropout(self) -> float:
+        """The probability that training drops each of the layer's outputs (fixed once the
+        layer is in a Network)."""
+        return self._dropout
 
     @property
     def activation(self) -> Activation:
@@ -269,4 +292,50 @@ class Dense:
     def __repr__(self) -> str:
         init = "" if self._init is None else \
             f", init={self._init if callable(self._init) else repr(self._init)}"
-        return f"Dense({self.n_in}, {self.n_out}, activation={self._activation!r}{init})"
+        drop = f", dropout={self._dropout!r}" if self._dropout else ""
+        return (f"Dense({self.n_in}, {self.n_out}, activation={self._activation!r}{init}"
+                f"{drop})")
+
+
+class Dropout:
+    r"""Inverted dropout of the previous Dense layer's outputs, in a Network's list of layers.
+
+    While the network trains (``fit``, ``train_step``, ``partial_fit``) each output z of the
+    layer before it is kept with probability 1 - p and scaled, ``zd = z * mask`` with
+    ``mask = kept / (1 - p)``, so that its expected value stays z; the next layer takes zd,
+    and backpropagation multiplies that layer's incoming gradient by the same mask. Every
+    other call (``predict``, ``loss``, ``evaluate``, ``gradients``, ``trace``, ONNX export)
+    uses z as it is. As ``torch.nn.Dropout``.
+
+    It has no parameters: the Network folds it into the Dense layer before it (that layer's
+    ``dropout``). The masks are drawn inside the core from the network's seed and the
+    optimizer's step count: the same seed and data give the same training.
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        The probability of dropping a unit, 0 <= p < 1.
+
+    Shape
+    -----
+    input ``(N, n)``, output ``(N, n)``.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> net = nncore.Network([nncore.Dense(4, 8, "relu"), nncore.Dropout(0.5),
+    ...                       nncore.Dense(8, 3, "softmax")], loss="cross_entropy", seed=0)
+    >>> net.layers[0].dropout
+    0.5
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        self._p = _dropout_p(p)
+
+    @property
+    def p(self) -> float:
+        """The probability of dropping a unit."""
+        return self._p
+
+    def __repr__(self) -> str:
+        return f"Dropout(p={self._p!r})"

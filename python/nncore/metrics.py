@@ -258,6 +258,8 @@ def summary(net) -> str:
         total += count
         rows.append((str(l), type(ly).__name__, repr(ly.activation), f"(N, {ly.n_out})",
                      f"{count:,}"))
+        if ly.dropout:
+            rows.append(("", "Dropout", f"p={ly.dropout!r}", f"(N, {ly.n_out})", "0"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [f"Network: {net.sizes[0]} inputs, loss {net.loss_name}, dtype {net.dtype.name}, "
              f"backend {net.backend}"]

@@ -18,7 +18,7 @@ from . import io as _io
 from ._engine import Engine
 from ._numpy_backend import NumpyBackend
 from .activations import get_activation
-from .layers import Dense
+from .layers import Dense, Dropout
 from .losses import Loss, get_loss
 from . import training
 from .optimizers import Optimizer, get_optimizer
@@ -79,9 +79,11 @@ class Network:
 
     Parameters
     ----------
-    layers : list of nncore.Dense, or list of int
-        The layers, each taking the previous one's outputs. A list of sizes such as
-        ``[3, 4, 2]`` is a shortcut: hidden layers get ``activation``, the last ``output``.
+    layers : list of nncore.Dense (and nncore.Dropout), or list of int
+        The layers, each taking the previous one's outputs. A ``Dropout(p)`` after a hidden
+        Dense layer sets that layer's ``dropout`` (it is not a layer of its own in
+        ``layers``). A list of sizes such as ``[3, 4, 2]`` is a shortcut: hidden layers get
+        ``activation`` (and ``dropout``), the last ``output``.
     loss : {"mse", "cross_entropy", "binary_cross_entropy", "mae", "huber"} or nncore.losses.Loss
         See nncore.losses (names in any case; ``nncore.losses.Huber(delta=2.0)`` for a Huber
         loss of another delta). The cross-entropies need a softmax output or a sigmoid one
@@ -109,6 +111,9 @@ class Network:
         ``"zeros"`` or ``init(shape, rng)``; see nncore.initializers). By default he_uniform
         for relu and leaky_relu layers, glorot_uniform for the others. A Dense layer takes
         its own ``init=``.
+    dropout : float, optional
+        Dropout probability of every hidden layer for the sizes shortcut (see nncore.Dropout);
+        0 by default.
 
     Shape
     -----
@@ -141,7 +146,7 @@ class Network:
                  output: str | Activation | None = None,
                  seed: int | np.random.Generator | None = None, dtype: DTypeLike = "float64",
                  backend: str = "cython", optimizer: str | Optimizer = "sgd",
-                 init: Any = None) -> None:
+                 init: Any = None, dropout: float | None = None) -> None:
         loss_fn = get_loss(loss)
         code = loss_fn.code
         optimizer = get_optimizer(optimizer)
@@ -151,45 +156,58 @@ class Network:
         self._dtype: np.dtype[Any] = _validate.dtype_of(dtype)
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
-        layers = self._layers_from(layers, activation, output, loss_fn.name, init)
-        _validate.output_for_loss(layers[-1].activation, code)
-        _validate.hidden_activations(layers)
-        _validate.activation_params(layers, self._dtype)
-        if any(layer._bound for layer in layers):
-            raise ValueError("a Dense layer already belongs to a Network; make a new one")
-        if any(_owner(ly.activation) is not None for ly in layers if ly.activation.trainable):
-            raise ValueError("a trainable activation already learns in another Network; "
-                             "make a new one")
-        self._rng = np.random.default_rng(seed)
-        self._layers: tuple[Dense, ...] = tuple(layers)
-        self._loss_name: str = loss_fn.name
-        self._loss_function: Loss = loss_fn
-        self._backend_name: str = backend
+        folded: list[Dense] = []   # Dense layers that took a Dropout's p
         try:
-            for layer in layers:
-                layer._bind(self._dtype, self._rng)
-                if layer.activation.trainable:
-                    layer.activation._network = weakref.ref(self)
-            if backend == "cython":
-                self._backend = Engine(
-                    [ly.W for ly in layers], [ly.b for ly in layers],
-                    [ly.activation.code for ly in layers],
-                    [ly.activation._params for ly in layers],
-                    [ly.activation.trainable for ly in layers], code, self._dtype,
-                    _validate, _state_check(self), loss_fn.param)
-            else:
-                self._backend = NumpyBackend(self._layers, code, self._dtype,
-                                             _state_check(self), loss_fn.param)
-            for layer in layers:
-                layer._owner = weakref.ref(self._backend)
-            self._optimizer = None
-            self.optimizer = optimizer
+            layers = self._layers_from(layers, activation, output, loss_fn.name, init,
+                                       dropout, folded)
+            _validate.output_for_loss(layers[-1].activation, code)
+            _validate.hidden_activations(layers)
+            _validate.activation_params(layers, self._dtype)
+            if any(layer._bound for layer in layers):
+                raise ValueError("a Dense layer already belongs to a Network; make a new one")
+            if any(_owner(ly.activation) is not None
+                   for ly in layers if ly.activation.trainable):
+                raise ValueError("a trainable activation already learns in another Network; "
+                                 "make a new one")
+            self._rng = np.random.default_rng(seed)
+            self._layers: tuple[Dense, ...] = tuple(layers)
+            self._loss_name: str = loss_fn.name
+            self._loss_function: Loss = loss_fn
+            self._backend_name: str = backend
+            try:
+                for layer in layers:
+                    layer._bind(self._dtype, self._rng)
+                    if layer.activation.trainable:
+                        layer.activation._network = weakref.ref(self)
+                if backend == "cython":
+                    self._backend = Engine(
+                        [ly.W for ly in layers], [ly.b for ly in layers],
+                        [ly.activation.code for ly in layers],
+                        [ly.activation._params for ly in layers],
+                        [ly.activation.trainable for ly in layers], code, self._dtype,
+                        _validate, _state_check(self), loss_fn.param)
+                else:
+                    self._backend = NumpyBackend(self._layers, code, self._dtype,
+                                                 _state_check(self), loss_fn.param)
+                for layer in layers:
+                    layer._owner = weakref.ref(self._backend)
+                # the key of the dropout masks, drawn (after the weights) only for a network
+                # that drops: the draws of one without dropout stay as they were
+                self._dropout_seed = (int(self._rng.integers(2**63))
+                                      if any(ly.dropout for ly in layers) else 0)
+                self._backend.set_dropout([ly.dropout for ly in layers], self._dropout_seed)
+                self._optimizer = None
+                self.optimizer = optimizer
+            except BaseException:
+                # e.g. a MemoryError allocating a large W: leave the layers free for another try
+                for layer in layers:
+                    layer._unbind()
+                    if _owner(layer.activation) is self:
+                        layer.activation._network = None
+                raise
         except BaseException:
-            # e.g. a MemoryError allocating a large W: leave the layers free for another try
-            for layer in layers:
-                layer._unbind()
-                if _owner(layer.activation) is self:
-                    layer.activation._network = None
+            for layer in folded:     # a refused list changes no layer
+                layer._dropout = 0.0
             raise
 
     # -- what the network computes: read-only ---------------------------------------------------
@@ -305,6 +323,11 @@ class Network:
         finally:
             self._backend.end_change()
 
+    def _set_dropout_seed(self, seed):
+        """Key the dropout masks by ``seed`` (load and unpickling restore the saved one)."""
+        self._backend.set_dropout([ly.dropout for ly in self.layers], seed)
+        self._dropout_seed = int(seed)
+
     def _optimizer_args(self, opt):
         if self._backend_name == "cython":
             return opt._core_args()
@@ -317,40 +340,76 @@ class Network:
                                 self._loss_function.code if with_loss else None)
 
     @staticmethod
-    def _layers_from(layers, activation, output, loss, init=None):
+    def _layers_from(layers, activation, output, loss, init=None, dropout=None, folded=None):
         if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
             raise TypeError(f"layers must be a list of nncore.Dense or of sizes, got "
                             f"{type(layers).__name__}")
         layers = list(layers)
+        if any(isinstance(ly, Dropout) for ly in layers):
+            layers = Network._fold_dropout(layers, [] if folded is None else folded)
         if layers and all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
                           for s in layers):
             if len(layers) < 2:
                 raise ValueError(f"a list of sizes needs at least 2 (inputs, outputs), "
                                  f"got {layers}")
             n = len(layers) - 1
+            if dropout is not None and n == 1:
+                raise ValueError(f"dropout= applies to hidden layers, and {layers} has none "
+                                 f"(the output layer takes no dropout)")
             hidden = get_activation("sigmoid" if activation is None else activation)
             output = _DEFAULT_OUTPUT[loss] if output is None else output
             layers = [Dense(layers[i], layers[i + 1],
                             output if i == n - 1
                             else hidden if i == 0 or not hidden.trainable
                             else get_activation(hidden._config()),   # its own copy
-                            init=init)
+                            init=init, dropout=0.0 if i == n - 1 or dropout is None
+                            else dropout)
                       for i in range(n)]
-        elif activation is not None or output is not None or init is not None:
-            raise TypeError("activation=, output= and init= go with a list of sizes; a Dense "
-                            "layer takes its own activation and init")
+        elif (activation is not None or output is not None or init is not None
+              or dropout is not None):
+            raise TypeError("activation=, output=, dropout= and init= go with a list of "
+                            "sizes; a Dense layer takes its own activation, dropout and init")
         if not layers or not all(isinstance(ly, Dense) for ly in layers):
             raise TypeError("layers must be a non-empty list of nncore.Dense, or of int sizes")
         for i in range(1, len(layers)):
             if layers[i].n_in != layers[i - 1].n_out:
                 raise ValueError(f"layer {i} takes {layers[i].n_in} inputs but layer {i - 1} "
                                  f"gives {layers[i - 1].n_out} outputs")
+        if layers[-1].dropout:
+            raise ValueError(f"the output layer cannot take dropout (it has p = "
+                             f"{layers[-1].dropout}); dropout goes after hidden layers")
         if len({id(ly) for ly in layers}) != len(layers):
             raise ValueError("the same Dense layer appears twice; make a new one for each place")
         trainable = [id(ly.activation) for ly in layers if ly.activation.trainable]
         if len(set(trainable)) != len(trainable):
             raise ValueError("a trainable activation object cannot be shared by several layers")
         return layers
+
+    @staticmethod
+    def _fold_dropout(items, folded):
+        """The Dense layers of a list with Dropout items, each Dropout's p set as the
+        ``dropout`` of the Dense layer before it, which is appended to ``folded`` (all checked
+        first; the caller resets them when the network is refused later)."""
+        folds = []
+        for i, item in enumerate(items):
+            if not isinstance(item, Dropout):
+                continue
+            before = items[i - 1] if i else None
+            if not isinstance(before, Dense):
+                raise ValueError(f"Dropout at position {i} must follow a Dense layer (it drops "
+                                 f"that layer's outputs), got "
+                                 f"{'nothing' if before is None else repr(before)} before it")
+            if before.dropout or before._bound:
+                why = "already has dropout" if before.dropout else "belongs to a Network"
+                raise ValueError(f"Dropout at position {i} follows {before!r}, which {why}")
+            if not any(isinstance(later, Dense) for later in items[i + 1:]):
+                raise ValueError(f"Dropout at position {i} follows the output layer; dropout "
+                                 f"goes after hidden layers")
+            folds.append((before, item.p))
+        for layer, p in folds:
+            layer._dropout = p
+            folded.append(layer)
+        return [item for item in items if not isinstance(item, Dropout)]
 
     # -- sizes ---------------------------------------------------------------------------------
 
@@ -486,7 +545,8 @@ class Network:
         -------
         list of dict
             One dict per layer: ``{"W": (n_in, n_out), "b": (n_out,)}`` arrays, plus ``"c"``
-            and ``"beta"`` (floats) for a trainable sigmoid.
+            and ``"beta"`` (floats) for a trainable sigmoid. Dropout is off: these are the
+            gradients of the network that ``predict`` computes.
 
         Raises
         ------
@@ -570,7 +630,8 @@ class Network:
         -------
         list of dict
             One dict per layer: ``{"a": a, "z": z, "delta": delta}``, each of shape
-            (N, n_out) (or (n_out,) for one example).
+            (N, n_out) (or (n_out,) for one example). Dropout is off (the pass that
+            ``predict`` and ``loss`` compute).
 
         Raises
         ------
@@ -678,7 +739,8 @@ class Network:
         Returns
         -------
         float
-            The loss before the step.
+            The loss before the step, computed with the step's dropout masks when layers
+            have dropout.
 
         Raises
         ------

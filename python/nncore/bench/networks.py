@@ -130,9 +130,10 @@ def one_hot(labels, n_out, dtype):
     return np.eye(n_out, dtype=dtype)[labels]
 
 
-def build_network(config, dtype, backend="cython", seed=0, optimizer="sgd"):
+def build_network(config, dtype, backend="cython", seed=0, optimizer="sgd", dropout=None):
     """The nncore.Network of `config`: hidden `config.activation`, softmax, cross-entropy,
-    trained by `optimizer` ("sgd" for every op of OPS, "adam" for the ADAM case)."""
+    trained by `optimizer` ("sgd" for every op of OPS, "adam" for the ADAM case), with
+    dropout p = `dropout` after every hidden layer when given."""
     return Network(list(config.sizes), activation=config.activation, output="softmax",
                    loss="cross_entropy", seed=seed, dtype=dtype, backend=backend,
-                   optimizer=optimizer)
+                   optimizer=optimizer, dropout=dropout)

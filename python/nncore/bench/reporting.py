@@ -112,8 +112,11 @@ def run_estimator_rows(quick=False, dtypes=DTYPES, progress=None):
 
 
 def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKENDS, file=None,
-           adam=True, estimators=True, serving=True):
+           adam=True, estimators=True, serving=True, dropout=True):
     """Run the comparison and print it to `file` (default: stdout).
+
+    dropout: measure and print the cost of Dropout(0.5) per step inside fit (nncore.bench
+    .dropout) on 64-32-10 and 784-256-10.
 
     adam: measure and print the ADAM rows (nncore's Adam step inside fit against its SGD step
     and against PyTorch's Adam step).
@@ -161,6 +164,13 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
             "subnormal: how many of nncore's parameters and Adam moments were subnormal after "
             "the timing (x86 computes on them many times slower).", "")
         say(adam_table(rows), "", *adam_summary(rows))
+    if dropout:
+        from .dropout import DROPOUT_CONFIGS, DROPOUT_P, dropout_table, run_dropout
+        if any(c in configs for c in DROPOUT_CONFIGS):
+            say("", f"Dropout: nncore's step inside fit with Dropout({DROPOUT_P:g}) after "
+                    f"every hidden layer against the same network without it",
+                "(timed in alternation, best of three rounds).", "")
+            say(*dropout_table(run_dropout(quick, dtypes, configs, progress)))
     say(*gemm_lines(rows, LARGEST, GEMM_SHAPE, numpy_rates, blas_rates, step_rates))
     if CONFIGS[3] in configs:
         for dtype in dtypes:
@@ -225,6 +235,8 @@ def report(quick=False, dtypes=DTYPES, configs=CONFIGS, backends=DEFAULT_BACKEND
         command += " --no-estimators"
     if not serving:
         command += " --no-serving"
+    if not dropout:
+        command += " --no-dropout"
     load = (f"; load average at the end: {os.getloadavg()[0]:.2f}"
             if hasattr(os, "getloadavg") else "")
     say("", f"{time.perf_counter() - start:.0f} s{load}; made by: {command}")
@@ -253,6 +265,8 @@ def add_arguments(parser):
     parser.add_argument("--no-serving", action="store_true",
                         help="skip predict at batch 1, 8, 64, 256 against NumPy, PyTorch and "
                              "ONNX Runtime, and train_step at a few examples")
+    parser.add_argument("--no-dropout", action="store_true",
+                        help="skip the cost of Dropout(0.5) per step inside fit")
     return parser
 
 
@@ -263,7 +277,7 @@ def command(args):
     report(quick=args.quick, dtypes=(args.dtype,) if args.dtype else DTYPES, configs=configs,
            backends=backends, adam=not args.no_adam,
            estimators=args.network is None and not args.no_estimators,
-           serving=not args.no_serving)
+           serving=not args.no_serving, dropout=not args.no_dropout)
     return 0
 
 
