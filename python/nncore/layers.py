@@ -136,8 +136,16 @@ class Dense:
 
     @property
     def dropout(self) -> float:
-        """The probability that training drops each of the layer's outputs (fixed once the
-        layer is in a Network)."""
+        """The probability that training drops each of the layer's outputs.
+
+        Fixed once the layer is in a Network.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Dense(4, 3, dropout=0.25).dropout
+        0.25
+        """
         return self._dropout
 
     @property
@@ -334,7 +342,14 @@ class Dropout:
 
     @property
     def p(self) -> float:
-        """The probability of dropping a unit."""
+        """The probability of dropping a unit.
+
+        Examples
+        --------
+        >>> import nncore
+        >>> nncore.Dropout(0.5).p
+        0.5
+        """
         return self._p
 
     def __repr__(self) -> str:
