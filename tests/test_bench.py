@@ -20,6 +20,9 @@ from nncore.bench import baselines
 
 from _helpers import BACKEND_ATOL, BACKEND_RTOL, RTOL, ATOL
 
+# (see the "once" marker in pyproject.toml)
+pytestmark = pytest.mark.once
+
 ACTIVATIONS = ["relu", "sigmoid"]
 # one and two hidden layers: the second checks delta_prev through a hidden layer's W.T
 SIZES = [[5, 7, 3], [5, 7, 6, 4]]

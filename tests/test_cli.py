@@ -5,6 +5,9 @@ import sys
 
 import pytest
 
+# (see the "once" marker in pyproject.toml)
+pytestmark = pytest.mark.once
+
 
 def run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "nncore", *args], capture_output=True,

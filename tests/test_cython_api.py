@@ -14,6 +14,9 @@ import pytest
 
 import nncore
 
+# (see the "once" marker in pyproject.toml)
+pytestmark = pytest.mark.once
+
 PACKAGE = pathlib.Path(nncore.__file__).resolve().parent
 INSTALLED = any(part in ("site-packages", "dist-packages") for part in PACKAGE.parts)
 

@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# (see the "once" marker in pyproject.toml)
+pytestmark = pytest.mark.once
+
 # module: the optional dependency its examples need (skipped where it is not installed)
 DOCSTRING_MODULES = {
     "nncore": None, "nncore.activations": None, "nncore.layers": None, "nncore.losses": None,

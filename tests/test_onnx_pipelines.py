@@ -18,7 +18,9 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from nncore.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+# (see the "once" marker in pyproject.toml)
+pytestmark = [pytest.mark.once,
+              pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")]
 
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
 

@@ -14,6 +14,9 @@ import nncore.functional as F  # noqa: E402
 import nncore.plot as nplot  # noqa: E402
 from nncore._version import DISTRIBUTION  # noqa: E402
 
+# (see the "once" marker in pyproject.toml)
+pytestmark = pytest.mark.once
+
 
 @pytest.fixture(autouse=True)
 def _close_figures():

@@ -11,6 +11,9 @@ import pytest
 
 import nncore
 
+# (see the "once" marker in pyproject.toml)
+pytestmark = pytest.mark.once
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HERE = pathlib.Path(__file__).resolve().parent
 
