@@ -376,8 +376,11 @@ def test_readers_and_a_second_fit_during_fit(backend, tmp_path):
     X = rng.standard_normal((1024, 16))
     y = rng.integers(0, 4, 1024)
     stop = threading.Event()
+    # (shuffle=False: a shuffling fit draws each epoch's order from net's generator, which
+    # the refused fit below must be seen not to touch)
     trainer = threading.Thread(target=net.fit, args=(X, y, 10**6, 0.01), daemon=True,
-                               kwargs={"batch_size": 16, "callback": lambda e, v: stop.is_set()})
+                               kwargs={"batch_size": 16, "shuffle": False,
+                                       "callback": lambda e, v: stop.is_set()})
     trainer.start()
     assert _wait_busy(net, trainer), "the training thread never claimed the network"
     counts = [0] * 4
