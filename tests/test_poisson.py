@@ -84,7 +84,7 @@ def test_network_gradients_by_central_differences():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_compiled_matches_numpy_backend(dtype, weighted):
-    X, Y = _data(dtype, 300)   # over a few 64-row chunks
+    X, Y = _data(dtype, 300)
     w = np.random.default_rng(1).uniform(0, 2, len(X)) if weighted else None
     if weighted:
         w[[0, -1]] = 0.0
@@ -150,3 +150,28 @@ def test_save_load_and_onnx(tmp_path, dtype):
                                 providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(sess.run(None, {"X": X})[0], net.predict(X),
                                rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_exp_overflow_refuses_the_step_and_changes_nothing(backend):
+    net = nncore.Network([3, 4, 1], loss="poisson", seed=0, backend=backend)
+    net.layers[1].W[...] = 1e3          # a = thousands: exp(a) overflows float64
+    X, Y = np.ones((5, 3)), np.ones((5, 1))
+    W = [ly.W.copy() for ly in net.layers]
+    with pytest.raises(FloatingPointError, match="loss is inf"):
+        net.train_step(X, Y, 0.1)
+    assert all((w == ly.W).all() for w, ly in zip(W, net.layers))
+    assert net.loss(X, Y) == np.inf and net.predict(X[:1])[0] == np.inf
+
+
+def test_predict_over_chunks_from_threads():
+    """predict's exp over 2100 rows (three of predict's 1024-row chunks), from four threads at
+    once, equals the NumPy backend's."""
+    from concurrent.futures import ThreadPoolExecutor
+    X, _ = _data(np.float64, 2100)
+    net, ref = _net(np.float64), _net(np.float64, "numpy")
+    want = ref.predict(X)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: net.predict(X), range(8)))
+    for out in outs:
+        np.testing.assert_allclose(out, want, rtol=1e-12)
