@@ -51,8 +51,8 @@ from cpython.ref cimport PyObject
 from cython cimport floating
 
 from nncore._kernels cimport (
-    ACT_LEAKY_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_ELU, ACT_SOFTPLUS, ACT_LAST,
-    LOSS_MSE, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY, LOSS_HUBER, LOSS_LAST,
+    ACT_IDENTITY, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_ELU, ACT_SOFTPLUS, ACT_LAST,
+    LOSS_MSE, LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY, LOSS_HUBER, LOSS_POISSON, LOSS_LAST,
     gemm, dense_forward, csr_dense_forward, csr_weight_update, activation_forward,
     activation_backward, sigmoid_param_gradients,
     loss_value, loss_gradient, softmax_cross_entropy_value, softmax_cross_entropy_delta,
@@ -163,6 +163,10 @@ cdef class Engine:
             raise ValueError(f"Engine: unknown loss code {loss}")
         if loss == LOSS_HUBER and not (loss_param > 0 and isfinite(loss_param)):
             raise ValueError(f"Engine: Huber's delta must be finite and > 0, got {loss_param}")
+        if loss == LOSS_POISSON and activations[n - 1] != ACT_IDENTITY:
+            # its loss reads the raw output as the log of the mean (see _kernels.pxd)
+            raise ValueError(f"Engine: the Poisson loss needs an identity output layer (the "
+                             f"log of the mean), got activation code {activations[n - 1]}")
         # a waiting writer (the next step) goes before new readers: a stream of reading calls
         # from many threads cannot starve training. (No thread ever takes the lock for
         # reading twice, which a waiting writer would then deadlock.)
@@ -199,6 +203,8 @@ cdef class Engine:
         # targets of the cross-entropies are probabilities, in [0, 1]
         if loss == LOSS_CROSS_ENTROPY or loss == LOSS_BINARY_CROSS_ENTROPY:
             self.target_lo, self.target_hi = 0.0, 1.0
+        elif loss == LOSS_POISSON:
+            self.target_lo, self.target_hi = 0.0, INFINITY    # counts, rates: y >= 0
         else:
             self.target_lo, self.target_hi = -INFINITY, INFINITY
         self.net.layers = self.layers

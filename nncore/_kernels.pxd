@@ -33,7 +33,9 @@ cdef enum:
     LOSS_BINARY_CROSS_ENTROPY = 2
     LOSS_MAE = 3          # L = 1/m sum |yhat - y|
     LOSS_HUBER = 4        # L = 1/m sum h(yhat - y), h quadratic within +-delta; p = delta
-    LOSS_LAST = LOSS_HUBER    # the largest code: the checks of a code read it
+    LOSS_POISSON = 5      # log link: yhat is the log of the mean, mu = exp(yhat);
+                          # L = 1/m sum(y log(y / mu) - y + mu), dL/dyhat = (mu - y) / m
+    LOSS_LAST = LOSS_POISSON    # the largest code: the checks of a code read it
 
 # C = alpha * op(A) @ op(B) + beta * C, row-major; op(X) is X or X.T.
 # op(A) is (m, k), op(B) is (k, n), C is (m, n); lda, ldb, ldc are row strides in elements.
@@ -81,7 +83,8 @@ cdef void sigmoid_param_gradients(double c, double beta, const floating* a, cons
                                   Py_ssize_t size, double* dc, double* dbeta) noexcept nogil
 
 # L(yhat, y) for (m, n) predictions and targets, and g = dL/dyhat; p is the loss's parameter
-# (Huber's delta; unused by the others).
+# (Huber's delta; unused by the others). For the Poisson loss yhat is the raw output a, the
+# log of the predicted mean (exp(a) overflowing the dtype gives L = inf and g = inf).
 cdef double loss_value(int loss, double p, const floating* yhat, const floating* y,
                        int m, int n) noexcept nogil
 cdef void loss_gradient(int loss, double p, const floating* yhat, const floating* y, floating* g,

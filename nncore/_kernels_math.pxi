@@ -335,6 +335,14 @@ cdef double loss_value(int loss, double p, const floating* yhat, const floating*
             d = fabs(<double>yhat[i] - <double>y[i])
             total += 0.5 * d * d if d < p else p * (d - 0.5 * p)
         return total / m
+    elif loss == LOSS_POISSON:
+        # mu = np.exp(yhat) (in the dtype: inf where it overflows, as the gradient sees it);
+        # (xlogy(y, y) - y - y * yhat + mu).sum() / m, i.e. y log(y / mu) - y + mu
+        for i in range(size):
+            d = <double>y[i]
+            total += (d * log(d) if d > 0 else 0.0) - d - d * <double>yhat[i] \
+                + <double><floating>exp(<double>yhat[i])
+        return total / m
     elif loss == LOSS_CROSS_ENTROPY:
         # -(y * np.log(yhat)).sum() / m
         for i in range(size):
@@ -374,6 +382,10 @@ cdef void loss_gradient(int loss, double param, const floating* yhat, const floa
             d = d if d < hi else hi
             d = d if d > -hi else -hi
             g[i] = d * inv_m
+    elif loss == LOSS_POISSON:
+        # g = (np.exp(yhat) - y) / m: the gradient with respect to the log of the mean
+        for i in range(size):
+            g[i] = (<floating>exp(yhat[i]) - y[i]) * inv_m
     elif loss == LOSS_CROSS_ENTROPY:
         # g = -y / (m * yhat)
         for i in range(size):

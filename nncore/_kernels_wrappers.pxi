@@ -353,4 +353,4 @@ ACTIVATION_CODES = {"identity": ACT_IDENTITY, "sigmoid": ACT_SIGMOID, "tanh": AC
                     "silu": ACT_SILU, "softplus": ACT_SOFTPLUS}
 LOSS_CODES = {"mse": LOSS_MSE, "cross_entropy": LOSS_CROSS_ENTROPY,
               "binary_cross_entropy": LOSS_BINARY_CROSS_ENTROPY, "mae": LOSS_MAE,
-              "huber": LOSS_HUBER}
+              "huber": LOSS_HUBER, "poisson": LOSS_POISSON}

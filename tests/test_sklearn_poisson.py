@@ -70,23 +70,21 @@ def test_poisson_sample_weight_and_float32_as_sklearn(counts):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_poisson_loss_and_gradient_by_finite_differences(counts, dtype):
-    """The reported loss is scikit-learn's poisson_loss; the step's gradient is its gradient:
-    a plain sgd step (no momentum, no penalty) moves W by -lr * (central differences)."""
-    from nncore.sklearn import _poisson_loss_and_target
+def test_poisson_loss_and_gradient_by_finite_differences(counts):
+    """The network's loss is scikit-learn's poisson_loss of the estimator's predictions; the
+    gradient of a fit's step is its gradient by central differences (float64)."""
     X, Y = counts
     est = MLPRegressor(loss="poisson", hidden_layer_sizes=(3,), solver="sgd", momentum=0.0,
                        alpha=0.0, max_iter=1, random_state=0, batch_size=len(X),
                        shuffle=False, dtype="float64").fit(X, Y)
     net = est.network_
-    value, _ = _poisson_loss_and_target(net.predict(X), Y, None)
-    assert value == pytest.approx(poisson_loss(Y, est.predict(X)), rel=1e-12)
+    assert net.loss_name == "poisson"
+    assert net.loss(X, Y) == pytest.approx(poisson_loss(Y, est.predict(X)), rel=1e-12)
 
     def loss_at(W):
         saved = net.layers[0].W.copy()
         net.layers[0].W[...] = W
-        out = _poisson_loss_and_target(net.predict(X), Y, None)[0]
+        out = poisson_loss(Y, est.predict(X))
         net.layers[0].W[...] = saved
         return out
 
@@ -97,9 +95,8 @@ def test_poisson_loss_and_gradient_by_finite_differences(counts, dtype):
         e = np.zeros_like(W0)
         e[i] = h
         numeric[i] = (loss_at(W0 + e) - loss_at(W0 - e)) / (2 * h)
-    lr = 1e-3
-    est._lr = lr
-    est._poisson_step(X, Y, None)
+    est.partial_fit(X, Y)    # one more plain sgd step, lr = learning_rate_init, in the core
+    lr = est.learning_rate_init
     np.testing.assert_allclose((W0 - net.layers[0].W) / lr, numeric, rtol=1e-6, atol=1e-9)
 
 

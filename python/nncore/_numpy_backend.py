@@ -21,7 +21,7 @@ from ._backend import Claim, RWLock
 from ._engine import READ_CHUNK, shuffled_index
 from .activations import (ELU_, GELU_ERF, GELU_TANH, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SILU,
                           SOFTMAX, SOFTPLUS, TANH)
-from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, MSE
+from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, MSE, POISSON
 
 
 def _sigmoid(x):
@@ -119,6 +119,15 @@ BACKWARD = {
 # into (numerator, denominator) of the mean over the call's rows, so that chunks of rows add
 # their numerators over one denominator.
 def _output_loss_terms(code, yhat, y, p):
+    if code == POISSON:
+        # yhat is the log of the mean, mu = exp(yhat) (inf where it overflows the dtype):
+        # xlogy(y, y) - y - y * yhat + mu, i.e. y log(y / mu) - y + mu; gradient mu - y
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            mu = np.exp(yhat)
+            yy = y.astype(np.float64)
+            terms = (np.where(yy > 0, yy * np.log(np.where(yy > 0, yy, 1.0)), 0.0) - yy
+                     - yy * yhat + mu.astype(np.float64))
+            return terms, mu - y
     d = yhat - y
     if code == MSE:       # (y - yhat)**2 / 2
         return d**2 / 2, d

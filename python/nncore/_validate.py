@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from . import _kernels
-from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSS_NAMES
+from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSS_NAMES, POISSON
 
 # The learning rates that stay finite and > 0 in each dtype.
 _LR_RANGE = {np.dtype(t): (float(np.finfo(t).smallest_subnormal), float(np.finfo(t).max))
@@ -196,7 +196,7 @@ def targets(Y, m, n_out, dtype, loss, single):
 
     Accepted: rows of shape (m, n_out); integer class labels of shape (m,) (turned into one-hot
     rows); a column (m,) when n_out == 1; for a single example, (n_out,) or one integer label.
-    Targets of the cross-entropies must lie in [0, 1].
+    Targets of the cross-entropies must lie in [0, 1]; of the Poisson loss, y >= 0.
     """
     arr = real_array(Y, "Y")
     labels = None
@@ -231,6 +231,8 @@ def targets(Y, m, n_out, dtype, loss, single):
     converted = _convert(arr, dtype)
     if loss in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY):
         _check_values(converted, "Y", 0.0, 1.0, original=arr)
+    elif loss == POISSON:
+        _check_values(converted, "Y", 0.0, np.inf, original=arr)   # counts, rates
     else:
         _check_values(converted, "Y", original=arr)
     return converted
@@ -344,7 +346,14 @@ def real_in(value, name, low=0.0, high=math.inf, low_open=False, high_open=True)
 
 
 def output_for_loss(activation, loss):
-    """Refuse an output activation whose values the loss cannot read as probabilities."""
+    """Refuse an output activation whose values the loss cannot read as probabilities, and
+    for the Poisson loss any output but the identity (its raw output is the log of the mean)."""
+    if loss == POISSON:
+        if activation.name != "identity":
+            raise ValueError(f"loss 'poisson' reads the output layer's raw output as the log "
+                             f"of the mean: its activation must be identity; got "
+                             f"{activation!r}")
+        return
     if loss not in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY):
         return
     if activation.name == "softmax" and loss == CROSS_ENTROPY:

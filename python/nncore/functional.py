@@ -21,11 +21,11 @@ if TYPE_CHECKING:  # pragma: no cover
 from . import _kernels, _validate
 from .activations import (ELU_, GELU_ERF, GELU_TANH, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SILU,
                           SOFTMAX, SOFTPLUS, TANH, _real)
-from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HUBER, MAE, MSE
+from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HUBER, MAE, MSE, POISSON
 
 __all__ = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu", "elu",
            "silu", "softplus", "derivative", "softmax_jacobian", "mse", "cross_entropy",
-           "binary_cross_entropy", "mae", "huber"]
+           "binary_cross_entropy", "mae", "huber", "poisson"]
 
 
 def _rows(x, name):
@@ -560,3 +560,35 @@ def huber(yhat: ArrayLike, y: ArrayLike, delta: float = 1.0) -> float:
     if not delta > 0:
         raise ValueError(f"delta must be > 0, got {delta}")
     return _loss(HUBER, yhat, y, False, delta)
+
+
+def poisson(a: ArrayLike, y: ArrayLike) -> float:
+    """Half the Poisson deviance of the mean ``mu = exp(a)`` (log link) against counts ``y``.
+
+    L = 1/N * sum(y * log(y / mu) - y + mu), with y * log(y) = 0 where y = 0; N rows, summed
+    over the outputs. Its gradient with respect to ``a`` is (mu - y) / N.
+
+    Parameters
+    ----------
+    a : array_like of shape (N, n) or (n,)
+        The log of the predicted means (a network's raw output), finite.
+    y : array_like of the shape of ``a``
+        Targets, finite and >= 0.
+
+    Returns
+    -------
+    float
+        L, computed by the core (in float64; inf where exp(a) overflows a's dtype).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import nncore.functional as F
+    >>> F.poisson([[0.0], [np.log(2.0)]], [[1.0], [0.0]])    # (0 + 2) / 2
+    1.0
+    """
+    a_, _ = _rows(a, "a")
+    y_, _ = _rows(y, "y")
+    if y_.size and y_.min() < 0:
+        raise ValueError(f"y must be >= 0 for the Poisson loss; it has {y_.min()}")
+    return _loss(POISSON, a_, y_, False)

@@ -10,7 +10,14 @@ binary_cross_entropy    L = -1/N * sum(y * log(yhat) + (1 - y) * log(1 - yhat))
 mae                     L = 1/N * sum(|yhat - y|)                      (alias "l1")
 huber                   L = 1/N * sum(h(yhat - y)), h(d) = d**2 / 2 for |d| < delta,
                         delta * (|d| - delta / 2) otherwise; ``Huber(delta=1.0)``
+poisson                 L = 1/N * sum(y * log(y / mu) - y + mu), mu = exp(a): half the
+                        Poisson deviance, with a log link (y log y = 0 where y = 0)
 ======================  ===========================================================
+
+The Poisson loss reads the output layer's raw output ``a`` (its activation must be the
+identity) as the log of the predicted mean; ``Network.predict`` returns the mean
+``mu = exp(a)``. Its gradient with respect to ``a`` is (mu - y) / N. Targets are counts or
+rates, y >= 0. These are scikit-learn's ``MLPRegressor(loss="poisson")`` loss and gradient.
 
 mae's gradient is sign(yhat - y) / N (0 where yhat == y), Huber's clip(yhat - y, -delta,
 delta) / N. For one output these are PyTorch's ``L1Loss()`` and ``HuberLoss(delta=...)``;
@@ -44,14 +51,16 @@ __all__ = ["LOSS_NAMES", "Loss", "Huber", "get_loss", "loss_code"]
 
 # The core's codes, read from the compiled module (declared once, in nncore/_kernels.pxd).
 _CODES = dict(_kernels.LOSS_CODES)
-MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, MAE, HUBER = (
-    _CODES[name] for name in ("mse", "cross_entropy", "binary_cross_entropy", "mae", "huber"))
+MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, MAE, HUBER, POISSON = (
+    _CODES[name] for name in ("mse", "cross_entropy", "binary_cross_entropy", "mae", "huber",
+                              "poisson"))
 LOSS_NAMES = tuple(_CODES)
 # the losses computed from the output layer's logits (they need probabilities)
 FROM_LOGITS = (CROSS_ENTROPY, BINARY_CROSS_ENTROPY)
 _ALIASES = {"l1": "mae", "meanabsoluteerror": "mae", "meansquarederror": "mse",
             "crossentropy": "cross_entropy", "ce": "cross_entropy",
-            "binarycrossentropy": "binary_cross_entropy", "bce": "binary_cross_entropy"}
+            "binarycrossentropy": "binary_cross_entropy", "bce": "binary_cross_entropy",
+            "poissonnll": "poisson"}
 
 
 class Loss:

@@ -54,7 +54,7 @@ _TOP_K = re.compile(r"top_(\d+)_accuracy\Z")
 def default_metrics(net) -> tuple[str, ...]:
     """What ``evaluate`` reports without ``metrics=``: the loss and accuracy for a
     cross-entropy network, the loss, MAE, RMSE and R^2 for a regression one (mse, mae,
-    huber)."""
+    huber, poisson: of the predicted mean)."""
     if net.loss_function.code not in FROM_LOGITS:
         return ("loss",) + REGRESSION_METRICS
     return ("loss", "accuracy")

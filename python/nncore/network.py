@@ -40,7 +40,8 @@ from ._backend import BACKENDS  # noqa: E402  (re-exported: nncore.io reads it h
 # fit warns (once) when an epoch's loss is this many times the lowest before it
 GROWTH_WARNING = 1000.0
 _DEFAULT_OUTPUT = {"mse": "identity", "cross_entropy": "softmax",
-                   "binary_cross_entropy": "sigmoid", "mae": "identity", "huber": "identity"}
+                   "binary_cross_entropy": "sigmoid", "mae": "identity", "huber": "identity",
+                   "poisson": "identity"}
 
 
 def _owner(obj):
@@ -84,10 +85,12 @@ class Network:
         Dense layer sets that layer's ``dropout`` (it is not a layer of its own in
         ``layers``). A list of sizes such as ``[3, 4, 2]`` is a shortcut: hidden layers get
         ``activation`` (and ``dropout``), the last ``output``.
-    loss : {"mse", "cross_entropy", "binary_cross_entropy", "mae", "huber"} or nncore.losses.Loss
+    loss : {"mse", "cross_entropy", "binary_cross_entropy", "mae", "huber", "poisson"} or Loss
         See nncore.losses (names in any case; ``nncore.losses.Huber(delta=2.0)`` for a Huber
         loss of another delta). The cross-entropies need a softmax output or a sigmoid one
-        whose values are probabilities (0 < c <= 1, not trainable).
+        whose values are probabilities (0 < c <= 1, not trainable). "poisson" needs an
+        identity output, read as the log of the mean: ``predict`` returns the mean exp(a),
+        and targets must be >= 0.
     activation : str or Activation, optional
         Hidden activation for the sizes shortcut (default "sigmoid"). An object is used as it
         is by every hidden layer, except a trainable one: the first hidden layer gets it, the
@@ -453,7 +456,15 @@ class Network:
         >>> net.forward(np.zeros((4, 2))).shape
         (4, 1)
         """
-        return self._backend.predict(X)
+        return self._mean(self._backend.predict(X))
+
+    def _mean(self, out):
+        """The outputs as the prediction: for the Poisson loss the mean exp(a), in place (the
+        output layer gives its log a); the outputs as they are for the other losses."""
+        if self._loss_name == "poisson":
+            with np.errstate(over="ignore"):    # inf where exp(a) overflows the dtype
+                np.exp(out, out=out)
+        return out
 
     def predict(self, X: ArrayLike, out: FloatArray | None = None) -> FloatArray:
         """Compute the network's outputs for ``X``, as ``forward``; into ``out`` when given.
@@ -485,7 +496,7 @@ class Network:
         >>> net.predict([0.5, -0.5]).shape
         (1,)
         """
-        return self._backend.predict(X, out)
+        return self._mean(self._backend.predict(X, out))
 
     def loss(self, X: ArrayLike, Y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Compute the loss ``L(yhat, y)`` of the outputs for ``X`` against the targets ``Y``.

@@ -109,7 +109,8 @@ def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None,
             opset: int = 17) -> Any:
     """The network (or fitted nncore.sklearn estimator) as an ONNX model.
 
-    A Network: ``X`` (N, n_in) in, ``Y`` (N, n_out) out. A fitted ``MLPRegressor``: ``X``
+    A Network: ``X`` (N, n_in) in, ``Y`` (N, n_out) out (through Exp for ``loss="poisson"``,
+    equal to ``predict``). A fitted ``MLPRegressor``: ``X``
     (N, n_features) in, ``variable`` (N, n_outputs) out (skl2onnx's names; through Exp for
     ``loss="poisson"``), equal to ``predict``
     (which returns (N,) where n_outputs == 1; the model keeps (N, 1)). A fitted
@@ -212,8 +213,11 @@ def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None,
 
     # where the network's output goes: "Y" for a Network, "variable" for a regressor
     net_out = {None: "Y", "regressor": "variable", "classifier": "network_output"}[kind]
-    # a Poisson regressor predicts exp of the network's output
-    exp_output = kind == "regressor" and getattr(est, "out_activation_", None) == "exp"
+    # the Poisson loss (a Network's, or a regressor's): the prediction is exp of the
+    # network's output, which is the log of the mean
+    exp_output = kind != "classifier" and (
+        net.loss_name == "poisson" or getattr(est, "out_activation_", None) == "exp")
+    final_out = net_out
     if exp_output:
         net_out = "log_prediction"
     n_layers = len(net.layers)
@@ -272,8 +276,8 @@ def to_onnx(net: Any, path: Union[str, "os.PathLike[str]", None] = None,
 
     n_in, n_out = net.sizes[0], net.sizes[-1]
     if exp_output:
-        nodes.append(helper.make_node("Exp", [net_out], ["variable"], name="exp"))
-        net_out = "variable"
+        nodes.append(helper.make_node("Exp", [net_out], [final_out], name="exp"))
+        net_out = final_out
     if kind == "classifier":
         outputs = _classifier_nodes(est, net_out, n_out, dtype, elem, nodes, inits)
     else:

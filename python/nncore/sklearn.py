@@ -46,10 +46,9 @@ Differences
 - ``class_weight`` (classifier): weights per class, multiplying ``sample_weight``, which
   scikit-learn's MLP does not have. Negative sample weights, or weights that sum to 0, are
   refused (ValueError); so is a batch whose weights are all 0 (scikit-learn's loss would be
-  NaN there). ``MLPRegressor(loss="poisson")``: the exp output and the deviance are
-  computed here, around the core (each step is a forward pass, then the core's step on the
-  squared error of targets ``a - (exp(a) - y)``, whose gradient is the deviance's), so sgd
-  and adam run one step per batch from Python instead of the core's epoch loop.
+  NaN there). ``MLPRegressor(loss="poisson")`` trains a network with nncore's Poisson loss
+  (the network's output is the log of the mean; its ``predict`` gives the mean), in the
+  core's epoch loop as the squared error does.
 - Sparse X (scipy.sparse CSR/CSC matrices and arrays; other formats are converted to CSR, as
   scikit-learn does) is accepted by ``fit``, ``partial_fit`` and the ``predict`` methods.
   With sgd and adam, and in ``predict``, the core computes the first layer's product and
@@ -72,7 +71,6 @@ import warnings
 import numpy as np
 import scipy.optimize
 import scipy.sparse
-import scipy.special
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
@@ -148,22 +146,6 @@ def _as_dtype(X, dtype):
     if sparse:
         return X.astype(dtype)
     return np.require(X, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
-
-
-def _poisson_loss_and_target(a, Y, w):
-    """The half Poisson deviance of mu = exp(a) against Y (scikit-learn's: the weighted mean
-    over the rows of the sum over the outputs of ``y log(y / mu) - y + mu``), and the targets
-    ``a - (mu - y)`` whose squared error has the deviance's gradient with respect to a. Raises
-    FloatingPointError where exp(a) overflows (a diverged fit)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        mu = np.exp(a)
-        rows = (scipy.special.xlogy(Y, Y) - Y - Y * a + mu).sum(axis=1)
-        target = a - (mu - Y)
-    value = float(np.average(rows, weights=w))
-    if not (np.isfinite(value) and np.isfinite(target).all()):
-        raise FloatingPointError(f"the Poisson loss is {value}: exp of the network's output "
-                                 f"overflows {a.dtype.name}")
-    return value, target.astype(a.dtype, copy=False)
 
 
 def _dense(X, rows, out=None):
@@ -299,18 +281,6 @@ class _BaseMLP(BaseEstimator):
     @property
     def _poisson(self):
         return getattr(self, "out_activation_", None) == "exp"
-
-    def _poisson_step(self, X, Y, w):
-        """One step on the half Poisson deviance of the log link, mu = exp(a): its loss
-        ``mean_w(sum_j(y log(y / mu) - y + mu))`` (scikit-learn's) before the step, returned,
-        and its gradient ``delta = w (mu - y) / sum(w)`` at the output, backpropagated by the
-        core's step on the squared error of the targets ``a - (mu - y)`` (whose gradient at
-        the identity output is the same ``w (a - target) / sum(w)``)."""
-        net = self.network_
-        a = net.predict(X)
-        value, target = _poisson_loss_and_target(a, Y, w)
-        net.train_step(X, target, self._lr, w)
-        return value
 
     @property
     def coefs_(self):
@@ -474,7 +444,8 @@ class _BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             self.t_ = 0
             # the network's output layer: logistic is nncore's sigmoid; the Poisson loss's
-            # exp is applied outside the network (its gradient by _poisson_step)
+            # network has an identity output, the log of the mean, and its predict gives
+            # the mean exp(a) (the loss "poisson" of nncore's core)
             self.network_ = self._make_network(
                 X.shape[1], self.n_outputs_,
                 {"logistic": "sigmoid", "exp": "identity"}.get(out, out), loss, rs, dtype)
@@ -560,9 +531,8 @@ class _BaseMLP(BaseEstimator):
         n_full = (n // bs) * bs
         idx = np.arange(n)
         sparse = scipy.sparse.issparse(X)
-        poisson = self._poisson
-        if w is not None or poisson:
-            # the batch by batch steps (sample weights, the Poisson loss): their gather
+        if w is not None:
+            # the batch by batch steps (sample weights): their gather
             # buffers, batches, ||W||^2 (sparse X: each batch's rows taken as a CSR matrix)
             Xs = None if sparse else np.empty_like(X)
             Ts = np.empty_like(T)
@@ -581,7 +551,7 @@ class _BaseMLP(BaseEstimator):
                 rs.shuffle(perm)
                 idx = idx[perm]
             try:
-                if w is None and not poisson:
+                if w is None:
                     # the epoch's full batches in one pass of the core's epoch loop, which gathers
                     # the rows in scikit-learn's order, then the last, smaller batch (its decay is
                     # alpha / its size) in a second; the reported loss holds 0.5 alpha ||W||^2 /
@@ -630,10 +600,7 @@ class _BaseMLP(BaseEstimator):
                             Xb = X[idx[sl] if self.shuffle else sl]
                         else:
                             Xb = Xe[sl]
-                        if poisson:
-                            value = self._poisson_step(Xb, Te[sl], wb)
-                        else:
-                            value = net.train_step(Xb, Te[sl], self._lr, wb)
+                        value = net.train_step(Xb, Te[sl], self._lr, wb)
                         total += (value * scale + pen) * nb
                     self.loss_ = float(total / n)
             except FloatingPointError:
@@ -720,11 +687,7 @@ class _BaseMLP(BaseEstimator):
             # the (weighted) loss and its gradients from one pass of the core, plus the penalty
             unpack(x)
             grad = np.empty(offsets[-1])
-            if self._poisson:
-                loss, target = _poisson_loss_and_target(self._raw_rows(X), T, sample_weight)
-                _, grads = self._loss_and_gradients(X, target, sample_weight)
-            else:
-                loss, grads = self._loss_and_gradients(X, T, sample_weight)
+            loss, grads = self._loss_and_gradients(X, T, sample_weight)
             pen = 0.0
             for i, ly in enumerate(layers):
                 w = ly.W.astype(np.float64).ravel()
@@ -819,17 +782,10 @@ class _BaseMLP(BaseEstimator):
                           accept_sparse=["csr", "csc"])
         return self._predict_rows(_as_dtype(X, self.network_.dtype))
 
-    def _raw_rows(self, X):
-        """The network's output on X (dense, or CSR whose rows the core reads as they are)."""
-        return self.network_.predict(X)
-
     def _predict_rows(self, X):
-        """The estimator's output on X: the network's, through exp for the Poisson loss."""
-        out = self._raw_rows(X)
-        if self._poisson:
-            with np.errstate(over="ignore"):
-                np.exp(out, out=out)
-        return out
+        """The estimator's output on X (dense, or CSR whose rows the core reads as they are):
+        the network's, which for the Poisson loss is already the mean exp(a)."""
+        return self.network_.predict(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1288,9 +1244,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.loss = loss
 
     def _output(self):
-        # poisson: an identity network whose output is the log of the mean (see
-        # _poisson_step); out_activation_ "exp" as scikit-learn's
-        return ("exp" if self.loss == "poisson" else "identity"), "mse"
+        # poisson: an identity network whose output is the log of the mean, with the core's
+        # Poisson loss (half the deviance of exp(a)); out_activation_ "exp" as scikit-learn's
+        return ("exp", "poisson") if self.loss == "poisson" else ("identity", "mse")
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
