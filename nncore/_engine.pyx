@@ -120,6 +120,8 @@ cdef class Engine:
     cdef int keep_rows          # workspaces up to this many rows go back to the pool
     cdef int last_batch         # the last training batch size
     cdef list _pool             # free Workspaces
+    cdef int layout             # counts changes of what a workspace holds (set_dropout):
+                                # a workspace made before one never returns to the pool
     cdef object _index          # (N,) int64 shuffled order of the epochs of one changing call
     cdef object dtype
     cdef object validate
@@ -316,7 +318,10 @@ cdef class Engine:
             self.layers[l].drop_keep = _keep_threshold(ps[l])
             self.layers[l].drop_scale = 1.0 / (1.0 - ps[l])
         self.net.drop_seed = seed
-        self._pool = []     # workspaces without the masks of the layers that now drop
+        # workspaces without the masks of the layers that now drop: none goes back to the
+        # pool, not even one a reading call took before this and gives back after it
+        self._pool = []
+        self.layout += 1
         self.write_unlock()
 
     # The Engine's checks at the boundary (included in the body of the Engine class): its own

@@ -128,9 +128,10 @@ cdef object _run_epoch(Engine self, EpochC* e, object X, object Y, double lr,
             e.shuffle = True
         if e.batch != self.last_batch:
             _keep(self, e.batch)
+        if sparse:
+            buf = _csr_batch(self, X, e.batch, order)
         ws = _take(self, e.batch, self.step_mode == MODE_OPTIM, not sparse)
         if sparse:
-            buf = _csr_batch(self, X, e.batch)
             ws.w.sx = &buf.c
         try:
             with nogil:

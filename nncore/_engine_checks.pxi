@@ -53,6 +53,7 @@ cdef class Workspace:
     cdef WorkC w
     cdef bint grads
     cdef bint has_x      # x_batch holds capacity rows of n_in (n_in = 0: sparse calls only)
+    cdef int layout      # the engine's layout count when made (see Engine.layout)
     cdef list _arrays
     cdef list _drop_arrays
 

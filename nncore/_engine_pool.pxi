@@ -12,17 +12,20 @@ cdef Workspace _take(Engine self, int m, bint grads, bint dense_x=True):
         if ws.w.capacity >= m and (ws.grads or not grads) and (ws.has_x or not dense_x):
             del self._pool[i]
             return ws
-    return Workspace([(self.layers[i].n_in, self.layers[i].n_out)
-                      for i in range(self.n_layers)],
-                     max(m, 1), self.n_in if dense_x else 0, self.dtype, grads,
-                     [i for i in range(self.n_layers) if self.layers[i].drop_p > 0])
+    ws = Workspace([(self.layers[i].n_in, self.layers[i].n_out)
+                    for i in range(self.n_layers)],
+                   max(m, 1), self.n_in if dense_x else 0, self.dtype, grads,
+                   [i for i in range(self.n_layers) if self.layers[i].drop_p > 0])
+    ws.layout = self.layout
+    return ws
 
 
 cdef void _give(Engine self, Workspace ws):
     """Return a workspace after its call: kept when it is no larger than the last training
-    batch (or a reading chunk) and the pool has room, dropped otherwise, so that nothing
-    sized by one large call outlives it."""
-    if ws.w.capacity <= self.keep_rows and len(self._pool) < POOL_SIZE:
+    batch (or a reading chunk), the pool has room and it was made since the last
+    set_dropout, dropped otherwise, so that nothing sized by one large call outlives it."""
+    if (ws.w.capacity <= self.keep_rows and len(self._pool) < POOL_SIZE
+            and ws.layout == self.layout):
         self._pool.append(ws)
 
 

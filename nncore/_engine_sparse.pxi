@@ -28,36 +28,54 @@ cdef class _CsrBatch:
         self._arrays = arrays
 
 
-cdef object _csr_source(Engine self, object X, CsrSrc* s):
+cdef class _CsrArrays:
+    """A call's sparse X (nncore internal): the shape and the data, indices and indptr arrays
+    of X as CSR, held for the whole call. The core reads those arrays without the GIL, so the
+    call keeps them alive itself: another thread rebinding X.data, X.indices or X.indptr
+    (assignment, sum_duplicates, prune, resize) drops only its own references."""
+    cdef readonly tuple shape
+    cdef readonly object data
+    cdef readonly object indices
+    cdef readonly object indptr
+
+
+cdef _CsrArrays _csr_source(Engine self, object X, CsrSrc* s):
     """X as CSR of the engine's dtype (nncore._validate.sparse_inputs: shape, dtype, finite
-    data), described in s for _csr_gather; returns that CSR matrix, which the caller keeps
-    for the call (s points into its arrays)."""
+    data), described in s for _csr_gather; returns the arrays s points into, which the
+    caller keeps for the call."""
     X = self.validate.sparse_inputs(X, self.n_in, self.dtype)
-    data, indices, indptr = X.data, X.indices, X.indptr
-    for arr in (data, indices, indptr):
+    cdef _CsrArrays held = _CsrArrays()
+    held.shape = tuple(X.shape)
+    held.data, held.indices, held.indptr = X.data, X.indices, X.indptr
+    for arr in (held.data, held.indices, held.indptr):
         if not (cnp.PyArray_CheckExact(arr) and arr.ndim == 1
                 and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>arr)):
             raise ValueError("sparse X: its data, indices and indptr must be contiguous 1-D "
                              "arrays")
-    if (data.dtype != self.dtype or indices.dtype not in (np.int32, np.int64)
-            or indptr.dtype not in (np.int32, np.int64)
-            or indptr.shape[0] != X.shape[0] + 1):
-        raise ValueError(f"sparse X {X.shape}: expected data of {self.dtype}, int32 or int64 "
-                         f"indices, and indptr ({X.shape[0] + 1},)")
-    s.data = cnp.PyArray_DATA(<cnp.ndarray>data)
-    s.indices = cnp.PyArray_DATA(<cnp.ndarray>indices)
-    s.indptr = cnp.PyArray_DATA(<cnp.ndarray>indptr)
-    s.wide_indices = indices.dtype == np.int64
-    s.wide_indptr = indptr.dtype == np.int64
-    s.n_rows = X.shape[0]
-    s.nnz = min(data.shape[0], indices.shape[0])
-    return X
+    if (held.data.dtype != self.dtype or held.indices.dtype not in (np.int32, np.int64)
+            or held.indptr.dtype not in (np.int32, np.int64)
+            or held.indptr.shape[0] != held.shape[0] + 1):
+        raise ValueError(f"sparse X {held.shape}: expected data of {self.dtype}, int32 or "
+                         f"int64 indices, and indptr ({held.shape[0] + 1},)")
+    s.data = cnp.PyArray_DATA(<cnp.ndarray>held.data)
+    s.indices = cnp.PyArray_DATA(<cnp.ndarray>held.indices)
+    s.indptr = cnp.PyArray_DATA(<cnp.ndarray>held.indptr)
+    s.wide_indices = held.indices.dtype == np.int64
+    s.wide_indptr = held.indptr.dtype == np.int64
+    s.n_rows = held.shape[0]
+    s.nnz = min(held.data.shape[0], held.indices.shape[0])
+    return held
 
 
-cdef _CsrBatch _csr_batch(Engine self, object X, int rows):
+cdef _CsrBatch _csr_batch(Engine self, _CsrArrays X, int rows, object order=None):
     # buffers for batches of up to `rows` rows of X: as many entries as its `rows` longest
-    # rows hold (a bound for any batch; a batch beyond it, X changed meanwhile, is refused)
+    # rows hold, or, for batches of a given order (which may repeat rows), as many as its
+    # fullest batch holds (a bound for every batch; a batch beyond it, X or the order changed
+    # meanwhile, is refused)
     lengths = np.diff(X.indptr.astype(np.int64, copy=False)).clip(0)
+    if order is not None:
+        sums = np.add.reduceat(lengths[order], np.arange(0, order.shape[0], rows))
+        return _CsrBatch(rows, int(sums.max()), self.dtype)
     if rows < lengths.shape[0]:
         lengths = np.partition(lengths, lengths.shape[0] - rows)[lengths.shape[0] - rows:]
     return _CsrBatch(rows, int(lengths.sum()), self.dtype)
@@ -215,9 +233,8 @@ cdef double _loss_sparse(Engine self, object X, object Y, object sample_weight) 
 cdef double _train_step_sparse(Engine self, object X, object Y, double rate,
                                object sample_weight) except? -1:
     # Engine.train_step for sparse X: one epoch of one batch of all its rows, in order
-    cdef CsrSrc src
     cdef EpochC e
-    X = _csr_source(self, X, &src)
+    X = self.validate.sparse_inputs(X, self.n_in, self.dtype)   # (as it is, once CSR)
     Y, labels = _sparse_targets(self, Y, X.shape[0])
     if labels is not None:
         Y = labels.astype(np.int64, copy=False)

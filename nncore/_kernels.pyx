@@ -3,7 +3,7 @@
 # Each kernel's comment shows the NumPy it replaces. The `def` wrappers (the last include) take
 # typed memoryviews, check shapes, and are what nncore.functional and the tests call.
 
-from libc.math cimport (exp, expf, expm1, expm1f, erf, erff, log, logf, log1p, log1pf, tanh,
+from libc.math cimport (exp, expf, expm1, expm1f, erfc, erfcf, log, logf, log1p, log1pf, tanh,
                         tanhf, fabs, isfinite)
 from libc.float cimport DBL_MAX, DBL_MIN, FLT_MAX, FLT_MIN
 from libc.stdint cimport int64_t

@@ -33,11 +33,13 @@ cdef inline floating _expm1(floating x) noexcept nogil:
         return expm1(x)
 
 
-cdef inline floating _erf(floating x) noexcept nogil:
+cdef inline floating _erfc(floating x) noexcept nogil:
+    # 1 - erf(x), accurate where erf(x) is near 1 (GELU's 1 + erf(a / sqrt(2)) for a << 0 is
+    # erfc(-a / sqrt(2)): the sum would cancel)
     if floating is float:
-        return erff(x)
+        return erfcf(x)
     else:
-        return erf(x)
+        return erfc(x)
 
 
 cdef inline floating _log1p(floating x) noexcept nogil:
@@ -162,7 +164,7 @@ cdef void activation_forward(int kind, double p0, double p1, const floating* a, 
         # z = a / 2 * (1 + erf(a / sqrt(2)))
         h = <floating>_INV_SQRT2
         for i in range(size):
-            z[i] = <floating>0.5 * a[i] * (1 + _erf(a[i] * h))
+            z[i] = <floating>0.5 * a[i] * _erfc(-a[i] * h)
     elif kind == ACT_GELU_TANH:
         # z = a / 2 * (1 + tanh(sqrt(2 / pi) * (a + 0.044715 * a**3)))
         k0 = <floating>_SQRT_2_OVER_PI
@@ -255,7 +257,7 @@ cdef void activation_backward(int kind, double p0, double p1, const floating* a,
         k0 = <floating>_INV_SQRT_2PI
         for i in range(size):
             x = a[i]
-            delta[i] = delta[i] * (<floating>0.5 * (1 + _erf(x * h))
+            delta[i] = delta[i] * (<floating>0.5 * _erfc(-x * h)
                                    + x * k0 * _exp(<floating>-0.5 * x * x))
     elif kind == ACT_GELU_TANH:
         # t = tanh(u), u = k0 (a + k1 a**3);

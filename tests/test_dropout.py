@@ -213,6 +213,33 @@ def test_predict_during_a_dropout_fit_sees_no_mask():
         np.testing.assert_array_equal(got, want)
 
 
+def test_a_workspace_taken_before_dropout_was_set_never_serves_a_training_step():
+    """A reading call takes its workspace, then waits for the lock behind set_dropout; the
+    workspace it gives back afterwards has no masks, so it must not go back to the pool for
+    the next training step (in a subprocess: that step would write through a missing mask)."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import threading, time, numpy as np, nncore
+        net = nncore.Network([30, 64, 1], activation="relu", loss="mse", seed=0)
+        eng = net._backend
+        X = np.ones((16, 30)); y = np.zeros((16, 1))
+        eng.read_lock()                                   # a reader holds the lock
+        setter = threading.Thread(target=eng.set_dropout, args=([0.5, 0.0], 7))
+        setter.start(); time.sleep(0.2)                   # set_dropout waits to write
+        reader = threading.Thread(target=net.predict, args=(X,))
+        reader.start(); time.sleep(0.2)                   # predict holds a workspace, waits
+        eng.read_unlock()
+        setter.join(); reader.join()
+        print(np.isfinite(net.train_step(X, y, 0.01)))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_dropout_steps_allocate_nothing(dtype):
     X, y = _data(n=32)

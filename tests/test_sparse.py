@@ -1,6 +1,7 @@
 """Sparse X (scipy.sparse) in Network's calls: the first layer's product and weight gradient
 from CSR rows in the core, checked against the same calls on the dense X (both backends,
 both dtypes), and the sparse input's own checks."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -202,6 +203,73 @@ def test_indices_changed_during_fit_raise_never_crash():
     """)
     assert result.returncode == 0, result.stderr
     assert "refused" in result.stdout
+
+
+def test_arrays_of_x_rebound_during_a_call_stay_alive_until_it_ends():
+    """Another thread rebinds X.data, X.indices and X.indptr (as sum_duplicates, prune or
+    resize do) while predict and fit read them: the call keeps the arrays it started with, so
+    every result is the one of the unchanged values (in a subprocess: a read of freed memory
+    could crash; freed arrays are unmapped at once there)."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent("""
+        import threading, numpy as np, scipy.sparse as sp, nncore
+        X = sp.random(3000, 400, density=0.1, format="csr", random_state=0)
+        y = np.arange(3000) % 3
+        net = nncore.Network([400, 16, 3], activation="relu", output="softmax",
+                             loss="cross_entropy", seed=0)
+        expected = net.predict(X.copy())
+        stop = False
+        def rebind():
+            while not stop:
+                X.data = X.data.copy(); X.indices = X.indices.copy()
+                X.indptr = X.indptr.copy()
+        t = threading.Thread(target=rebind)
+        t.start()
+        try:
+            for _ in range(20):
+                assert np.array_equal(net.predict(X), expected)
+            twin = nncore.Network([400, 16, 3], activation="relu", output="softmax",
+                                  loss="cross_entropy", seed=0)
+            twin.fit(X, y, epochs=2, lr=0.1, batch_size=64)
+        finally:
+            stop = True
+            t.join()
+        print("ok")
+        """)], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_an_order_that_repeats_a_long_row_is_not_refused():
+    # a bootstrap-like order: row 0 (every column) again and again; the batch buffers are
+    # sized for the order's batches, as the dense call needs no such bound
+    D = np.zeros((20, 5))
+    D[0, :] = 1.0
+    D[1:, 0] = 1.0
+    order = np.array([0] * 8 + [3, 0, 0], dtype=np.int64)
+    y = np.zeros((20, 1))
+    nets = [nncore.Network([nncore.Dense(5, 3, "relu"), nncore.Dense(3, 1, "identity")],
+                           loss="mse", seed=0) for _ in range(2)]
+    dense = nets[0]._backend.run_epoch(D, y, 0.01, 4, False, 0, None, None, order)
+    sparse = nets[1]._backend.run_epoch(sp.csr_matrix(D), y, 0.01, 4, False, 0, None, None,
+                                        order)
+    assert sparse == pytest.approx(dense, rel=1e-12)
+    np.testing.assert_allclose(nets[1].layers[0].W, nets[0].layers[0].W, rtol=1e-12)
+
+
+@pytest.mark.parametrize("call", ["predict", "evaluate"])
+def test_numpy_backend_takes_sparse_x_of_fewer_rows_than_a_chunk(call):
+    X, _, y = _sparse_data(np.float64)
+    X = X[1:11]
+    y = y[1:11]
+    nets = [_net(np.float64, backend) for backend in BACKENDS]
+    if call == "predict":
+        results = [net.predict(X) for net in nets]
+        _close(results[1], results[0], np.float64)
+    else:
+        results = [net.evaluate(X, y) for net in nets]
+        assert results[1] == pytest.approx(results[0], rel=1e-9)
 
 
 def test_dense_input_does_not_import_scipy():

@@ -35,13 +35,14 @@ def _softmax(a):
     return e / e.sum(axis=1, keepdims=True)
 
 
-_erf = np.vectorize(math.erf, otypes=[np.float64])
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 
 
 def _gelu_cdf(a):
-    # Phi(a) = (1 + erf(a / sqrt(2))) / 2, in a's dtype
-    return ((1 + _erf(a / math.sqrt(2))) / 2).astype(a.dtype)
+    # Phi(a) = (1 + erf(a / sqrt(2))) / 2 = erfc(-a / sqrt(2)) / 2 (no cancellation for
+    # a << 0), in a's dtype
+    return (_erfc(-a.astype(np.float64) / math.sqrt(2)) / 2).astype(a.dtype)
 
 
 def _gelu_backward(a, z, g, p):
@@ -456,6 +457,8 @@ class NumpyBackend:
             Y is None or (isinstance(Y, np.ndarray) and Y.ndim in (1, 2)
                           and Y.shape[0] == n))
         if not lazy:
+            if _validate.is_sparse(X):
+                X = X.toarray()   # at most one chunk of rows
             if Y is None:
                 X, single = _validate.inputs(X, self.n_in, self.dtype)
             else:
