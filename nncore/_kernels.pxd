@@ -96,7 +96,7 @@ cdef void loss_gradient(int loss, double p, const floating* yhat, const floating
 #   (= (z - y) / m when each target row sums to 1);
 # - the scaled sigmoid z = c * sigmoid(beta * a), 0 < c <= 1, with cross-entropy
 #   (binary = False) or binary cross-entropy (binary = True); delta, when not NULL, gets
-#   beta * (s - y) / m for binary with c = 1 (s = sigmoid(beta * a)); see _kernels_math.pxi.
+#   beta * (s - y) / m for binary with c = 1 (s = sigmoid(beta * a)); see _kernels_losses.pxi.
 cdef double softmax_cross_entropy_value(const floating* a, const floating* lse,
                                         const floating* y, int m, int n) noexcept nogil
 cdef void softmax_cross_entropy_delta(const floating* z, const floating* y, floating* delta,

@@ -17,7 +17,8 @@ import numpy as np
 # One extension module, its source split by concern into files that Cython includes in order:
 include "_kernels_choice.pxi"     # the cpu path (SIMD tables) and BLAS, chosen at run time
 include "_kernels_gemm.pxi"       # matrix products: paths, tiles, few-row kernels, BLAS
-include "_kernels_math.pxi"       # activations, losses, reductions
+include "_kernels_math.pxi"       # activations, reductions
+include "_kernels_losses.pxi"     # losses and their gradients
 include "_kernels_sparse.pxi"     # the first layer from CSR rows
 include "_kernels_wrappers.pxi"   # the def wrappers over typed memoryviews
 

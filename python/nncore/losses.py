@@ -35,7 +35,7 @@ caps the loss nor zeroes the gradient:
 - softmax + cross_entropy: delta = (yhat * y.sum(1) - y) / N, which is (yhat - y) / N for
   targets whose rows sum to 1 (one-hot rows, class labels, probabilities);
 - sigmoid (c = 1) + binary_cross_entropy: delta = beta * (yhat - y) / N;
-- the other sigmoid cases: see sigmoid_cross_entropy in nncore/_kernels_math.pxi.
+- the other sigmoid cases: see sigmoid_cross_entropy in nncore/_kernels_losses.pxi.
 
 identity + mse gives delta = (yhat - y) / N through the general rule.
 """
