@@ -300,3 +300,20 @@ def test_a_diverging_fit_stays_finite_with_clip_norm(backend, dtype):
     net, losses = fit(nncore.SGD(momentum=0.9, clip_norm=1.0))
     assert np.all(np.isfinite(losses))
     assert all(np.all(np.isfinite(ly.W)) for ly in net.layers)
+
+
+def test_the_command_line_takes_clip_norm(tmp_path, capsys):
+    from nncore import cli
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    np.savetxt(tmp_path / "d.csv", np.column_stack([X, X.sum(1)]), delimiter=",",
+               header="a,b,y", comments="")
+    args = ["train", str(tmp_path / "d.csv"), "--target", "y", "--task", "regression",
+            "--epochs", "2", "--optimizer", "adam"]
+    assert cli.main(args + ["--clip-norm", "0.5", "--save", str(tmp_path / "m")]) == 0
+    assert nncore.Network.load(tmp_path / "m.npz").optimizer.clip_norm == 0.5
+    capsys.readouterr()
+    for bad in ("0", "-1", "nan", "inf"):
+        with pytest.raises(SystemExit):
+            cli.main(args + ["--clip-norm", bad])
+        assert "--clip-norm" in capsys.readouterr().err
