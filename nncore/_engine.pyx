@@ -43,7 +43,7 @@ cimport numpy as cnp
 import numpy as np
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.float cimport FLT_MAX
-from libc.math cimport INFINITY, fabs, isfinite
+from libc.math cimport INFINITY, fabs, isfinite, sqrt
 from libc.string cimport memcpy, memset
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cpython.pythread cimport PyThread_get_thread_ident
@@ -283,6 +283,8 @@ cdef class Engine:
             raise RuntimeError("this network is being trained; change weight_decay of a plain "
                                "SGD between calls")
         _settings(&o, hyper)
+        if kind == -1 and (o.clip_norm > 0 or o.clip_value > 0):
+            raise ValueError("Engine: a clipped step needs the optimizer path (kind >= 0)")
         if kind == OPT_SGD and o.momentum > 0 and self.layers[0].sW[0] == NULL:
             raise ValueError("Engine: momentum needs state this optimizer does not keep")
         o.kind = kind
@@ -296,7 +298,8 @@ cdef class Engine:
         return {"momentum": self.opt.momentum, "nesterov": bool(self.opt.nesterov),
                 "beta1": self.opt.beta1, "beta2": self.opt.beta2, "alpha": self.opt.alpha,
                 "eps": self.opt.eps, "weight_decay": self.opt.weight_decay,
-                "amsgrad": bool(self.opt.amsgrad)}
+                "amsgrad": bool(self.opt.amsgrad), "clip_norm": self.opt.clip_norm,
+                "clip_value": self.opt.clip_value}
 
     # -- dropout ---------------------------------------------------------------------------------
 
@@ -548,6 +551,13 @@ cdef void _settings(OptC* o, dict hyper) except *:
     o.eps = float(hyper["eps"])
     o.weight_decay = float(hyper["weight_decay"])
     o.amsgrad = bool(hyper["amsgrad"])
+    # the clips are optional in the dict (0: off)
+    o.clip_norm = float(hyper.get("clip_norm", 0.0))
+    o.clip_value = float(hyper.get("clip_value", 0.0))
+    if not (0 <= o.clip_norm < INFINITY and 0 <= o.clip_value < INFINITY):
+        raise ValueError("Engine: clip_norm and clip_value must be finite and >= 0")
+    if o.clip_norm > 0 and o.clip_value > 0:
+        raise ValueError("Engine: clip_norm and clip_value cannot both be on")
 
 
 def shuffled_index(Py_ssize_t n, uint64_t seed):

@@ -163,6 +163,8 @@ cdef object _set_optimizer(Engine self, int kind, object hyper, object step, lis
             and step.flags.c_contiguous and step.flags.writeable):
         raise ValueError("Engine: the step count must be a writeable int64 array (1,)")
     _settings(&o, hyper)
+    if kind == -1 and (o.clip_norm > 0 or o.clip_value > 0):
+        raise ValueError("Engine: a clipped step needs the optimizer path (kind >= 0)")
     o.kind = kind
     o.step = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>step)
     o.bc1 = o.bc2_sqrt = 1.0

@@ -186,6 +186,8 @@ cdef double _pass(const NetC* net, WorkC* w, const RowsC* rows, floating lr) noe
     cdef const double* sw = rows.sw
     cdef int m = rows.m, mode = rows.mode
     cdef bint train = mode >= MODE_SGD
+    # a clipped step stores every gradient first (as MODE_GRADIENTS), then updates them all
+    cdef bint clip = mode == MODE_OPTIM and (opt.clip_norm > 0 or opt.clip_value > 0)
 
     # dropout (in training only) is keyed by the steps taken before this one
     _forward(net, w, X, m, train, <uint64_t>opt.step[0] if train and opt.step != NULL else 0)
@@ -233,7 +235,7 @@ cdef double _pass(const NetC* net, WorkC* w, const RowsC* rows, floating lr) noe
             if ly.trainable:
                 ly.params[0] -= lr * lw.dparams[0]
                 ly.params[1] -= lr * lw.dparams[1]
-        elif mode == MODE_OPTIM:
+        elif mode == MODE_OPTIM and not clip:
             # dW = z_prev.T @ delta;  W -= step(dW) (with weight decay). One gemm for the whole
             # dW: computing it in blocks of rows, each updated while in cache, was no faster
             # with one BLAS thread and several times slower with two on a busy machine (each
@@ -257,7 +259,82 @@ cdef double _pass(const NetC* net, WorkC* w, const RowsC* rows, floating lr) noe
                         <floating>0)
         if l > 0:
             _local_gradient(&net.layers[l - 1], pw, <floating*>pw.delta, m)
+    if clip:
+        _clipped_update(net, w, lr)
     return value
+
+
+cdef double _squares(const floating* g, Py_ssize_t n) noexcept nogil:
+    # sum(g**2) in double, four sums in turn
+    cdef Py_ssize_t i = 0
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    while i + 4 <= n:
+        s0 += <double>g[i] * g[i]
+        s1 += <double>g[i + 1] * g[i + 1]
+        s2 += <double>g[i + 2] * g[i + 2]
+        s3 += <double>g[i + 3] * g[i + 3]
+        i += 4
+    while i < n:
+        s0 += <double>g[i] * g[i]
+        i += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef void _clip_array(floating* g, Py_ssize_t n, double scale, double v) noexcept nogil:
+    # g = clip(g, -v, v) when v > 0 (NaN stays NaN), else g *= scale
+    cdef Py_ssize_t i
+    cdef floating hi = <floating>v
+    cdef floating s = <floating>scale
+    if v > 0:
+        for i in range(n):
+            if g[i] > hi:
+                g[i] = hi
+            elif g[i] < -hi:
+                g[i] = -hi
+    else:
+        for i in range(n):
+            g[i] = g[i] * s
+
+
+cdef void _clipped_update(const NetC* net, WorkC* w, floating lr) noexcept nogil:
+    """The optimizer's update of every parameter from its stored gradient (dW, db, and a
+    trainable sigmoid's dc, dbeta), clipped first as torch.nn.utils does it: by value, each
+    gradient value into [-clip_value, clip_value] (clip_grad_value_); by norm, every gradient
+    times min(1, clip_norm / (norm + 1e-6)) with norm the L2 norm of all of them together,
+    summed in double (clip_grad_norm_). The update then adds weight decay to the clipped
+    gradient, as an optimizer's step after torch's clipping does."""
+    cdef const OptC* opt = net.opt
+    cdef int l
+    cdef const LayerC* ly
+    cdef LayerWork* lw
+    cdef double total = 0, scale = 1
+    if opt.clip_value <= 0:
+        for l in range(net.n_layers):
+            ly, lw = &net.layers[l], &w.lw[l]
+            total += _squares(<floating*>lw.dW, <Py_ssize_t>ly.n_in * ly.n_out)
+            total += _squares(<floating*>lw.db, ly.n_out)
+            if ly.trainable:
+                total += _squares(&lw.dparams[0], 2)
+        scale = opt.clip_norm / (sqrt(total) + 1e-6)
+        # scale >= 1: nothing to clip (a NaN or infinite norm scales by NaN or 0, as torch)
+    if opt.clip_value > 0 or not scale >= 1:
+        for l in range(net.n_layers):
+            ly, lw = &net.layers[l], &w.lw[l]
+            _clip_array(<floating*>lw.dW, <Py_ssize_t>ly.n_in * ly.n_out, scale,
+                        opt.clip_value)
+            _clip_array(<floating*>lw.db, ly.n_out, scale, opt.clip_value)
+            if ly.trainable:
+                _clip_array(&lw.dparams[0], 2, scale, opt.clip_value)
+    for l in range(net.n_layers):
+        ly, lw = &net.layers[l], &w.lw[l]
+        opt_update(opt, <floating*>ly.W, <floating*>lw.dW, <floating*>ly.sW[0],
+                   <floating*>ly.sW[1], <floating*>ly.sW[2], <Py_ssize_t>ly.n_in * ly.n_out,
+                   lr, True)
+        opt_update(opt, <floating*>ly.b, <floating*>lw.db, <floating*>ly.sb[0],
+                   <floating*>ly.sb[1], <floating*>ly.sb[2], ly.n_out, lr, False)
+        if ly.trainable:
+            opt_update(opt, ly.params, &lw.dparams[0], ly.sp[0], ly.sp[1], ly.sp[2],
+                       2, <double>lr, False)
 
 
 cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:

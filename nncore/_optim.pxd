@@ -26,6 +26,11 @@ cdef struct OptC:
     double weight_decay
     bint amsgrad         # Adam(W)
     int64_t* step        # the step count t, owned by the Python optimizer (1 int64)
+    # gradient clipping before the update, at most one of them on (0: off; the engine's pass
+    # applies it, as torch.nn.utils' clip_grad_norm_ and clip_grad_value_ do):
+    double clip_norm     # > 0: every gradient scaled by min(1, clip_norm / (norm + 1e-6)),
+                         # norm the L2 norm of all the network's gradient values together
+    double clip_value    # > 0: each gradient value clamped to [-clip_value, clip_value]
     # per step, from opt_begin_step:
     double bc1           # 1 - beta1**t
     double bc2_sqrt      # sqrt(1 - beta2**t)

@@ -259,7 +259,7 @@ def test_names_and_objects():
         assert type(net.optimizer) is cls and net.optimizer._bound_to() is net
     assert nncore.AdamW().weight_decay == 0.01 and nncore.Adam().weight_decay == 0.0
     assert repr(nncore.SGD(momentum=0.5)) == \
-        "SGD(momentum=0.5, nesterov=False, weight_decay=0.0)"
+        "SGD(momentum=0.5, nesterov=False, weight_decay=0.0, clip_norm=None, clip_value=None)"
 
 
 @pytest.mark.parametrize("backend", ["cython", "numpy"])

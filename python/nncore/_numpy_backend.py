@@ -394,6 +394,9 @@ class NumpyBackend:
         if lr is not None and not np.isfinite(num / den):
             return num, den, records  # no step from a loss that is not finite
         plain = opt is None or opt._code() == -1
+        # a clipped step takes every gradient first, then clips and updates them all
+        clip = lr is not None and not plain and (opt.clip_norm is not None
+                                                 or opt.clip_value is not None)
         if lr is not None and opt is not None:
             opt._step[0] += 1
 
@@ -412,7 +415,7 @@ class NumpyBackend:
                 b -= lr * rec["db"]
                 if layer.activation.trainable:
                     layer.activation._params -= lr * np.array([rec["c"], rec["beta"]])
-            elif lr is not None:
+            elif lr is not None and not clip:
                 sW, sb, sp = opt._state[l]
                 _optimizer_step(opt, layer.W, rec["dW"], sW, lr, True)
                 _optimizer_step(opt, layer.b, rec["db"], sb, lr, False)
@@ -421,7 +424,37 @@ class NumpyBackend:
                                     np.array([rec["c"], rec["beta"]]), sp, float(lr), False)
             if l > 0:
                 self._local_gradient(self.layers[l - 1], records[l - 1], g_prev)
+        if clip:
+            self._clipped_update(records, lr)
         return num, den, records
+
+    def _clipped_update(self, records, lr):
+        """The optimizer's update of every parameter from the records' gradients, clipped
+        first (as torch.nn.utils' clip_grad_value_ or clip_grad_norm_ would clip them)."""
+        opt = self.optimizer
+        grads = []
+        for layer, rec in zip(self.layers, records):
+            grads.append([rec["dW"], rec["db"]])
+            if layer.activation.trainable:
+                grads[-1].append(np.array([rec["c"], rec["beta"]], dtype=np.float64))
+        flat = [g for group in grads for g in group]
+        if opt.clip_value is not None:
+            flat[:] = [np.clip(g, -g.dtype.type(opt.clip_value), g.dtype.type(opt.clip_value))
+                       for g in flat]
+        else:
+            norm = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in flat))
+            scale = opt.clip_norm / (norm + 1e-6)
+            if not scale >= 1:
+                flat[:] = [g * g.dtype.type(scale) for g in flat]
+        k = 0
+        for l, layer in enumerate(self.layers):
+            sW, sb, sp = opt._state[l]
+            _optimizer_step(opt, layer.W, flat[k], sW, lr, True)
+            _optimizer_step(opt, layer.b, flat[k + 1], sb, lr, False)
+            k += 2
+            if layer.activation.trainable:
+                _optimizer_step(opt, layer.activation._params, flat[k], sp, float(lr), False)
+                k += 1
 
     @staticmethod
     def _local_gradient(layer, rec, g):

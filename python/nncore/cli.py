@@ -8,6 +8,7 @@ the training data were read: the feature columns, the standardisation, the targe
 the class names (see nncore._tables).
 """
 import argparse
+import math
 import os
 import sys
 import time
@@ -25,7 +26,7 @@ from .activations import ACTIVATION_NAMES, OUTPUT_ONLY
 from .datasets import load_digits
 from .initializers import INIT_NAMES
 from .network import BACKENDS, Network
-from .optimizers import OPTIMIZER_NAMES
+from .optimizers import OPTIMIZER_NAMES, get_optimizer
 from .schedules import SCHEDULE_NAMES
 from .training import EarlyStopping
 
@@ -131,7 +132,8 @@ def train(args):
     sizes = [X_train.shape[1], *args.hidden, 10]
     net = Network(sizes, activation=args.activation, output="softmax", loss="cross_entropy",
                   seed=args.seed, dtype=args.dtype, backend=args.backend,
-                  optimizer=args.optimizer, init=args.init)
+                  optimizer=get_optimizer(args.optimizer, clip_norm=args.clip_norm),
+                  init=args.init)
     print(f"digits: {len(y_train)} training, {len(y_test)} held-out examples")
     print(net)
     print(f"optimizer: {net.optimizer!r}")
@@ -190,7 +192,8 @@ def train_on_file(args):
                   output="softmax" if task == "classification" else "identity",
                   loss="cross_entropy" if task == "classification" else "mse",
                   seed=args.seed, dtype=args.dtype, backend=args.backend,
-                  optimizer=args.optimizer, init=args.init)
+                  optimizer=get_optimizer(args.optimizer, clip_norm=args.clip_norm),
+                  init=args.init)
     what = (f"{len(meta['classes'])} classes" if task == "classification"
             else "a regression")
     print(f"{args.data}: {len(train_rows)} training, {len(test_rows)} held-out examples, "
@@ -363,6 +366,9 @@ def build_parser():
     t.add_argument("--optimizer", default="sgd", choices=OPTIMIZER_NAMES,
                    type=_named(OPTIMIZER_NAMES, "optimizer"),
                    help="update rule, with its default settings (default: sgd)")
+    t.add_argument("--clip-norm", type=_number(float, 0, math.inf, low_open=True), default=None,
+                   metavar="C", help="clip the gradients of each step to global L2 norm C "
+                                     "(default: no clipping)")
     t.add_argument("--schedule", default="none", choices=("none",) + SCHEDULE_NAMES,
                    type=_named(("none",) + SCHEDULE_NAMES, "schedule"),
                    help="learning-rate schedule: step (x0.1 every 10 epochs), exponential "

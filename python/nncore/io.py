@@ -515,10 +515,12 @@ def _check_optimizer(spec, layers, dtype):
                    f"{[c.__name__ for c in _BY_NAME.values()]}")
     hyper = spec["config"]
     known = set(cls().get_config())
-    if not isinstance(hyper, dict) or set(hyper) != known:
+    optional = {"clip_norm", "clip_value"}   # may be left out of a file, or None: off
+    if not isinstance(hyper, dict) or not known - optional <= set(hyper) <= known:
         raise _Bad(f"its {kind} optimizer's hyper-parameters must be an object with keys "
                    f"{sorted(known)}; got {_short(hyper)}")
-    if any(type(v) not in (bool, int, float) for v in hyper.values()):
+    if any(type(v) not in (bool, int, float) and not (v is None and k in optional)
+           for k, v in hyper.items()):
         raise _Bad(f"its {kind} optimizer's hyper-parameters must be numbers or bools; got "
                    f"{_short(hyper)}")
     try:

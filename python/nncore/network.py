@@ -295,8 +295,8 @@ class Network:
         --------
         >>> import nncore
         >>> net = nncore.Network([2, 1], loss="mse", seed=0)
-        >>> net.optimizer
-        SGD(momentum=0.0, nesterov=False, weight_decay=0.0)
+        >>> net.optimizer.momentum, net.optimizer.clip_norm
+        (0.0, None)
         >>> net.optimizer = nncore.Adam(beta1=0.8)
         >>> type(net.optimizer).__name__, net.optimizer.beta1
         ('Adam', 0.8)

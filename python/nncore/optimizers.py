@@ -15,6 +15,11 @@ constructor checks it (a refused value changes nothing) and takes effect from th
 in both backends, as ``torch.optim`` reads ``param_groups`` at every step; a change that would
 need other state arrays (momentum from 0 to > 0, amsgrad) is refused while the optimizer is
 bound: assign a new optimizer instead.
+
+Every optimizer can clip the gradients before its update: ``clip_norm`` scales them all so that
+their global L2 norm is at most ``clip_norm`` (``torch.nn.utils.clip_grad_norm_``), and
+``clip_value`` clamps each value into ``[-clip_value, clip_value]``
+(``torch.nn.utils.clip_grad_value_``). Weight decay is added to the clipped gradient.
 """
 import weakref
 
@@ -114,10 +119,12 @@ class Optimizer:
 
     @staticmethod
     def _hyper_of(settings):
-        """The settings by name as the core takes them (nncore/_optim.pxd, OptC)."""
+        """The settings by name as the core takes them (nncore/_optim.pxd, OptC; a clip
+        that is off, None, is 0 there)."""
         hyper = {"momentum": 0.0, "nesterov": False, "beta1": 0.0, "beta2": 0.0, "alpha": 0.0,
-                 "eps": 1.0, "weight_decay": 0.0, "amsgrad": False}
-        hyper.update((k, v) for k, v in settings.items() if k in hyper)
+                 "eps": 1.0, "weight_decay": 0.0, "amsgrad": False, "clip_norm": 0.0,
+                 "clip_value": 0.0}
+        hyper.update((k, v) for k, v in settings.items() if k in hyper and v is not None)
         return hyper
 
     def _hyper(self):
@@ -294,6 +301,17 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
+def _check_clip(s):
+    """Validate (in place) the clipping settings every optimizer has: None (off) or a finite
+    float > 0, at most one of them on."""
+    for name in ("clip_norm", "clip_value"):
+        if s[name] is not None:
+            s[name] = _real(s[name], name, 0.0, low_open=True)
+    if s["clip_norm"] is not None and s["clip_value"] is not None:
+        raise ValueError(f"clip_norm={s['clip_norm']} and clip_value={s['clip_value']} cannot "
+                         f"both be set: choose one (set the other to None)")
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional momentum, Nesterov momentum, weight decay.
 
@@ -311,6 +329,14 @@ class SGD(Optimizer):
         Nesterov momentum (needs momentum > 0).
     weight_decay : float, default 0
         L2 penalty, >= 0, added to the gradient.
+    clip_norm : float or None, default None
+        Clip by global norm before the update: when the L2 norm of all the network's gradient
+        values together (W, b and a trainable sigmoid's c, beta) exceeds ``clip_norm`` (> 0),
+        every gradient is multiplied by ``clip_norm / (norm + 1e-6)``. None: off.
+    clip_value : float or None, default None
+        Clip by value before the update: each gradient value is clamped into
+        ``[-clip_value, clip_value]`` (``clip_value`` > 0). None: off. At most one of the two
+        clips is set.
 
     Examples
     --------
@@ -319,15 +345,20 @@ class SGD(Optimizer):
     ...                      optimizer=nncore.SGD(momentum=0.9, nesterov=True))
     >>> net.optimizer.momentum
     0.9
+    >>> net.optimizer.clip_norm = 1.0     # from the next step on
+    >>> net.optimizer
+    SGD(momentum=0.9, nesterov=True, weight_decay=0.0, clip_norm=1.0, clip_value=None)
     """
 
     _kind = _optim.KIND_SGD
 
     def __init__(self, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0) -> None:
-        super().__init__(momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+                 weight_decay: float = 0.0, clip_norm: float | None = None,
+                 clip_value: float | None = None) -> None:
+        super().__init__(momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+                         clip_norm=clip_norm, clip_value=clip_value)
 
-    _settings_names = ("momentum", "nesterov", "weight_decay")
+    _settings_names = ("momentum", "nesterov", "weight_decay", "clip_norm", "clip_value")
 
     @staticmethod
     def _checked(s):
@@ -338,14 +369,18 @@ class SGD(Optimizer):
         s["nesterov"] = bool(s["nesterov"])
         if s["nesterov"] and s["momentum"] == 0:
             raise ValueError("nesterov=True needs momentum > 0")
+        _check_clip(s)
 
     @staticmethod
     def _names_of(s):
         return ("momentum_buffer",) if s["momentum"] > 0 else ()
 
     def _code_of(self, s):
-        # without momentum or decay: plain gradient descent, folded into the core's gemm
-        return -1 if s["momentum"] == 0 and s["weight_decay"] == 0 else self._kind
+        # without momentum, decay or clipping: plain gradient descent, folded into the core's
+        # gemm (a clip needs every gradient before the first update)
+        plain = (s["momentum"] == 0 and s["weight_decay"] == 0 and s["clip_norm"] is None
+                 and s["clip_value"] is None)
+        return -1 if plain else self._kind
 
     def get_config(self):
         """The hyper-parameters, as keyword arguments of the constructor.
@@ -359,10 +394,12 @@ class SGD(Optimizer):
         --------
         >>> import nncore
         >>> nncore.SGD(momentum=0.9).get_config()
-        {'momentum': 0.9, 'nesterov': False, 'weight_decay': 0.0}
+        {'momentum': 0.9, 'nesterov': False, 'weight_decay': 0.0, 'clip_norm': None, \
+'clip_value': None}
         """
         return {"momentum": self.momentum, "nesterov": self.nesterov,
-                "weight_decay": self.weight_decay}
+                "weight_decay": self.weight_decay, "clip_norm": self.clip_norm,
+                "clip_value": self.clip_value}
 
 
 class Adam(Optimizer):
@@ -391,6 +428,11 @@ class Adam(Optimizer):
         L2 penalty, >= 0, added to the gradient.
     amsgrad : bool, default False
         Divide by the largest ``v`` so far instead of ``v``.
+    clip_norm : float or None, default None
+        Clip by global norm before the update (see `SGD`). None: off.
+    clip_value : float or None, default None
+        Clip each gradient value into ``[-clip_value, clip_value]`` before the update (see
+        `SGD`). None: off.
 
     Examples
     --------
@@ -400,19 +442,23 @@ class Adam(Optimizer):
     >>> history = net.fit(np.eye(2), [1.0, -1.0], epochs=30, lr=0.05)
     >>> history[-1] < history[0]
     True
+    >>> nncore.Adam(clip_value=0.5).clip_value
+    0.5
     """
 
     _kind = _optim.KIND_ADAM
     _default_decay = 0.0
 
     def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                 weight_decay: float | None = None, amsgrad: bool = False) -> None:
+                 weight_decay: float | None = None, amsgrad: bool = False,
+                 clip_norm: float | None = None, clip_value: float | None = None) -> None:
         if weight_decay is None:
             weight_decay = self._default_decay
         super().__init__(beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad)
+                         amsgrad=amsgrad, clip_norm=clip_norm, clip_value=clip_value)
 
-    _settings_names = ("beta1", "beta2", "eps", "weight_decay", "amsgrad")
+    _settings_names = ("beta1", "beta2", "eps", "weight_decay", "amsgrad", "clip_norm",
+                       "clip_value")
 
     @staticmethod
     def _checked(s):
@@ -423,6 +469,7 @@ class Adam(Optimizer):
         if not isinstance(s["amsgrad"], (bool, np.bool_)):
             raise TypeError(f"amsgrad must be a bool, got {type(s['amsgrad']).__name__}")
         s["amsgrad"] = bool(s["amsgrad"])
+        _check_clip(s)
 
     @staticmethod
     def _names_of(s):
@@ -439,11 +486,12 @@ class Adam(Optimizer):
         Examples
         --------
         >>> import nncore
-        >>> nncore.Adam(amsgrad=True).get_config()
-        {'beta1': 0.9, 'beta2': 0.999, 'eps': 1e-08, 'weight_decay': 0.0, 'amsgrad': True}
+        >>> nncore.Adam(amsgrad=True).get_config()["amsgrad"]
+        True
         """
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
-                "weight_decay": self.weight_decay, "amsgrad": self.amsgrad}
+                "weight_decay": self.weight_decay, "amsgrad": self.amsgrad,
+                "clip_norm": self.clip_norm, "clip_value": self.clip_value}
 
 
 class AdamW(Adam):
@@ -464,6 +512,11 @@ class AdamW(Adam):
         Decoupled decay rate, >= 0: each step multiplies W by ``1 - lr * weight_decay``.
     amsgrad : bool, default False
         Divide by the largest second moment so far.
+    clip_norm : float or None, default None
+        Clip by global norm before the update (see `SGD`). None: off.
+    clip_value : float or None, default None
+        Clip each gradient value into ``[-clip_value, clip_value]`` before the update (see
+        `SGD`). None: off.
 
     Examples
     --------
@@ -498,6 +551,11 @@ class RMSprop(Optimizer):
         Momentum factor, in [0, 1).
     weight_decay : float, default 0
         L2 penalty, >= 0, added to the gradient.
+    clip_norm : float or None, default None
+        Clip by global norm before the update (see `SGD`). None: off.
+    clip_value : float or None, default None
+        Clip each gradient value into ``[-clip_value, clip_value]`` before the update (see
+        `SGD`). None: off.
 
     Examples
     --------
@@ -511,10 +569,12 @@ class RMSprop(Optimizer):
     _kind = _optim.KIND_RMSPROP
 
     def __init__(self, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
-                 weight_decay: float = 0.0) -> None:
-        super().__init__(alpha=alpha, eps=eps, momentum=momentum, weight_decay=weight_decay)
+                 weight_decay: float = 0.0, clip_norm: float | None = None,
+                 clip_value: float | None = None) -> None:
+        super().__init__(alpha=alpha, eps=eps, momentum=momentum, weight_decay=weight_decay,
+                         clip_norm=clip_norm, clip_value=clip_value)
 
-    _settings_names = ("alpha", "eps", "momentum", "weight_decay")
+    _settings_names = ("alpha", "eps", "momentum", "weight_decay", "clip_norm", "clip_value")
 
     @staticmethod
     def _checked(s):
@@ -522,6 +582,7 @@ class RMSprop(Optimizer):
         s["eps"] = _real(s["eps"], "eps", 0.0, low_open=True)
         s["momentum"] = _real(s["momentum"], "momentum", 0.0, 1.0)
         s["weight_decay"] = _real(s["weight_decay"], "weight_decay")
+        _check_clip(s)
 
     @staticmethod
     def _names_of(s):
@@ -538,25 +599,29 @@ class RMSprop(Optimizer):
         Examples
         --------
         >>> import nncore
-        >>> nncore.RMSprop(momentum=0.5).get_config()
-        {'alpha': 0.99, 'eps': 1e-08, 'momentum': 0.5, 'weight_decay': 0.0}
+        >>> nncore.RMSprop(momentum=0.5).get_config()["momentum"]
+        0.5
         """
         return {"alpha": self.alpha, "eps": self.eps, "momentum": self.momentum,
-                "weight_decay": self.weight_decay}
+                "weight_decay": self.weight_decay, "clip_norm": self.clip_norm,
+                "clip_value": self.clip_value}
 
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
 OPTIMIZER_NAMES = tuple(_BY_NAME)
 
 
-def get_optimizer(spec):
+def get_optimizer(spec, **settings):
     """Make an `Optimizer` from a name, or pass one through.
 
     Parameters
     ----------
     spec : {"sgd", "adam", "adamw", "rmsprop"} or Optimizer
-        A name (any case, so the class's own name "Adam" too; default settings; an unknown
-        one gets a "did you mean") or an optimizer (returned as it is).
+        A name (any case, so the class's own name "Adam" too; an unknown one gets a "did you
+        mean") or an optimizer (returned as it is).
+    **settings : float or bool or None
+        Hyper-parameters of a named optimizer, as its constructor takes them (e.g.
+        ``clip_norm=1.0``); the defaults for the others.
 
     Returns
     -------
@@ -566,20 +631,30 @@ def get_optimizer(spec):
     Raises
     ------
     ValueError
-        If the name is unknown.
+        If the name is unknown, or a setting's value is refused.
     TypeError
-        If ``spec`` is neither a name nor an optimizer.
+        If ``spec`` is neither a name nor an optimizer, a setting is unknown, or settings
+        come with an optimizer object.
 
     Examples
     --------
     >>> import nncore
-    >>> nncore.get_optimizer("Adam")
-    Adam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0, amsgrad=False)
+    >>> nncore.get_optimizer("Adam", clip_norm=1.0)
+    Adam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0, amsgrad=False, clip_norm=1.0, \
+clip_value=None)
     """
     if isinstance(spec, Optimizer):
+        if settings:
+            raise TypeError(f"settings {sorted(settings)} go to a named optimizer; set them on "
+                            f"this {type(spec).__name__} instead")
         return spec
     if isinstance(spec, str):
         from ._validate import lookup
-        return _BY_NAME[lookup(spec, OPTIMIZER_NAMES, "optimizer")]()
+        cls = _BY_NAME[lookup(spec, OPTIMIZER_NAMES, "optimizer")]
+        unknown = sorted(set(settings) - set(cls._settings_names))
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no setting {unknown[0]!r}; it takes "
+                            f"{', '.join(cls._settings_names)}")
+        return cls(**settings)
     raise TypeError(f"optimizer must be a name {OPTIMIZER_NAMES} or an nncore.Optimizer, got "
                     f"{type(spec).__name__}")
