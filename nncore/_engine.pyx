@@ -7,12 +7,15 @@
 #
 # The module, by concern (one extension module; the .pxi files are included):
 #   _engine_structs.pxi   the C structs: a network's layers, a workspace, an epoch's arguments
-#   _engine_passes.pxi    the nogil passes: forward, loss head, backward/update, the epoch loop
+#   _engine_rows.pxi      a batch's rows: the shuffled order, labels and sparse rows checked
+#   _engine_passes.pxi    the nogil passes: forward (dropout), loss head, backward/update
+#                         (gradient clipping), the epoch loop
 #   _engine_checks.pxi    which arrays nogil code takes as they are; the Workspace class
 #   _engine.pyx           the Engine: its state, the lock and the claim, the optimizer
 #   _engine_pool.pxi      the workspace pool
 #   _engine_boundary.pxi  checks of the engine's state and of a call's arrays; the bridge _run
-#   _engine_calls.pxi     the bodies of predict, run_epoch and set_optimizer
+#   _engine_calls.pxi     the bodies of predict, run_epoch and set_optimizer; the optimizer's
+#                         settings; shuffled_index and dropout_mask for the NumPy backend
 #   _engine_sparse.pxi    sparse X (CSR rows) at the boundary: predict, loss, train_step
 #
 #
@@ -64,6 +67,7 @@ from nncore._optim cimport OptC, OPT_SGD, OPT_RMSPROP, opt_begin_step, opt_updat
 cnp.import_array()
 
 include "_engine_structs.pxi"
+include "_engine_rows.pxi"
 include "_engine_passes.pxi"
 include "_engine_checks.pxi"
 
@@ -146,29 +150,8 @@ cdef class Engine:
             self.is_float32, self.typenum = False, cnp.NPY_FLOAT64
         else:
             raise TypeError(f"Engine dtype must be float32 or float64, got {self.dtype}")
-        for l in range(n):
-            W, b, p = Ws[l], bs[l], params[l]
-            if (not _is_exact(W, self.typenum, W.shape[1] if getattr(W, "ndim", 0) == 2 else -1)
-                    or not isinstance(b, np.ndarray) or b.dtype != self.dtype
-                    or b.shape != (W.shape[1],) or not b.flags.c_contiguous
-                    or not isinstance(p, np.ndarray) or p.dtype != np.float64
-                    or p.shape != (2,) or not p.flags.c_contiguous):
-                raise ValueError(f"Engine: layer {l}'s W, b or params are not contiguous "
-                                 f"arrays of the right dtype and shape")
-            if l and W.shape[0] != Ws[l - 1].shape[1]:
-                raise ValueError(f"Engine: layer {l} takes {W.shape[0]} inputs but layer "
-                                 f"{l - 1} gives {Ws[l - 1].shape[1]}")
-        for l in range(n):
-            if not 0 <= activations[l] <= ACT_LAST:
-                raise ValueError(f"Engine: unknown activation code {activations[l]} (layer {l})")
-        if not 0 <= loss <= LOSS_LAST:
-            raise ValueError(f"Engine: unknown loss code {loss}")
-        if loss == LOSS_HUBER and not (loss_param > 0 and isfinite(loss_param)):
-            raise ValueError(f"Engine: Huber's delta must be finite and > 0, got {loss_param}")
-        if loss == LOSS_POISSON and activations[n - 1] != ACT_IDENTITY:
-            # its loss reads the raw output as the log of the mean (see _kernels.pxd)
-            raise ValueError(f"Engine: the Poisson loss needs an identity output layer (the "
-                             f"log of the mean), got activation code {activations[n - 1]}")
+        _check_engine_args(Ws, bs, activations, params, self.typenum, self.dtype, loss,
+                           loss_param)
         # a waiting writer (the next step) goes before new readers: a stream of reading calls
         # from many threads cannot starve training. (No thread ever takes the lock for
         # reading twice, which a waiting writer would then deadlock.)
@@ -539,68 +522,3 @@ include "_engine_pool.pxi"
 include "_engine_boundary.pxi"
 include "_engine_calls.pxi"
 include "_engine_sparse.pxi"
-
-
-cdef void _settings(OptC* o, dict hyper) except *:
-    # OptC's settings from a dict by name (nncore.optimizers validated the values)
-    o.momentum = float(hyper["momentum"])
-    o.nesterov = bool(hyper["nesterov"])
-    o.beta1 = float(hyper["beta1"])
-    o.beta2 = float(hyper["beta2"])
-    o.alpha = float(hyper["alpha"])
-    o.eps = float(hyper["eps"])
-    o.weight_decay = float(hyper["weight_decay"])
-    o.amsgrad = bool(hyper["amsgrad"])
-    # the clips are optional in the dict (0: off)
-    o.clip_norm = float(hyper.get("clip_norm", 0.0))
-    o.clip_value = float(hyper.get("clip_value", 0.0))
-    if not (0 <= o.clip_norm < INFINITY and 0 <= o.clip_value < INFINITY):
-        raise ValueError("Engine: clip_norm and clip_value must be finite and >= 0")
-    if o.clip_norm > 0 and o.clip_value > 0:
-        raise ValueError("Engine: clip_norm and clip_value cannot both be on")
-
-
-def shuffled_index(Py_ssize_t n, uint64_t seed):
-    """The permutation of range(n) that an epoch with shuffle=True and this seed visits.
-
-    Exposed so that the NumPy backend (and the tests) visit examples in the same order.
-    """
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    out = np.empty(n, dtype=np.int64)
-    cdef int64_t[::1] idx = out
-    if n:
-        with nogil:
-            _shuffled_index(&idx[0], n, seed)
-    return out
-
-
-cdef uint64_t _keep_threshold(double p):
-    # p * 2**64, exact (p < 1): a unit is kept when its 64-bit hash is >= this
-    return <uint64_t>(p * 18446744073709551616.0)
-
-
-def dropout_mask(uint64_t seed, uint64_t step, int layer, int m, int n, double p, dtype):
-    """The dropout mask (m, n) of layer ``layer`` at step count ``step`` for a network whose
-    dropout seed is ``seed``: 0 for a dropped unit, 1 / (1 - p) for a kept one, in ``dtype``,
-    as the core draws it in training. Exposed for the tests (the NumPy backend draws its own)."""
-    cdef LayerC ly
-    if not 0 <= p < 1 or m < 1 or n < 1 or layer < 0:
-        raise ValueError("dropout_mask: needs 0 <= p < 1, m, n >= 1, layer >= 0")
-    dt = np.dtype(dtype)
-    if dt != np.float32 and dt != np.float64:
-        raise TypeError(f"dropout_mask: dtype must be float32 or float64, got {dt}")
-    cdef cnp.ndarray mask = np.empty((m, n), dtype=dt)
-    cdef cnp.ndarray zd = np.empty((m, n), dtype=dt)
-    cdef cnp.ndarray z = np.ones((m, n), dtype=dt)
-    memset(&ly, 0, sizeof(LayerC))
-    ly.n_out, ly.drop_p = n, p
-    ly.drop_keep, ly.drop_scale = _keep_threshold(p), 1.0 / (1.0 - p)
-    cdef uint64_t key = _dropout_key(seed, step, layer)
-    if dt == np.float32:
-        _dropout(&ly, <float*>cnp.PyArray_DATA(z), <float*>cnp.PyArray_DATA(mask),
-                 <float*>cnp.PyArray_DATA(zd), key, m)
-    else:
-        _dropout(&ly, <double*>cnp.PyArray_DATA(z), <double*>cnp.PyArray_DATA(mask),
-                 <double*>cnp.PyArray_DATA(zd), key, m)
-    return mask

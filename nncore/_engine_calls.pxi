@@ -210,3 +210,71 @@ cdef object _set_optimizer(Engine self, int kind, object hyper, object step, lis
     self._opt_keep = keep
     self.step_mode = MODE_SGD if kind == -1 else MODE_OPTIM
     self.write_unlock()
+
+
+# The optimizer settings from Python, and the draws of the epoch loop exposed to Python (the
+# NumPy backend and the tests draw the same orders and masks).
+
+cdef void _settings(OptC* o, dict hyper) except *:
+    # OptC's settings from a dict by name (nncore.optimizers validated the values)
+    o.momentum = float(hyper["momentum"])
+    o.nesterov = bool(hyper["nesterov"])
+    o.beta1 = float(hyper["beta1"])
+    o.beta2 = float(hyper["beta2"])
+    o.alpha = float(hyper["alpha"])
+    o.eps = float(hyper["eps"])
+    o.weight_decay = float(hyper["weight_decay"])
+    o.amsgrad = bool(hyper["amsgrad"])
+    # the clips are optional in the dict (0: off)
+    o.clip_norm = float(hyper.get("clip_norm", 0.0))
+    o.clip_value = float(hyper.get("clip_value", 0.0))
+    if not (0 <= o.clip_norm < INFINITY and 0 <= o.clip_value < INFINITY):
+        raise ValueError("Engine: clip_norm and clip_value must be finite and >= 0")
+    if o.clip_norm > 0 and o.clip_value > 0:
+        raise ValueError("Engine: clip_norm and clip_value cannot both be on")
+
+
+def shuffled_index(Py_ssize_t n, uint64_t seed):
+    """The permutation of range(n) that an epoch with shuffle=True and this seed visits.
+
+    Exposed so that the NumPy backend (and the tests) visit examples in the same order.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    out = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] idx = out
+    if n:
+        with nogil:
+            _shuffled_index(&idx[0], n, seed)
+    return out
+
+
+cdef uint64_t _keep_threshold(double p):
+    # p * 2**64, exact (p < 1): a unit is kept when its 64-bit hash is >= this
+    return <uint64_t>(p * 18446744073709551616.0)
+
+
+def dropout_mask(uint64_t seed, uint64_t step, int layer, int m, int n, double p, dtype):
+    """The dropout mask (m, n) of layer ``layer`` at step count ``step`` for a network whose
+    dropout seed is ``seed``: 0 for a dropped unit, 1 / (1 - p) for a kept one, in ``dtype``,
+    as the core draws it in training. Exposed for the tests (the NumPy backend draws its own)."""
+    cdef LayerC ly
+    if not 0 <= p < 1 or m < 1 or n < 1 or layer < 0:
+        raise ValueError("dropout_mask: needs 0 <= p < 1, m, n >= 1, layer >= 0")
+    dt = np.dtype(dtype)
+    if dt != np.float32 and dt != np.float64:
+        raise TypeError(f"dropout_mask: dtype must be float32 or float64, got {dt}")
+    cdef cnp.ndarray mask = np.empty((m, n), dtype=dt)
+    cdef cnp.ndarray zd = np.empty((m, n), dtype=dt)
+    cdef cnp.ndarray z = np.ones((m, n), dtype=dt)
+    memset(&ly, 0, sizeof(LayerC))
+    ly.n_out, ly.drop_p = n, p
+    ly.drop_keep, ly.drop_scale = _keep_threshold(p), 1.0 / (1.0 - p)
+    cdef uint64_t key = _dropout_key(seed, step, layer)
+    if dt == np.float32:
+        _dropout(&ly, <float*>cnp.PyArray_DATA(z), <float*>cnp.PyArray_DATA(mask),
+                 <float*>cnp.PyArray_DATA(zd), key, m)
+    else:
+        _dropout(&ly, <double*>cnp.PyArray_DATA(z), <double*>cnp.PyArray_DATA(mask),
+                 <double*>cnp.PyArray_DATA(zd), key, m)
+    return mask

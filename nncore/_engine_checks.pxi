@@ -103,3 +103,34 @@ cdef class Workspace:
     cdef object array(self, int l, int k):
         """Layer l's a (k=0), z (1), delta (2), dW (3) or db (4)."""
         return self._arrays[(5 if self.grads else 3) * l + k]
+
+
+cdef void _check_engine_args(list Ws, list bs, list activations, list params, int typenum,
+                             object dtype, int loss, double loss_param) except *:
+    # Engine.__cinit__'s arguments: each layer's W (n_in, n_out), b (n_out,) and activation
+    # parameters (2,) contiguous in the dtype (params: float64), the sizes chained, the codes
+    # known, the loss's parameter and output layer what the loss needs
+    cdef int l, n = len(Ws)
+    for l in range(n):
+        W, b, p = Ws[l], bs[l], params[l]
+        if (not _is_exact(W, typenum, W.shape[1] if getattr(W, "ndim", 0) == 2 else -1)
+                or not isinstance(b, np.ndarray) or b.dtype != dtype
+                or b.shape != (W.shape[1],) or not b.flags.c_contiguous
+                or not isinstance(p, np.ndarray) or p.dtype != np.float64
+                or p.shape != (2,) or not p.flags.c_contiguous):
+            raise ValueError(f"Engine: layer {l}'s W, b or params are not contiguous "
+                             f"arrays of the right dtype and shape")
+        if l and W.shape[0] != Ws[l - 1].shape[1]:
+            raise ValueError(f"Engine: layer {l} takes {W.shape[0]} inputs but layer "
+                             f"{l - 1} gives {Ws[l - 1].shape[1]}")
+    for l in range(n):
+        if not 0 <= activations[l] <= ACT_LAST:
+            raise ValueError(f"Engine: unknown activation code {activations[l]} (layer {l})")
+    if not 0 <= loss <= LOSS_LAST:
+        raise ValueError(f"Engine: unknown loss code {loss}")
+    if loss == LOSS_HUBER and not (loss_param > 0 and isfinite(loss_param)):
+        raise ValueError(f"Engine: Huber's delta must be finite and > 0, got {loss_param}")
+    if loss == LOSS_POISSON and activations[n - 1] != ACT_IDENTITY:
+        # its loss reads the raw output as the log of the mean (see _kernels.pxd)
+        raise ValueError(f"Engine: the Poisson loss needs an identity output layer (the "
+                         f"log of the mean), got activation code {activations[n - 1]}")
