@@ -507,7 +507,7 @@ def binary_cross_entropy(yhat: ArrayLike, y: ArrayLike) -> float:
 
 
 def mae(yhat: ArrayLike, y: ArrayLike) -> float:
-    """Mean absolute error: L = 1/N * sum(|yhat - y|), N rows, summed over the outputs.
+    """Mean absolute error: L = 1/N * sum(abs(yhat - y)), N rows, summed over the outputs.
 
     Parameters
     ----------
@@ -533,8 +533,8 @@ def mae(yhat: ArrayLike, y: ArrayLike) -> float:
 def huber(yhat: ArrayLike, y: ArrayLike, delta: float = 1.0) -> float:
     """Huber loss: quadratic near the target, linear beyond ``delta``.
 
-    L = 1/N * sum(h(yhat - y)), h(d) = d**2 / 2 for |d| < delta, else delta * (|d| - delta / 2);
-    N rows, summed over the outputs.
+    L = 1/N * sum(h(yhat - y)), h(d) = d**2 / 2 for abs(d) < delta, else
+    delta * (abs(d) - delta / 2); N rows, summed over the outputs.
 
     Parameters
     ----------

@@ -7,9 +7,9 @@ natural log:
 mse                     L = 1/(2N) * sum((y - yhat)**2)                (the textbook's)
 cross_entropy           L = -1/N * sum(y * log(yhat))
 binary_cross_entropy    L = -1/N * sum(y * log(yhat) + (1 - y) * log(1 - yhat))
-mae                     L = 1/N * sum(|yhat - y|)                      (alias "l1")
-huber                   L = 1/N * sum(h(yhat - y)), h(d) = d**2 / 2 for |d| < delta,
-                        delta * (|d| - delta / 2) otherwise; ``Huber(delta=1.0)``
+mae                     L = 1/N * sum(abs(yhat - y))                   (alias "l1")
+huber                   L = 1/N * sum(h(yhat - y)), h(d) = d**2 / 2 for abs(d) < delta,
+                        delta * (abs(d) - delta / 2) otherwise; ``Huber(delta=1.0)``
 poisson                 L = 1/N * sum(y * log(y / mu) - y + mu), mu = exp(a): half the
                         Poisson deviance, with a log link (y log y = 0 where y = 0)
 ======================  ===========================================================
@@ -111,7 +111,7 @@ class Loss:
 class Huber(Loss):
     """The Huber loss: quadratic within +-delta of the target, linear beyond.
 
-    h(d) = d**2 / 2 for |d| < delta, delta * (|d| - delta / 2) otherwise, d = yhat - y;
+    h(d) = d**2 / 2 for abs(d) < delta, delta * (abs(d) - delta / 2) otherwise, d = yhat - y;
     L = 1/N * sum(h), N rows, summed over the outputs. Its gradient is
     clip(d, -delta, delta) / N.
 
