@@ -5,6 +5,8 @@ Everything here is written from the math (the seed's formulas, DESIGN.md's notat
 plain NumPy, in float64, and never calls nncore's kernels: it is what the library is checked
 against.
 """
+import tracemalloc
+
 import numpy as np
 
 import nncore
@@ -252,3 +254,22 @@ def make_net(hidden, output, loss, n_hidden_layers=1, sizes=(3, 4, 3, 4), n_out=
     layers = [nncore.Dense(dims[i], dims[i + 1], fresh(hidden)) for i in range(n_hidden_layers)]
     layers.append(nncore.Dense(dims[-2], dims[-1], fresh(output)))
     return nncore.Network(layers, loss=loss, seed=seed, dtype=dtype, backend=backend)
+
+
+# Bytes a repeated call may grow Python's traced memory by, at the peak: a step allocates nothing
+ALLOCATION_BUDGET = 1024
+
+
+def peak_growth(fn, repeat):
+    """How far fn's calls raise the traced memory's peak above where it started, in bytes,
+    after one warm-up call (which makes the workspace, once)."""
+    fn()
+    tracemalloc.start()
+    try:
+        start, _ = tracemalloc.get_traced_memory()
+        for _ in range(repeat):
+            fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - start

@@ -11,7 +11,8 @@ import pytest
 
 import nncore
 
-BUDGET = 1024  # bytes above the starting point, at the peak
+from _helpers import ALLOCATION_BUDGET, peak_growth
+
 
 
 def _network(dtype):
@@ -33,24 +34,11 @@ def _epochs(net, X, Y):
     return lambda: net._backend.run_epoch(X, Y, 0.01, 32, True, 7)
 
 
-def _peak_growth(fn, repeat):
-    fn()  # warm up: the workspace is allocated here, once
-    tracemalloc.start()
-    try:
-        start, _ = tracemalloc.get_traced_memory()
-        for _ in range(repeat):
-            fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak - start
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_train_step_allocates_nothing(dtype):
     net = _network(dtype)
     X, Y = _data(dtype, 32)
-    assert _peak_growth(lambda: net.train_step(X, Y, 0.01), 200) < BUDGET
+    assert peak_growth(lambda: net.train_step(X, Y, 0.01), 200) < ALLOCATION_BUDGET
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -59,7 +47,7 @@ def test_fit_epochs_allocate_nothing_per_step(dtype):
     X, Y = _data(dtype)
     # 20 epochs of 8 steps; validation of X and Y happens once per fit call, so call the
     # engine's epoch loop as fit does and check that 160 steps stay within the budget
-    assert _peak_growth(_epochs(net, X, Y), 20) < BUDGET
+    assert peak_growth(_epochs(net, X, Y), 20) < ALLOCATION_BUDGET
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -71,8 +59,8 @@ def test_optimizer_steps_allocate_nothing(optimizer, dtype):
     net = _network(dtype)
     net.optimizer = optimizer()
     X, Y = _data(dtype)
-    assert _peak_growth(lambda: net.train_step(X[:32], Y[:32], 0.01), 200) < BUDGET
-    assert _peak_growth(_epochs(net, X, Y), 20) < BUDGET
+    assert peak_growth(lambda: net.train_step(X[:32], Y[:32], 0.01), 200) < ALLOCATION_BUDGET
+    assert peak_growth(_epochs(net, X, Y), 20) < ALLOCATION_BUDGET
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -80,7 +68,7 @@ def test_predict_into_out_allocates_nothing(dtype):
     net = _network(dtype)
     X, _ = _data(dtype, 32)
     out = np.empty((32, 10), dtype=dtype)
-    assert _peak_growth(lambda: net.predict(X, out=out), 200) < BUDGET
+    assert peak_growth(lambda: net.predict(X, out=out), 200) < ALLOCATION_BUDGET
     np.testing.assert_array_equal(out, net.predict(X))
 
 
@@ -88,7 +76,7 @@ def test_the_budget_catches_a_temporary_array():
     # the instrument works: a step that makes one (32, 10) array exceeds the budget
     net = _network(np.float64)
     X, Y = _data(np.float64, 32)
-    assert _peak_growth(lambda: (net.train_step(X, Y, 0.01), np.ones((32, 10))), 50) >= BUDGET
+    assert peak_growth(lambda: (net.train_step(X, Y, 0.01), np.ones((32, 10))), 50) >= ALLOCATION_BUDGET
 
 
 @pytest.mark.parametrize("backend", ["cython", "numpy"])
