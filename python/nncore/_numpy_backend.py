@@ -481,16 +481,16 @@ class NumpyBackend:
         (start, stop, X rows, Y rows) in the network's dtype, converted one chunk at a time
         (``chunk_rows``). Errors name the whole arrays, as a conversion of all of X would."""
         self.check_state(with_loss=Y is not None)
-        if _validate.is_sparse(X):
+        sparse = _validate.is_sparse(X)
+        if sparse:
             # sparse X: validated once (CSR), densified a chunk at a time by _rows
             X = _validate.sparse_inputs(X, self.n_in, self.dtype)
-        n = (X.shape[0] if (isinstance(X, np.ndarray) or _validate.is_sparse(X))
-             and X.ndim == 2 else 0)
+        n = (X.shape[0] if (isinstance(X, np.ndarray) or sparse) and X.ndim == 2 else 0)
         lazy = n > self.keep_rows and X.shape[1] == self.n_in and (
             Y is None or (isinstance(Y, np.ndarray) and Y.ndim in (1, 2)
                           and Y.shape[0] == n))
         if not lazy:
-            if _validate.is_sparse(X):
+            if sparse:
                 X = X.toarray()   # at most one chunk of rows
             if Y is None:
                 X, single = _validate.inputs(X, self.n_in, self.dtype)
