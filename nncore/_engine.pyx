@@ -78,6 +78,10 @@ READ_CHUNK = PREDICT_CHUNK      # the same, for Python (the NumPy backend's chun
 # Free workspaces an engine keeps for its next calls; more concurrent calls allocate their own
 # and drop it afterwards.
 cdef int POOL_SIZE = 2
+# Work (multiply-adds) below which a call keeps the GIL while it computes: letting the GIL go
+# and taking it back costs more than the work (a few rows of a small network), and no other
+# thread would get far in the meantime.
+cdef Py_ssize_t GIL_HELD_WORK = 8192
 
 
 cdef class Engine:
@@ -121,6 +125,8 @@ cdef class Engine:
     cdef int depth              # its claims (fit's epochs run inside fit's claim)
     cdef pthread_rwlock_t lock  # readers: reading calls; writer: each step, each assignment
     cdef bint lock_ready
+    cdef int readers_waiting    # reading calls waiting for the lock (atomic; see _rdlock)
+    cdef Py_ssize_t row_work    # multiply-adds of one row's forward pass: sum of n_in * n_out
     cdef int keep_rows          # workspaces up to this many rows go back to the pool
     cdef int last_batch         # the last training batch size
     cdef list _pool             # free Workspaces
@@ -183,6 +189,7 @@ cdef class Engine:
             self.layers[l].W = cnp.PyArray_DATA(<cnp.ndarray>W)
             self.layers[l].b = cnp.PyArray_DATA(<cnp.ndarray>b)
             self.layers[l].params = <double*>cnp.PyArray_DATA(<cnp.ndarray>p)
+            self.row_work += <Py_ssize_t>self.layers[l].n_in * self.layers[l].n_out
         self.n_in = self.layers[0].n_in
         self.n_out = self.layers[n - 1].n_out
         # targets of the cross-entropies are probabilities, in [0, 1]
@@ -219,7 +226,7 @@ cdef class Engine:
         """Wait (without the GIL) until no step or assignment runs, then hold the lock for
         reading until read_unlock: the parameters stay as they are meanwhile."""
         with nogil:
-            pthread_rwlock_rdlock(&self.lock)
+            _rdlock_wait(self)
 
     def read_unlock(self):
         pthread_rwlock_unlock(&self.lock)

@@ -56,6 +56,9 @@ cdef bint _finite(Engine self, cnp.ndarray arr, double lo, double hi):
     cdef Py_ssize_t size = cnp.PyArray_SIZE(arr)
     cdef void* data = cnp.PyArray_DATA(arr)
     cdef bint ok
+    if size <= GIL_HELD_WORK:
+        return (all_finite_in(<float*>data, size, lo, hi) if self.is_float32
+                else all_finite_in(<double*>data, size, lo, hi))
     with nogil:
         if self.is_float32:
             ok = all_finite_in(<float*>data, size, lo, hi)
@@ -177,6 +180,32 @@ cdef void _call(Engine self, CallC* c, tuple batch, object sw, double lr, int mo
     c.mode = mode
 
 
+cdef double _labels_and_pass(Engine self, Workspace ws, RowsC* rows, const char* src,
+                             const CallC* c, bint lock, bint* ok) noexcept nogil:
+    # _run's work, with or without the GIL: the labels at src (when not NULL) copied and
+    # range-checked (then one-hot rows made from the copy; ok[0] False when one is out of
+    # range), then the pass, under the lock for writing when lock is set
+    if src != NULL:
+        ok[0] = _copy_labels(src, c.wide, rows.m, self.n_out, ws.w.l_batch)
+        if not ok[0]:
+            return 0
+        if not self.net.labels_direct:
+            if self.is_float32:
+                _fill_one_hot(ws.w.l_batch, rows.m, self.n_out, <float*>ws.w.y_batch)
+            else:
+                _fill_one_hot(ws.w.l_batch, rows.m, self.n_out, <double*>ws.w.y_batch)
+    cdef double value
+    if lock:
+        pthread_rwlock_wrlock(&self.lock)
+    if self.is_float32:
+        value = _pass(&self.net, &ws.w, rows, <float>c.lr)
+    else:
+        value = _pass(&self.net, &ws.w, rows, c.lr)
+    if lock:
+        pthread_rwlock_unlock(&self.lock)
+    return value
+
+
 cdef double _run(Engine self, Workspace ws, const CallC* c, Py_ssize_t start,
                  Py_ssize_t m) except? -1:
     """One pass over rows start:start + m of the call c (see _call) in workspace ws (>= m
@@ -203,25 +232,15 @@ cdef double _run(Engine self, Workspace ws, const CallC* c, Py_ssize_t start,
             rows.labels = ws.w.l_batch
         else:
             rows.Y = ws.w.y_batch
-    with nogil:
-        if src != NULL:
-            # copied and range-checked (then one-hot rows made from the copy) in the same
-            # release of the GIL as the pass
-            ok = _copy_labels(src, c.wide, m, self.n_out, ws.w.l_batch)
-            if ok and not direct:
-                if self.is_float32:
-                    _fill_one_hot(ws.w.l_batch, m, self.n_out, <float*>ws.w.y_batch)
-                else:
-                    _fill_one_hot(ws.w.l_batch, m, self.n_out, <double*>ws.w.y_batch)
-        if ok:
-            if c.mode >= MODE_SGD:
-                pthread_rwlock_wrlock(&self.lock)
-            if self.is_float32:
-                value = _pass(&self.net, &ws.w, &rows, <float>c.lr)
-            else:
-                value = _pass(&self.net, &ws.w, &rows, c.lr)
-            if c.mode >= MODE_SGD:
-                pthread_rwlock_unlock(&self.lock)
+    if (m * self.row_work <= GIL_HELD_WORK
+            and (c.mode < MODE_SGD or pthread_rwlock_trywrlock(&self.lock) == 0)):
+        # a small pass keeps the GIL (and, training, holds the lock for writing already)
+        value = _labels_and_pass(self, ws, &rows, src, c, False, &ok)
+        if c.mode >= MODE_SGD:
+            pthread_rwlock_unlock(&self.lock)
+    else:
+        with nogil:
+            value = _labels_and_pass(self, ws, &rows, src, c, c.mode >= MODE_SGD, &ok)
     if not ok:
         labels = <object>c.labels_obj
         self.validate.class_labels(labels, labels.shape[0], self.n_out)

@@ -1,6 +1,16 @@
 # The bodies of the Engine's longer calls (included by _engine.pyx after the Engine class,
 # whose methods of the same names document them).
 
+cdef inline void _forward_rows(Engine self, Workspace ws, void* x, int m, char* o, void* zl,
+                               Py_ssize_t row_bytes) noexcept nogil:
+    # the output of m rows at x written to o, through workspace ws (zl: its last z)
+    if self.is_float32:
+        _forward(&self.net, &ws.w, <float*>x, m, False, 0)
+    else:
+        _forward(&self.net, &ws.w, <double*>x, m, False, 0)
+    memcpy(o, zl, <Py_ssize_t>m * row_bytes)
+
+
 cdef object _predict(Engine self, object X, object out):
     # Engine.predict's body (see its docstring)
     cdef int m
@@ -51,12 +61,12 @@ cdef object _predict(Engine self, object X, object out):
             else:
                 x = <char*>cnp.PyArray_DATA(<cnp.ndarray>X) + start * self.n_in * (
                     4 if self.is_float32 else 8)
-            with nogil:
-                if self.is_float32:
-                    _forward(&self.net, &ws.w, <float*>x, m, False, 0)
-                else:
-                    _forward(&self.net, &ws.w, <double*>x, m, False, 0)
-                memcpy(<char*>o + start * row_bytes, zl, <Py_ssize_t>m * row_bytes)
+            if m * self.row_work <= GIL_HELD_WORK:
+                _forward_rows(self, ws, x, m, <char*>o + start * row_bytes, zl, row_bytes)
+            else:
+                with nogil:
+                    _forward_rows(self, ws, x, m, <char*>o + start * row_bytes, zl,
+                                  row_bytes)
             start += m
     finally:
         pthread_rwlock_unlock(&self.lock)
@@ -117,6 +127,8 @@ cdef object _run_epoch(Engine self, EpochC* e, object X, object Y, double lr,
     e.sw = NULL if sw is None else <const double*>cnp.PyArray_DATA(<cnp.ndarray>sw)
     e.mode = self.step_mode
     e.lock = &self.lock
+    e.readers_waiting = &self.readers_waiting
+    e.locked = False
     self._claim()
     try:
         if e.idx == NULL and shuffle:
@@ -139,6 +151,8 @@ cdef object _run_epoch(Engine self, EpochC* e, object X, object Y, double lr,
                     value = _epoch(&self.net, &ws.w, e, <float>lr)
                 else:
                     value = _epoch(&self.net, &ws.w, e, lr)
+                if e.locked:
+                    pthread_rwlock_unlock(&self.lock)
         finally:
             ws.w.sx = NULL
             _give(self, ws)

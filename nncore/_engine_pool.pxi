@@ -40,7 +40,14 @@ cdef void _keep(Engine self, int rows):
 
 cdef inline void _rdlock(Engine self) noexcept:
     # hold the lock for reading: at once when no step waits or runs (no GIL round trip),
-    # else waiting without the GIL
+    # else waiting without the GIL, counted in readers_waiting (an epoch keeps the lock
+    # from one step to the next until a reader waits)
     if pthread_rwlock_tryrdlock(&self.lock) != 0:
         with nogil:
-            pthread_rwlock_rdlock(&self.lock)
+            _rdlock_wait(self)
+
+
+cdef inline void _rdlock_wait(Engine self) noexcept nogil:
+    nncore_atomic_add(&self.readers_waiting, 1)
+    pthread_rwlock_rdlock(&self.lock)
+    nncore_atomic_add(&self.readers_waiting, -1)

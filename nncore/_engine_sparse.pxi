@@ -9,7 +9,8 @@
 
 
 cdef inline bint _is_sparse(object X):
-    return type(X).__module__.startswith("scipy.sparse")
+    # (an ndarray is answered without a lookup: this runs at the start of every call)
+    return not cnp.PyArray_Check(X) and type(X).__module__.startswith("scipy.sparse")
 
 
 cdef class _CsrBatch:

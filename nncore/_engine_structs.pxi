@@ -19,7 +19,20 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_rwlock_rdlock(pthread_rwlock_t* lock)
     int pthread_rwlock_tryrdlock(pthread_rwlock_t* lock)
     int pthread_rwlock_wrlock(pthread_rwlock_t* lock)
+    int pthread_rwlock_trywrlock(pthread_rwlock_t* lock)
     int pthread_rwlock_unlock(pthread_rwlock_t* lock)
+
+cdef extern from *:
+    """
+    static inline int nncore_atomic_load(const int* p) {
+        return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+    }
+    static inline void nncore_atomic_add(int* p, int v) {
+        __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL);
+    }
+    """
+    int nncore_atomic_load(const int* p) nogil
+    void nncore_atomic_add(int* p, int v) nogil
 
 
 cdef struct LayerC:
@@ -131,6 +144,9 @@ cdef struct EpochC:
     uint64_t seed
     int mode             # MODE_SGD or MODE_OPTIM
     double* norms        # NULL, or gets sum over steps of sum_l ||W_l||^2 before each step
-    pthread_rwlock_t* lock   # taken for writing around each step
+    pthread_rwlock_t* lock   # held for writing during each step, and kept from one step
+                             # to the next while no reading call waits for it
+    const int* readers_waiting   # reading calls waiting for the lock (atomic)
+    bint locked          # out: the epoch still holds the lock (the caller lets it go)
     bint bad             # out: a row index or class label out of range was met (the
                          # caller changed it during the epoch); the epoch stopped before it

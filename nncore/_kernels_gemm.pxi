@@ -235,10 +235,16 @@ cdef void dense_forward(const floating* z_prev, const floating* W, const floatin
         gemm_few(False, False, m, n_out, n_in, <floating>1, z_prev, n_in, W, n_out,
                  <floating>0, a, n_out, b)
         return
-    # rows of a start as b, then one gemm with beta = 1 adds z_prev @ W
+    # rows of a start as b, then one product with beta = 1 adds z_prev @ W (the loops called
+    # directly when they are the path: the product of a tiny layer costs less than a second
+    # choice of path)
     for i in range(m):
         row = a + <Py_ssize_t>i * n_out
         for j in range(n_out):
             row[j] = b[j]
-    gemm(False, False, m, n_out, n_in, <floating>1, z_prev, n_in, W, n_out,
-         <floating>1, a, n_out)
+    if path == PATH_LOOPS:
+        gemm_loops(False, False, m, n_out, n_in, <floating>1, z_prev, n_in, W, n_out,
+                   <floating>1, a, n_out)
+    else:
+        gemm(False, False, m, n_out, n_in, <floating>1, z_prev, n_in, W, n_out,
+             <floating>1, a, n_out)
