@@ -111,6 +111,66 @@ def test_row_order_changed_during_an_epoch_is_checked_where_it_is_read(dtype):
         np.testing.assert_array_equal(before, net.layers[0].W)
 
 
+# -- the lock between steps and reading calls ---------------------------------------------------
+
+WAIT_FOR_READER = textwrap.dedent("""
+    import threading, time, numpy as np, nncore
+    # a tiny network's step keeps the GIL while it computes; with a reader holding the lock,
+    # it must wait for it without the GIL (else the reader could never let go: a deadlock,
+    # which the parent's timeout turns into a failure)
+    net = nncore.Network([4, 6, 3], loss="cross_entropy", seed=0, dtype={dtype!r},
+                         optimizer={optimizer!r}, backend={backend!r})
+    X = np.random.default_rng(0).standard_normal(({rows}, 4)).astype({dtype!r})
+    y = np.arange({rows}) % 3
+    before = net.layers[0].W.copy()
+    net._backend.read_lock()
+    worker = threading.Thread(target=net.train_step, args=(X, y, 0.1))
+    worker.start()
+    time.sleep(0.3)
+    print("waited", worker.is_alive(), np.array_equal(before, net.layers[0].W))
+    net._backend.read_unlock()
+    worker.join()
+    print("stepped", not np.array_equal(before, net.layers[0].W))
+""")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype,optimizer", [("float32", "sgd"), ("float64", "adam")])
+@pytest.mark.parametrize("rows", [1, 64])
+def test_a_small_step_waits_for_a_reader_that_holds_the_lock(backend, dtype, optimizer, rows):
+    done = subprocess.run([sys.executable, "-c", WAIT_FOR_READER.format(
+                              dtype=dtype, optimizer=optimizer, backend=backend, rows=rows)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "waited True True" in done.stdout
+    assert "stepped True" in done.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reading_calls_get_in_during_one_long_epoch(backend):
+    # an epoch keeps the lock from one step to the next only while no reading call waits:
+    # predict calls from another thread get in between steps of one epoch (one call of the
+    # core, no callback between), so they see the weights change while it runs
+    net = nncore.Network([8, 64, 3], loss="cross_entropy", seed=0, backend=backend,
+                         dtype="float32")
+    rows = 400_000 if backend == "cython" else 40_000
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((rows, 8)).astype(np.float32)
+    y = rng.integers(0, 3, rows)
+    trainer = threading.Thread(target=net.fit, args=(X, y, 1, 0.01), daemon=True,
+                               kwargs={"batch_size": 1, "shuffle": False})
+    trainer.start()
+    assert _wait_busy(net, trainer), "the training thread never claimed the network"
+    seen = set()
+    while net._backend.busy and len(seen) < 5:
+        out = net.predict(X[:4])
+        if net._backend.busy:
+            seen.add(out.tobytes())
+    trainer.join(120)
+    assert not trainer.is_alive()
+    assert len(seen) >= 5, f"predict saw {len(seen)} states of the weights during the epoch"
+
+
 # -- reading calls from many threads at once ---------------------------------------------------
 
 @pytest.mark.parametrize("backend", BACKENDS)
