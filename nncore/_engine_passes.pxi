@@ -395,6 +395,8 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
     cdef floating* x_batch = <floating*>w.x_batch
     cdef floating* y_batch = <floating*>w.y_batch
     cdef Py_ssize_t start, i, n = e.n
+    cdef int64_t v
+    cdef bint ok
     cdef int m, r, j
     cdef double total = 0, value
     cdef const floating* xs
@@ -417,27 +419,33 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
         if e.idx != NULL:
             # the batch's rows idx[start:start + m] of X, of Y or the labels, and of sw
             # (loops, not memcpy: rows of a few values made the calls cost 2 us per step)
+            # Each index of a given order and each label is checked as it is read (one
+            # unsigned compare also catches a negative one; the labels' checks are summed,
+            # not branched on); a shuffled order is the engine's own permutation of range(n).
+            ok = True
             for r in range(m):
                 i = e.idx[start + r]
-                if i < 0 or i >= e.n_rows:
+                if not e.shuffle and <size_t>i >= <size_t>e.n_rows:
                     e.bad = True
                     return total / start if start else 0.0
                 if e.sx == NULL:
                     for j in range(n_in):
                         x_batch[<Py_ssize_t>r * n_in + j] = X[i * n_in + j]
                 if labels != NULL:
-                    w.l_batch[r] = labels[i]
+                    v = labels[i]
+                    w.l_batch[r] = v
+                    ok &= <size_t>v < <size_t>n_out
                 else:
                     for j in range(n_out):
                         y_batch[<Py_ssize_t>r * n_out + j] = Y[i * n_out + j]
                 if sw != NULL:
                     w.w_batch[r] = sw[i]
+            if not ok:
+                e.bad = True
+                return total / start if start else 0.0
             xs, ws = x_batch, (w.w_batch if sw != NULL else NULL)
             if labels == NULL:
                 ys = y_batch
-            elif not _copy_labels(w.l_batch, True, m, n_out, w.l_batch):
-                e.bad = True
-                return total / start if start else 0.0
         else:
             xs = X + start * n_in if e.sx == NULL else NULL
             ws = sw + start if sw != NULL else NULL

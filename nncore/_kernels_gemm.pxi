@@ -208,7 +208,10 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
     if k == 0:
         _scale_rows(C, m, n, ldc, beta)
         return
-    path = _gemm_path(trans_a, trans_b, m, n, k, sizeof(floating))
+    # (every path takes the loops below GEMM_SIMD_MIN_MNK: asked first, in integers, as the
+    # products of a tiny layer cost less than the whole choice)
+    path = (PATH_LOOPS if <Py_ssize_t>m * n * k < GEMM_SIMD_MIN_MNK
+            else _gemm_path(trans_a, trans_b, m, n, k, sizeof(floating)))
     if path == PATH_LOOPS:
         gemm_loops(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
     elif path == PATH_SIMD:
@@ -224,7 +227,8 @@ cdef void dense_forward(const floating* z_prev, const floating* W, const floatin
     # a = z_prev @ W + b
     cdef int i, j
     cdef floating* row
-    cdef int path = _gemm_path(False, False, m, n_out, n_in, sizeof(floating))
+    cdef int path = (PATH_LOOPS if <Py_ssize_t>m * n_out * n_in < GEMM_SIMD_MIN_MNK
+                     else _gemm_path(False, False, m, n_out, n_in, sizeof(floating)))
     if path == PATH_SIMD:
         # the bias is added as each tile of a is stored
         gemm_simd(False, False, m, n_out, n_in, <floating>1, z_prev, n_in, W, n_out,
