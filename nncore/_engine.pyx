@@ -62,7 +62,7 @@ from nncore._kernels cimport (
     softmax_cross_entropy_labels,
     sigmoid_cross_entropy, column_sums, all_finite_in,
 )
-from nncore._optim cimport OptC, OPT_SGD, OPT_RMSPROP, opt_begin_step, opt_update
+from nncore._optim cimport OptC, ParamC, OPT_SGD, OPT_RMSPROP, opt_begin_step, opt_update
 
 cnp.import_array()
 
@@ -89,16 +89,13 @@ cdef class Engine:
 
     Parameters
     ----------
-    Ws, bs : lists of ndarrays
-        Each layer's weights ``(n_in, n_out)`` and biases ``(n_out,)``, C-contiguous in the
-        engine's dtype. The engine keeps pointers into them: they must never be reallocated
-        (nncore.Dense assigns into them in place).
-    activations : list of int
-        Activation codes (see nncore/_kernels.pxd).
-    params : list of ndarrays
-        Each layer's activation parameters, float64 of shape (2,), updated in place when
+    layers : sequence of nncore.Dense
+        The network's layers, as the NumPy backend takes them: from each, its weights ``W``
+        ``(n_in, n_out)`` and biases ``b`` ``(n_out,)``, C-contiguous in the engine's dtype
+        (the engine keeps pointers into them: they must never be reallocated; nncore.Dense
+        assigns into them in place), and its activation's code (see nncore/_kernels.pxd),
+        parameters ``_params`` (float64 (2,), updated in place when ``trainable``) and
         ``trainable``.
-    trainable : list of bool
     loss : int
         Loss code.
     dtype : numpy dtype, float32 or float64.
@@ -144,11 +141,14 @@ cdef class Engine:
     cdef list _opt_keep         # the optimizer's state arrays the pointers point into
     cdef object __weakref__     # layers and the optimizer refer to their engine weakly
 
-    def __cinit__(self, list Ws, list bs, list activations, list params, list trainable,
-                  int loss, dtype, validate, check_state, double loss_param=0.0):
-        cdef int l, n = len(Ws)
-        if n == 0 or not (len(bs) == len(activations) == len(params) == len(trainable) == n):
-            raise ValueError("Engine needs one W, b, activation, params, trainable per layer")
+    def __cinit__(self, layers, int loss, dtype, validate, check_state, double loss_param=0.0):
+        cdef int l, n = len(layers)
+        if n == 0:
+            raise ValueError("Engine needs at least one layer")
+        Ws, bs = [ly.W for ly in layers], [ly.b for ly in layers]
+        activations = [ly.activation.code for ly in layers]
+        params = [ly.activation._params for ly in layers]
+        trainable = [ly.activation.trainable for ly in layers]
         self.dtype = np.dtype(dtype)
         if self.dtype == np.float32:
             self.is_float32, self.typenum = True, cnp.NPY_FLOAT32

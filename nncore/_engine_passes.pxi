@@ -240,18 +240,11 @@ cdef double _pass(const NetC* net, WorkC* w, const RowsC* rows, floating lr) noe
             # dW: computing it in blocks of rows, each updated while in cache, was no faster
             # with one BLAS thread and several times slower with two on a busy machine (each
             # call wakes the pool)
-            _weight_gradient(ly, lw, w.sx if l == 0 else NULL, z_prev, m)
-            opt_update(opt, <floating*>ly.W, <floating*>lw.dW, <floating*>ly.sW[0],
-                       <floating*>ly.sW[1], <floating*>ly.sW[2],
-                       <Py_ssize_t>ly.n_in * ly.n_out, lr, True)
             # b -= step(db), db = delta.sum(0);  (c, beta) -= step(dc, dbeta)
+            _weight_gradient(ly, lw, w.sx if l == 0 else NULL, z_prev, m)
             column_sums(<floating*>lw.delta, <floating*>lw.db, m, ly.n_out, <floating>1,
                         <floating>0)
-            opt_update(opt, <floating*>ly.b, <floating*>lw.db, <floating*>ly.sb[0],
-                       <floating*>ly.sb[1], <floating*>ly.sb[2], ly.n_out, lr, False)
-            if ly.trainable:
-                opt_update(opt, ly.params, &lw.dparams[0], ly.sp[0], ly.sp[1], ly.sp[2],
-                           2, <double>lr, False)
+            _update_layer(opt, ly, lw, lr)
         else:
             # dW = z_prev.T @ delta;  db = delta.sum(0)
             _weight_gradient(ly, lw, w.sx if l == 0 else NULL, z_prev, m)
@@ -326,15 +319,21 @@ cdef void _clipped_update(const NetC* net, WorkC* w, floating lr) noexcept nogil
             if ly.trainable:
                 _clip_array(&lw.dparams[0], 2, scale, opt.clip_value)
     for l in range(net.n_layers):
-        ly, lw = &net.layers[l], &w.lw[l]
-        opt_update(opt, <floating*>ly.W, <floating*>lw.dW, <floating*>ly.sW[0],
-                   <floating*>ly.sW[1], <floating*>ly.sW[2], <Py_ssize_t>ly.n_in * ly.n_out,
-                   lr, True)
-        opt_update(opt, <floating*>ly.b, <floating*>lw.db, <floating*>ly.sb[0],
-                   <floating*>ly.sb[1], <floating*>ly.sb[2], ly.n_out, lr, False)
-        if ly.trainable:
-            opt_update(opt, ly.params, &lw.dparams[0], ly.sp[0], ly.sp[1], ly.sp[2],
-                       2, <double>lr, False)
+        _update_layer(opt, &net.layers[l], &w.lw[l], lr)
+
+
+cdef void _update_layer(const OptC* opt, LayerC* ly, LayerWork* lw,
+                        floating lr) noexcept nogil:
+    # one step of the optimizer's rule on the layer's W, b (and a trainable sigmoid's c,
+    # beta) from the gradients stored in lw (dW, db, dparams)
+    cdef ParamC p
+    p.w, p.state, p.n, p.decay = ly.W, ly.sW, <Py_ssize_t>ly.n_in * ly.n_out, True
+    opt_update(opt, p, <floating*>lw.dW, lr)
+    p.w, p.state, p.n, p.decay = ly.b, ly.sb, ly.n_out, False
+    opt_update(opt, p, <floating*>lw.db, lr)
+    if ly.trainable:
+        p.w, p.state, p.n = ly.params, <void**>ly.sp, 2
+        opt_update(opt, p, &lw.dparams[0], <double>lr)
 
 
 cdef double _weights_squared(const NetC* net, bint is_float32) noexcept nogil:

@@ -35,11 +35,19 @@ cdef struct OptC:
     double bc1           # 1 - beta1**t
     double bc2_sqrt      # sqrt(1 - beta2**t)
 
+# One parameter array as an update takes it: its n values (in the network's dtype, or
+# float64 for a sigmoid's (c, beta)), the rule's state arrays beside them, and whether weight
+# decay applies to it (W: yes; b and the sigmoid's c, beta: no).
+cdef struct ParamC:
+    void* w              # (n,) the values, updated in place
+    void** state         # 3 slots: the state arrays s0, s1, s2 of the rule (see the kinds),
+                         # NULL where the rule keeps none
+    Py_ssize_t n
+    bint decay
+
 # t += 1 and the bias corrections of step t: call once per step, before its updates.
 cdef void opt_begin_step(OptC* o) noexcept nogil
 
-# One step of the rule on n values: w is updated in place from its gradient g; decay says
-# whether weight decay applies (W: yes; b and the sigmoid's c, beta: no).
-cdef void opt_update(const OptC* o, floating* w, const floating* g, floating* s0,
-                     floating* s1, floating* s2, Py_ssize_t n, floating lr,
-                     bint decay) noexcept nogil
+# One step of the rule on the n values of p, from their gradient g (n,).
+cdef void opt_update(const OptC* o, ParamC p, const floating* g,
+                     floating lr) noexcept nogil

@@ -15,14 +15,16 @@ from nncore._kernels cimport simd_level
 
 cdef extern from "_simd.h" nogil:
     # the SIMD kernels of one instruction set and type (see _simd.h); the Adam step is used here
+    ctypedef struct nn_adam_coeffs_f32:
+        float b1, c1, b2, c2, eps, step, wd, shrink
+    ctypedef struct nn_adam_coeffs_f64:
+        double b1, c1, b2, c2, eps, step, wd, shrink
     ctypedef struct nn_kernels_f32:
-        void (*adam)(float* w, const float* g, float* m, float* v, Py_ssize_t n, float b1,
-                     float c1, float b2, float c2, float eps, float step, float wd,
-                     float shrink) noexcept nogil
+        void (*adam)(float* w, const float* g, float* m, float* v, Py_ssize_t n,
+                     const nn_adam_coeffs_f32* coeffs) noexcept nogil
     ctypedef struct nn_kernels_f64:
         void (*adam)(double* w, const double* g, double* m, double* v, Py_ssize_t n,
-                     double b1, double c1, double b2, double c2, double eps, double step,
-                     double wd, double shrink) noexcept nogil
+                     const nn_adam_coeffs_f64* coeffs) noexcept nogil
     const nn_kernels_f32* nn_kernels_for_f32(int level)
     const nn_kernels_f64* nn_kernels_for_f64(int level)
 
@@ -48,11 +50,13 @@ cdef void opt_begin_step(OptC* o) noexcept nogil:
     o.bc2_sqrt = sqrt(1.0 - pow(o.beta2, t))
 
 
-cdef void _sgd(const OptC* o, floating* w, const floating* g, floating* buf, Py_ssize_t n,
-               floating lr, floating wd) noexcept nogil:
+cdef void _sgd(const OptC* o, ParamC p, const floating* g, floating lr,
+               floating wd) noexcept nogil:
     # g_ = g + wd * w;  buf = g_ on the first step, else momentum * buf + g_;
     # w -= lr * (g_ + momentum * buf if nesterov else buf)   (w -= lr * g_ without momentum)
-    cdef Py_ssize_t i
+    cdef floating* w = <floating*>p.w
+    cdef floating* buf = <floating*>p.state[0]
+    cdef Py_ssize_t i, n = p.n
     cdef floating gi, v
     cdef floating mu = <floating>o.momentum
     if o.momentum == 0:
@@ -91,8 +95,7 @@ cdef inline floating _flush_tiny(floating x) noexcept nogil:
         return 0 if fabs(x) < DBL_MIN else x
 
 
-cdef void _adam(const OptC* o, floating* w, const floating* g, floating* m_, floating* v_,
-                floating* vmax, Py_ssize_t n, floating lr, floating wd,
+cdef void _adam(const OptC* o, ParamC p, const floating* g, floating lr, floating wd,
                 floating shrink) noexcept nogil:
     # w *= shrink (AdamW's 1 - lr * wd);  g_ = g + wd * w (Adam's decay);
     # m = beta1 m + (1 - beta1) g_;  v = beta2 v + (1 - beta2) g_^2  (vmax = max(vmax, v));
@@ -106,7 +109,11 @@ cdef void _adam(const OptC* o, floating* w, const floating* g, floating* m_, flo
     # range and stay there (beta x the smallest subnormal rounds back to it), where every
     # operation on them takes a ~100-cycle microcode assist on x86: an Adam step on 64-32-10
     # took 4.5x the SGD step (float32), 1.2x with the moments flushed.
-    cdef Py_ssize_t i
+    cdef floating* w = <floating*>p.w
+    cdef floating* m_ = <floating*>p.state[0]
+    cdef floating* v_ = <floating*>p.state[1]
+    cdef floating* vmax = <floating*>p.state[2]
+    cdef Py_ssize_t i, n = p.n
     cdef floating gi, mi, vi, wi
     cdef floating b1 = <floating>o.beta1
     cdef floating c1 = <floating>(1.0 - o.beta1)
@@ -116,13 +123,19 @@ cdef void _adam(const OptC* o, floating* w, const floating* g, floating* m_, flo
     cdef floating step = <floating>(<double>lr * o.bc2_sqrt / o.bc1)
     cdef const nn_kernels_f32* simd32 = nn_kernels_for_f32(simd_level())
     cdef const nn_kernels_f64* simd64 = nn_kernels_for_f64(simd_level())
+    cdef nn_adam_coeffs_f32 k32
+    cdef nn_adam_coeffs_f64 k64
     if not o.amsgrad and simd32 != NULL:
         # the same loop a vector at a time (_simd.h): its square roots and divisions are what
         # an Adam step costs
         if floating is float:
-            simd32.adam(w, g, m_, v_, n, b1, c1, b2, c2, eps, step, wd, shrink)
+            k32.b1, k32.c1, k32.b2, k32.c2 = b1, c1, b2, c2
+            k32.eps, k32.step, k32.wd, k32.shrink = eps, step, wd, shrink
+            simd32.adam(w, g, m_, v_, n, &k32)
         else:
-            simd64.adam(w, g, m_, v_, n, b1, c1, b2, c2, eps, step, wd, shrink)
+            k64.b1, k64.c1, k64.b2, k64.c2 = b1, c1, b2, c2
+            k64.eps, k64.step, k64.wd, k64.shrink = eps, step, wd, shrink
+            simd64.adam(w, g, m_, v_, n, &k64)
     elif o.amsgrad:
         for i in range(n):
             gi = g[i] + wd * w[i]
@@ -146,11 +159,14 @@ cdef void _adam(const OptC* o, floating* w, const floating* g, floating* m_, flo
             w[i] = wi - step * (mi / (_sqrt(vi) + eps))
 
 
-cdef void _rmsprop(const OptC* o, floating* w, const floating* g, floating* sq, floating* buf,
-                   Py_ssize_t n, floating lr, floating wd) noexcept nogil:
+cdef void _rmsprop(const OptC* o, ParamC p, const floating* g, floating lr,
+                   floating wd) noexcept nogil:
     # g_ = g + wd * w;  v = alpha v + (1 - alpha) g_^2;  d = sqrt(v) + eps;
     # with momentum buf = momentum buf + g_ / d, w -= lr * buf; else w -= lr * (g_ / d)
-    cdef Py_ssize_t i
+    cdef floating* w = <floating*>p.w
+    cdef floating* sq = <floating*>p.state[0]
+    cdef floating* buf = <floating*>p.state[1]
+    cdef Py_ssize_t i, n = p.n
     cdef floating gi, vi, bi
     cdef floating a = <floating>o.alpha
     cdef floating c = <floating>(1.0 - o.alpha)
@@ -172,19 +188,18 @@ cdef void _rmsprop(const OptC* o, floating* w, const floating* g, floating* sq, 
             w[i] -= lr * (gi / (_sqrt(vi) + eps))
 
 
-cdef void opt_update(const OptC* o, floating* w, const floating* g, floating* s0,
-                     floating* s1, floating* s2, Py_ssize_t n, floating lr,
-                     bint decay) noexcept nogil:
-    cdef floating wd = <floating>(o.weight_decay if decay and o.kind != OPT_ADAMW else 0.0)
+cdef void opt_update(const OptC* o, ParamC p, const floating* g,
+                     floating lr) noexcept nogil:
+    cdef floating wd = <floating>(o.weight_decay if p.decay and o.kind != OPT_ADAMW else 0.0)
     cdef floating shrink = 1
     if o.kind == OPT_SGD:
-        _sgd(o, w, g, s0, n, lr, wd)
+        _sgd(o, p, g, lr, wd)
     elif o.kind == OPT_RMSPROP:
-        _rmsprop(o, w, g, s0, s1, n, lr, wd)
+        _rmsprop(o, p, g, lr, wd)
     else:
-        if o.kind == OPT_ADAMW and decay:
+        if o.kind == OPT_ADAMW and p.decay:
             shrink = <floating>(1.0 - <double>lr * o.weight_decay)
-        _adam(o, w, g, s0, s1, s2, n, lr, wd, shrink)
+        _adam(o, p, g, lr, wd, shrink)
 
 
 def adam_into(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] v,
@@ -196,6 +211,8 @@ def adam_into(floating[::1] w, const floating[::1] g, floating[::1] m, floating[
     cdef Py_ssize_t n = w.shape[0]
     cdef OptC o
     cdef int64_t step = t - 1
+    cdef void* state[3]
+    cdef ParamC p
     if g.shape[0] != n or m.shape[0] != n or v.shape[0] != n:
         raise ValueError("adam_into: w, g, m and v must have one length")
     if t < 1 or not 0 <= beta1 < 1 or not 0 <= beta2 < 1 or not eps > 0:
@@ -206,6 +223,8 @@ def adam_into(floating[::1] w, const floating[::1] g, floating[::1] m, floating[
     o.step = &step
     if n == 0:
         return
+    state[0], state[1], state[2] = &m[0], &v[0], NULL
+    p.w, p.state, p.n, p.decay = &w[0], state, n, True
     with nogil:
         opt_begin_step(&o)
-        opt_update(&o, &w[0], &g[0], &m[0], &v[0], NULL, n, <floating>lr, True)
+        opt_update(&o, p, &g[0], <floating>lr)

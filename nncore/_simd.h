@@ -28,8 +28,9 @@
  * nn_sigmoid_{...}(a, z, n, c, beta): z = c / (1 + exp(-beta * a)) over n values, by the same
  *     formula as _kernels._sigmoid (exp of -|x| only, so it never overflows).
  * nn_all_finite_in_{...}(x, n, lo, hi): 1 when all n values are finite and in [lo, hi].
- * nn_adam_{...}(w, g, m, v, n, ...): one Adam(W) step over n values, as _optim._adam
- *     (moments below the smallest normal number stored as 0).
+ * nn_adam_{...}(w, g, m, v, n, coeffs): one Adam(W) step over n values, as _optim._adam
+ *     (moments below the smallest normal number stored as 0), with the step's coefficients
+ *     in a struct nn_adam_coeffs_{f32,f64}.
  * nn_softmax_rows_{...}(a, z, lse, m, n): z = softmax(a) row by row, lse = logsumexp (or NULL).
  * nn_column_sums_{...}(d, out, m, n, alpha, beta): out = beta * out + alpha * d.sum(0).
  * nn_relu_{...}(a, z, n): z = a where a > 0, else 0 (NaN included), over n values (a == z
@@ -50,7 +51,13 @@
 /* The kernels of one instruction set for one type, as a table of function pointers:
  * _kernels.pyx and _optim.pyx call through the table nn_kernels_for_{f32,f64}(level) gives,
  * NULL on the portable path (and where this header has no SIMD kernels at all). */
-#define NN_KERNEL_TABLE(T, NAME)                                                              \
+/* The coefficients of one Adam(W) step (see _optim._adam), per type. */
+#define NN_ADAM_COEFFS(T, NAME) typedef struct { T b1, c1, b2, c2, eps, step, wd, shrink; } NAME;
+NN_ADAM_COEFFS(float, nn_adam_coeffs_f32)
+NN_ADAM_COEFFS(double, nn_adam_coeffs_f64)
+#undef NN_ADAM_COEFFS
+
+#define NN_KERNEL_TABLE(T, ADAM, NAME)                                                        \
     typedef struct {                                                                          \
         void (*gemm)(int, int, int, int, int, T, const T*, int, const T*, int, T, T*, int,    \
                      const T*);                                                               \
@@ -59,7 +66,7 @@
         void (*softmax_rows)(const T*, T*, T*, ptrdiff_t, ptrdiff_t);                         \
         void (*column_sums)(const T*, T*, ptrdiff_t, ptrdiff_t, T, T);                        \
         int (*all_finite_in)(const T*, ptrdiff_t, T, T);                                      \
-        void (*adam)(T*, const T*, T*, T*, ptrdiff_t, T, T, T, T, T, T, T, T);                \
+        void (*adam)(T*, const T*, T*, T*, ptrdiff_t, const ADAM*);                          \
         void (*relu)(const T*, T*, ptrdiff_t);                                                \
         void (*relu_backward)(const T*, T*, ptrdiff_t);                                       \
         void (*gemm_few)(int, int, int, int, int, T, const T*, int, const T*, int, T, T*,    \
@@ -67,8 +74,8 @@
         int tile_columns;   /* NR: the columns of one gemm tile, two vectors */            \
         int tile_rows;      /* MR: the rows of one gemm tile */                               \
     } NAME;
-NN_KERNEL_TABLE(float, nn_kernels_f32)
-NN_KERNEL_TABLE(double, nn_kernels_f64)
+NN_KERNEL_TABLE(float, nn_adam_coeffs_f32, nn_kernels_f32)
+NN_KERNEL_TABLE(double, nn_adam_coeffs_f64, nn_kernels_f64)
 #undef NN_KERNEL_TABLE
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
@@ -163,6 +170,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_ABS(x) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x)
 #define NN_FLUSH_TINY(x, tiny) _mm256_andnot_ps(_mm256_cmp_ps(NN_ABS(x), tiny, _CMP_LT_OQ), x)
 #define NN_TINY FLT_MIN
+#define NN_ADAM_T nn_adam_coeffs_f32
 #define NN_SELECT_GE0(x, ge, lt) _mm256_blendv_ps(lt, ge, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ))
 #define NN_KEEP_POS(x, d) _mm256_and_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ), d)
 #define NN_VL 8
@@ -210,6 +218,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_ABS(x) _mm256_andnot_pd(_mm256_set1_pd(-0.0), x)
 #define NN_FLUSH_TINY(x, tiny) _mm256_andnot_pd(_mm256_cmp_pd(NN_ABS(x), tiny, _CMP_LT_OQ), x)
 #define NN_TINY DBL_MIN
+#define NN_ADAM_T nn_adam_coeffs_f64
 #define NN_SELECT_GE0(x, ge, lt) _mm256_blendv_pd(lt, ge, _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_GE_OQ))
 #define NN_KEEP_POS(x, d) _mm256_and_pd(_mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_GT_OQ), d)
 #define NN_VL 4
@@ -276,6 +285,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_ABS(x) _mm512_abs_ps(x)
 #define NN_FLUSH_TINY(x, tiny) _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(NN_ABS(x), tiny, _CMP_LT_OQ), _mm512_setzero_ps())
 #define NN_TINY FLT_MIN
+#define NN_ADAM_T nn_adam_coeffs_f32
 #define NN_SELECT_GE0(x, ge, lt) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), lt, ge)
 #define NN_KEEP_POS(x, d) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), d)
 #define NN_VL 16
@@ -329,6 +339,7 @@ NN_TARGET static inline double nn_hsum_avx2_f64(__m256d v)
 #define NN_ABS(x) _mm512_abs_pd(x)
 #define NN_FLUSH_TINY(x, tiny) _mm512_mask_mov_pd(x, _mm512_cmp_pd_mask(NN_ABS(x), tiny, _CMP_LT_OQ), _mm512_setzero_pd())
 #define NN_TINY DBL_MIN
+#define NN_ADAM_T nn_adam_coeffs_f64
 #define NN_SELECT_GE0(x, ge, lt) _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GE_OQ), lt, ge)
 #define NN_KEEP_POS(x, d) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GT_OQ), d)
 #define NN_VL 8

@@ -551,9 +551,11 @@ NN_TARGET NN_INLINE NN_VEC NN_FN(nn_adam_ratio)(NN_VEC m, NN_VEC v, NN_VEC eps)
  *   w = w' - step * m / (sqrt(v) + eps)
  * a vector at a time. */
 NN_TARGET static void NN_FN(nn_adam)(NN_T* w, const NN_T* g, NN_T* m, NN_T* v, ptrdiff_t n,
-                                     NN_T b1, NN_T c1, NN_T b2, NN_T c2, NN_T eps, NN_T step,
-                                     NN_T wd, NN_T shrink)
+                                     const NN_ADAM_T* coeffs)
 {
+    const NN_T b1 = coeffs->b1, c1 = coeffs->c1, b2 = coeffs->b2, c2 = coeffs->c2;
+    const NN_T eps = coeffs->eps, step = coeffs->step, wd = coeffs->wd;
+    const NN_T shrink = coeffs->shrink;
     const NN_VEC vb1 = NN_SET1(b1), vc1 = NN_SET1(c1), vb2 = NN_SET1(b2), vc2 = NN_SET1(c2);
     const NN_VEC veps = NN_SET1(eps), vstep = NN_SET1(step), vwd = NN_SET1(wd);
     const NN_VEC vshrink = NN_SET1(shrink), vtiny = NN_SET1(NN_TINY);
@@ -776,6 +778,7 @@ static const NN_TABLE NN_FN(nn_kernels) = {
 #undef NN_KEEP_POS
 #undef NN_FLUSH_TINY
 #undef NN_TINY
+#undef NN_ADAM_T
 #undef NN_ADD
 #undef NN_SQRT
 #undef NN_MLOAD_OR

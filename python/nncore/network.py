@@ -183,12 +183,8 @@ class Network:
                     if layer.activation.trainable:
                         layer.activation._network = weakref.ref(self)
                 if backend == "cython":
-                    self._backend = Engine(
-                        [ly.W for ly in layers], [ly.b for ly in layers],
-                        [ly.activation.code for ly in layers],
-                        [ly.activation._params for ly in layers],
-                        [ly.activation.trainable for ly in layers], code, self._dtype,
-                        _validate, _state_check(self), loss_fn.param)
+                    self._backend = Engine(self._layers, code, self._dtype, _validate,
+                                           _state_check(self), loss_fn.param)
                 else:
                     self._backend = NumpyBackend(self._layers, code, self._dtype,
                                                  _state_check(self), loss_fn.param)
