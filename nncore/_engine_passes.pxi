@@ -396,7 +396,7 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
     cdef Py_ssize_t start, i, n = e.n
     cdef int64_t v
     cdef bint ok
-    cdef int m, r, j
+    cdef int m, m_done, r, j
     cdef double total = 0, value
     cdef const floating* xs
     cdef const floating* ys
@@ -422,7 +422,19 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
             # unsigned compare also catches a negative one; the labels' checks are summed,
             # not branched on); a shuffled order is the engine's own permutation of range(n).
             ok = True
-            for r in range(m):
+            if e.shuffle and e.sx == NULL and labels != NULL and sw == NULL:
+                # the common case on its own: dense rows and class labels in the engine's order
+                for r in range(m):
+                    i = e.idx[start + r]
+                    for j in range(n_in):
+                        x_batch[<Py_ssize_t>r * n_in + j] = X[i * n_in + j]
+                    v = labels[i]
+                    w.l_batch[r] = v
+                    ok &= <size_t>v < <size_t>n_out
+                m_done = m
+            else:
+                m_done = 0
+            for r in range(m_done, m):
                 i = e.idx[start + r]
                 if not e.shuffle and <size_t>i >= <size_t>e.n_rows:
                     e.bad = True

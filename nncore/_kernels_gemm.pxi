@@ -153,6 +153,89 @@ cdef void gemm_loops(bint trans_a, bint trans_b, int m, int n, int k, floating a
                     c[j] = alpha * s + beta * c[j]
 
 
+cdef extern from *:
+    """
+    /* gemm_loops' loops, in the same order (so with the same rounding), for products below
+     * GEMM_SIMD_MIN_MNK multiply-adds (a tiny layer at batch 1: rows of 2 to 8 values), told
+     * not to vectorise: a vector loop's overlap checks and remainder handling cost more than
+     * such a product (a 3-4-2 step spent half its time in five of them). */
+    #if defined(__clang__)
+    #define NN_NO_VECTORIZE
+    #define NN_NO_VECTORIZE_LOOP _Pragma("clang loop vectorize(disable) interleave(disable)")
+    #elif defined(__GNUC__)
+    #define NN_NO_VECTORIZE __attribute__((optimize("no-tree-vectorize")))
+    #define NN_NO_VECTORIZE_LOOP
+    #else
+    #define NN_NO_VECTORIZE
+    #define NN_NO_VECTORIZE_LOOP
+    #endif
+    #define NN_GEMM_TINY(T, NAME)                                                         \
+    static NN_NO_VECTORIZE void NAME(int ta, int tb, int m, int n, int k, T alpha,        \
+                                     const T* A, int lda, const T* B, int ldb, T beta,    \
+                                     T* C, int ldc)                                       \
+    {                                                                                     \
+        int i, j, p;                                                                      \
+        const ptrdiff_t ai = ta ? 1 : lda, ap = ta ? lda : 1;                             \
+        if (!tb) {                                                                        \
+            if (beta != 1)                                                                \
+                for (i = 0; i < m; i++)                                                   \
+                    NN_NO_VECTORIZE_LOOP                                                  \
+                    for (j = 0; j < n; j++)                                               \
+                        C[(ptrdiff_t)i * ldc + j] = beta == 0 ? 0 : C[(ptrdiff_t)i * ldc + j] * beta; \
+            if (!ta) {                                                                    \
+                for (i = 0; i < m; i++)                                                   \
+                    for (p = 0; p < k; p++) {                                             \
+                        const T t = alpha * A[(ptrdiff_t)i * lda + p];                    \
+                        const T* bp = B + (ptrdiff_t)p * ldb;                             \
+                        T* c = C + (ptrdiff_t)i * ldc;                                    \
+                        NN_NO_VECTORIZE_LOOP                                              \
+                        for (j = 0; j < n; j++)                                           \
+                            c[j] += t * bp[j];                                            \
+                    }                                                                     \
+            } else {                                                                      \
+                for (p = 0; p < k; p++)                                                   \
+                    for (i = 0; i < m; i++) {                                             \
+                        const T t = alpha * A[(ptrdiff_t)p * lda + i];                    \
+                        const T* bp = B + (ptrdiff_t)p * ldb;                             \
+                        T* c = C + (ptrdiff_t)i * ldc;                                    \
+                        NN_NO_VECTORIZE_LOOP                                              \
+                        for (j = 0; j < n; j++)                                           \
+                            c[j] += t * bp[j];                                            \
+                    }                                                                     \
+            }                                                                             \
+            return;                                                                       \
+        }                                                                                 \
+        for (i = 0; i < m; i++)                                                           \
+            for (j = 0; j < n; j++) {                                                     \
+                const T* bp = B + (ptrdiff_t)j * ldb;                                     \
+                T s = 0;                                                                  \
+                NN_NO_VECTORIZE_LOOP                                                      \
+                for (p = 0; p < k; p++)                                                   \
+                    s = s + A[i * ai + p * ap] * bp[p];                                   \
+                C[(ptrdiff_t)i * ldc + j] = beta == 0 ? alpha * s                         \
+                                                      : alpha * s + beta * C[(ptrdiff_t)i * ldc + j]; \
+            }                                                                             \
+    }
+    NN_GEMM_TINY(float, nn_gemm_tiny_f32)
+    NN_GEMM_TINY(double, nn_gemm_tiny_f64)
+    """
+    void nn_gemm_tiny_f32(bint trans_a, bint trans_b, int m, int n, int k, float alpha,
+                          const float* A, int lda, const float* B, int ldb, float beta,
+                          float* C, int ldc) noexcept nogil
+    void nn_gemm_tiny_f64(bint trans_a, bint trans_b, int m, int n, int k, double alpha,
+                          const double* A, int lda, const double* B, int ldb, double beta,
+                          double* C, int ldc) noexcept nogil
+
+
+cdef inline void _gemm_tiny(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
+                            const floating* A, int lda, const floating* B, int ldb,
+                            floating beta, floating* C, int ldc) noexcept nogil:
+    if floating is float:
+        nn_gemm_tiny_f32(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+    else:
+        nn_gemm_tiny_f64(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
 cdef void gemm_blas(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
                     const floating* A, int lda, const floating* B, int ldb,
                     floating beta, floating* C, int ldc) noexcept nogil:
@@ -208,10 +291,12 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
     if k == 0:
         _scale_rows(C, m, n, ldc, beta)
         return
-    # (every path takes the loops below GEMM_SIMD_MIN_MNK: asked first, in integers, as the
-    # products of a tiny layer cost less than the whole choice)
-    path = (PATH_LOOPS if <Py_ssize_t>m * n * k < GEMM_SIMD_MIN_MNK
-            else _gemm_path(trans_a, trans_b, m, n, k, sizeof(floating)))
+    if <Py_ssize_t>m * n * k < GEMM_SIMD_MIN_MNK:
+        # every path takes the loops below it: asked first, in integers, as the products of a
+        # tiny layer cost less than the whole choice
+        _gemm_tiny(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        return
+    path = _gemm_path(trans_a, trans_b, m, n, k, sizeof(floating))
     if path == PATH_LOOPS:
         gemm_loops(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
     elif path == PATH_SIMD:
@@ -227,7 +312,8 @@ cdef void dense_forward(const floating* z_prev, const floating* W, const floatin
     # a = z_prev @ W + b
     cdef int i, j
     cdef floating* row
-    cdef int path = (PATH_LOOPS if <Py_ssize_t>m * n_out * n_in < GEMM_SIMD_MIN_MNK
+    cdef bint tiny = <Py_ssize_t>m * n_out * n_in < GEMM_SIMD_MIN_MNK
+    cdef int path = (PATH_LOOPS if tiny
                      else _gemm_path(False, False, m, n_out, n_in, sizeof(floating)))
     if path == PATH_SIMD:
         # the bias is added as each tile of a is stored
@@ -246,7 +332,10 @@ cdef void dense_forward(const floating* z_prev, const floating* W, const floatin
         row = a + <Py_ssize_t>i * n_out
         for j in range(n_out):
             row[j] = b[j]
-    if path == PATH_LOOPS:
+    if tiny:
+        _gemm_tiny(False, False, m, n_out, n_in, <floating>1, z_prev, n_in, W, n_out,
+                   <floating>1, a, n_out)
+    elif path == PATH_LOOPS:
         gemm_loops(False, False, m, n_out, n_in, <floating>1, z_prev, n_in, W, n_out,
                    <floating>1, a, n_out)
     else:
