@@ -162,6 +162,27 @@ def test_matmul_paths_agree_in_float64(cpu_path):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a, trans_b", TRANS)
+@pytest.mark.parametrize("alpha, beta", [(1.0, 1.0), (-0.3, 0.0), (0.7, -2.0)])
+@pytest.mark.parametrize("m, k, n", [(1, 3, 4), (1, 4, 2), (3, 1, 4), (4, 1, 2), (1, 2, 4),
+                                     (2, 5, 6), (7, 9, 1)])
+def test_tiny_products_give_the_loops_bits(m, k, n, alpha, beta, trans_a, trans_b, dtype,
+                                           cpu_path):
+    # below 64 multiply-adds every path computes in the loops' order (unvectorised, for
+    # speed): the same rounding as path "loops", bit for bit
+    assert m * n * k < 64
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    A, B = operands(rng, m, k, n, trans_a, trans_b, dtype)
+    C0 = rand(rng, (m, n), dtype)
+    C1, C2 = C0.copy(), C0.copy()
+    K.matmul_into(A, B, C1, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta,
+                  path="loops")
+    K.matmul_into(A, B, C2, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta,
+                  path="auto")
+    np.testing.assert_array_equal(C1, C2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_gemm_path_sends_narrow_products_to_blas(dtype, cpu_path):
     # the automatic choice (_kernels._gemm_path) at the edges of its narrow-product rules
     path = functools.partial(K.gemm_path, dtype=dtype)
