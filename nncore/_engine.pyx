@@ -44,6 +44,7 @@
 
 cimport numpy as cnp
 import numpy as np
+from nncore._backend import busy_error   # the refusal both backends raise
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.float cimport FLT_MAX
 from libc.math cimport INFINITY, fabs, isfinite, sqrt
@@ -350,9 +351,7 @@ cdef class Engine:
         when another thread holds it."""
         cdef unsigned long me = PyThread_get_thread_ident()
         if self.depth and self.owner != me:
-            raise RuntimeError("this network is already being trained or changed in another "
-                               "thread; changing calls (fit, train_step, partial_fit, "
-                               "assignments) run one at a time")
+            raise busy_error()
         self.owner = me
         self.depth += 1
 

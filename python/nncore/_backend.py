@@ -108,9 +108,17 @@ class RWLock:
             self._cond.notify_all()
 
 
+def busy_error() -> RuntimeError:
+    """The error of a changing call refused because another thread holds the network (both
+    backends raise it)."""
+    return RuntimeError("this network is already being trained or changed in another thread; "
+                        "changing calls (fit, train_step, partial_fit, assignments) run one "
+                        "at a time")
+
+
 class Claim:
     """The claim of a changing call: held by one thread at a time, any number of times by
-    that thread; another thread's claim raises RuntimeError."""
+    that thread; another thread's claim raises busy_error()."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -121,9 +129,7 @@ class Claim:
         me = threading.get_ident()
         with self._lock:
             if self._depth and self._owner != me:
-                raise RuntimeError("this network is already being trained or changed in "
-                                   "another thread; changing calls (fit, train_step, "
-                                   "partial_fit, assignments) run one at a time")
+                raise busy_error()
             self._owner = me
             self._depth += 1
 
