@@ -408,59 +408,18 @@ cdef class Engine:
         """The loss of the network's output for X against Y: the mean over the examples, or
         the weighted mean sum(w_i L_i) / sum(w) with sample_weight (N,).
 
-        Runs in chunks of rows as predict does: a large X needs no workspace of its size."""
-        cdef Py_ssize_t n, start, stop, chunk
-        cdef double total = 0, weight, weights = 0
-        cdef Workspace ws
-        cdef CallC c
+        Runs in chunks of rows as predict does: a large X needs no workspace of its size, and
+        one of another dtype or layout is converted a chunk at a time."""
         if _is_sparse(X):
             return _loss_sparse(self, X, Y, sample_weight)
-        batch = _batch(self, X, Y)
-        n = batch[3]
-        sw = _weights(self, sample_weight, n)
-        _call(self, &c, batch, sw, 0.0, MODE_LOSS)
-        chunk = min(n, self.keep_rows)
-        ws = _take(self, chunk, False)
-        _rdlock(self)
-        try:
-            for start in range(0, n, chunk):
-                stop = min(start + chunk, n)
-                weight = (stop - start) if sw is None else _sum(sw, start, stop)
-                total += weight * _run(self, ws, &c, start, stop - start)
-                weights += weight
-        finally:
-            pthread_rwlock_unlock(&self.lock)
-            _give(self, ws)
-        return total / weights
+        return _read_in_chunks(self, X, Y, sample_weight, False)[0]
 
     def loss_and_gradients(self, X, Y, sample_weight=None):
-        """(loss, gradients) from one pass over the batch (X, Y), weighed by sample_weight:
-        the loss as ``loss`` gives it, and per layer {"W": dL/dW, "b": dL/db} (plus "c",
-        "beta" for a trainable sigmoid). Needs a workspace of the batch's rows for the call."""
-        cdef int l
-        cdef Workspace ws
-        cdef CallC c
-        batch = _batch(self, X, Y)
-        m = batch[3]
-        sw = _weights(self, sample_weight, m)
-        _call(self, &c, batch, sw, 0.0, MODE_GRADIENTS)
-        out = []
-        ws = _take(self, m, True)
-        _rdlock(self)
-        try:
-            value = _run(self, ws, &c, 0, m)
-        finally:
-            pthread_rwlock_unlock(&self.lock)
-        try:
-            for l in range(self.n_layers):
-                g = {"W": ws.array(l, 3).copy(), "b": ws.array(l, 4).copy()}
-                if self.layers[l].trainable:
-                    g["c"] = ws.w.lw[l].dparams[0]
-                    g["beta"] = ws.w.lw[l].dparams[1]
-                out.append(g)
-        finally:
-            _give(self, ws)
-        return value, out
+        """(loss, gradients) of the batch (X, Y), weighed by sample_weight: the loss as
+        ``loss`` gives it, and per layer {"W": dL/dW, "b": dL/db} (plus "c", "beta" for a
+        trainable sigmoid). In chunks of rows as ``loss``: the gradient of the whole batch is
+        the chunks' gradients weighed by their share of the examples (or of the weights)."""
+        return _read_in_chunks(self, X, Y, sample_weight, True)
 
     def gradients(self, X, Y, sample_weight=None):
         """Per layer {"W": dL/dW, "b": dL/db} (plus "c", "beta" for a trainable sigmoid)."""

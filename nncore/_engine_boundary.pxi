@@ -161,6 +161,26 @@ cdef object _rows(Engine self, object X, Py_ssize_t a, Py_ssize_t b):
         raise
 
 
+cdef bint _converts_by_chunk(Engine self, object X, object Y):
+    # X is an ndarray of n_in columns and more rows than a chunk in another dtype or layout
+    # than the core takes as it is, with Y an ndarray of as many rows: a reading call then
+    # converts X (and Y) a chunk at a time (_chunk_batch) instead of whole
+    return (cnp.PyArray_CheckExact(X) and X.ndim == 2 and X.shape[1] == self.n_in
+            and X.shape[0] > self.keep_rows and X.dtype.kind in "fiu"
+            and not _is_exact(X, self.typenum, self.n_in)
+            and cnp.PyArray_CheckExact(Y) and Y.ndim >= 1 and Y.shape[0] == X.shape[0])
+
+
+cdef tuple _chunk_batch(Engine self, object X, object Y, Py_ssize_t a, Py_ssize_t b):
+    # _batch of rows a:b of X and Y (see _converts_by_chunk); an error names the call's own
+    # X and Y, not the chunk's
+    try:
+        return _batch(self, X[a:b], Y[a:b])
+    except (ValueError, TypeError):
+        _batch(self, X, Y)
+        raise
+
+
 cdef void _call(Engine self, CallC* c, tuple batch, object sw, double lr, int mode):
     """Fill c from a call's arrays: batch as _batch returns it (X, Y, labels, m, one), sw as
     _weights returns it (or None). The arrays stay referenced by batch and sw, which the

@@ -74,6 +74,74 @@ cdef object _predict(Engine self, object X, object out):
     return result
 
 
+cdef tuple _read_in_chunks(Engine self, object X, object Y, object sample_weight,
+                           bint gradients):
+    # Engine.loss's and Engine.loss_and_gradients's body: (loss, gradients or None) over the
+    # rows of X in chunks of at most keep_rows rows, in one workspace of a chunk's rows; X
+    # taken as it is, or converted a chunk at a time (_converts_by_chunk). The loss is the
+    # chunks' losses weighed by their share of the examples (of the weights with
+    # sample_weight), and so is each gradient; one chunk gives the one-pass values exactly.
+    cdef Py_ssize_t n, start, stop, chunk
+    cdef int mode = MODE_GRADIENTS if gradients else MODE_LOSS
+    cdef double value = 0, total = 0, weight, weights
+    cdef Workspace ws
+    cdef CallC c
+    cdef bint convert = _converts_by_chunk(self, X, Y)
+    batch = None if convert else _batch(self, X, Y)
+    n = X.shape[0] if convert else batch[3]
+    sw = _weights(self, sample_weight, n)
+    weights = n if sw is None else _sum(sw, 0, n)
+    chunk = min(n, self.keep_rows)
+    if not convert:
+        _call(self, &c, batch, sw, 0.0, mode)
+    out = None
+    ws = _take(self, chunk, gradients)
+    _rdlock(self)
+    try:
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            weight = (stop - start) if sw is None else _sum(sw, start, stop)
+            if convert:
+                part = _chunk_batch(self, X, Y, start, stop)
+                _call(self, &c, part, None if sw is None else sw[start:stop], 0.0, mode)
+                value = _run(self, ws, &c, 0, stop - start)
+            else:
+                value = _run(self, ws, &c, start, stop - start)
+            total += weight * value
+            if gradients:
+                out = _add_gradients(self, ws, out, 1.0 if chunk == n else weight / weights)
+    finally:
+        pthread_rwlock_unlock(&self.lock)
+        _give(self, ws)
+    return (value if chunk == n else total / weights), out
+
+
+cdef list _add_gradients(Engine self, Workspace ws, list out, double share):
+    # out (per layer {"W", "b"[, "c", "beta"]}) plus share times the gradients in ws; a new
+    # list of copies when out is None
+    cdef int l
+    if out is None:
+        out = []
+        for l in range(self.n_layers):
+            g = {"W": ws.array(l, 3).copy(), "b": ws.array(l, 4).copy()}
+            if share != 1.0:
+                g["W"] *= share
+                g["b"] *= share
+            if self.layers[l].trainable:
+                g["c"] = share * ws.w.lw[l].dparams[0]
+                g["beta"] = share * ws.w.lw[l].dparams[1]
+            out.append(g)
+        return out
+    for l in range(self.n_layers):
+        g = out[l]
+        g["W"] += share * ws.array(l, 3)
+        g["b"] += share * ws.array(l, 4)
+        if self.layers[l].trainable:
+            g["c"] += share * ws.w.lw[l].dparams[0]
+            g["beta"] += share * ws.w.lw[l].dparams[1]
+    return out
+
+
 cdef object _run_epoch(Engine self, EpochC* e, object X, object Y, double lr,
                        object sample_weight, object weight_norms, object order):
     # Engine.run_epoch's body (see its docstring); e holds the asked batch size, shuffle and
