@@ -426,30 +426,9 @@ cdef class Engine:
         return self.loss_and_gradients(X, Y, sample_weight)[1]
 
     def trace(self, X, Y):
-        """Per layer {"a": a, "z": z, "delta": dL/da} of one forward and backward pass."""
-        cdef int l, m
-        cdef Workspace ws
-        cdef CallC c
-        batch = _batch(self, X, Y)
-        m, one = batch[3], batch[4]
-        _call(self, &c, batch, None, 0.0, MODE_GRADIENTS)
-        out = []
-        ws = _take(self, m, True)
-        _rdlock(self)
-        try:
-            _run(self, ws, &c, 0, m)
-        finally:
-            pthread_rwlock_unlock(&self.lock)
-        try:
-            for l in range(self.n_layers):
-                entry = {"a": ws.array(l, 0)[:m].copy(), "z": ws.array(l, 1)[:m].copy(),
-                         "delta": ws.array(l, 2)[:m].copy()}
-                if one:
-                    entry = {k: v[0] for k, v in entry.items()}
-                out.append(entry)
-        finally:
-            _give(self, ws)
-        return out
+        """Per layer {"a": a, "z": z, "delta": dL/da} of one forward and backward pass, computed
+        in chunks of rows into the result's arrays (delta scaled for the whole call's rows)."""
+        return _trace(self, X, Y)
 
     def predict(self, X, out=None):
         """The network's output for X: (N, n_out), or (n_out,) for a single example (n_in,).

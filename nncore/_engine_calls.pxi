@@ -116,6 +116,50 @@ cdef tuple _read_in_chunks(Engine self, object X, object Y, object sample_weight
     return (value if chunk == n else total / weights), out
 
 
+cdef list _trace(Engine self, object X, object Y):
+    # Engine.trace's body: the rows in chunks as _read_in_chunks takes them, each chunk's a, z
+    # and delta copied into the result; a chunk's delta is of its own mean loss, so it is
+    # scaled by its share of the rows (one chunk: the one-pass values exactly)
+    cdef Py_ssize_t n, start, stop, chunk
+    cdef int l
+    cdef Workspace ws
+    cdef CallC c
+    cdef bint convert = _converts_by_chunk(self, X, Y)
+    batch = None if convert else _batch(self, X, Y)
+    n = X.shape[0] if convert else batch[3]
+    one = False if convert else batch[4]
+    chunk = min(n, self.keep_rows)
+    if not convert:
+        _call(self, &c, batch, None, 0.0, MODE_GRADIENTS)
+    out = [{key: np.empty((n, self.layers[l].n_out), dtype=self.dtype)
+            for key in ("a", "z", "delta")} for l in range(self.n_layers)]
+    ws = _take(self, chunk, True)
+    _rdlock(self)
+    try:
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            if convert:
+                part = _chunk_batch(self, X, Y, start, stop)
+                _call(self, &c, part, None, 0.0, MODE_GRADIENTS)
+                _run(self, ws, &c, 0, stop - start)
+            else:
+                _run(self, ws, &c, start, stop - start)
+            for l in range(self.n_layers):
+                entry = out[l]
+                entry["a"][start:stop] = ws.array(l, 0)[:stop - start]
+                entry["z"][start:stop] = ws.array(l, 1)[:stop - start]
+                delta = entry["delta"][start:stop]
+                delta[...] = ws.array(l, 2)[:stop - start]
+                if chunk != n:
+                    delta *= (stop - start) / n
+    finally:
+        pthread_rwlock_unlock(&self.lock)
+        _give(self, ws)
+    if one:
+        out = [{key: v[0] for key, v in entry.items()} for entry in out]
+    return out
+
+
 cdef list _add_gradients(Engine self, Workspace ws, list out, double share):
     # out (per layer {"W", "b"[, "c", "beta"]}) plus share times the gradients in ws; a new
     # list of copies when out is None
