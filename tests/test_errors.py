@@ -633,3 +633,24 @@ def test_binary_cross_entropy_of_logits_beyond_double_range_is_exact(backend):
     net.layers[0].W = [[1.0]]
     assert net.loss([[1e308]], [[1.0]]) == 0.0
     assert net.loss([[-1e308]], [[0.0]]) == 0.0
+
+
+@pytest.mark.parametrize("dtype", ["<i8", ">i8", "<i4", ">i4", "i2", "u1", "<u8"])
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_class_labels_of_any_integer_dtype_and_byte_order_are_range_checked(dtype, backend):
+    # the labels' check reads them as unsigned (a negative label is then out of range too):
+    # in the labels' own byte order, at the first and the last index
+    net = nncore.Network([2, 3], loss="cross_entropy", seed=0, backend=backend)
+    X = np.ones((5, 2))
+    before = net.layers[0].W.copy()
+    net.fit(X, np.array([0, 1, 2, 1, 0], dtype=dtype), epochs=1, lr=0.1)
+    assert not np.array_equal(before, net.layers[0].W)
+    bad_values = [3, 200] + ([-1] if np.dtype(dtype).kind == "i" else [])
+    for where in (0, 4):
+        for bad in bad_values:
+            y = np.array([0, 1, 2, 1, 0], dtype=dtype)
+            y[where] = bad
+            after = net.layers[0].W.copy()
+            with pytest.raises(ValueError, match=r"class labels must lie in \[0, 3\)"):
+                net.fit(X, y, epochs=1, lr=0.1)
+            np.testing.assert_array_equal(after, net.layers[0].W)

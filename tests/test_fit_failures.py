@@ -158,39 +158,6 @@ def test_an_error_from_the_schedule_between_epochs_restores_the_best_epoch(backe
                                       f"best epoch ({best}, loss")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_an_epoch_refused_because_another_thread_trains_restores_nothing(backend):
-    # the network is the other thread's to change then: fit leaves it and the message alone
-    net = make_net("float64", backend)
-    X, y = data()
-    engine = net._backend
-
-    class Busy:
-        calls = 0
-
-        def __getattr__(self, name):
-            return getattr(engine, name)
-
-        def run_epoch(self, *args, **kwargs):
-            Busy.calls += 1
-            if Busy.calls == 4:
-                raise RuntimeError("this network is already computing in another thread")
-            return engine.run_epoch(*args, **kwargs)
-
-    net._backend = Busy()
-    record = Recorder(net)
-    try:
-        with pytest.raises(RuntimeError) as info:
-            net.fit(X, y, epochs=10, lr=0.5, batch_size=8, callback=record,
-                    schedule=lambda epoch, lr: lr * (1 if epoch < 1 else 40),
-                    early_stopping=nncore.EarlyStopping(patience=50, monitor="loss"))
-    finally:
-        net._backend = engine
-    assert len(record.values) == 3 and record.best() != 2, record.values
-    assert_params(net, record.params[2])
-    assert str(info.value) == "this network is already computing in another thread"
-
-
 # Ctrl-C at a random moment of fit, in a subprocess (a signal that arrived outside the test's
 # own handling would stop the test run). Each trial prints what it could check.
 SIGINT_CHILD = r"""

@@ -250,6 +250,12 @@ def class_labels(Y, m, n_out):
 
 def _check_label_range(labels, n_out):
     """Refuse integer class labels outside [0, n_out)."""
+    if labels.size == 0:
+        return
+    # one reduction in the ordinary case: read as unsigned, a negative label is above n_out
+    unsigned = labels.view(labels.dtype.str.replace("i", "u"))   # (same byte order)
+    if unsigned.max() < n_out:
+        return
     lo, hi = labels.min(), labels.max()
     if lo < 0 or hi >= n_out:
         raise ValueError(f"class labels must lie in [0, {n_out}) for {n_out} outputs; "
@@ -307,7 +313,7 @@ def output(out, X, n, n_out, dtype, single):
 
 def learning_rate(lr, dtype=np.float64):
     """lr as a float > 0 that stays finite and > 0 in the network's dtype."""
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+    if type(lr) is not float and (isinstance(lr, bool) or not isinstance(lr, numbers.Real)):
         raise TypeError(f"lr must be a real number, got {type(lr).__name__}")
     lr = float(lr)
     if not (math.isfinite(lr) and lr > 0):
@@ -321,7 +327,8 @@ def learning_rate(lr, dtype=np.float64):
 
 def count(value, name, minimum, maximum=None):
     """value as an int >= minimum (and <= maximum when given)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if type(value) is not int and (isinstance(value, bool)
+                                   or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
@@ -333,7 +340,8 @@ def count(value, name, minimum, maximum=None):
 def real_in(value, name, low=0.0, high=math.inf, low_open=False, high_open=True):
     """value as a finite float in the interval from low to high (each end open or closed): the
     check of the optimizers' and schedules' hyper-parameters."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if type(value) is not float and (isinstance(value, bool)
+                                     or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
     above = value > low if low_open else value >= low

@@ -999,7 +999,6 @@ class Network:
         if schedule is not None:
             schedule.start(lr, epochs)
         progress = training.Progress(verbose, epochs)
-        refused = False
         saved_at = None   # (epoch, monitored value) of the parameters in saved
         # an epoch's loss GROWTH_WARNING times above the lowest of the epochs before it, and
         # above the first epoch's, warns once (from the losses fit has anyway: no extra pass)
@@ -1007,17 +1006,9 @@ class Network:
         try:
             for epoch in range(epochs):
                 rate = lr if schedule is None else self._scheduled_rate(schedule, epoch)
-                rng_state = self._rng.bit_generator.state
+                # (never refused: fit holds the network's claim, taken before anything drew)
                 seed = int(self._rng.integers(2**63)) if shuffle else 0
-                try:
-                    value = self._backend.run_epoch(X, Y, rate, batch_size, shuffle, seed, w)
-                except RuntimeError:
-                    # refused (the network is busy in another thread): leave the shuffling
-                    # state as it was, so that a retry trains as if the refused call never
-                    # happened
-                    self._rng.bit_generator.state = rng_state
-                    refused = True
-                    raise
+                value = self._backend.run_epoch(X, Y, rate, batch_size, shuffle, seed, w)
                 if not (math.isfinite(value) and self._parameters_usable()):
                     raise FloatingPointError(
                         f"training diverged in epoch {epoch}: the loss is {value} and the "
@@ -1065,7 +1056,7 @@ class Network:
         except BaseException as exc:
             # diverged, interrupted, a callback's error: the best epoch's parameters first
             # (an interrupt during the copy of a new best leaves that best epoch's parameters)
-            if keep and saved_at is not None and not refused:
+            if keep and saved_at is not None:
                 self._restore(saved)
                 training.say_restored(exc, monitor, *saved_at)
             raise
