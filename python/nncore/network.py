@@ -877,7 +877,9 @@ class Network:
                 raise ValueError(f"unknown metric {name!r}; expected one of {training.METRICS}")
         if verbose not in (0, 1, 2) or isinstance(verbose, float):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-        if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real):
+        if type(validation_split) is not float and (
+                isinstance(validation_split, bool)
+                or not isinstance(validation_split, numbers.Real)):
             raise TypeError(f"validation_split must be a number, got "
                             f"{type(validation_split).__name__}")
         if not 0 <= validation_split < 1:
