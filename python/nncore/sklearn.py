@@ -101,6 +101,7 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
                 "leaky_relu": "leaky_relu"}
 _STOCHASTIC = ("sgd", "adam")
+_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def _constraints():
@@ -160,6 +161,64 @@ def _dense(X, rows, out=None):
     out.fill(0)
     part.toarray(out=out)
     return out
+
+
+def _plain_X(est, X, y, reset):
+    """Whether ``validate_data(est, X, y, reset=reset, dtype=(float64, float32), ...)`` would
+    return X and y as they are, checked without it (its checks cost more than an epoch of a
+    small network): X a float64/float32 ndarray (N, F), N, F >= 1, finite; y an ndarray (N,)
+    of integers or str; with reset=False, F is the fitted ``n_features_in_`` and the fit had
+    no feature names. Sets nothing: where it says False, scikit-learn's validation runs (and
+    raises its own errors)."""
+    if type(X) is not np.ndarray or type(y) is not np.ndarray:
+        return False
+    if X.ndim != 2 or X.dtype not in _FLOATS or y.ndim != 1 or y.dtype.kind not in "iuU":
+        return False
+    n, f = X.shape
+    if n < 1 or f < 1 or y.shape[0] != n:
+        return False
+    if not reset and (getattr(est, "n_features_in_", None) != f
+                      or hasattr(est, "feature_names_in_")):
+        return False
+    # one pass: a sum is finite only when every term is (a finite sum that overflows
+    # merely sends X to the general path)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(X.sum()))
+
+
+def _plain_validated(est, X, reset):
+    """What validate_data sets for an X that _plain_X accepted: with reset, n_features_in_,
+    and no feature_names_in_ (an ndarray has none)."""
+    if reset:
+        if hasattr(est, "feature_names_in_"):
+            del est.feature_names_in_
+        est.n_features_in_ = X.shape[1]
+
+
+def _plain_labels(y):
+    """For a 1-D ndarray of integers or str (see _plain_X): a LabelBinarizer as
+    ``LabelBinarizer().fit(y)`` leaves it and ``transform(y)``, without the four passes of
+    type_of_target over y they make: (binarizer, Y), or None where this y is not the plain
+    case (a single class)."""
+    classes, inverse = np.unique(y, return_inverse=True)
+    k = classes.shape[0]
+    if k < 2:
+        return None
+    if y.dtype.kind == "U":
+        # unique_labels' classes: an array of the sorted labels, its width the longest's
+        classes = np.asarray(classes.tolist())
+    lb = LabelBinarizer()
+    lb.y_type_ = "multiclass" if k > 2 else "binary"
+    lb.sparse_input_ = False
+    lb.classes_ = classes
+    # label_binarize's indicator: y's own dtype for signed integers, else intp
+    dt = y.dtype if y.dtype.kind == "i" else np.intp
+    inverse = inverse.reshape(-1)
+    if k == 2:
+        return lb, inverse.astype(dt).reshape(-1, 1)
+    Y = np.zeros((y.shape[0], k), dtype=dt)
+    Y[np.arange(y.shape[0]), inverse] = 1
+    return lb, Y
 
 
 def _chunks(n, size=_SPARSE_CHUNK):
@@ -937,6 +996,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return "logistic", "binary_cross_entropy"
 
     def _validate_input(self, X, y, incremental, reset):
+        new_classes = not hasattr(self, "classes_") or (not self.warm_start and not incremental)
+        if new_classes and _plain_X(self, X, y, reset):
+            # the ordinary case (float ndarray X, 1-D integer or str labels): what the
+            # general path below gives, without its repeated checks of y
+            plain = _plain_labels(y)
+            if plain is not None:
+                _plain_validated(self, X, reset)
+                self._label_binarizer, Y = plain
+                self.classes_ = self._label_binarizer.classes_
+                return X, Y
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
                              accept_sparse=["csr", "csc"],
                              reset=reset)
