@@ -200,3 +200,29 @@ def test_warm_start_and_partial_fit_keep_their_checks():
         est.fit(X[:, :4], y)
     for a, b in zip(before, est.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name, good, bad", [("shuffle", True, 1), ("max_iter", 5, 5.0),
+                                             ("alpha", 0.1, -0.1),
+                                             ("hidden_layer_sizes", (7,), "7"),
+                                             ("solver", "sgd", "SGD")])
+def test_parameters_validated_at_every_fit(name, good, bad):
+    """Validated parameter sets are remembered, by value and exact type: a bad value after a
+    good one (equal to it, or of another type) still gets scikit-learn's error, every time,
+    and leaves the fitted estimator as it was."""
+    from sklearn.utils._param_validation import InvalidParameterError
+    X, y = _data()
+    est = _fit(X, y, **{name: good})
+    before = [a.copy() for a in est.coefs_]
+    est.set_params(**{name: bad})
+    for _ in range(2):
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
+            est.fit(X, y)
+    for a, b in zip(before, est.coefs_):
+        np.testing.assert_array_equal(a, b)
+    est.set_params(**{name: good})
+    est.fit(X, y)
+    # a list (mutable) is validated each time, never remembered
+    est.set_params(hidden_layer_sizes=[7])
+    est.fit(X, y)
+    assert nsk._params_key(est) is None

@@ -225,8 +225,50 @@ def _chunks(n, size=_SPARSE_CHUNK):
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+# parameter sets already validated: (estimator class, ((type, value) of each parameter))
+# where every value is a bool, int, float, str, None or a tuple of those; scikit-learn's
+# validation of them (a pure function of those) costs more than an epoch of a small network
+_VALIDATED = {}
+_VALIDATED_MAX = 256
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def _params_key(est):
+    """A hashable key of est's parameters with their exact types, or None where one is not
+    an immutable scalar (or tuple of them), which is then validated every time."""
+    names = _PARAM_NAMES.get(type(est))
+    if names is None:
+        names = _PARAM_NAMES.setdefault(type(est), tuple(type(est)._get_param_names()))
+    key = []
+    for name in names:
+        v = getattr(est, name)
+        t = type(v)
+        if t is tuple:
+            if not all(type(e) in _SCALARS for e in v):
+                return None
+            v = (tuple(map(type, v)), v)
+        elif t not in _SCALARS:
+            return None
+        key.append((t, v))
+    return type(est), tuple(key)
+
+
+_PARAM_NAMES = {}
+
+
 class _BaseMLP(BaseEstimator):
     _parameter_constraints = _constraints()
+
+    def _validate_params(self):
+        # scikit-learn's validation (its errors), once for each set of parameter values
+        key = _params_key(self)
+        if key is not None and key in _VALIDATED:
+            return
+        super()._validate_params()
+        if key is not None:
+            if len(_VALIDATED) >= _VALIDATED_MAX:
+                _VALIDATED.clear()
+            _VALIDATED[key] = True
 
     def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
                  learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose,
