@@ -164,22 +164,43 @@ def test_other_inputs_as_general_path(monkeypatch, case):
 
 
 def test_refit_after_feature_names(monkeypatch):
-    """A fit on a DataFrame then on an ndarray: feature_names_in_ goes, as scikit-learn's
-    validation removes it; predict on the ndarray does not warn."""
-    pd = pytest.importorskip("pandas")
+    """A fit on a DataFrame leaves feature_names_in_; a refit on an ndarray removes it, as
+    scikit-learn's validation does, and predict on the ndarray does not warn."""
     X, y = _data()
-    df = pd.DataFrame(X, columns=[f"c{i}" for i in range(X.shape[1])])
     for path in ("fast", "general"):
         with monkeypatch.context() as m:
             if path == "general":
                 _general(m)
-            est = _fit(df, y)
-            assert list(est.feature_names_in_) == list(df.columns)
+            est = _fit(X, y)
+            # what a fit on a DataFrame with these columns leaves (no pandas needed)
+            est.feature_names_in_ = np.array([f"c{i}" for i in range(X.shape[1])],
+                                             dtype=object)
             est.fit(X, y)
             assert not hasattr(est, "feature_names_in_")
             with warnings.catch_warnings():
                 warnings.simplefilter("error", UserWarning)
                 est.predict(X)
+
+
+@pytest.mark.parametrize("kind", ["int64", "U4"])
+@pytest.mark.parametrize("kw", [dict(class_weight="balanced"),
+                                dict(early_stopping=True, validation_fraction=0.2),
+                                dict(solver="adam", shuffle=False), dict(solver="lbfgs")])
+def test_fast_path_same_fit_with_other_settings(monkeypatch, kind, kw):
+    """The binarizer the fast path makes serves the class weights, the stratified validation
+    split and its scores, and every solver, as scikit-learn's own."""
+    X, y = _data(n=90, k=3)
+    y = _labels(y, kind)
+    fast = _fit(X, y, **kw)
+    with monkeypatch.context() as m:
+        _general(m)
+        general = _fit(X, y, **kw)
+    for a, b in zip(fast.coefs_ + fast.intercepts_, general.coefs_ + general.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert fast.n_iter_ == general.n_iter_
+    assert getattr(fast, "validation_scores_", None) == \
+        getattr(general, "validation_scores_", None)
+    np.testing.assert_array_equal(fast.predict_proba(X), general.predict_proba(X))
 
 
 def test_warm_start_and_partial_fit_keep_their_checks():
