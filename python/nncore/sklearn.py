@@ -551,7 +551,9 @@ class _BaseMLP(BaseEstimator):
                 X.shape[1], self.n_outputs_,
                 {"logistic": "sigmoid", "exp": "identity"}.get(out, out), loss, rs, dtype)
             self._lr = float(self.learning_rate_init)
-            self._opt_key = None
+            # the new network's optimizer (_new_optimizer, fresh state) is the one sgd and adam
+            # start from: _fit_stochastic keeps it instead of binding another
+            self._opt_key = self._optimizer_key()
             self._best = None
         if self.solver in _STOCHASTIC and (first or not hasattr(self, "loss_curve_")):
             # first fit, or warm_start from an lbfgs fit
