@@ -496,6 +496,33 @@ def test_digits_are_standardised_and_split(dtype):
     assert np.abs(np.bincount(y_test) / 450 - np.bincount(y_train) / 1347).max() < 0.01
 
 
+def test_step_products_count_a_steps_flops():
+    """One hidden layer, F -> H -> K on b rows: forward 2b(FH + HK), backward 2b(HK + KH +
+    FH) (no input gradient for the first layer); shapes (m, k, n) with op(A) (m, k)."""
+    from nncore.bench import estimators
+    F, H, K, b = 64, 64, 10, 200
+    products = estimators.step_products(F, H, K, b)
+    assert sum(2 * m * k * n for m, k, n, _, _ in products) == \
+        2 * b * (F * H + H * K) + 2 * b * (H * K + K * H + F * H)
+    assert sorted((m, n) for m, _, n, _, _ in products) == \
+        sorted([(b, H), (b, K), (H, K), (b, H), (F, H)])
+
+
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+def test_estimator_compute(dtype):
+    pytest.importorskip("sklearn")
+    from nncore.bench import estimators
+    data = estimators.digits(dtype)
+    result = estimators.estimator_compute(dtype, epochs=1, repeats=1, data=data,
+                                            peak_size=128)
+    # 1,347 rows: 6 batches of 200 and one of 147, 20,224 FLOP a row (64-64-10)
+    assert result.flops == 1347 * 20224
+    assert result.dtype == dtype and result.epochs == 1
+    assert 0 < result.core_epochs and 0 < result.fit and 0 < result.numpy_products
+    assert result.peak["NumPy"] > 0
+    assert len(result.lines()) == 4
+
+
 @pytest.mark.parametrize("dtype", bench.DTYPES)
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_measure_estimator_fits_both_the_same_epochs(solver, dtype):

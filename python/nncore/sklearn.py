@@ -101,6 +101,7 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
                 "leaky_relu": "leaky_relu"}
 _STOCHASTIC = ("sgd", "adam")
+_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def _constraints():
@@ -162,12 +163,112 @@ def _dense(X, rows, out=None):
     return out
 
 
+def _plain_X(est, X, y, reset):
+    """Whether ``validate_data(est, X, y, reset=reset, dtype=(float64, float32), ...)`` would
+    return X and y as they are, checked without it (its checks cost more than an epoch of a
+    small network): X a float64/float32 ndarray (N, F), N, F >= 1, finite; y an ndarray (N,)
+    of integers or str; with reset=False, F is the fitted ``n_features_in_`` and the fit had
+    no feature names. Sets nothing: where it says False, scikit-learn's validation runs (and
+    raises its own errors)."""
+    if type(X) is not np.ndarray or type(y) is not np.ndarray:
+        return False
+    if X.ndim != 2 or X.dtype not in _FLOATS or y.ndim != 1 or y.dtype.kind not in "iuU":
+        return False
+    n, f = X.shape
+    if n < 1 or f < 1 or y.shape[0] != n:
+        return False
+    if not reset and (getattr(est, "n_features_in_", None) != f
+                      or hasattr(est, "feature_names_in_")):
+        return False
+    # one pass: a sum is finite only when every term is (a finite sum that overflows
+    # merely sends X to the general path)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(X.sum()))
+
+
+def _plain_validated(est, X, reset):
+    """What validate_data sets for an X that _plain_X accepted: with reset, n_features_in_,
+    and no feature_names_in_ (an ndarray has none)."""
+    if reset:
+        if hasattr(est, "feature_names_in_"):
+            del est.feature_names_in_
+        est.n_features_in_ = X.shape[1]
+
+
+def _plain_labels(y):
+    """For a 1-D ndarray of integers or str (see _plain_X): a LabelBinarizer as
+    ``LabelBinarizer().fit(y)`` leaves it and ``transform(y)``, without the four passes of
+    type_of_target over y they make: (binarizer, Y), or None where this y is not the plain
+    case (a single class)."""
+    classes, inverse = np.unique(y, return_inverse=True)
+    k = classes.shape[0]
+    if k < 2:
+        return None
+    if y.dtype.kind == "U":
+        # unique_labels' classes: an array of the sorted labels, its width the longest's
+        classes = np.asarray(classes.tolist())
+    lb = LabelBinarizer()
+    lb.y_type_ = "multiclass" if k > 2 else "binary"
+    lb.sparse_input_ = False
+    lb.classes_ = classes
+    # label_binarize's indicator: y's own dtype for signed integers, else intp
+    dt = y.dtype if y.dtype.kind == "i" else np.intp
+    inverse = inverse.reshape(-1)
+    if k == 2:
+        return lb, inverse.astype(dt).reshape(-1, 1)
+    Y = np.zeros((y.shape[0], k), dtype=dt)
+    Y[np.arange(y.shape[0]), inverse] = 1
+    return lb, Y
+
+
 def _chunks(n, size=_SPARSE_CHUNK):
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+# parameter sets already validated: (estimator class, ((type, value) of each parameter))
+# where every value is a bool, int, float, str, None or a tuple of those; scikit-learn's
+# validation of them (a pure function of those) costs more than an epoch of a small network
+_VALIDATED = {}
+_VALIDATED_MAX = 256
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def _params_key(est):
+    """A hashable key of est's parameters with their exact types, or None where one is not
+    an immutable scalar (or tuple of them), which is then validated every time."""
+    names = _PARAM_NAMES.get(type(est))
+    if names is None:
+        names = _PARAM_NAMES.setdefault(type(est), tuple(type(est)._get_param_names()))
+    key = []
+    for name in names:
+        v = getattr(est, name)
+        t = type(v)
+        if t is tuple:
+            if not all(type(e) in _SCALARS for e in v):
+                return None
+            v = (tuple(map(type, v)), v)
+        elif t not in _SCALARS:
+            return None
+        key.append((t, v))
+    return type(est), tuple(key)
+
+
+_PARAM_NAMES = {}
+
+
 class _BaseMLP(BaseEstimator):
     _parameter_constraints = _constraints()
+
+    def _validate_params(self):
+        # scikit-learn's validation (its errors), once for each set of parameter values
+        key = _params_key(self)
+        if key is not None and key in _VALIDATED:
+            return
+        super()._validate_params()
+        if key is not None:
+            if len(_VALIDATED) >= _VALIDATED_MAX:
+                _VALIDATED.clear()
+            _VALIDATED[key] = True
 
     def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
                  learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose,
@@ -450,7 +551,9 @@ class _BaseMLP(BaseEstimator):
                 X.shape[1], self.n_outputs_,
                 {"logistic": "sigmoid", "exp": "identity"}.get(out, out), loss, rs, dtype)
             self._lr = float(self.learning_rate_init)
-            self._opt_key = None
+            # the new network's optimizer (_new_optimizer, fresh state) is the one sgd and adam
+            # start from: _fit_stochastic keeps it instead of binding another
+            self._opt_key = self._optimizer_key()
             self._best = None
         if self.solver in _STOCHASTIC and (first or not hasattr(self, "loss_curve_")):
             # first fit, or warm_start from an lbfgs fit
@@ -937,6 +1040,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return "logistic", "binary_cross_entropy"
 
     def _validate_input(self, X, y, incremental, reset):
+        new_classes = not hasattr(self, "classes_") or (not self.warm_start and not incremental)
+        if new_classes and _plain_X(self, X, y, reset):
+            # the ordinary case (float ndarray X, 1-D integer or str labels): what the
+            # general path below gives, without its repeated checks of y
+            plain = _plain_labels(y)
+            if plain is not None:
+                _plain_validated(self, X, reset)
+                self._label_binarizer, Y = plain
+                self.classes_ = self._label_binarizer.classes_
+                return X, Y
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
                              accept_sparse=["csr", "csc"],
                              reset=reset)

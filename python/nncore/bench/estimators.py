@@ -26,7 +26,8 @@ from .networks import DTYPES
 __all__ = ["ESTIMATOR_TARGET", "ESTIMATOR_SOLVERS", "ESTIMATOR_BATCH_SIZES", "ESTIMATOR_LR",
            "HIDDEN", "ESTIMATORS", "EstimatorResult", "digits", "estimator_params",
            "build_estimator", "measure_estimator", "run_estimators", "tfidf_like",
-           "SPARSE_EPOCHS", "SPARSE_HIDDEN", "measure_sparse_estimator"]
+           "SPARSE_EPOCHS", "SPARSE_HIDDEN", "measure_sparse_estimator", "EstimatorCompute",
+           "step_products", "estimator_compute"]
 
 # nncore's fit at least this many times faster than scikit-learn's (the estimators' target)
 ESTIMATOR_TARGET = 5.0
@@ -210,3 +211,122 @@ def run_estimators(epochs, target=0.02, repeats=3, dtypes=DTYPES,
             progress(f"MLPClassifier on sparse X {dtype}")
         results.append(measure_sparse_estimator(dtype))
     return results
+
+
+# -- the compute side of a fit: what bounds it -------------------------------------------------
+
+def step_products(n_features, hidden, n_outputs, batch):
+    """(m, k, n, trans_a, trans_b) of the products C(m, n) = op(A) @ op(B) of one training step
+    of a dense network with one hidden layer on `batch` rows: the two forward products, the
+    output layer's weight and input gradients, the hidden layer's weight gradient (the first
+    layer needs no input gradient)."""
+    return [(batch, n_features, hidden, False, False), (batch, hidden, n_outputs, False, False),
+            (hidden, batch, n_outputs, True, False), (batch, n_outputs, hidden, False, True),
+            (n_features, batch, hidden, True, False)]
+
+
+@dataclasses.dataclass
+class EstimatorCompute:
+    """Where the time of one digits ``fit`` (sgd, batch "auto") goes, in seconds (best of the
+    repeats): the whole fit, the core's epoch calls alone (the same 2 calls an epoch as fit
+    makes, on a shuffled order), and the matrix products of those epochs alone: by the core
+    (``nncore._kernels.matmul_repeat``, path "auto"; None where the core has none) and by
+    NumPy's matmul on one thread. ``flops``: the products' floating-point operations in the
+    fit; ``peak``: GFLOP/s of a large square product (1024^3 by default) on one thread, by
+    NumPy and by the core's BLAS path."""
+    dtype: str
+    epochs: int
+    flops: float
+    fit: float
+    core_epochs: float
+    core_products: object
+    numpy_products: float
+    peak: dict
+
+    def lines(self):
+        """The figures as text, GFLOP/s of the products beside each time."""
+        def rate(seconds):
+            return f"{self.flops / seconds / 1e9:.1f} GFLOP/s" if seconds else "n/a"
+        core = self.core_products
+        return [f"{self.dtype}: {self.epochs} epochs, {self.flops / 1e6:.1f} MFLOP of products",
+                f"  whole fit {self.fit * 1e3:.2f} ms; the core's epochs alone "
+                f"{self.core_epochs * 1e3:.2f} ms ({rate(self.core_epochs)}); the rest of the "
+                f"fit {(self.fit - self.core_epochs) * 1e3:.2f} ms",
+                "  the products alone: core " +
+                (f"{core * 1e3:.2f} ms ({rate(core)})" if core else "n/a") +
+                f", NumPy 1 thread {self.numpy_products * 1e3:.2f} ms "
+                f"({rate(self.numpy_products)})",
+                "  peak (a large square product), 1 thread: " + ", ".join(
+                    f"{k} {v:.1f} GFLOP/s" for k, v in self.peak.items() if v)]
+
+
+def estimator_compute(dtype="float64", epochs=10, repeats=20, seed=0, data=None,
+                      peak_size=1024):
+    """The EstimatorCompute of nncore's digits fit (sgd, batch "auto", HIDDEN units, `epochs`
+    epochs): the fit, its epochs and its products timed alone, interleaved, best of
+    `repeats` (each product best of min(5, repeats)); the peak on a `peak_size` cube. Needs
+    scikit-learn (and threadpoolctl, which it installs)."""
+    import time
+    from threadpoolctl import threadpool_limits
+    from .. import _kernels
+    from .timing import _best
+    X, _, y, _ = digits(dtype, seed) if data is None else data
+    t = np.dtype(dtype).type
+    n, f = X.shape
+    bs = min(200, n)
+    batches = [bs] * (n // bs) + ([n % bs] if n % bs else [])
+    products = [p for b in batches for p in step_products(f, HIDDEN[0], 10, b)]
+    flops = epochs * sum(2.0 * m * k * nn for m, k, nn, _, _ in products)
+    est = build_estimator("nncore", "sgd", "auto", dtype, epochs, seed)
+    _fit(est, X, y)
+    net = est.network_
+    T = est._label_binarizer.transform(y).argmax(axis=1).astype(np.int64)
+    order = np.random.RandomState(seed).permutation(n).astype(np.int64)
+    n_full = n - n % bs
+
+    def core_epochs():
+        for _ in range(epochs):
+            net._epoch_in_order(X, T, 0.05, bs, order[:n_full])
+            if n_full < n:
+                net._epoch_in_order(X, T, 0.05, n - n_full, order[n_full:])
+
+    fit = core = np.inf
+    for _ in range(repeats):   # interleaved: the two see the same machine
+        start = time.perf_counter()
+        _fit(est, X, y)
+        fit = min(fit, time.perf_counter() - start)
+        start = time.perf_counter()
+        core_epochs()
+        core = min(core, time.perf_counter() - start)
+    rng = np.random.default_rng(seed)
+    has_core = hasattr(_kernels, "matmul_repeat")
+    core_products, numpy_products = 0.0, 0.0
+    tries = min(5, repeats)
+    with threadpool_limits(1):
+        for m, k, nn, ta, tb in products:
+            A = rng.random((k, m) if ta else (m, k), dtype=t)
+            B = rng.random((nn, k) if tb else (k, nn), dtype=t)
+            C = np.zeros((m, nn), dtype=t)
+            numpy_products += _best(partial(np.matmul, A.T if ta else A, B.T if tb else B,
+                                            out=C), 0.002, tries)
+            if has_core:
+                reps = 200
+                best = np.inf
+                for _ in range(tries):
+                    start = time.perf_counter()
+                    _kernels.matmul_repeat(A, B, C, ta, tb, "auto", reps)
+                    best = min(best, (time.perf_counter() - start) / reps)
+                core_products += best
+        size = peak_size
+        A = rng.random((size, size), dtype=t)
+        B = rng.random((size, size), dtype=t)
+        C = np.zeros((size, size), dtype=t)
+        seconds = _best(partial(np.matmul, A, B, out=C), 0.05, tries)
+        peak = {"NumPy": 2.0 * size ** 3 / seconds / 1e9}
+        if has_core:
+            start = time.perf_counter()
+            _kernels.matmul_repeat(A, B, C, False, False, "blas", 3)
+            peak["core blas"] = 2.0 * size ** 3 / ((time.perf_counter() - start) / 3) / 1e9
+    return EstimatorCompute(str(np.dtype(dtype)), epochs, flops, fit, core,
+                            core_products * epochs if has_core else None,
+                            numpy_products * epochs, peak)
