@@ -50,6 +50,27 @@ cdef extern from "_simd.h" nogil:
     const nn_kernels_f64* nn_kernels_for_f64(int level)
 
 
+cdef extern from "_parallel.h" nogil:
+    # the few-row kernels of large layers on several threads (see _parallel.h)
+    ctypedef void (*nn_few_kernel_f32)(int trans_a, int trans_b, int m, int n, int k,
+                                       float alpha, const float* A, int lda, const float* B,
+                                       int ldb, float beta, float* C, int ldc,
+                                       const float* bias) noexcept nogil
+    ctypedef void (*nn_few_kernel_f64)(int trans_a, int trans_b, int m, int n, int k,
+                                       double alpha, const double* A, int lda,
+                                       const double* B, int ldb, double beta, double* C,
+                                       int ldc, const double* bias) noexcept nogil
+    int NN_HAVE_POOL, NN_POOL_MAX_THREADS
+    void nn_few_parallel_f32(nn_few_kernel_f32 kernel, int threads, int trans_a, int trans_b,
+                             int m, int n, int k, float alpha, const float* A, int lda,
+                             const float* B, int ldb, float beta, float* C, int ldc,
+                             const float* bias)
+    void nn_few_parallel_f64(nn_few_kernel_f64 kernel, int threads, int trans_a, int trans_b,
+                             int m, int n, int k, double alpha, const double* A, int lda,
+                             const double* B, int ldb, double beta, double* C, int ldc,
+                             const double* bias)
+
+
 # The elementwise kernels (sigmoid, softmax, column sums, the finite check) take their SIMD
 # code from this many values: on fewer (a 3-4-2 network at batch size 1) the call and the masks
 # cost more than the scalar loops (0.23 against 0.18 us a step).
@@ -342,3 +363,108 @@ def set_blas(str library):
     _blas.clear()
     _blas.update(library="scipy", path=None, interface="scipy.linalg.cython_blas")
     return previous
+
+
+# The threads of the few-row products of large layers (the caller's included), set at import
+# by set_num_threads from NNCORE_NUM_THREADS or NumPy's BLAS
+cdef int _few_threads = 1
+
+
+def _blas_threads():
+    """The thread count of NumPy's OpenBLAS (OPENBLAS_NUM_THREADS and the like included), or
+    None when that library cannot be asked."""
+    import ctypes
+    found = _numpy_openblas()
+    if found is None:
+        return None
+    try:
+        get = ctypes.CDLL(found[0]).scipy_openblas_get_num_threads64_
+    except (OSError, AttributeError):
+        return None
+    get.restype = ctypes.c_int
+    return int(get())
+
+
+def num_threads():
+    """Name how many threads compute a few-row product of a large layer.
+
+    Returns
+    -------
+    int
+        1 where the core has no worker threads (no SIMD kernels or no POSIX threads).
+
+    See Also
+    --------
+    set_num_threads : Choose it.
+
+    Examples
+    --------
+    >>> from nncore import _kernels
+    >>> _kernels.num_threads() >= 1
+    True
+    """
+    return _few_threads
+
+
+def set_num_threads(threads):
+    """Choose how many threads compute a few-row product of a large layer, for the process.
+
+    A product with fewer rows than a SIMD tile (``predict`` on one row, ``train_step`` on one
+    example) reads all of a layer's weights for little arithmetic: its speed is the memory
+    bandwidth of the cores that read them. From about 256 KB of operands its columns are
+    shared by this many threads (the caller and persistent workers, created at the first such
+    product); each value is computed as on one thread, so results do not depend on it. The
+    environment variable ``NNCORE_NUM_THREADS`` does the same at import; without it, NumPy's
+    BLAS thread count is used (``OPENBLAS_NUM_THREADS`` then limits both).
+
+    Parameters
+    ----------
+    threads : int or None
+        At least 1; None: NumPy's BLAS thread count, else the CPUs this process may run on.
+
+    Returns
+    -------
+    int
+        The previous ``num_threads()``.
+
+    Raises
+    ------
+    ValueError
+        If ``threads`` is below 1 or above 64; nothing changes.
+    TypeError
+        If it is not an integer.
+
+    Examples
+    --------
+    >>> from nncore import _kernels
+    >>> previous = _kernels.set_num_threads(1)
+    >>> _kernels.num_threads()
+    1
+    >>> _ = _kernels.set_num_threads(previous)
+    """
+    global _few_threads
+    if threads is None:
+        threads = _blas_threads()
+        if threads is None:
+            threads = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                       else os.cpu_count() or 1)
+        threads = max(1, min(int(threads), NN_POOL_MAX_THREADS))
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads must be an int or None, not {type(threads).__name__}")
+    if not 1 <= threads <= NN_POOL_MAX_THREADS:
+        raise ValueError(f"threads must be from 1 to {NN_POOL_MAX_THREADS}, got {threads}")
+    previous = _few_threads
+    _few_threads = int(threads) if NN_HAVE_POOL else 1
+    return previous
+
+
+def _threads_from_environment():
+    """NNCORE_NUM_THREADS as an int, or None when it is not set."""
+    value = os.environ.get("NNCORE_NUM_THREADS", "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"NNCORE_NUM_THREADS must be an integer from 1 to "
+                         f"{NN_POOL_MAX_THREADS}, got {value!r}") from None

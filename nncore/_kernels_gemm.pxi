@@ -53,6 +53,7 @@ cdef double GEMM_NARROW_TN_BLAS_MIN_MNK = 8192.0
 cdef double GEMM_LOOPS_MAX_MNK = 256.0
 cdef int SIMD_NT_MIN_ROWS = 4
 cdef int FEW_MIN_COLUMNS_TILES = 2
+cdef double FEW_PARALLEL_MIN_BYTES = 262144.0
 
 
 cdef enum:
@@ -191,12 +192,18 @@ cdef void gemm_few(bint trans_a, bint trans_b, int m, int n, int k, floating alp
                    const floating* A, int lda, const floating* B, int ldb,
                    floating beta, floating* C, int ldc, const floating* bias) noexcept nogil:
     # C = alpha * op(A) @ op(B) + beta * C (+ bias[None, :]) by the few-row kernels of _simd.h
-    # (op(A) with fewer rows than a tile, or a small inner dimension): B streamed once; only
-    # called on a SIMD cpu path
+    # (op(A) with fewer rows than a tile, or a small inner dimension): B streamed once, its
+    # columns shared by _few_threads threads (_parallel.h) when B and C hold at least
+    # FEW_PARALLEL_MIN_BYTES; only called on a SIMD cpu path
+    cdef int threads = _few_threads
+    if <double>(m + k) * n * sizeof(floating) < FEW_PARALLEL_MIN_BYTES:
+        threads = 1
     if floating is float:
-        _simd32.gemm_few(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)
+        nn_few_parallel_f32(_simd32.gemm_few, threads, trans_a, trans_b, m, n, k, alpha, A, lda,
+                            B, ldb, beta, C, ldc, bias)
     else:
-        _simd64.gemm_few(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)
+        nn_few_parallel_f64(_simd64.gemm_few, threads, trans_a, trans_b, m, n, k, alpha, A, lda,
+                            B, ldb, beta, C, ldc, bias)
 
 
 cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,

@@ -1,0 +1,304 @@
+/* The few-row products of large layers on more than one core: a small pool of persistent
+ * worker threads that share one product's columns with the calling thread.
+ *
+ * A product with fewer rows than a SIMD tile (batch-1 inference, online learning) reads all of
+ * B once and does little arithmetic per value read: its speed is the memory (or last-level
+ * cache) bandwidth of the cores that read B. One core reads about 30-40 GB/s from L3 here, two
+ * about 50-60, so the columns of C are split into chunks that the caller and the workers take
+ * in turn (an atomic counter), each chunk computed by the one-thread kernel on a slice of
+ * columns: every value of C is the same sum, in the same order, as on one thread, whatever the
+ * number of threads or who took which chunk.
+ *
+ * nn_few_parallel_{f32,f64}(kernel, threads, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb,
+ *                           beta, C, ldc, bias)
+ *     C = kernel(...) as kernel would compute it alone, by up to `threads` threads (the caller
+ *     included). The workers are created at the first call that wants them, never per call.
+ *     A call that finds the pool in use (another Python thread serving at the same time) runs
+ *     on its own thread at once rather than waiting. After fork() the child starts with no
+ *     workers (pthread_atfork) and creates its own at its first call.
+ *
+ * Between jobs a worker spins for a few tens of microseconds (the next layer's product usually
+ * follows that soon), then sleeps on a condition variable.
+ *
+ * Elsewhere (no SIMD kernels, no POSIX threads) NN_HAVE_POOL is 0 and the kernel runs alone.
+ */
+#ifndef NNCORE_PARALLEL_H
+#define NNCORE_PARALLEL_H
+
+#include <stddef.h>
+#include "_simd.h"
+
+typedef void (*nn_few_kernel_f32)(int, int, int, int, int, float, const float*, int,
+                                  const float*, int, float, float*, int, const float*);
+typedef void (*nn_few_kernel_f64)(int, int, int, int, int, double, const double*, int,
+                                  const double*, int, double, double*, int, const double*);
+
+#define NN_POOL_MAX_THREADS 64
+
+#include <stdint.h>
+#include <string.h>
+
+/* one product, split by columns of C: chunk c is columns [c * width, min(n, (c + 1) * width)) */
+typedef struct {
+    int itemsize;                  /* 4: f32 below, 8: f64 */
+    nn_few_kernel_f32 f32;
+    nn_few_kernel_f64 f64;
+    int trans_a, trans_b, m, n, k, lda, ldb, ldc;
+    double alpha, beta;            /* a float converts to double and back exactly */
+    const void* A;
+    const void* B;
+    void* C;
+    const void* bias;
+    int by_rows;                   /* chunks of rows of C (a small inner dimension), else columns */
+    int width, chunks, threads;
+} nn_few_job;
+
+/* the few-row kernel's rows of C, written into once per few rows of B, go through a buffer
+ * on the stack: a cache line of C that two threads' chunks share (C's rows are rarely aligned
+ * to them) is then written once by each, not once per few rows of B */
+#define NN_FEW_SCRATCH_BYTES 16384
+#define NN_FEW_SCRATCH_ROWS 8
+#if defined(__GNUC__) || defined(__clang__)
+#define NN_ALIGN64 __attribute__((aligned(64)))
+#else
+#define NN_ALIGN64
+#endif
+
+#define NN_FEW_CHUNK(T, KERNEL, LINE)                                                         \
+    do {                                                                                      \
+        const T* A = (const T*)jb->A;                                                         \
+        const T* B = (const T*)jb->B + (jb->trans_b ? j0 * jb->ldb : j0);                     \
+        T* C = (T*)jb->C + j0;                                                                \
+        const T* bias = jb->bias ? (const T*)jb->bias + j0 : NULL;                            \
+        T alpha = (T)jb->alpha, beta = (T)jb->beta;                                           \
+        if (jb->by_rows) {                                                                    \
+            A = (const T*)jb->A + (jb->trans_a ? j0 : j0 * jb->lda);                          \
+            KERNEL(jb->trans_a, jb->trans_b, cols, jb->n, jb->k, alpha, A, jb->lda,           \
+                   (const T*)jb->B, jb->ldb, beta, (T*)jb->C + j0 * jb->ldc, jb->ldc,         \
+                   (const T*)jb->bias);                                                       \
+        } else if (jb->trans_b || jb->m > NN_FEW_SCRATCH_ROWS) {                              \
+            KERNEL(jb->trans_a, jb->trans_b, jb->m, cols, jb->k, alpha, A, jb->lda, B,        \
+                   jb->ldb, beta, C, jb->ldc, bias);                                          \
+        } else {                                                                              \
+            T buf[NN_FEW_SCRATCH_BYTES / sizeof(T)] NN_ALIGN64;                               \
+            int w = (int)(NN_FEW_SCRATCH_BYTES / sizeof(T)) / jb->m / (LINE) * (LINE);        \
+            int p, i, pc;                                                                     \
+            for (p = 0; p < cols; p += w) {                                                   \
+                pc = cols - p < w ? cols - p : w;                                             \
+                if (beta != 0)                                                                \
+                    for (i = 0; i < jb->m; i++)                                               \
+                        memcpy(buf + i * pc, C + (ptrdiff_t)i * jb->ldc + p, pc * sizeof(T)); \
+                KERNEL(jb->trans_a, 0, jb->m, pc, jb->k, alpha, A, jb->lda, B + p, jb->ldb,   \
+                       beta, buf, pc, bias ? bias + p : NULL);                                \
+                for (i = 0; i < jb->m; i++)                                                   \
+                    memcpy(C + (ptrdiff_t)i * jb->ldc + p, buf + i * pc, pc * sizeof(T));     \
+            }                                                                                 \
+        }                                                                                     \
+    } while (0)
+
+/* chunk c: columns (or rows, by_rows) [c * width, min(n (m), (c + 1) * width)) */
+static void nn_few_chunk(const nn_few_job* jb, int c)
+{
+    ptrdiff_t j0 = (ptrdiff_t)c * jb->width;
+    int size = jb->by_rows ? jb->m : jb->n;
+    int cols = size - (int)j0 < jb->width ? size - (int)j0 : jb->width;
+    if (jb->itemsize == 4)
+        NN_FEW_CHUNK(float, jb->f32, 16);
+    else
+        NN_FEW_CHUNK(double, jb->f64, 8);
+}
+
+#if NN_HAVE_SIMD_KERNELS && (defined(__linux__) || defined(__APPLE__))
+#define NN_HAVE_POOL 1
+#include <pthread.h>
+#include <stdatomic.h>
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int workers;                   /* started (under lock) */
+    uint32_t gen;                  /* number of the job in `job` (under lock) */
+    nn_few_job job;                /* (under lock) */
+    _Atomic uint32_t posted;       /* gen, for the spinning workers to see */
+    /* (gen << 32) | next chunk: a worker that took its copy of an older job can never take
+     * a chunk of a newer one */
+    _Atomic uint64_t next;
+    _Atomic int done;              /* chunks finished */
+    _Atomic int busy;              /* a caller owns the pool */
+} nn_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static pthread_once_t nn_pool_once = PTHREAD_ONCE_INIT;
+
+/* the child of fork() has no workers (only the forking thread survives): start anew */
+static void nn_pool_after_fork(void)
+{
+    pthread_mutex_init(&nn_pool.lock, NULL);
+    pthread_cond_init(&nn_pool.wake, NULL);
+    nn_pool.workers = 0;
+    atomic_store(&nn_pool.busy, 0);
+}
+
+static void nn_pool_register_fork(void) { pthread_atfork(NULL, NULL, nn_pool_after_fork); }
+
+/* take and compute chunks of job `gen` until none is left */
+static void nn_few_take(const nn_few_job* jb, uint32_t gen)
+{
+    uint64_t v = atomic_load_explicit(&nn_pool.next, memory_order_relaxed);
+    for (;;) {
+        if ((uint32_t)(v >> 32) != gen || (int)(uint32_t)v >= jb->chunks)
+            return;
+        if (atomic_compare_exchange_weak(&nn_pool.next, &v, v + 1)) {
+            nn_few_chunk(jb, (int)(uint32_t)v);
+            atomic_fetch_add_explicit(&nn_pool.done, 1, memory_order_release);
+            v = atomic_load_explicit(&nn_pool.next, memory_order_relaxed);
+        }
+    }
+}
+
+#define NN_POOL_SPIN 2000   /* pauses (about 50 us) before a worker sleeps */
+#ifndef NN_CHUNKS_PER_THREAD
+#define NN_CHUNKS_PER_THREAD 1
+#endif
+
+static void* nn_pool_worker(void* arg)
+{
+    int index = (int)(intptr_t)arg;   /* 1.. (the caller is thread 0) */
+    /* not a job number yet: a new worker takes the job posted when it was created (an older
+     * job's chunks are all taken, so copying one costs nothing) */
+    uint32_t seen = UINT32_MAX;
+    nn_few_job jb;
+    int i;
+    for (;;) {
+        for (i = 0; i < NN_POOL_SPIN; i++) {
+            if (atomic_load_explicit(&nn_pool.posted, memory_order_acquire) != seen)
+                break;
+            _mm_pause();
+        }
+        pthread_mutex_lock(&nn_pool.lock);
+        while (nn_pool.gen == seen)
+            pthread_cond_wait(&nn_pool.wake, &nn_pool.lock);
+        seen = nn_pool.gen;
+        jb = nn_pool.job;
+        pthread_mutex_unlock(&nn_pool.lock);
+        if (index < jb.threads)
+            nn_few_take(&jb, seen);
+    }
+    return NULL;
+}
+
+/* start workers up to threads - 1 (under the lock); 0 when none could be started */
+static int nn_pool_start(int threads)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    int ok = 1;
+    pthread_once(&nn_pool_once, nn_pool_register_fork);
+    if (nn_pool.workers >= threads - 1)
+        return 1;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    while (nn_pool.workers < threads - 1) {
+        if (pthread_create(&t, &attr, nn_pool_worker,
+                           (void*)(intptr_t)(nn_pool.workers + 1)) != 0) {
+            ok = nn_pool.workers > 0;
+            break;
+        }
+        nn_pool.workers++;
+    }
+    pthread_attr_destroy(&attr);
+    return ok;
+}
+
+/* run the job on the pool; 0 (nothing done) when the pool is in use or has no workers */
+static int nn_pool_run(nn_few_job* jb)
+{
+    uint32_t gen;
+    if (atomic_exchange_explicit(&nn_pool.busy, 1, memory_order_acquire))
+        return 0;
+    pthread_mutex_lock(&nn_pool.lock);
+    if (!nn_pool_start(jb->threads)) {
+        pthread_mutex_unlock(&nn_pool.lock);
+        atomic_store_explicit(&nn_pool.busy, 0, memory_order_release);
+        return 0;
+    }
+    gen = ++nn_pool.gen;
+    if (gen == UINT32_MAX)         /* a new worker's `seen` */
+        gen = ++nn_pool.gen;
+    nn_pool.job = *jb;
+    atomic_store_explicit(&nn_pool.done, 0, memory_order_relaxed);
+    atomic_store_explicit(&nn_pool.next, (uint64_t)gen << 32, memory_order_relaxed);
+    atomic_store_explicit(&nn_pool.posted, gen, memory_order_release);
+    pthread_cond_broadcast(&nn_pool.wake);
+    pthread_mutex_unlock(&nn_pool.lock);
+    nn_few_take(jb, gen);
+    /* the chunks the workers took: each one's stores are visible once `done` counts it */
+    while (atomic_load_explicit(&nn_pool.done, memory_order_acquire) < jb->chunks)
+        _mm_pause();
+    atomic_store_explicit(&nn_pool.busy, 0, memory_order_release);
+    return 1;
+}
+
+/* the chunk width: columns in whole cache lines, about 4 chunks per thread */
+static inline int nn_few_width(int n, int threads, int line)
+{
+    int chunks = NN_CHUNKS_PER_THREAD * threads;
+    int w = (n + chunks - 1) / chunks;
+    w = (w + line - 1) / line * line;
+    return w < line ? line : w;
+}
+#else
+#define NN_HAVE_POOL 0
+#endif
+
+static inline void nn_few_parallel_f32(nn_few_kernel_f32 kernel, int threads, int trans_a,
+                                       int trans_b, int m, int n, int k, float alpha,
+                                       const float* A, int lda, const float* B, int ldb,
+                                       float beta, float* C, int ldc, const float* bias)
+{
+    nn_few_job jb = {4, kernel, NULL, trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, A,
+                     B, C, bias, 0, n, 1, 1};
+#if NN_HAVE_POOL
+    if (threads > 1) {
+        /* a small inner dimension (op(A) with many rows: the weight gradient or update of a
+         * few examples): C streamed once, split into blocks of rows */
+        nn_few_job split = jb;
+        split.threads = threads;
+        split.by_rows = !trans_b && m > NN_FEW_SCRATCH_ROWS;
+        split.width = split.by_rows ? (m + threads - 1) / threads
+                                    : nn_few_width(n, threads, 16);
+        split.chunks = ((split.by_rows ? m : n) + split.width - 1) / split.width;
+        if (split.chunks > 1 && nn_pool_run(&split))
+            return;
+    }
+#endif
+    /* one thread: the whole product as one chunk (through the same buffer of rows of C) */
+    nn_few_chunk(&jb, 0);
+}
+
+static inline void nn_few_parallel_f64(nn_few_kernel_f64 kernel, int threads, int trans_a,
+                                       int trans_b, int m, int n, int k, double alpha,
+                                       const double* A, int lda, const double* B, int ldb,
+                                       double beta, double* C, int ldc, const double* bias)
+{
+    nn_few_job jb = {8, NULL, kernel, trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, A,
+                     B, C, bias, 0, n, 1, 1};
+#if NN_HAVE_POOL
+    if (threads > 1) {
+        /* a small inner dimension (op(A) with many rows: the weight gradient or update of a
+         * few examples): C streamed once, split into blocks of rows */
+        nn_few_job split = jb;
+        split.threads = threads;
+        split.by_rows = !trans_b && m > NN_FEW_SCRATCH_ROWS;
+        split.width = split.by_rows ? (m + threads - 1) / threads
+                                    : nn_few_width(n, threads, 8);
+        split.chunks = ((split.by_rows ? m : n) + split.width - 1) / split.width;
+        if (split.chunks > 1 && nn_pool_run(&split))
+            return;
+    }
+#endif
+    /* one thread: the whole product as one chunk (through the same buffer of rows of C) */
+    nn_few_chunk(&jb, 0);
+}
+
+#endif /* NNCORE_PARALLEL_H */
