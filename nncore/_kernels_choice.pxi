@@ -430,7 +430,7 @@ def set_num_threads(threads):
     Raises
     ------
     ValueError
-        If ``threads`` is below 1 or above 64; nothing changes.
+        If ``threads`` is below 1 or above 32; nothing changes.
     TypeError
         If it is not an integer.
 

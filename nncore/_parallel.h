@@ -33,7 +33,7 @@ typedef void (*nn_few_kernel_f32)(int, int, int, int, int, float, const float*, 
 typedef void (*nn_few_kernel_f64)(int, int, int, int, int, double, const double*, int,
                                   const double*, int, double, double*, int, const double*);
 
-#define NN_POOL_MAX_THREADS 64
+#define NN_POOL_MAX_THREADS 32   /* one chunk each: a bit of a 32-bit mask */
 
 #include <stdint.h>
 #include <string.h>
@@ -120,9 +120,9 @@ static struct {
     uint32_t gen;                  /* number of the job in `job` (under lock) */
     nn_few_job job;                /* (under lock) */
     _Atomic uint32_t posted;       /* gen, for the spinning workers to see */
-    /* (gen << 32) | next chunk: a worker that took its copy of an older job can never take
-     * a chunk of a newer one */
-    _Atomic uint64_t next;
+    /* (gen << 32) | the mask of the chunks taken: a worker that took its copy of an older
+     * job can never take a chunk of a newer one */
+    _Atomic uint64_t taken;
     _Atomic int done;              /* chunks finished */
     _Atomic int busy;              /* a caller owns the pool */
 } nn_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
@@ -140,17 +140,26 @@ static void nn_pool_after_fork(void)
 
 static void nn_pool_register_fork(void) { pthread_atfork(NULL, NULL, nn_pool_after_fork); }
 
-/* take and compute chunks of job `gen` until none is left */
-static void nn_few_take(const nn_few_job* jb, uint32_t gen)
+/* take and compute chunks of job `gen` until none is left: thread `index`'s own chunk first
+ * (the caller's is 0), so that each core keeps reading the same part of W from call to call
+ * (a layer small enough stays in that core's L2 cache), then any other left */
+static void nn_few_take(const nn_few_job* jb, uint32_t gen, int index)
 {
-    uint64_t v = atomic_load_explicit(&nn_pool.next, memory_order_relaxed);
+    const uint32_t all = jb->chunks >= 32 ? 0xFFFFFFFFu : (1u << jb->chunks) - 1u;
+    uint64_t v = atomic_load_explicit(&nn_pool.taken, memory_order_relaxed);
+    uint32_t left;
+    int c;
     for (;;) {
-        if ((uint32_t)(v >> 32) != gen || (int)(uint32_t)v >= jb->chunks)
+        left = all & ~(uint32_t)v;
+        if ((uint32_t)(v >> 32) != gen || left == 0)
             return;
-        if (atomic_compare_exchange_weak(&nn_pool.next, &v, v + 1)) {
-            nn_few_chunk(jb, (int)(uint32_t)v);
+        c = index >= 0 && index < jb->chunks && (left >> index & 1u) ? index
+                                                                      : __builtin_ctz(left);
+        if (atomic_compare_exchange_weak(&nn_pool.taken, &v, v | (1u << c))) {
+            nn_few_chunk(jb, c);
             atomic_fetch_add_explicit(&nn_pool.done, 1, memory_order_release);
-            v = atomic_load_explicit(&nn_pool.next, memory_order_relaxed);
+            index = -1;
+            v = atomic_load_explicit(&nn_pool.taken, memory_order_relaxed);
         }
     }
 }
@@ -178,7 +187,7 @@ static void* nn_pool_worker(void* arg)
         jb = nn_pool.job;
         pthread_mutex_unlock(&nn_pool.lock);
         if (index < jb.threads)
-            nn_few_take(&jb, seen);
+            nn_few_take(&jb, seen, index);
     }
     return NULL;
 }
@@ -224,11 +233,11 @@ static int nn_pool_run(nn_few_job* jb)
         gen = ++nn_pool.gen;
     nn_pool.job = *jb;
     atomic_store_explicit(&nn_pool.done, 0, memory_order_relaxed);
-    atomic_store_explicit(&nn_pool.next, (uint64_t)gen << 32, memory_order_relaxed);
+    atomic_store_explicit(&nn_pool.taken, (uint64_t)gen << 32, memory_order_relaxed);
     atomic_store_explicit(&nn_pool.posted, gen, memory_order_release);
     pthread_cond_broadcast(&nn_pool.wake);
     pthread_mutex_unlock(&nn_pool.lock);
-    nn_few_take(jb, gen);
+    nn_few_take(jb, gen, 0);
     /* the chunks the workers took: each one's stores are visible once `done` counts it */
     while (atomic_load_explicit(&nn_pool.done, memory_order_acquire) < jb->chunks)
         _mm_pause();
