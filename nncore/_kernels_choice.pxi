@@ -365,14 +365,28 @@ def set_blas(str library):
     return previous
 
 
-# The threads of the few-row products of large layers (the caller's included), set at import
-# by set_num_threads from NNCORE_NUM_THREADS or NumPy's BLAS
+# The threads of the few-row products of large layers (the caller's included): _few_threads
+# when set (NNCORE_NUM_THREADS, set_num_threads(n)); 0: follow NumPy's OpenBLAS, asked at each
+# product through _blas_get_threads (a read of its setting), so that OPENBLAS_NUM_THREADS and
+# threadpoolctl's limits hold for nncore's threads too; _few_fallback where it cannot be asked
+ctypedef int (*get_threads_t)() noexcept nogil
 cdef int _few_threads = 1
+cdef get_threads_t _blas_get_threads = NULL
+cdef int _few_fallback = 1
 
 
-def _blas_threads():
-    """The thread count of NumPy's OpenBLAS (OPENBLAS_NUM_THREADS and the like included), or
-    None when that library cannot be asked."""
+cdef inline int few_threads() noexcept nogil:
+    cdef int t
+    if _few_threads > 0:
+        return _few_threads
+    if _blas_get_threads != NULL:
+        t = _blas_get_threads()
+        return 1 if t < 1 else (NN_POOL_MAX_THREADS if t > NN_POOL_MAX_THREADS else t)
+    return _few_fallback
+
+
+def _blas_thread_getter():
+    """The address of NumPy's OpenBLAS's get_num_threads, or None when it cannot be found."""
     import ctypes
     found = _numpy_openblas()
     if found is None:
@@ -381,17 +395,17 @@ def _blas_threads():
         get = ctypes.CDLL(found[0]).scipy_openblas_get_num_threads64_
     except (OSError, AttributeError):
         return None
-    get.restype = ctypes.c_int
-    return int(get())
+    return ctypes.cast(get, ctypes.c_void_p).value
 
 
 def num_threads():
-    """Name how many threads compute a few-row product of a large layer.
+    """Name how many threads compute a few-row product of a large layer now.
 
     Returns
     -------
     int
-        1 where the core has no worker threads (no SIMD kernels or no POSIX threads).
+        The count set, or NumPy's BLAS thread count at this moment when none is; 1 where the
+        core has no worker threads (no SIMD kernels or no POSIX threads).
 
     See Also
     --------
@@ -403,7 +417,7 @@ def num_threads():
     >>> _kernels.num_threads() >= 1
     True
     """
-    return _few_threads
+    return few_threads()
 
 
 def set_num_threads(threads):
@@ -411,28 +425,30 @@ def set_num_threads(threads):
 
     A product with fewer rows than a SIMD tile (``predict`` on one row, ``train_step`` on one
     example) reads all of a layer's weights for little arithmetic: its speed is the memory
-    bandwidth of the cores that read them. From about 256 KB of operands its columns are
-    shared by this many threads (the caller and persistent workers, created at the first such
-    product); each value is computed as on one thread, so results do not depend on it. The
-    environment variable ``NNCORE_NUM_THREADS`` does the same at import; without it, NumPy's
-    BLAS thread count is used (``OPENBLAS_NUM_THREADS`` then limits both).
+    bandwidth of the cores that read them. From 256 KB of operands its columns are shared by
+    this many threads (the caller and persistent workers, created at the first such product);
+    each value is computed as on one thread, so results do not depend on it. The environment
+    variable ``NNCORE_NUM_THREADS`` sets it at import; without it, the count follows NumPy's
+    BLAS threads, so ``OPENBLAS_NUM_THREADS`` and ``threadpoolctl.threadpool_limits`` limit
+    both.
 
     Parameters
     ----------
     threads : int or None
-        At least 1; None: NumPy's BLAS thread count, else the CPUs this process may run on.
+        From 1 to 32; None: follow NumPy's BLAS thread count (where it cannot be asked: the
+        CPUs this process may run on).
 
     Returns
     -------
-    int
-        The previous ``num_threads()``.
+    int or None
+        The previous setting (None: it followed BLAS).
 
     Raises
     ------
     ValueError
         If ``threads`` is below 1 or above 32; nothing changes.
     TypeError
-        If it is not an integer.
+        If it is not an integer or None; nothing changes.
 
     Examples
     --------
@@ -442,19 +458,24 @@ def set_num_threads(threads):
     1
     >>> _ = _kernels.set_num_threads(previous)
     """
-    global _few_threads
-    if threads is None:
-        threads = _blas_threads()
-        if threads is None:
-            threads = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                       else os.cpu_count() or 1)
-        threads = max(1, min(int(threads), NN_POOL_MAX_THREADS))
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
-        raise TypeError(f"threads must be an int or None, not {type(threads).__name__}")
-    if not 1 <= threads <= NN_POOL_MAX_THREADS:
-        raise ValueError(f"threads must be from 1 to {NN_POOL_MAX_THREADS}, got {threads}")
-    previous = _few_threads
-    _few_threads = int(threads) if NN_HAVE_POOL else 1
+    global _few_threads, _blas_get_threads, _few_fallback
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+            raise TypeError(f"threads must be an int or None, not {type(threads).__name__}")
+        if not 1 <= threads <= NN_POOL_MAX_THREADS:
+            raise ValueError(f"threads must be from 1 to {NN_POOL_MAX_THREADS}, got {threads}")
+    previous = None if _few_threads == 0 else _few_threads
+    if not NN_HAVE_POOL:
+        _few_threads = 1
+    elif threads is not None:
+        _few_threads = int(threads)
+    else:
+        address = _blas_thread_getter()
+        _blas_get_threads = NULL if address is None else <get_threads_t><size_t>address
+        cpus = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                else os.cpu_count() or 1)
+        _few_fallback = max(1, min(cpus, NN_POOL_MAX_THREADS))
+        _few_threads = 0
     return previous
 
 
@@ -464,7 +485,10 @@ def _threads_from_environment():
     if not value:
         return None
     try:
-        return int(value)
+        threads = int(value)
     except ValueError:
+        threads = 0
+    if not 1 <= threads <= NN_POOL_MAX_THREADS:
         raise ValueError(f"NNCORE_NUM_THREADS must be an integer from 1 to "
-                         f"{NN_POOL_MAX_THREADS}, got {value!r}") from None
+                         f"{NN_POOL_MAX_THREADS}, got {value!r}")
+    return threads

@@ -39,7 +39,8 @@ def simd_path(request):
 
 @pytest.fixture
 def restore_threads():
-    previous = K.num_threads()
+    previous = K.set_num_threads(1)     # the setting: a count, or None (following BLAS)
+    K.set_num_threads(previous)
     yield
     K.set_num_threads(previous)
 
@@ -143,8 +144,19 @@ def test_set_num_threads_refuses_bad_counts_and_changes_nothing(restore_threads)
             K.set_num_threads(bad)
         assert K.num_threads() == 2
     assert K.set_num_threads(np.int64(3)) == 2 and K.num_threads() == 3
+    assert K.set_num_threads(None) == 3
+    assert 1 <= K.num_threads() <= 32 and K.set_num_threads(None) is None
+
+
+def test_the_default_follows_numpys_blas_threads(restore_threads):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if K.blas_info()["library"] != "numpy" or not SIMD_PATHS:
+        pytest.skip("follows NumPy's own OpenBLAS, on a SIMD cpu path")
     K.set_num_threads(None)
-    assert 1 <= K.num_threads() <= 32
+    with threadpoolctl.threadpool_limits(1):
+        assert K.num_threads() == 1
+    with threadpoolctl.threadpool_limits(3):
+        assert K.num_threads() == 3
 
 
 def run_python(code, **env):
@@ -157,8 +169,9 @@ def test_environment_variable_sets_the_threads_and_a_bad_one_is_refused():
                     NNCORE_NUM_THREADS="3")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.split()[-1] == ("3" if SIMD_PATHS else "1")
-    bad = run_python("import nncore._kernels", NNCORE_NUM_THREADS="two")
-    assert bad.returncode != 0 and "NNCORE_NUM_THREADS" in bad.stderr
+    for value in ("two", "0", "33"):
+        bad = run_python("import nncore._kernels", NNCORE_NUM_THREADS=value)
+        assert bad.returncode != 0 and "NNCORE_NUM_THREADS" in bad.stderr
 
 
 @pytest.mark.skipif(not SIMD_PATHS or not os.path.isdir("/proc/self/task")
