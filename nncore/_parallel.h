@@ -210,6 +210,9 @@ static int nn_pool_start(int threads)
             ok = nn_pool.workers > 0;
             break;
         }
+#ifdef __linux__
+        pthread_setname_np(t, "nncore-few");   /* as top -H and /proc show it */
+#endif
         nn_pool.workers++;
     }
     pthread_attr_destroy(&attr);
