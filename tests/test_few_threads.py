@@ -176,6 +176,8 @@ def test_environment_variable_sets_the_threads_and_a_bad_one_is_refused():
 
 @pytest.mark.skipif(not SIMD_PATHS or not os.path.isdir("/proc/self/task")
                     or not hasattr(os, "fork"), reason="needs SIMD kernels, Linux and fork")
+@pytest.mark.skipif(os.environ.get("NNCORE_SANITIZE", "") not in ("", "0"),
+                    reason="ThreadSanitizer cannot start threads after a multi-threaded fork")
 def test_workers_start_once_lazily_and_again_in_a_forked_child():
     # the workers (OS threads named nncore-few): none at import or after one-thread
     # products, one started by the first two-thread product and never another, and a forked
