@@ -37,6 +37,7 @@ import numpy as np
 
 from nncore import _kernels
 from nncore.bench import CONFIGS
+from nncore.bench.serving import rest_until_idle
 
 ROWS = (1, 2, 3, 4, 6, 8, 16, 32, 64, 128, 256)
 CASES = {"NN": (False, False), "NT": (False, True), "TN": (True, False)}
@@ -70,8 +71,9 @@ def _calibrate(run, budget):
 
 def time_case(case, m, n, k, dtype, rng, budget, repeats=5):
     """{path: seconds per product} for the core's paths, "few1" (the few-row kernel on one
-    thread, when num_threads() > 1) and "numpy", and the path gemm chooses. The paths take turns, `repeats` rounds, the best round of each counting: on a
-    shared or throttled machine each sees the same conditions."""
+    thread, when num_threads() > 1) and "numpy", and the path gemm chooses. The paths take
+    turns, `repeats` rounds, the best round of each counting: on a shared or throttled machine
+    each sees the same conditions."""
     ta, tb = CASES[case]
     A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
     B = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
@@ -96,10 +98,15 @@ def time_case(case, m, n, k, dtype, rng, budget, repeats=5):
     runs["numpy"] = numpy_run
     reps = {p: _calibrate(run, budget) for p, run in runs.items()}
     times = dict.fromkeys(runs, float("inf"))
+    # the core's own code first in each round, BLAS and NumPy last, each round after a rest
+    # until the process's threads are idle: OpenBLAS's pool spins a core for about 0.1 s after
+    # a call, which halves what a two-thread few-row product gets of the second core
+    order = sorted(runs, key=lambda p: p in ("blas", "numpy"))
     for _ in range(repeats):
-        for p, run in runs.items():
+        rest_until_idle(0.002, 0.3)
+        for p in order:
             start = time.perf_counter()
-            run(reps[p])
+            runs[p](reps[p])
             times[p] = min(times[p], (time.perf_counter() - start) / reps[p])
     return times, _kernels.gemm_path(ta, tb, m, n, k, dtype)
 

@@ -61,6 +61,7 @@ cdef extern from "_parallel.h" nogil:
                                        const double* B, int ldb, double beta, double* C,
                                        int ldc, const double* bias) noexcept nogil
     int NN_HAVE_POOL, NN_POOL_MAX_THREADS
+    long nn_pool_splits()
     void nn_few_parallel_f32(nn_few_kernel_f32 kernel, int threads, int trans_a, int trans_b,
                              int m, int n, int k, float alpha, const float* A, int lda,
                              const float* B, int ldb, float beta, float* C, int ldc,
@@ -477,6 +478,11 @@ def set_num_threads(threads):
         _few_fallback = max(1, min(cpus, NN_POOL_MAX_THREADS))
         _few_threads = 0
     return previous
+
+
+def _few_splits():
+    """How many few-row products so far were shared with the worker threads (for tests)."""
+    return nn_pool_splits()
 
 
 def _threads_from_environment():

@@ -18,7 +18,9 @@
  *     workers (pthread_atfork) and creates its own at its first call.
  *
  * Between jobs a worker spins for a few tens of microseconds (the next layer's product usually
- * follows that soon), then sleeps on a condition variable.
+ * follows that soon), then sleeps on a condition variable. A product that finds a worker
+ * asleep runs on the caller alone and wakes the workers for the products that follow.
+ * nn_pool_splits() counts the products that were shared (for tests).
  *
  * Elsewhere (no SIMD kernels, no POSIX threads) NN_HAVE_POOL is 0 and the kernel runs alone.
  */
@@ -125,6 +127,8 @@ static struct {
     _Atomic uint64_t taken;
     _Atomic int done;              /* chunks finished */
     _Atomic int busy;              /* a caller owns the pool */
+    int awake;                     /* workers spinning or computing, not asleep (under lock) */
+    _Atomic long splits;           /* products shared with the workers */
 } nn_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
 static pthread_once_t nn_pool_once = PTHREAD_ONCE_INIT;
@@ -135,6 +139,7 @@ static void nn_pool_after_fork(void)
     pthread_mutex_init(&nn_pool.lock, NULL);
     pthread_cond_init(&nn_pool.wake, NULL);
     nn_pool.workers = 0;
+    nn_pool.awake = 0;
     atomic_store(&nn_pool.busy, 0);
 }
 
@@ -174,15 +179,26 @@ static void* nn_pool_worker(void* arg)
     uint32_t seen = UINT32_MAX;
     nn_few_job jb;
     int i;
+    pthread_mutex_lock(&nn_pool.lock);
+    nn_pool.awake++;
+    pthread_mutex_unlock(&nn_pool.lock);
     for (;;) {
+        /* spin while a caller owns the pool (it may post again as soon as it is done) and
+         * NN_POOL_SPIN pauses more */
         for (i = 0; i < NN_POOL_SPIN; i++) {
             if (atomic_load_explicit(&nn_pool.posted, memory_order_acquire) != seen)
                 break;
+            if (atomic_load_explicit(&nn_pool.busy, memory_order_relaxed))
+                i = 0;
             _mm_pause();
         }
         pthread_mutex_lock(&nn_pool.lock);
-        while (nn_pool.gen == seen)
-            pthread_cond_wait(&nn_pool.wake, &nn_pool.lock);
+        if (nn_pool.gen == seen) {
+            nn_pool.awake--;
+            while (nn_pool.gen == seen)
+                pthread_cond_wait(&nn_pool.wake, &nn_pool.lock);
+            nn_pool.awake++;
+        }
         seen = nn_pool.gen;
         jb = nn_pool.job;
         pthread_mutex_unlock(&nn_pool.lock);
@@ -192,7 +208,7 @@ static void* nn_pool_worker(void* arg)
     return NULL;
 }
 
-/* start workers up to threads - 1 (under the lock); 0 when none could be started */
+/* start workers up to threads - 1 (under the lock); 0 when not all could be started */
 static int nn_pool_start(int threads)
 {
     pthread_attr_t attr;
@@ -207,7 +223,7 @@ static int nn_pool_start(int threads)
     while (nn_pool.workers < threads - 1) {
         if (pthread_create(&t, &attr, nn_pool_worker,
                            (void*)(intptr_t)(nn_pool.workers + 1)) != 0) {
-            ok = nn_pool.workers > 0;
+            ok = 0;   /* fewer workers than asked: the products run alone */
             break;
         }
 #ifdef __linux__
@@ -219,10 +235,12 @@ static int nn_pool_start(int threads)
     return ok;
 }
 
-/* run the job on the pool; 0 (nothing done) when the pool is in use or has no workers */
-static int nn_pool_run(nn_few_job* jb)
+/* run the job on the pool (or `whole`, the same product as one chunk, on the caller alone
+ * while the workers wake); 0 (nothing done) when the pool is in use or has no workers */
+static int nn_pool_run(nn_few_job* jb, const nn_few_job* whole)
 {
     uint32_t gen;
+    int alone;
     if (atomic_exchange_explicit(&nn_pool.busy, 1, memory_order_acquire))
         return 0;
     pthread_mutex_lock(&nn_pool.lock);
@@ -231,15 +249,28 @@ static int nn_pool_run(nn_few_job* jb)
         atomic_store_explicit(&nn_pool.busy, 0, memory_order_release);
         return 0;
     }
+    /* a worker asleep takes longer to wake (tens of microseconds or more in a VM) than a chunk
+     * takes, and one that starts its chunk late makes the caller wait: then the caller
+     * computes this product alone and only wakes the workers, for the products that follow
+     * (the next layer's) */
+    alone = nn_pool.awake < jb->threads - 1;
     gen = ++nn_pool.gen;
     if (gen == UINT32_MAX)         /* a new worker's `seen` */
         gen = ++nn_pool.gen;
     nn_pool.job = *jb;
+    if (alone)
+        nn_pool.job.threads = 1;   /* no worker takes a chunk */
     atomic_store_explicit(&nn_pool.done, 0, memory_order_relaxed);
     atomic_store_explicit(&nn_pool.taken, (uint64_t)gen << 32, memory_order_relaxed);
     atomic_store_explicit(&nn_pool.posted, gen, memory_order_release);
     pthread_cond_broadcast(&nn_pool.wake);
     pthread_mutex_unlock(&nn_pool.lock);
+    if (alone) {
+        nn_few_chunk(whole, 0);
+        atomic_store_explicit(&nn_pool.busy, 0, memory_order_release);
+        return 1;
+    }
+    atomic_fetch_add_explicit(&nn_pool.splits, 1, memory_order_relaxed);
     nn_few_take(jb, gen, 0);
     /* the chunks the workers took: each one's stores are visible once `done` counts it */
     while (atomic_load_explicit(&nn_pool.done, memory_order_acquire) < jb->chunks)
@@ -259,8 +290,11 @@ static inline int nn_few_width(int n, int threads, int line)
     w = (w + line - 1) / line * line;
     return w < line ? line : w;
 }
+
+static inline long nn_pool_splits(void) { return atomic_load(&nn_pool.splits); }
 #else
 #define NN_HAVE_POOL 0
+static inline long nn_pool_splits(void) { return 0; }
 #endif
 
 static inline void nn_few_parallel_f32(nn_few_kernel_f32 kernel, int threads, int trans_a,
@@ -280,7 +314,7 @@ static inline void nn_few_parallel_f32(nn_few_kernel_f32 kernel, int threads, in
         split.width = split.by_rows ? (m + threads - 1) / threads
                                     : nn_few_width(n, threads, 16);
         split.chunks = ((split.by_rows ? m : n) + split.width - 1) / split.width;
-        if (split.chunks > 1 && nn_pool_run(&split))
+        if (split.chunks > 1 && nn_pool_run(&split, &jb))
             return;
     }
 #endif
@@ -305,7 +339,7 @@ static inline void nn_few_parallel_f64(nn_few_kernel_f64 kernel, int threads, in
         split.width = split.by_rows ? (m + threads - 1) / threads
                                     : nn_few_width(n, threads, 8);
         split.chunks = ((split.by_rows ? m : n) + split.width - 1) / split.width;
-        if (split.chunks > 1 && nn_pool_run(&split))
+        if (split.chunks > 1 && nn_pool_run(&split, &jb))
             return;
     }
 #endif

@@ -45,10 +45,25 @@ def restore_threads():
     K.set_num_threads(previous)
 
 
-def product(A, B, ta, tb, C0, alpha, beta, threads, path):
+def product(A, B, ta, tb, C0, alpha, beta, threads, path, tries=50):
+    """The product, repeated until one was shared with the workers, at most `tries` times: the
+    last result, checked equal to every one before it. A product that finds the workers
+    asleep runs alone and wakes them; so each try comes right after a few products into a
+    scratch array, which keep them awake."""
     K.set_num_threads(threads)
-    C = C0.copy()
-    K.matmul_into(A, B, C, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta, path=path)
+    first = None
+    scratch = np.empty_like(C0)
+    for _ in range(tries):
+        splits = K._few_splits()
+        C = C0.copy()
+        if threads > 1:
+            K.matmul_repeat(A, B, scratch, ta, tb, "few", 3)
+        K.matmul_into(A, B, C, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta, path=path)
+        if first is None:
+            first = C
+        np.testing.assert_array_equal(C, first)
+        if threads == 1 or K._few_splits() > splits:
+            break
     return C
 
 
@@ -59,6 +74,7 @@ def test_threads_give_the_one_thread_result_bit_for_bit(case, alpha, beta, dtype
                                                          restore_threads):
     rng = np.random.default_rng(1)
     ta, tb = CASES[case]
+    splits = K._few_splits()
     for m, k, n in SHAPES[case]:
         A, B, ta, tb = operands(rng, case, m, k, n, dtype)
         C0 = rng.normal(size=(m, n)).astype(dtype)
@@ -70,6 +86,7 @@ def test_threads_give_the_one_thread_result_bit_for_bit(case, alpha, beta, dtype
                     np.testing.assert_array_equal(got, one, err_msg=f"{m, k, n} {threads}")
         ref, scale = reference(A, B, C0, ta, tb, alpha, beta)
         check(one, ref, scale, dtype)
+    assert K._few_splits() > splits, "no product was shared with the workers"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -201,9 +218,11 @@ def test_workers_start_once_lazily_and_again_in_a_forked_child():
         K.matmul_into(A, B, C, path="few"); one = C.copy()
         assert tasks() == start, "a one-thread product started a thread"
         K.set_num_threads(2)
+        splits = K._few_splits()
         for _ in range(100):
             K.matmul_into(A, B, C, path="few")
         assert tasks() == start + 1, (start, tasks())
+        assert K._few_splits() > splits
         assert np.array_equal(C, one)
         pid = os.fork()
         if pid == 0:
