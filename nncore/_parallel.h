@@ -113,6 +113,7 @@ static void nn_few_chunk(const nn_few_job* jb, int c)
 #if NN_HAVE_SIMD_KERNELS && (defined(__linux__) || defined(__APPLE__))
 #define NN_HAVE_POOL 1
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 static struct {
@@ -191,6 +192,8 @@ static void* nn_pool_worker(void* arg)
             if (atomic_load_explicit(&nn_pool.busy, memory_order_relaxed))
                 i = 0;
             _mm_pause();
+            if ((i & 255) == 255)
+                sched_yield();   /* to a caller that shares this core, if one does */
         }
         pthread_mutex_lock(&nn_pool.lock);
         if (nn_pool.gen == seen) {
@@ -240,7 +243,7 @@ static int nn_pool_start(int threads)
 static int nn_pool_run(nn_few_job* jb, const nn_few_job* whole)
 {
     uint32_t gen;
-    int alone;
+    int alone, i;
     if (atomic_exchange_explicit(&nn_pool.busy, 1, memory_order_acquire))
         return 0;
     pthread_mutex_lock(&nn_pool.lock);
@@ -273,8 +276,12 @@ static int nn_pool_run(nn_few_job* jb, const nn_few_job* whole)
     atomic_fetch_add_explicit(&nn_pool.splits, 1, memory_order_relaxed);
     nn_few_take(jb, gen, 0);
     /* the chunks the workers took: each one's stores are visible once `done` counts it */
-    while (atomic_load_explicit(&nn_pool.done, memory_order_acquire) < jb->chunks)
+    /* (yielding now and then: a worker descheduled on this core must get it back) */
+    for (i = 0; atomic_load_explicit(&nn_pool.done, memory_order_acquire) < jb->chunks; i++) {
         _mm_pause();
+        if ((i & 255) == 255)
+            sched_yield();
+    }
     atomic_store_explicit(&nn_pool.busy, 0, memory_order_release);
     return 1;
 }
