@@ -386,17 +386,25 @@ cdef inline int few_threads() noexcept nogil:
     return _few_fallback
 
 
+_getter = []     # the address _blas_thread_getter found, once
+
+
 def _blas_thread_getter():
-    """The address of NumPy's OpenBLAS's get_num_threads, or None when it cannot be found."""
+    """The address of NumPy's OpenBLAS's get_num_threads, or None when it cannot be found
+    (looked up once)."""
     import ctypes
+    if _getter:
+        return _getter[0]
     found = _numpy_openblas()
-    if found is None:
-        return None
-    try:
-        get = ctypes.CDLL(found[0]).scipy_openblas_get_num_threads64_
-    except (OSError, AttributeError):
-        return None
-    return ctypes.cast(get, ctypes.c_void_p).value
+    address = None
+    if found is not None:
+        try:
+            get = ctypes.CDLL(found[0]).scipy_openblas_get_num_threads64_
+            address = ctypes.cast(get, ctypes.c_void_p).value
+        except (OSError, AttributeError):
+            pass
+    _getter.append(address)
+    return address
 
 
 def num_threads():
