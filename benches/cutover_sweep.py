@@ -11,7 +11,7 @@ For a layer (n_in, n_out) and m rows, the three products of a training step:
   NT  backward         g = delta @ W.T        C (m, n_in),   inner n_out
   TN  weight gradient  dW = z_prev.T @ delta  C (n_in, n_out), inner m
 Each line shows the microseconds per product of the core's loops, SIMD tiles, few-row kernel
-and BLAS (nogil runs of products, nncore._kernels.matmul_repeat: no Python in the loop), then
+(on nncore._kernels.num_threads() threads, and on one) (nogil runs of products, nncore._kernels.matmul_repeat: no Python in the loop), then
 NumPy's ``np.matmul(opA, opB, out=C)`` called from Python as a user would, the path that
 ``gemm`` chooses, the fastest path, and numpy / chosen (above 1: the core is faster). The
 last lines give the worst ratio against NumPy, against the core's own call of the same BLAS,
@@ -21,9 +21,9 @@ by more than 10%.
 
     python benches/cutover_sweep.py --bandwidth     # one row times W against one pass over W
 
-times the one-row products of the large layers against a single-threaded pass over W (NumPy's
-W.max()) and two threads' passes over its halves: the memory-bandwidth bound of the few-row
-kernel on one core and what a two-core split could reach; then the bandwidth of one and two
+times the one-row products of the large layers (the few-row kernel on its threads and on one)
+against a single-threaded pass over W (NumPy's W.max()) and two threads' passes over its halves:
+the memory-bandwidth bound on one core and on two; then the bandwidth of one and two
 cores over arrays from 4 MB (in cache) to 512 MB.
 
 On an AVX-512 CPU, NNCORE_CPU=avx2 runs the core's AVX2 kernels, but NumPy's OpenBLAS still
@@ -37,6 +37,7 @@ import numpy as np
 
 from nncore import _kernels
 from nncore.bench import CONFIGS
+from nncore.bench.serving import rest_until_idle
 
 ROWS = (1, 2, 3, 4, 6, 8, 16, 32, 64, 128, 256)
 CASES = {"NN": (False, False), "NT": (False, True), "TN": (True, False)}
@@ -69,9 +70,10 @@ def _calibrate(run, budget):
 
 
 def time_case(case, m, n, k, dtype, rng, budget, repeats=5):
-    """{path: seconds per product} for the core's paths and "numpy", and the path gemm
-    chooses. The paths take turns, `repeats` rounds, the best round of each counting: on a
-    shared or throttled machine each sees the same conditions."""
+    """{path: seconds per product} for the core's paths, "few1" (the few-row kernel on one
+    thread, when num_threads() > 1) and "numpy", and the path gemm chooses. The paths take
+    turns, `repeats` rounds, the best round of each counting: on a shared or throttled machine
+    each sees the same conditions."""
     ta, tb = CASES[case]
     A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
     B = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
@@ -80,6 +82,14 @@ def time_case(case, m, n, k, dtype, rng, budget, repeats=5):
         "loops", "blas"]
     runs = {p: (lambda reps, p=p: _kernels.matmul_repeat(A, B, C, ta, tb, p, reps))
             for p in paths if not (p == "loops" and m * n * k > LOOPS_MAX_MNK)}
+    if "few" in runs and _kernels.num_threads() > 1:
+        def few_one_thread(reps):
+            threads = _kernels.set_num_threads(1)
+            try:
+                _kernels.matmul_repeat(A, B, C, ta, tb, "few", reps)
+            finally:
+                _kernels.set_num_threads(threads)
+        runs["few1"] = few_one_thread
     opA, opB = (A.T if ta else A), (B.T if tb else B)
 
     def numpy_run(reps):
@@ -88,10 +98,15 @@ def time_case(case, m, n, k, dtype, rng, budget, repeats=5):
     runs["numpy"] = numpy_run
     reps = {p: _calibrate(run, budget) for p, run in runs.items()}
     times = dict.fromkeys(runs, float("inf"))
+    # the core's own code first in each round, BLAS and NumPy last, each round after a rest
+    # until the process's threads are idle: OpenBLAS's pool spins a core for about 0.1 s after
+    # a call, which halves what a two-thread few-row product gets of the second core
+    order = sorted(runs, key=lambda p: p in ("blas", "numpy"))
     for _ in range(repeats):
-        for p, run in runs.items():
+        rest_until_idle(0.002, 0.3)
+        for p in order:
             start = time.perf_counter()
-            run(reps[p])
+            runs[p](reps[p])
             times[p] = min(times[p], (time.perf_counter() - start) / reps[p])
     return times, _kernels.gemm_path(ta, tb, m, n, k, dtype)
 
@@ -104,17 +119,19 @@ def sweep(dtypes=("float32", "float64"), rows=ROWS, budget=0.004, out=sys.stdout
     print(f"cpu path: {_kernels.cpu_path()} (of {_kernels.cpu_paths()}); "
           f"BLAS: {_kernels.blas_info().get('library')}", file=out)
     for dtype in dtypes:
-        print(f"\n{dtype}: microseconds per product; loops / simd / few / blas / numpy, "
-              f"the chosen path, the fastest, numpy / chosen", file=out)
+        print(f"\n{dtype}: microseconds per product; loops / simd / few ({_kernels.num_threads()}"
+              f" threads) / few on 1 thread / blas / numpy, the chosen path, the fastest, "
+              f"numpy / chosen", file=out)
         for n_in, n_out in layers or layer_shapes():
             for m in rows:
                 for case, (pm, pn, pk) in products(n_in, n_out, m).items():
                     times, chosen = time_case(case, pm, pn, pk, dtype, rng, budget)
-                    cores = {p: t for p, t in times.items() if p != "numpy"}
+                    cores = {p: t for p, t in times.items() if p not in ("numpy", "few1")}
                     fastest = min(cores, key=cores.get)
                     ratio = times["numpy"] / times[chosen]
                     cells = " ".join(f"{times[p] * 1e6:9.2f}" if p in times else f"{'-':>9}"
-                                     for p in ("loops", "simd", "few", "blas", "numpy"))
+                                     for p in ("loops", "simd", "few", "few1", "blas",
+                                               "numpy"))
                     print(f"{n_in:5d}x{n_out:<5d} m={m:<4d} {case} ({pm:4d},{pn:4d},{pk:4d}) "
                           f"{cells}  {chosen:>5} {fastest:>5} {ratio:6.2f}", file=out,
                           flush=True)
@@ -139,11 +156,11 @@ def sweep(dtypes=("float32", "float64"), rows=ROWS, budget=0.004, out=sys.stdout
         slow = sum(r[5]["numpy"] / r[5][path] < 0.9 for r in on_path)
         print(f"  chosen {path}: {slow} of {len(on_path)} products below 0.9x NumPy", file=out)
     missed = [r for r in results
-              if r[5][r[6]] > 1.1 * min(t for p, t in r[5].items() if p != "numpy")]
+              if r[5][r[6]] > 1.1 * min(t for p, t in r[5].items() if p not in ("numpy", "few1"))]
     print(f"products where the chosen path was more than 10% slower than the fastest: "
           f"{len(missed)} of {len(results)}", file=out)
     for r in missed:
-        fastest = min((p for p in r[5] if p != "numpy"), key=r[5].get)
+        fastest = min((p for p in r[5] if p not in ("numpy", "few1")), key=r[5].get)
         print(f"  {r[0]} {r[1]} {r[2:5]}: {r[6]} {r[5][r[6]] * 1e6:.2f} us, {fastest} "
               f"{r[5][fastest] * 1e6:.2f} us", file=out)
     return results
@@ -193,7 +210,7 @@ def memory_bandwidth(sizes_mb=(4, 8, 64, 512), rounds=7, out=sys.stdout, seed=0)
 
 def bandwidth(dtypes=("float32", "float64"), rounds=15, out=sys.stdout, seed=0):
     """The bound of a one-row product on the benchmark networks' large layers: microseconds of
-    the few-row kernel for x @ W (x one row), of one single-threaded pass over W (NumPy's
+    the few-row kernel for x @ W (x one row) on num_threads() threads and on one, of one single-threaded pass over W (NumPy's
     ``W.max()``), of two threads' passes over a half of W each, and of NumPy's ``x @ W`` with
     BLAS at one thread (threadpoolctl, when installed) and at its default threads; rounds in
     turns, best of each. Then memory_bandwidth."""
@@ -210,7 +227,14 @@ def bandwidth(dtypes=("float32", "float64"), rounds=15, out=sys.stdout, seed=0):
             W = rng.random((n_in, n_out)).astype(dtype)
             x = rng.random((1, n_in)).astype(dtype)
             C = np.zeros((1, n_out), dtype)
+            def few_one_thread(r):
+                threads = _kernels.set_num_threads(1)
+                try:
+                    _kernels.matmul_repeat(x, W, C, False, False, "few", r)
+                finally:
+                    _kernels.set_num_threads(threads)
             runs = {"few": lambda r: _kernels.matmul_repeat(x, W, C, False, False, "few", r),
+                    "few 1 thread": few_one_thread,
                     "one pass": lambda r: _passes(W, r),
                     "two cores' pass": lambda r: _two_cores(W, r)}
             if threadpool_limits is not None:

@@ -27,3 +27,4 @@ include "_kernels_wrappers.pxi"   # the def wrappers over typed memoryviews
 # otherwise
 set_cpu_path(os.environ.get("NNCORE_CPU", "auto"))
 set_blas(os.environ.get("NNCORE_BLAS", "auto"))
+set_num_threads(_threads_from_environment())

@@ -50,6 +50,28 @@ cdef extern from "_simd.h" nogil:
     const nn_kernels_f64* nn_kernels_for_f64(int level)
 
 
+cdef extern from "_parallel.h" nogil:
+    # the few-row kernels of large layers on several threads (see _parallel.h)
+    ctypedef void (*nn_few_kernel_f32)(int trans_a, int trans_b, int m, int n, int k,
+                                       float alpha, const float* A, int lda, const float* B,
+                                       int ldb, float beta, float* C, int ldc,
+                                       const float* bias) noexcept nogil
+    ctypedef void (*nn_few_kernel_f64)(int trans_a, int trans_b, int m, int n, int k,
+                                       double alpha, const double* A, int lda,
+                                       const double* B, int ldb, double beta, double* C,
+                                       int ldc, const double* bias) noexcept nogil
+    int NN_HAVE_POOL, NN_POOL_MAX_THREADS
+    long nn_pool_splits()
+    void nn_few_parallel_f32(nn_few_kernel_f32 kernel, int threads, int trans_a, int trans_b,
+                             int m, int n, int k, float alpha, const float* A, int lda,
+                             const float* B, int ldb, float beta, float* C, int ldc,
+                             const float* bias)
+    void nn_few_parallel_f64(nn_few_kernel_f64 kernel, int threads, int trans_a, int trans_b,
+                             int m, int n, int k, double alpha, const double* A, int lda,
+                             const double* B, int ldb, double beta, double* C, int ldc,
+                             const double* bias)
+
+
 # The elementwise kernels (sigmoid, softmax, column sums, the finite check) take their SIMD
 # code from this many values: on fewer (a 3-4-2 network at batch size 1) the call and the masks
 # cost more than the scalar loops (0.23 against 0.18 us a step).
@@ -342,3 +364,145 @@ def set_blas(str library):
     _blas.clear()
     _blas.update(library="scipy", path=None, interface="scipy.linalg.cython_blas")
     return previous
+
+
+# The threads of the few-row products of large layers (the caller's included): _few_threads
+# when set (NNCORE_NUM_THREADS, set_num_threads(n)); 0: follow NumPy's OpenBLAS, asked at each
+# product through _blas_get_threads (a read of its setting), so that OPENBLAS_NUM_THREADS and
+# threadpoolctl's limits hold for nncore's threads too; _few_fallback where it cannot be asked
+ctypedef int (*get_threads_t)() noexcept nogil
+cdef int _few_threads = 1
+cdef get_threads_t _blas_get_threads = NULL
+cdef int _few_fallback = 1
+
+
+cdef inline int few_threads() noexcept nogil:
+    cdef int t
+    if _few_threads > 0:
+        return _few_threads
+    if _blas_get_threads != NULL:
+        t = _blas_get_threads()
+        return 1 if t < 1 else (NN_POOL_MAX_THREADS if t > NN_POOL_MAX_THREADS else t)
+    return _few_fallback
+
+
+_getter = []     # the address _blas_thread_getter found, once
+
+
+def _blas_thread_getter():
+    """The address of NumPy's OpenBLAS's get_num_threads, or None when it cannot be found
+    (looked up once)."""
+    import ctypes
+    if _getter:
+        return _getter[0]
+    found = _numpy_openblas()
+    address = None
+    if found is not None:
+        try:
+            get = ctypes.CDLL(found[0]).scipy_openblas_get_num_threads64_
+            address = ctypes.cast(get, ctypes.c_void_p).value
+        except (OSError, AttributeError):
+            pass
+    _getter.append(address)
+    return address
+
+
+def num_threads():
+    """Name how many threads compute a few-row product of a large layer now.
+
+    Returns
+    -------
+    int
+        The count set, or NumPy's BLAS thread count at this moment when none is; 1 where the
+        core has no worker threads (no SIMD kernels or no POSIX threads).
+
+    See Also
+    --------
+    set_num_threads : Choose it.
+
+    Examples
+    --------
+    >>> from nncore import _kernels
+    >>> _kernels.num_threads() >= 1
+    True
+    """
+    return few_threads()
+
+
+def set_num_threads(threads):
+    """Choose how many threads compute a few-row product of a large layer, for the process.
+
+    A product with fewer rows than a SIMD tile (``predict`` on one row, ``train_step`` on one
+    example) reads all of a layer's weights for little arithmetic: its speed is the memory
+    bandwidth of the cores that read them. From 256 KB of operands its columns are shared by
+    this many threads (the caller and persistent workers, created at the first such product);
+    each value is computed as on one thread, so results do not depend on it. The environment
+    variable ``NNCORE_NUM_THREADS`` sets it at import; without it, the count follows NumPy's
+    BLAS threads, so ``OPENBLAS_NUM_THREADS`` and ``threadpoolctl.threadpool_limits`` limit
+    both.
+
+    Parameters
+    ----------
+    threads : int or None
+        From 1 to 32; None: follow NumPy's BLAS thread count (where it cannot be asked: the
+        CPUs this process may run on).
+
+    Returns
+    -------
+    int or None
+        The previous setting (None: it followed BLAS).
+
+    Raises
+    ------
+    ValueError
+        If ``threads`` is below 1 or above 32; nothing changes.
+    TypeError
+        If it is not an integer or None; nothing changes.
+
+    Examples
+    --------
+    >>> from nncore import _kernels
+    >>> previous = _kernels.set_num_threads(1)
+    >>> _kernels.num_threads()
+    1
+    >>> _ = _kernels.set_num_threads(previous)
+    """
+    global _few_threads, _blas_get_threads, _few_fallback
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+            raise TypeError(f"threads must be an int or None, not {type(threads).__name__}")
+        if not 1 <= threads <= NN_POOL_MAX_THREADS:
+            raise ValueError(f"threads must be from 1 to {NN_POOL_MAX_THREADS}, got {threads}")
+    previous = None if _few_threads == 0 else _few_threads
+    if not NN_HAVE_POOL:
+        _few_threads = 1
+    elif threads is not None:
+        _few_threads = int(threads)
+    else:
+        address = _blas_thread_getter()
+        _blas_get_threads = NULL if address is None else <get_threads_t><size_t>address
+        cpus = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                else os.cpu_count() or 1)
+        _few_fallback = max(1, min(cpus, NN_POOL_MAX_THREADS))
+        _few_threads = 0
+    return previous
+
+
+def _few_splits():
+    """How many few-row products so far were shared with the worker threads (for tests)."""
+    return nn_pool_splits()
+
+
+def _threads_from_environment():
+    """NNCORE_NUM_THREADS as an int, or None when it is not set."""
+    value = os.environ.get("NNCORE_NUM_THREADS", "").strip()
+    if not value:
+        return None
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if not 1 <= threads <= NN_POOL_MAX_THREADS:
+        raise ValueError(f"NNCORE_NUM_THREADS must be an integer from 1 to "
+                         f"{NN_POOL_MAX_THREADS}, got {value!r}")
+    return threads

@@ -44,6 +44,16 @@
 # Measured with benches/cutover_sweep.py (--bandwidth: the one-row product ran as fast as one
 # single-threaded pass over W); on a shared machine BLAS's two-thread calls stalled too often
 # for the sweep to bound the other cut-overs against it.
+# From FEW_PARALLEL_MIN_BYTES of op(B) and C together, a few-row product shares its columns
+# (for a small inner dimension, the rows of C) among nncore._kernels.num_threads() threads
+# (_parallel.h): one core reads about 30-40 GB/s from the last-level cache here, two about
+# 50-60 (a C loop over 4-64 MB). At one row, 2 threads against 1 on an idle 2-core AVX-512 Xeon
+# (benches/cutover_sweep.py): 1.3-1.4x at 256 KB (256 x 256 float32), 1.5-1.75x at 0.8 MB
+# (784 x 256), 1.7-2x from 4 MB (1024 x 1024); with the second core busy with other work, the
+# same products ran 0.7-0.9x, as any two-thread call does then (NNCORE_NUM_THREADS=1 keeps
+# them on one core). BLAS stays the path from a tile's rows on: at 8 rows of 784 x 1024 and
+# 1024 x 1024 its two threads were 1.1-1.4x faster than the few-row kernel's in float32, even
+# in float64.
 cdef double GEMM_SIMD_MIN_MNK = 64.0
 cdef double GEMM_BLAS_MIN_MNK = 4194304.0
 cdef int GEMM_NARROW_N_MAX = 4
@@ -53,6 +63,7 @@ cdef double GEMM_NARROW_TN_BLAS_MIN_MNK = 8192.0
 cdef double GEMM_LOOPS_MAX_MNK = 256.0
 cdef int SIMD_NT_MIN_ROWS = 4
 cdef int FEW_MIN_COLUMNS_TILES = 2
+cdef double FEW_PARALLEL_MIN_BYTES = 262144.0
 
 
 cdef enum:
@@ -274,12 +285,18 @@ cdef void gemm_few(bint trans_a, bint trans_b, int m, int n, int k, floating alp
                    const floating* A, int lda, const floating* B, int ldb,
                    floating beta, floating* C, int ldc, const floating* bias) noexcept nogil:
     # C = alpha * op(A) @ op(B) + beta * C (+ bias[None, :]) by the few-row kernels of _simd.h
-    # (op(A) with fewer rows than a tile, or a small inner dimension): B streamed once; only
-    # called on a SIMD cpu path
+    # (op(A) with fewer rows than a tile, or a small inner dimension): B streamed once, its
+    # columns shared by few_threads() threads (_parallel.h) when B and C hold at least
+    # FEW_PARALLEL_MIN_BYTES; only called on a SIMD cpu path
+    cdef int threads = few_threads()
+    if <double>(m + k) * n * sizeof(floating) < FEW_PARALLEL_MIN_BYTES:
+        threads = 1
     if floating is float:
-        _simd32.gemm_few(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)
+        nn_few_parallel_f32(_simd32.gemm_few, threads, trans_a, trans_b, m, n, k, alpha, A, lda,
+                            B, ldb, beta, C, ldc, bias)
     else:
-        _simd64.gemm_few(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)
+        nn_few_parallel_f64(_simd64.gemm_few, threads, trans_a, trans_b, m, n, k, alpha, A, lda,
+                            B, ldb, beta, C, ldc, bias)
 
 
 cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,

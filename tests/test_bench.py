@@ -764,6 +764,7 @@ def test_measure_row_rotates_the_order_and_rests_before_each_turn(monkeypatch):
     # same contestant, whose threads may still spin)
     turns, rests = [], []
     monkeypatch.setattr(serving.time, "sleep", rests.append)
+    monkeypatch.setattr(serving.time, "process_time", lambda: 0.0)   # no thread spins
 
     def contestant(name):
         def call():
@@ -778,6 +779,29 @@ def test_measure_row_rotates_the_order_and_rests_before_each_turn(monkeypatch):
     followed = {(rounds[i], rounds[i + 1]) for i in range(8)}
     assert {("c", "a"), ("a", "c"), ("c", "b")} <= followed
     assert rests == [0.25] * 9
+
+
+def test_rest_goes_on_while_another_thread_of_the_process_spins():
+    # a pool that spins after a call (OpenBLAS's, for about 0.1 s here) would take a core from
+    # the next contestant: the rest lasts until it stops, and no longer than asked
+    import threading
+    import time
+
+    def spin(seconds):
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+    spinner = threading.Thread(target=spin, args=(0.12,))
+    start = time.perf_counter()
+    spinner.start()
+    waited = serving.rest_until_idle(0.02, 1.0)
+    spinner.join()
+    assert 0.1 <= waited <= 0.5 and time.perf_counter() - start >= 0.1
+    assert serving.rest_until_idle(0.02, 1.0) == pytest.approx(0.02)   # idle: one step
+    spinner = threading.Thread(target=spin, args=(0.3,))
+    spinner.start()
+    assert serving.rest_until_idle(0.02, 0.1) == pytest.approx(0.1)   # never past `longest`
+    spinner.join()
 
 
 def test_serving_refuses_an_unknown_op():

@@ -142,19 +142,38 @@ def _calibrate(fn, target):
     return max(1, min(100000, int(target / max(once, 1e-7))))
 
 
-# Seconds of rest before each contestant's turn. Worker threads that spin after a call (PyTorch's
-# OpenMP threads, an OpenBLAS pool) hold a core for a few milliseconds; on a 2-core machine the
-# contestant that followed PyTorch ran 5-7x slower for that (784-256-10 float64 predict at
+# Seconds of rest before each contestant's turn, at least. Worker threads that spin after a
+# call (PyTorch's OpenMP threads, an OpenBLAS pool) hold a core after it: on a 2-core machine
+# the contestant that followed PyTorch ran 5-7x slower for that (784-256-10 float64 predict at
 # batch 64: 3.9 ms instead of 0.57 ms right after a PyTorch call, 0.64-0.80 ms after 5-20 ms of
-# rest, whichever code ran next), so each turn starts on idle cores.
+# rest, whichever code ran next), and NumPy's OpenBLAS kept one core busy for 110-120 ms after
+# a call (the process's CPU time grew at one core's rate while its main thread slept), taking
+# half of the second core from the next contestant that computes on two. So each turn starts
+# on idle cores: the rest goes on, up to SETTLE_MAX, while the process's threads still burn CPU.
 SETTLE = 0.02
+SETTLE_MAX = 0.3
+
+
+def rest_until_idle(seconds=SETTLE, longest=SETTLE_MAX):
+    """Sleep `seconds`, then on in steps of `seconds` while this process's other threads (a
+    library's spinning pool) used more than a tenth of a core during the last step, `longest`
+    seconds at most in all."""
+    waited = 0.0
+    while True:
+        cpu, wall = time.process_time(), time.perf_counter()
+        time.sleep(seconds)
+        waited += seconds
+        busy = time.process_time() - cpu
+        if busy <= 0.1 * (time.perf_counter() - wall) or waited >= longest - 1e-9:
+            return waited
 
 
 def measure_row(fns, target=0.02, repeats=7, settle=SETTLE):
     """{contestant: best seconds per call}: each fn warmed up, its calls per round calibrated
     to about `target` seconds, then `repeats` rounds in which the contestants take turns, each
     round in another order (so that no contestant always follows the same one), each turn
-    after `settle` seconds of rest."""
+    after `settle` seconds of rest, longer while threads of the process still spin
+    (``rest_until_idle``)."""
     for fn in fns.values():
         fn()
     calls = {c: _calibrate(fn, target) for c, fn in fns.items()}
@@ -164,7 +183,7 @@ def measure_row(fns, target=0.02, repeats=7, settle=SETTLE):
         shift = r % len(order)
         for c in order[shift:] + order[:shift]:
             fn, n = fns[c], calls[c]
-            time.sleep(settle)
+            rest_until_idle(settle)
             start = time.perf_counter()
             for _ in range(n):
                 fn()
