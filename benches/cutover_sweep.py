@@ -69,6 +69,15 @@ def _calibrate(run, budget):
     return max(1, min(100000, int(budget / max(once, 1e-7))))
 
 
+def _few_one_thread(A, B, C, ta, tb, reps):
+    """reps few-row products C = op(A) op(B) on the caller's thread alone."""
+    threads = _kernels.set_num_threads(1)
+    try:
+        _kernels.matmul_repeat(A, B, C, ta, tb, "few", reps)
+    finally:
+        _kernels.set_num_threads(threads)
+
+
 def time_case(case, m, n, k, dtype, rng, budget, repeats=5):
     """{path: seconds per product} for the core's paths, "few1" (the few-row kernel on one
     thread, when num_threads() > 1) and "numpy", and the path gemm chooses. The paths take
@@ -83,13 +92,7 @@ def time_case(case, m, n, k, dtype, rng, budget, repeats=5):
     runs = {p: (lambda reps, p=p: _kernels.matmul_repeat(A, B, C, ta, tb, p, reps))
             for p in paths if not (p == "loops" and m * n * k > LOOPS_MAX_MNK)}
     if "few" in runs and _kernels.num_threads() > 1:
-        def few_one_thread(reps):
-            threads = _kernels.set_num_threads(1)
-            try:
-                _kernels.matmul_repeat(A, B, C, ta, tb, "few", reps)
-            finally:
-                _kernels.set_num_threads(threads)
-        runs["few1"] = few_one_thread
+        runs["few1"] = lambda reps: _few_one_thread(A, B, C, ta, tb, reps)
     opA, opB = (A.T if ta else A), (B.T if tb else B)
 
     def numpy_run(reps):
@@ -227,14 +230,8 @@ def bandwidth(dtypes=("float32", "float64"), rounds=15, out=sys.stdout, seed=0):
             W = rng.random((n_in, n_out)).astype(dtype)
             x = rng.random((1, n_in)).astype(dtype)
             C = np.zeros((1, n_out), dtype)
-            def few_one_thread(r):
-                threads = _kernels.set_num_threads(1)
-                try:
-                    _kernels.matmul_repeat(x, W, C, False, False, "few", r)
-                finally:
-                    _kernels.set_num_threads(threads)
             runs = {"few": lambda r: _kernels.matmul_repeat(x, W, C, False, False, "few", r),
-                    "few 1 thread": few_one_thread,
+                    "few 1 thread": lambda r: _few_one_thread(x, W, C, False, False, r),
                     "one pass": lambda r: _passes(W, r),
                     "two cores' pass": lambda r: _two_cores(W, r)}
             if threadpool_limits is not None:

@@ -304,54 +304,40 @@ static inline long nn_pool_splits(void) { return atomic_load(&nn_pool.splits); }
 static inline long nn_pool_splits(void) { return 0; }
 #endif
 
-static inline void nn_few_parallel_f32(nn_few_kernel_f32 kernel, int threads, int trans_a,
-                                       int trans_b, int m, int n, int k, float alpha,
-                                       const float* A, int lda, const float* B, int ldb,
-                                       float beta, float* C, int ldc, const float* bias)
-{
-    nn_few_job jb = {4, kernel, NULL, trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, A,
-                     B, C, bias, 0, n, 1, 1};
+/* nn_few_parallel_{f32,f64}: the job of the one-thread kernel, shared out when it asks for
+ * threads and the pool takes it, else run on the caller (LINE: values per cache line) */
 #if NN_HAVE_POOL
-    if (threads > 1) {
-        /* a small inner dimension (op(A) with many rows: the weight gradient or update of a
-         * few examples): C streamed once, split into blocks of rows */
-        nn_few_job split = jb;
-        split.threads = threads;
-        split.by_rows = !trans_b && m > NN_FEW_SCRATCH_ROWS;
-        split.width = split.by_rows ? (m + threads - 1) / threads
-                                    : nn_few_width(n, threads, 16);
-        split.chunks = ((split.by_rows ? m : n) + split.width - 1) / split.width;
-        if (split.chunks > 1 && nn_pool_run(&split, &jb))
-            return;
+#define NN_FEW_SHARE(jb, threads, LINE)                                                       \
+    if (threads > 1) {                                                                        \
+        /* a small inner dimension (op(A) with many rows: the weight gradient or update of a  \
+         * few examples): C streamed once, split into blocks of rows */                      \
+        nn_few_job split = jb;                                                                \
+        split.threads = threads;                                                              \
+        split.by_rows = !trans_b && m > NN_FEW_SCRATCH_ROWS;                                  \
+        split.width = split.by_rows ? (m + threads - 1) / threads                             \
+                                    : nn_few_width(n, threads, LINE);                         \
+        split.chunks = ((split.by_rows ? m : n) + split.width - 1) / split.width;            \
+        if (split.chunks > 1 && nn_pool_run(&split, &jb))                                     \
+            return;                                                                           \
     }
+#else
+#define NN_FEW_SHARE(jb, threads, LINE)
 #endif
-    /* one thread: the whole product as one chunk (through the same buffer of rows of C) */
-    nn_few_chunk(&jb, 0);
-}
 
-static inline void nn_few_parallel_f64(nn_few_kernel_f64 kernel, int threads, int trans_a,
-                                       int trans_b, int m, int n, int k, double alpha,
-                                       const double* A, int lda, const double* B, int ldb,
-                                       double beta, double* C, int ldc, const double* bias)
-{
-    nn_few_job jb = {8, NULL, kernel, trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, A,
-                     B, C, bias, 0, n, 1, 1};
-#if NN_HAVE_POOL
-    if (threads > 1) {
-        /* a small inner dimension (op(A) with many rows: the weight gradient or update of a
-         * few examples): C streamed once, split into blocks of rows */
-        nn_few_job split = jb;
-        split.threads = threads;
-        split.by_rows = !trans_b && m > NN_FEW_SCRATCH_ROWS;
-        split.width = split.by_rows ? (m + threads - 1) / threads
-                                    : nn_few_width(n, threads, 8);
-        split.chunks = ((split.by_rows ? m : n) + split.width - 1) / split.width;
-        if (split.chunks > 1 && nn_pool_run(&split, &jb))
-            return;
+#define NN_FEW_PARALLEL(T, NAME, KERNEL_T, ITEMSIZE, F32, F64, LINE)                         \
+    static inline void NAME(KERNEL_T kernel, int threads, int trans_a, int trans_b, int m,    \
+                            int n, int k, T alpha, const T* A, int lda, const T* B, int ldb,  \
+                            T beta, T* C, int ldc, const T* bias)                             \
+    {                                                                                         \
+        nn_few_job jb = {ITEMSIZE, F32, F64, trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, \
+                         beta, A, B, C, bias, 0, n, 1, 1};                                    \
+        NN_FEW_SHARE(jb, threads, LINE)                                                       \
+        /* one thread: the whole product as one chunk (through the same buffer of rows of C) */ \
+        nn_few_chunk(&jb, 0);                                                                 \
     }
-#endif
-    /* one thread: the whole product as one chunk (through the same buffer of rows of C) */
-    nn_few_chunk(&jb, 0);
-}
+NN_FEW_PARALLEL(float, nn_few_parallel_f32, nn_few_kernel_f32, 4, kernel, NULL, 16)
+NN_FEW_PARALLEL(double, nn_few_parallel_f64, nn_few_kernel_f64, 8, NULL, kernel, 8)
+#undef NN_FEW_PARALLEL
+#undef NN_FEW_SHARE
 
 #endif /* NNCORE_PARALLEL_H */

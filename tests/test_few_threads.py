@@ -17,7 +17,8 @@ import pytest
 from nncore import _kernels as K
 
 from _helpers import DTYPES
-from test_few_rows import CASES, SIMD_PATHS, check, operands, reference
+from test_few_rows import (CASES, SIMD_PATHS, check, operands, reference,  # noqa: F401
+                            simd_path)   # (the fixture: each SIMD cpu path)
 
 # (m, k, n) per case: below the threads' threshold (256 KB of operands in float64 too) and
 # above it, with column counts off the vector and chunk widths (33: two chunks of 32 and 1)
@@ -26,15 +27,6 @@ SHAPES = {
     "NT": [(1, 23, 1031), (2, 300, 1031), (1, 2100, 33), (5, 1024, 784)],
     "TN": [(1000, 1, 23), (1000, 3, 517), (784, 1, 1024), (2049, 2, 33)],
 }
-
-
-@pytest.fixture(params=SIMD_PATHS or [None])
-def simd_path(request):
-    if request.param is None:
-        pytest.skip("this CPU has no SIMD cpu path")
-    previous = K.set_cpu_path(request.param)
-    yield request.param
-    K.set_cpu_path(previous)
 
 
 @pytest.fixture
