@@ -383,8 +383,8 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
     relabelling y) can stop the epoch (e.bad), never make it read or write out of bounds. Each
     step holds e.lock for writing, so a reading call in another thread sees the parameters
     between two whole steps; the lock is let go after a step only when a reading call waits
-    for it (taking it for every step cost a tiny network a fifth of its step), and may still
-    be held on return (e.locked): the caller lets it go."""
+    for it (its atomic operations at every step were a measurable part of a tiny network's
+    step), and may still be held on return (e.locked): the caller lets it go."""
     cdef int n_in = net.layers[0].n_in
     cdef int n_out = net.layers[net.n_layers - 1].n_out
     cdef const floating* X = <const floating*>e.X
