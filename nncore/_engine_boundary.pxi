@@ -52,18 +52,21 @@ cdef void _check(Engine self, bint with_loss) except *:
                        "ndarray.resize); build a new Network")
 
 
+cdef inline bint _finite_in(bint is_float32, const void* data, Py_ssize_t size, double lo,
+                            double hi) noexcept nogil:
+    return (all_finite_in(<const float*>data, size, lo, hi) if is_float32
+            else all_finite_in(<const double*>data, size, lo, hi))
+
+
 cdef bint _finite(Engine self, cnp.ndarray arr, double lo, double hi):
+    # every value of arr finite and in [lo, hi]; a small array is scanned with the GIL held
     cdef Py_ssize_t size = cnp.PyArray_SIZE(arr)
     cdef void* data = cnp.PyArray_DATA(arr)
     cdef bint ok
     if size <= GIL_HELD_WORK:
-        return (all_finite_in(<float*>data, size, lo, hi) if self.is_float32
-                else all_finite_in(<double*>data, size, lo, hi))
+        return _finite_in(self.is_float32, data, size, lo, hi)
     with nogil:
-        if self.is_float32:
-            ok = all_finite_in(<float*>data, size, lo, hi)
-        else:
-            ok = all_finite_in(<double*>data, size, lo, hi)
+        ok = _finite_in(self.is_float32, data, size, lo, hi)
     return ok
 
 
