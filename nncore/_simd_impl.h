@@ -9,14 +9,24 @@
 #define NN_SHORT_ROW 16      /* softmax rows shorter than this: one exp pass over the block */
 #define NN_SUM_BLOCK 64      /* ... and their sums taken this many rows at a time */
 
+/* A tile reading B in place walks down a panel of NR columns, one row of B per step: when the
+ * rows lie NN_PF_MIN_STRIDE bytes apart or more (a layer of 512 float32 outputs or 256 float64)
+ * each step reads 2 KB or more past the last, which the hardware prefetchers do not follow, so
+ * the tile asks for the row NN_PF_ROWS steps ahead itself (8 rows of a 784 x 1024 or 1024 x
+ * 1024 float32 layer on two threads: 1.2-1.3x faster; 24-48 rows ahead measured alike) */
+#define NN_PF_ROWS 32
+#define NN_PF_MIN_STRIDE 2048
+
 /* One tile: rows 0..mr-1 and columns 0..NR-1 of C (only `cols` of them when !store_full) get
  *   C[r, :] = alpha * sum_p op(A)[r, p] * Bp[p, :]  (+ bias)  (+ beta * C[r, :])
  * op(A)[r, p] = A[r * a_r + p * a_p]; Bp[p, j] = B[p * ldb + j]. A tile is two vectors wide,
  * or one (two = 0) when the panel has at most NN_VL columns (an output layer of 10 classes).
- * mr, two, load_full and store_full are constants at every call site, so the compiler makes
+ * With pf, the tile prefetches B's row NN_PF_ROWS steps ahead (see NN_PF_ROWS).
+ * mr, two, load_full, store_full and pf are constants at every call site, so the compiler makes
  * one straight-line version of the loop per combination, its accumulators in registers. */
 NN_TARGET NN_INLINE void NN_FN(nn_tile)(
-    const int mr, const int two, const int load_full, const int store_full, ptrdiff_t kc,
+    const int mr, const int two, const int load_full, const int store_full, const int pf,
+    ptrdiff_t kc,
     const NN_T* A, ptrdiff_t a_r, ptrdiff_t a_p, const NN_T* B, ptrdiff_t ldb,
     NN_T* C, ptrdiff_t ldc, NN_T alpha, NN_T beta, const NN_T* bias, NN_MASK_T m0, NN_MASK_T m1)
 {
@@ -30,6 +40,11 @@ NN_TARGET NN_INLINE void NN_FN(nn_tile)(
     }
     for (p = 0; p < kc; p++) {
         /* acc[r] += op(A)[r, p] * B[p, 0:NR] */
+        if (pf && p + NN_PF_ROWS < kc) {
+            _mm_prefetch((const char*)(B + (p + NN_PF_ROWS) * ldb), _MM_HINT_T0);
+            if (two)
+                _mm_prefetch((const char*)(B + (p + NN_PF_ROWS) * ldb + NN_VL), _MM_HINT_T0);
+        }
         b0 = load_full ? NN_LOAD(B + p * ldb) : NN_MLOAD(B + p * ldb, m0);
         if (two)
             b1 = load_full ? NN_LOAD(B + p * ldb + NN_VL) : NN_MLOAD(B + p * ldb + NN_VL, m1);
@@ -72,7 +87,7 @@ NN_TARGET NN_INLINE void NN_FN(nn_tile)(
 
 /* All row tiles of one column panel: rows 0..m-1, in tiles of NN_MR and a last smaller one. */
 #define NN_TILE_CASE(MR_, TWO_, LF_, SF_) \
-    NN_FN(nn_tile)(MR_, TWO_, LF_, SF_, kc, A + i * a_r, a_r, a_p, B, ldb, C + i * ldc, ldc, \
+    NN_FN(nn_tile)(MR_, TWO_, LF_, SF_, PF_, kc, A + i * a_r, a_r, a_p, B, ldb, C + i * ldc, ldc, \
                    alpha, beta, bias, m0, m1)
 #define NN_TILE_ROWS(TWO_, LF_, SF_)                                        \
     for (i = 0; i + NN_MR <= m; i += NN_MR)                                 \
@@ -92,6 +107,7 @@ NN_TARGET NN_INLINE void NN_FN(nn_tile)(
         default: break;                                                     \
     }
 
+#define PF_ 0
 NN_TARGET static void NN_FN(nn_panel)(
     int m, ptrdiff_t kc, int cols, int packed, const NN_T* A, ptrdiff_t a_r, ptrdiff_t a_p,
     const NN_T* B, ptrdiff_t ldb, NN_T* C, ptrdiff_t ldc, NN_T alpha, NN_T beta,
@@ -99,7 +115,13 @@ NN_TARGET static void NN_FN(nn_panel)(
 {
     ptrdiff_t i;
     NN_MASK_T m0 = NN_MASK(cols), m1 = NN_MASK(cols - NN_VL);
-    if (cols == NN_NR) {
+    if (cols == NN_NR && !packed && ldb * (ptrdiff_t)sizeof(NN_T) >= NN_PF_MIN_STRIDE) {
+#undef PF_
+#define PF_ 1
+        NN_TILE_ROWS(1, 1, 1)
+#undef PF_
+#define PF_ 0
+    } else if (cols == NN_NR) {
         NN_TILE_ROWS(1, 1, 1)
     } else if (cols == NN_VL) {
         NN_TILE_ROWS(0, 1, 1)
@@ -118,6 +140,7 @@ NN_TARGET static void NN_FN(nn_panel)(
 
 #undef NN_TILE_ROWS
 #undef NN_TILE_CASE
+#undef PF_
 
 NN_TARGET static void NN_FN(nn_gemm)(
     int trans_a, int trans_b, int m, int n, int k, NN_T alpha, const NN_T* A, int lda,
@@ -795,3 +818,5 @@ static const NN_TABLE NN_FN(nn_kernels) = {
 #undef NN_OK_IN
 #undef NN_OK_AND
 #undef NN_OK_ALL
+#undef NN_PF_ROWS
+#undef NN_PF_MIN_STRIDE
