@@ -51,7 +51,8 @@ cdef extern from "_simd.h" nogil:
 
 
 cdef extern from "_parallel.h" nogil:
-    # the few-row kernels of large layers on several threads (see _parallel.h)
+    # the few-row kernels and the SIMD tiles of large products on several threads (see
+    # _parallel.h)
     ctypedef void (*nn_few_kernel_f32)(int trans_a, int trans_b, int m, int n, int k,
                                        float alpha, const float* A, int lda, const float* B,
                                        int ldb, float beta, float* C, int ldc,
@@ -70,6 +71,14 @@ cdef extern from "_parallel.h" nogil:
                              int m, int n, int k, double alpha, const double* A, int lda,
                              const double* B, int ldb, double beta, double* C, int ldc,
                              const double* bias)
+    void nn_tiles_parallel_f32(nn_few_kernel_f32 kernel, int threads, int mr, int nr,
+                               int trans_a, int trans_b, int m, int n, int k, float alpha,
+                               const float* A, int lda, const float* B, int ldb, float beta,
+                               float* C, int ldc, const float* bias)
+    void nn_tiles_parallel_f64(nn_few_kernel_f64 kernel, int threads, int mr, int nr,
+                               int trans_a, int trans_b, int m, int n, int k, double alpha,
+                               const double* A, int lda, const double* B, int ldb, double beta,
+                               double* C, int ldc, const double* bias)
 
 
 # The elementwise kernels (sigmoid, softmax, column sums, the finite check) take their SIMD

@@ -14,7 +14,11 @@
 #   step but the narrow ones below, and below about 2-4 million multiply-adds BLAS's two
 #   threads do not pay for themselves (at 2.1M the tiles were 0-30% faster, at 8.4M BLAS
 #   25-35%);
-# - BLAS above;
+# - BLAS above, and from GEMM_TRANS_BLAS_MIN_MNK for a transposed operand (the weight
+#   gradient z_prev.T @ delta and the backward product delta @ W.T of 8-24 examples on a
+#   784 x 256 or 784 x 1024 layer: the tiles' strided reads of op(A) or transposed copy of B
+#   made them 1.2-2.7x slower than BLAS in float64, up to 1.6x in float32; benches/
+#   cutover_sweep.py and a run of 15 rounds of each, medians, on the AVX-512 Xeon);
 # - except narrow products, where BLAS, which packs its operands first, was faster (AVX-512,
 #   NumPy's OpenBLAS; benches/matmul_cutover.py, the docs' performance page): products
 #   with at most GEMM_NARROW_N_MAX columns from GEMM_NARROW_N_BLAS_MIN_MNK multiply-adds on (a
@@ -53,9 +57,17 @@
 # same products ran 0.7-0.9x, as any two-thread call does then (NNCORE_NUM_THREADS=1 keeps
 # them on one core). BLAS stays the path from a tile's rows on: at 8 rows of 784 x 1024 and
 # 1024 x 1024 its two threads were 1.1-1.4x faster than the few-row kernel's in float32, even
-# in float64.
+# in float64 (later runs: the few-row kernel 0.85-1.15x BLAS there, within the machine's
+# noise).
+# From TILES_PARALLEL_MIN_MNK multiply-adds the SIMD tiles share their product the same way:
+# columns of C in whole tiles (each thread reads its part of op(B)), or rows of C in whole row
+# tiles when op(B) is one tile wide. 8 and 16 rows of 784 x 256 (1.6 and 3.2 million): 1.7-2x
+# over one thread. Below it they stay on one thread: sharing the digits estimator's
+# 200 x 64 x 64 products (0.8 million) made its fit no faster (the products alone 1.1-1.6x,
+# the epochs equal, within the machine's noise).
 cdef double GEMM_SIMD_MIN_MNK = 64.0
 cdef double GEMM_BLAS_MIN_MNK = 4194304.0
+cdef double GEMM_TRANS_BLAS_MIN_MNK = 1048576.0
 cdef int GEMM_NARROW_N_MAX = 4
 cdef double GEMM_NARROW_N_BLAS_MIN_MNK = 1024.0
 cdef double GEMM_NARROW_TN_FILL = 0.625
@@ -64,6 +76,7 @@ cdef double GEMM_LOOPS_MAX_MNK = 256.0
 cdef int SIMD_NT_MIN_ROWS = 4
 cdef int FEW_MIN_COLUMNS_TILES = 2
 cdef double FEW_PARALLEL_MIN_BYTES = 262144.0
+cdef double TILES_PARALLEL_MIN_MNK = 1048576.0
 
 
 cdef enum:
@@ -93,6 +106,8 @@ cdef inline int _gemm_path(bint trans_a, bint trans_b, int m, int n, int k,
             return PATH_BLAS
         if (trans_a and n <= GEMM_NARROW_TN_FILL * _tile_columns(itemsize)
                 and mnk >= GEMM_NARROW_TN_BLAS_MIN_MNK):
+            return PATH_BLAS
+        if (trans_a or trans_b) and mnk >= GEMM_TRANS_BLAS_MIN_MNK:
             return PATH_BLAS
         return PATH_SIMD if mnk < GEMM_BLAS_MIN_MNK else PATH_BLAS
     return PATH_LOOPS if mnk < GEMM_LOOPS_MAX_MNK else PATH_BLAS
@@ -274,11 +289,19 @@ cdef void gemm_simd(bint trans_a, bint trans_b, int m, int n, int k, floating al
                     const floating* A, int lda, const floating* B, int ldb,
                     floating beta, floating* C, int ldc, const floating* bias) noexcept nogil:
     # C = alpha * op(A) @ op(B) + beta * C (+ bias[None, :] when bias is not NULL), by the
-    # SIMD tiles of _simd.h; only called on a SIMD cpu path
+    # SIMD tiles of _simd.h, their columns (or rows) shared by few_threads() threads
+    # (_parallel.h) from TILES_PARALLEL_MIN_MNK multiply-adds; only called on a SIMD cpu path
+    cdef int threads = few_threads()
+    if <double>m * n * k < TILES_PARALLEL_MIN_MNK:
+        threads = 1
     if floating is float:
-        _simd32.gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)
+        nn_tiles_parallel_f32(_simd32.gemm, threads, _simd32.tile_rows, _simd32.tile_columns,
+                              trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                              bias)
     else:
-        _simd64.gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)
+        nn_tiles_parallel_f64(_simd64.gemm, threads, _simd64.tile_rows, _simd64.tile_columns,
+                              trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                              bias)
 
 
 cdef void gemm_few(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,

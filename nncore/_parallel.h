@@ -1,5 +1,6 @@
-/* The few-row products of large layers on more than one core: a small pool of persistent
- * worker threads that share one product's columns with the calling thread.
+/* The few-row products of large layers, and the SIMD tiles' larger products, on more than one
+ * core: a small pool of persistent worker threads that share one product's columns (or rows)
+ * with the calling thread.
  *
  * A product with fewer rows than a SIMD tile (batch-1 inference, online learning) reads all of
  * B once and does little arithmetic per value read: its speed is the memory (or last-level
@@ -11,8 +12,10 @@
  *
  * nn_few_parallel_{f32,f64}(kernel, threads, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb,
  *                           beta, C, ldc, bias)
+ * nn_tiles_parallel_{f32,f64}(kernel, threads, mr, nr, trans_a, ...)   (the same after nr)
  *     C = kernel(...) as kernel would compute it alone, by up to `threads` threads (the caller
- *     included). The workers are created at the first call that wants them, never per call.
+ *     included): the few-row kernel's chunks in cache lines of columns (or blocks of rows for
+ *     a small inner dimension), the tiles' (mr x nr each) in whole tiles. The workers are created at the first call that wants them, never per call.
  *     A call that finds the pool in use (another Python thread serving at the same time) runs
  *     on its own thread at once rather than waiting. After fork() the child starts with no
  *     workers (pthread_atfork) and creates its own at its first call.
@@ -286,6 +289,12 @@ static int nn_pool_run(nn_few_job* jb, const nn_few_job* whole)
     return 1;
 }
 
+static inline long nn_pool_splits(void) { return atomic_load(&nn_pool.splits); }
+#else
+#define NN_HAVE_POOL 0
+static inline long nn_pool_splits(void) { return 0; }
+#endif
+
 /* the chunk width: one chunk per thread, in whole cache lines. Contiguous halves of W's rows
  * streamed by each core ran faster than finer chunks taken in turn (1024 x 1024 float32, one
  * row: 69 us against 109 with four per thread); a worker that has not woken up when the caller
@@ -298,46 +307,91 @@ static inline int nn_few_width(int n, int threads, int line)
     return w < line ? line : w;
 }
 
-static inline long nn_pool_splits(void) { return atomic_load(&nn_pool.splits); }
-#else
-#define NN_HAVE_POOL 0
-static inline long nn_pool_splits(void) { return 0; }
-#endif
+/* How a product is shared out (in `s`, a copy of the job; s->threads set): the few-row
+ * kernel's columns of C in whole cache lines of `line` values, or, for a small inner dimension
+ * (op(A) with many rows: the weight gradient or update of a few examples), C streamed once in
+ * blocks of rows */
+static inline void nn_few_split(nn_few_job* s, int line)
+{
+    s->by_rows = !s->trans_b && s->m > NN_FEW_SCRATCH_ROWS;
+    s->width = s->by_rows ? (s->m + s->threads - 1) / s->threads
+                          : nn_few_width(s->n, s->threads, line);
+}
 
-/* nn_few_parallel_{f32,f64}: the job of the one-thread kernel, shared out when it asks for
- * threads and the pool takes it, else run on the caller (LINE: values per cache line) */
+/* the SIMD tiles' columns of C in whole tiles of nr (each thread reads its part of op(B): a
+ * large layer's W once between the cores), or rows of C in whole tiles of mr when op(B) has
+ * fewer tiles of columns than threads (an output layer of a few classes) */
+static inline void nn_tiles_split(nn_few_job* s, int mr, int nr)
+{
+    int panels = (s->n + nr - 1) / nr, tiles = (s->m + mr - 1) / mr;
+    s->by_rows = panels < s->threads && tiles > panels;
+    s->width = s->by_rows ? (tiles + s->threads - 1) / s->threads * mr
+                          : (panels + s->threads - 1) / s->threads * nr;
+}
+
+/* run `jb` shared out as `split` says (its chunks counted here), when that makes more than one
+ * chunk and the pool takes it; 0 when the caller is to compute it alone */
+static inline int nn_pool_share(const nn_few_job* jb, nn_few_job* split)
+{
+    split->chunks = ((split->by_rows ? split->m : split->n) + split->width - 1) / split->width;
 #if NN_HAVE_POOL
-#define NN_FEW_SHARE(jb, threads, LINE)                                                       \
-    if (threads > 1) {                                                                        \
-        /* a small inner dimension (op(A) with many rows: the weight gradient or update of a  \
-         * few examples): C streamed once, split into blocks of rows */                      \
-        nn_few_job split = jb;                                                                \
-        split.threads = threads;                                                              \
-        split.by_rows = !trans_b && m > NN_FEW_SCRATCH_ROWS;                                  \
-        split.width = split.by_rows ? (m + threads - 1) / threads                             \
-                                    : nn_few_width(n, threads, LINE);                         \
-        split.chunks = ((split.by_rows ? m : n) + split.width - 1) / split.width;            \
-        if (split.chunks > 1 && nn_pool_run(&split, &jb))                                     \
-            return;                                                                           \
-    }
+    return split->chunks > 1 && nn_pool_run(split, jb);
 #else
-#define NN_FEW_SHARE(jb, threads, LINE)
+    (void)jb;
+    return 0;
 #endif
+}
 
-#define NN_FEW_PARALLEL(T, NAME, KERNEL_T, ITEMSIZE, F32, F64, LINE)                         \
-    static inline void NAME(KERNEL_T kernel, int threads, int trans_a, int trans_b, int m,    \
-                            int n, int k, T alpha, const T* A, int lda, const T* B, int ldb,  \
-                            T beta, T* C, int ldc, const T* bias)                             \
-    {                                                                                         \
-        nn_few_job jb = {ITEMSIZE, F32, F64, trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, \
-                         beta, A, B, C, bias, 0, n, 1, 1};                                    \
-        NN_FEW_SHARE(jb, threads, LINE)                                                       \
+/* nn_few_parallel_{f32,f64}(kernel, threads, ...): the few-row kernel's product shared by
+ * nn_few_split; nn_tiles_parallel_{f32,f64}(kernel, threads, mr, nr, ...): the SIMD tiles'
+ * (kernel, with mr x nr tiles) shared by nn_tiles_split. Either runs on the caller alone when
+ * threads is 1 or the pool does not take it (LINE: values per cache line). */
+#define NN_PARALLEL_PRODUCTS(T, SUFFIX, KERNEL_T, ITEMSIZE, F32, F64, LINE)                    \
+    static inline nn_few_job nn_job_##SUFFIX(KERNEL_T kernel, int trans_a, int trans_b, int m, \
+                                             int n, int k, T alpha, const T* A, int lda,       \
+                                             const T* B, int ldb, T beta, T* C, int ldc,       \
+                                             const T* bias)                                    \
+    {                                                                                          \
+        nn_few_job jb = {ITEMSIZE, F32, F64, trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha,  \
+                         beta, A, B, C, bias, 0, n, 1, 1};                                     \
+        return jb;                                                                             \
+    }                                                                                          \
+    static inline void nn_few_parallel_##SUFFIX(KERNEL_T kernel, int threads, int trans_a,     \
+                                                int trans_b, int m, int n, int k, T alpha,     \
+                                                const T* A, int lda, const T* B, int ldb,      \
+                                                T beta, T* C, int ldc, const T* bias)          \
+    {                                                                                          \
+        nn_few_job jb = nn_job_##SUFFIX(kernel, trans_a, trans_b, m, n, k, alpha, A, lda, B,   \
+                                        ldb, beta, C, ldc, bias);                              \
+        nn_few_job split = jb;                                                                 \
+        split.threads = threads;                                                               \
+        if (threads > 1) {                                                                     \
+            nn_few_split(&split, LINE);                                                        \
+            if (nn_pool_share(&jb, &split))                                                    \
+                return;                                                                        \
+        }                                                                                      \
         /* one thread: the whole product as one chunk (through the same buffer of rows of C) */ \
-        nn_few_chunk(&jb, 0);                                                                 \
+        nn_few_chunk(&jb, 0);                                                                  \
+    }                                                                                          \
+    static inline void nn_tiles_parallel_##SUFFIX(KERNEL_T kernel, int threads, int mr, int nr, \
+                                                  int trans_a, int trans_b, int m, int n,      \
+                                                  int k, T alpha, const T* A, int lda,         \
+                                                  const T* B, int ldb, T beta, T* C, int ldc,  \
+                                                  const T* bias)                               \
+    {                                                                                          \
+        nn_few_job jb = nn_job_##SUFFIX(kernel, trans_a, trans_b, m, n, k, alpha, A, lda, B,   \
+                                        ldb, beta, C, ldc, bias);                              \
+        nn_few_job split = jb;                                                                 \
+        split.threads = threads;                                                               \
+        if (threads > 1) {                                                                     \
+            nn_tiles_split(&split, mr, nr);                                                    \
+            if (nn_pool_share(&jb, &split))                                                    \
+                return;                                                                        \
+        }                                                                                      \
+        kernel(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);          \
     }
-NN_FEW_PARALLEL(float, nn_few_parallel_f32, nn_few_kernel_f32, 4, kernel, NULL, 16)
-NN_FEW_PARALLEL(double, nn_few_parallel_f64, nn_few_kernel_f64, 8, NULL, kernel, 8)
-#undef NN_FEW_PARALLEL
-#undef NN_FEW_SHARE
+NN_PARALLEL_PRODUCTS(float, f32, nn_few_kernel_f32, 4, kernel, NULL, 16)
+NN_PARALLEL_PRODUCTS(double, f64, nn_few_kernel_f64, 8, NULL, kernel, 8)
+#undef NN_PARALLEL_PRODUCTS
 
 #endif /* NNCORE_PARALLEL_H */

@@ -1,5 +1,6 @@
-"""The few-row products of large layers on several threads (``set_num_threads``): the columns
-of C (for a small inner dimension, its rows) shared by the caller and persistent workers.
+"""The few-row products of large layers, and the SIMD tiles' products from a million
+multiply-adds, on several threads (``set_num_threads``): the columns of C (for a small inner
+dimension or a narrow output, its rows) shared by the caller and persistent workers.
 
 Every value is computed by one thread as the one-thread kernel computes it, so the results must
 be bit-identical to ``set_num_threads(1)``'s at any thread count, on every SIMD cpu path, both
@@ -79,6 +80,50 @@ def test_threads_give_the_one_thread_result_bit_for_bit(case, alpha, beta, dtype
         ref, scale = reference(A, B, C0, ta, tb, alpha, beta)
         check(one, ref, scale, dtype)
     assert K._few_splits() > splits, "no product was shared with the workers"
+
+
+# (m, k, n) of products the SIMD tiles share out (at least a million multiply-adds): columns in
+# whole tiles with a part-filled last one, and, for a single tile of columns, rows in whole
+# row tiles with a part-filled last one; (9, 300, 700): rows of B far apart, which the tiles
+# prefetch
+TILE_SHAPES = {
+    "NN": [(16, 784, 130), (1501, 100, 10), (9, 300, 700)],
+    "NT": [(9, 1024, 131), (1501, 70, 10)],
+    "TN": [(131, 100, 129), (1501, 70, 10)],
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES)
+def test_tiles_on_threads_give_the_one_thread_result_bit_for_bit(case, dtype, simd_path,
+                                                                 restore_threads):
+    rng = np.random.default_rng(5)
+    splits = K._few_splits()
+    for m, k, n in TILE_SHAPES[case]:
+        A, B, ta, tb = operands(rng, case, m, k, n, dtype)
+        C0 = rng.normal(size=(m, n)).astype(dtype)
+        one = product(A, B, ta, tb, C0, -0.5, 2.0, 1, "simd")
+        for threads in (2, 3):
+            got = product(A, B, ta, tb, C0, -0.5, 2.0, threads, "simd")
+            np.testing.assert_array_equal(got, one, err_msg=f"{m, k, n} {threads}")
+        ref, scale = reference(A, B, C0, ta, tb, -0.5, 2.0)
+        check(one, ref, scale, dtype)
+    assert K._few_splits() > splits, "no product was shared with the workers"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tiles_on_threads_keep_a_nan_in_its_own_values(dtype, simd_path, restore_threads):
+    # NaN in the first column and the first row of op(A), inf in the last value of B: the
+    # first chunk is the caller's, the last another thread's
+    rng = np.random.default_rng(6)
+    A = rng.normal(size=(1501, 100)).astype(dtype)
+    B = rng.normal(size=(100, 130)).astype(dtype)
+    A[0, 0] = np.nan
+    B[-1, -1] = np.inf
+    A[-1, -1] = 0.5
+    C = product(A, B, False, False, np.zeros((1501, 130), dtype), 1.0, 0.0, 2, "simd")
+    assert np.isnan(C[0]).all() and np.isinf(C[1:, -1]).all()
+    assert np.isfinite(C[1:, :-1]).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

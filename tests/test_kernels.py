@@ -210,6 +210,21 @@ def test_gemm_path_sends_narrow_products_to_blas(dtype, cpu_path):
     assert path(False, False, 256, 64, 256) == "blas"
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_path_sends_wide_transposed_products_to_blas(dtype, cpu_path):
+    # the weight gradient and the backward product of a few examples on a wide layer: BLAS
+    # from a million multiply-adds (the tiles' strided reads or transposed copy cost more);
+    # the forward product of the same shape, and smaller ones, keep the tiles
+    path = functools.partial(K.gemm_path, dtype=dtype)
+    if cpu_path == "portable":
+        pytest.skip("no SIMD tiles on the portable path")
+    assert path(True, False, 784, 256, 8) == "blas"      # 1.6 million
+    assert path(False, True, 8, 784, 256) == "blas"
+    assert path(True, False, 64, 64, 200) == "simd"      # 819,200
+    assert path(False, True, 200, 64, 64) == "simd"
+    assert path(False, False, 8, 256, 784) == "simd"
+
+
 def test_set_cpu_path_refuses_unknown_paths_and_keeps_the_current_one():
     before = K.cpu_path()
     with pytest.raises(ValueError, match="unknown cpu path"):
