@@ -10,10 +10,10 @@ For a layer (n_in, n_out) and m rows, the three products of a training step:
   NN  forward          a = z_prev @ W         C (m, n_out),  inner n_in
   NT  backward         g = delta @ W.T        C (m, n_in),   inner n_out
   TN  weight gradient  dW = z_prev.T @ delta  C (n_in, n_out), inner m
-Each line shows the microseconds per product of the core's loops, SIMD tiles, few-row kernel
-(on nncore._kernels.num_threads() threads, and on one) (nogil runs of products, nncore._kernels.matmul_repeat: no Python in the loop), then
-NumPy's ``np.matmul(opA, opB, out=C)`` called from Python as a user would, the path that
-``gemm`` chooses, the fastest path, and numpy / chosen (above 1: the core is faster). The
+Each line shows the microseconds per product of the core's loops, SIMD tiles and few-row
+kernel (each on nncore._kernels.num_threads() threads, and on one; nogil runs of products,
+nncore._kernels.matmul_repeat: no Python in the loop), then NumPy's
+``np.matmul(opA, opB, out=C)`` called from Python as a user would, the path that ``gemm`` chooses, the fastest path, and numpy / chosen (above 1: the core is faster). The
 last lines give the worst ratio against NumPy, against the core's own call of the same BLAS,
 and against NumPy where the core's own code (not BLAS) was chosen, how many products of each
 chosen path ran below 0.9x NumPy, and the products where the choice was not the fastest path
@@ -44,6 +44,8 @@ CASES = {"NN": (False, False), "NT": (False, True), "TN": (True, False)}
 # the portable loops are timed only up to this many multiply-adds (they are never chosen
 # above a few hundred; timing them on a 1024 x 1024 x 256 product takes seconds)
 LOOPS_MAX_MNK = 1 << 20
+# timed for the record, never the choice: NumPy, and the core's paths held to one thread
+ONE_THREAD = ("numpy", "simd1", "few1")
 
 
 def layer_shapes():
@@ -69,18 +71,19 @@ def _calibrate(run, budget):
     return max(1, min(100000, int(budget / max(once, 1e-7))))
 
 
-def _few_one_thread(A, B, C, ta, tb, reps):
-    """reps few-row products C = op(A) op(B) on the caller's thread alone."""
+def _one_thread(A, B, C, ta, tb, path, reps):
+    """reps products C = op(A) op(B) by `path` on the caller's thread alone."""
     threads = _kernels.set_num_threads(1)
     try:
-        _kernels.matmul_repeat(A, B, C, ta, tb, "few", reps)
+        _kernels.matmul_repeat(A, B, C, ta, tb, path, reps)
     finally:
         _kernels.set_num_threads(threads)
 
 
 def time_case(case, m, n, k, dtype, rng, budget, repeats=5):
-    """{path: seconds per product} for the core's paths, "few1" (the few-row kernel on one
-    thread, when num_threads() > 1) and "numpy", and the path gemm chooses. The paths take
+    """{path: seconds per product} for the core's paths, "simd1" and "few1" (the tiles and the
+    few-row kernel on one thread, when num_threads() > 1) and "numpy", and the path gemm
+    chooses. The paths take
     turns, `repeats` rounds, the best round of each counting: on a shared or throttled machine
     each sees the same conditions."""
     ta, tb = CASES[case]
@@ -92,7 +95,8 @@ def time_case(case, m, n, k, dtype, rng, budget, repeats=5):
     runs = {p: (lambda reps, p=p: _kernels.matmul_repeat(A, B, C, ta, tb, p, reps))
             for p in paths if not (p == "loops" and m * n * k > LOOPS_MAX_MNK)}
     if "few" in runs and _kernels.num_threads() > 1:
-        runs["few1"] = lambda reps: _few_one_thread(A, B, C, ta, tb, reps)
+        for p in ("simd", "few"):
+            runs[p + "1"] = lambda reps, p=p: _one_thread(A, B, C, ta, tb, p, reps)
     opA, opB = (A.T if ta else A), (B.T if tb else B)
 
     def numpy_run(reps):
@@ -122,19 +126,19 @@ def sweep(dtypes=("float32", "float64"), rows=ROWS, budget=0.004, out=sys.stdout
     print(f"cpu path: {_kernels.cpu_path()} (of {_kernels.cpu_paths()}); "
           f"BLAS: {_kernels.blas_info().get('library')}", file=out)
     for dtype in dtypes:
-        print(f"\n{dtype}: microseconds per product; loops / simd / few ({_kernels.num_threads()}"
-              f" threads) / few on 1 thread / blas / numpy, the chosen path, the fastest, "
-              f"numpy / chosen", file=out)
+        print(f"\n{dtype}: microseconds per product; loops / simd / simd on 1 thread / few "
+              f"(simd and few on {_kernels.num_threads()} threads) / few on 1 thread / blas / "
+              f"numpy, the chosen path, the fastest, numpy / chosen", file=out)
         for n_in, n_out in layers or layer_shapes():
             for m in rows:
                 for case, (pm, pn, pk) in products(n_in, n_out, m).items():
                     times, chosen = time_case(case, pm, pn, pk, dtype, rng, budget)
-                    cores = {p: t for p, t in times.items() if p not in ("numpy", "few1")}
+                    cores = {p: t for p, t in times.items() if p not in ONE_THREAD}
                     fastest = min(cores, key=cores.get)
                     ratio = times["numpy"] / times[chosen]
                     cells = " ".join(f"{times[p] * 1e6:9.2f}" if p in times else f"{'-':>9}"
-                                     for p in ("loops", "simd", "few", "few1", "blas",
-                                               "numpy"))
+                                     for p in ("loops", "simd", "simd1", "few", "few1",
+                                               "blas", "numpy"))
                     print(f"{n_in:5d}x{n_out:<5d} m={m:<4d} {case} ({pm:4d},{pn:4d},{pk:4d}) "
                           f"{cells}  {chosen:>5} {fastest:>5} {ratio:6.2f}", file=out,
                           flush=True)
@@ -159,11 +163,11 @@ def sweep(dtypes=("float32", "float64"), rows=ROWS, budget=0.004, out=sys.stdout
         slow = sum(r[5]["numpy"] / r[5][path] < 0.9 for r in on_path)
         print(f"  chosen {path}: {slow} of {len(on_path)} products below 0.9x NumPy", file=out)
     missed = [r for r in results
-              if r[5][r[6]] > 1.1 * min(t for p, t in r[5].items() if p not in ("numpy", "few1"))]
+              if r[5][r[6]] > 1.1 * min(t for p, t in r[5].items() if p not in ONE_THREAD)]
     print(f"products where the chosen path was more than 10% slower than the fastest: "
           f"{len(missed)} of {len(results)}", file=out)
     for r in missed:
-        fastest = min((p for p in r[5] if p not in ("numpy", "few1")), key=r[5].get)
+        fastest = min((p for p in r[5] if p not in ONE_THREAD), key=r[5].get)
         print(f"  {r[0]} {r[1]} {r[2:5]}: {r[6]} {r[5][r[6]] * 1e6:.2f} us, {fastest} "
               f"{r[5][fastest] * 1e6:.2f} us", file=out)
     return results
