@@ -10,14 +10,14 @@ For a layer (n_in, n_out) and m rows, the three products of a training step:
   NN  forward          a = z_prev @ W         C (m, n_out),  inner n_in
   NT  backward         g = delta @ W.T        C (m, n_in),   inner n_out
   TN  weight gradient  dW = z_prev.T @ delta  C (n_in, n_out), inner m
-Each line shows the microseconds per product of the core's loops, SIMD tiles and few-row
-kernel (each on nncore._kernels.num_threads() threads, and on one; nogil runs of products,
-nncore._kernels.matmul_repeat: no Python in the loop), then NumPy's
-``np.matmul(opA, opB, out=C)`` called from Python as a user would, the path that ``gemm`` chooses, the fastest path, and numpy / chosen (above 1: the core is faster). The
-last lines give the worst ratio against NumPy, against the core's own call of the same BLAS,
-and against NumPy where the core's own code (not BLAS) was chosen, how many products of each
-chosen path ran below 0.9x NumPy, and the products where the choice was not the fastest path
-by more than 10%.
+Each line shows the microseconds per product of the core's loops, SIMD tiles and few-row kernel
+(each on nncore._kernels.num_threads() threads, and on one; nogil runs of products,
+nncore._kernels.matmul_repeat: no Python in the loop), then NumPy's ``np.matmul(opA, opB,
+out=C)`` called from Python as a user would, the path that ``gemm`` chooses, the fastest path,
+and numpy / chosen (above 1: the core is faster). The last lines give the worst ratio against
+NumPy, against the core's own call of the same BLAS, and against NumPy where the core's own
+code (not BLAS) was chosen, how many products of each chosen path ran below 0.9x NumPy, and the
+products where the choice was not the fastest path by more than 10%.
 
     python benches/cutover_sweep.py --bandwidth     # one row times W against one pass over W
 
