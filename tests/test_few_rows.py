@@ -104,9 +104,13 @@ def test_gemm_path_takes_few_rows_below_a_tile(dtype, simd_path):
         assert K.gemm_path(False, False, m, 1024, 784, dtype) == "few"   # z_prev @ W
         assert K.gemm_path(False, True, m, 784, 1024, dtype) == "few"    # delta @ W.T
         assert K.gemm_path(True, False, 784, 1024, m, dtype) == "few"    # z_prev.T @ delta
-    # a full tile of rows goes back to the tiles (or BLAS)
-    assert K.gemm_path(False, False, rows, 1024, 784, dtype) != "few"
+    # a full tile of rows goes back to the tiles (or BLAS), but for z_prev @ W of a layer
+    # that BLAS would take (from 4 million multiply-adds)
+    assert K.gemm_path(False, False, rows, 1024, 784, dtype) == "few"
+    assert K.gemm_path(False, False, rows, 256, 784, dtype) == "simd"
+    assert K.gemm_path(False, True, rows, 784, 1024, dtype) != "few"
     assert K.gemm_path(True, False, 784, 1024, rows, dtype) != "few"
+    assert K.gemm_path(False, False, rows + 1, 1024, 784, dtype) != "few"
     # narrow outputs (fewer columns than two tiles) keep the tiles, whose accumulators stay in
     # registers
     assert K.gemm_path(False, False, 1, 2 * cols - 1, 784, dtype) != "few"
