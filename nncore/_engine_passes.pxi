@@ -417,7 +417,8 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
             return total / start if start else 0.0
         if e.idx != NULL:
             # the batch's rows idx[start:start + m] of X, of Y or the labels, and of sw
-            # (loops, not memcpy: rows of a few values made the calls cost 2 us per step)
+            # (rows of X by _copy_row: a loop for a few values, where a call cost 2 us per
+            # step, memcpy's wide stores for more)
             # Each index of a given order and each label is checked as it is read (one
             # unsigned compare also catches a negative one; the labels' checks are summed,
             # not branched on); a shuffled order is the engine's own permutation of range(n).
@@ -426,8 +427,7 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
                 # the common case on its own: dense rows and class labels in the engine's order
                 for r in range(m):
                     i = e.idx[start + r]
-                    for j in range(n_in):
-                        x_batch[<Py_ssize_t>r * n_in + j] = X[i * n_in + j]
+                    _copy_row(x_batch + <Py_ssize_t>r * n_in, X + i * n_in, n_in)
                     v = labels[i]
                     w.l_batch[r] = v
                     ok &= <size_t>v < <size_t>n_out
@@ -440,8 +440,7 @@ cdef double _epoch(const NetC* net, WorkC* w, EpochC* e, floating lr) noexcept n
                     e.bad = True
                     return total / start if start else 0.0
                 if e.sx == NULL:
-                    for j in range(n_in):
-                        x_batch[<Py_ssize_t>r * n_in + j] = X[i * n_in + j]
+                    _copy_row(x_batch + <Py_ssize_t>r * n_in, X + i * n_in, n_in)
                 if labels != NULL:
                     v = labels[i]
                     w.l_batch[r] = v

@@ -2,6 +2,22 @@
 # the shuffled order, class labels copied and checked, one-hot rows, and the rows of a sparse
 # X gathered with every index checked where it is read.
 
+# A row of at least COPY_ROW_MEMCPY_MIN values is copied by memcpy (the C library's AVX-512 or
+# AVX2 stores, where the core's own loops are compiled for SSE2), a shorter one by a loop (the
+# call costs more than copying a few values)
+cdef enum:
+    COPY_ROW_MEMCPY_MIN = 32
+
+
+cdef inline void _copy_row(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    if n >= COPY_ROW_MEMCPY_MIN:
+        memcpy(dst, src, n * sizeof(floating))
+    else:
+        for j in range(n):
+            dst[j] = src[j]
+
+
 cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
     cdef uint64_t z
     state[0] += <uint64_t>0x9E3779B97F4A7C15

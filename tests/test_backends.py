@@ -134,6 +134,28 @@ def test_fit_agrees(config, shuffle, dtype):
     assert_same_parameters(cy, np_, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_in", [31, 32, 70])
+@pytest.mark.parametrize("targets", ["labels", "one-hot", "weighted"])
+def test_fit_agrees_whether_rows_are_copied_by_loop_or_memcpy(n_in, targets, dtype):
+    # the epoch gathers each batch's rows of X (a loop below 32 values, memcpy from 32): the
+    # shuffled class-label case has a loop of its own, one-hot rows and sample weights the
+    # general one
+    nets = [nncore.Network([n_in, 6, 3], activation="relu", output="softmax",
+                           loss="cross_entropy", dtype=dtype, seed=3, backend=be)
+            for be in ("cython", "numpy")]
+    rng = np.random.default_rng(n_in)
+    X = rng.normal(size=(23, n_in)).astype(dtype)
+    y = rng.integers(0, 3, size=23)
+    Y = y if targets == "labels" else np.eye(3, dtype=dtype)[y]
+    kw = dict(epochs=3, lr=0.1, batch_size=5, shuffle=True)
+    if targets == "weighted":
+        kw["sample_weight"] = rng.random(23)
+    losses = [net.fit(X, Y, **kw) for net in nets]
+    close(losses[0], losses[1], dtype)
+    assert_same_parameters(nets[0], nets[1], dtype)
+
+
 # -- the epoch loop: order of examples and the reported loss -------------------------------------
 
 def initial_parameters(sizes, activations, seed, dtype):
