@@ -781,6 +781,24 @@ def test_measure_row_rotates_the_order_and_rests_before_each_turn(monkeypatch):
     assert rests == [0.25] * 9
 
 
+def test_measure_row_does_not_time_the_first_call_after_a_rest(monkeypatch):
+    # after the rest a contestant's first call pays for sleeping threads and cold caches: here
+    # it takes 20 ms and every other call none, so timing it would make the best >= 20 ms / n
+    rested = []
+    monkeypatch.setattr(serving.time, "sleep", rested.append)
+    monkeypatch.setattr(serving.time, "process_time", lambda: 0.0)
+    clock = [0.0]
+    monkeypatch.setattr(serving.time, "perf_counter", lambda: clock[0])
+
+    def call():
+        if rested:
+            rested.clear()
+            clock[0] += 0.02
+        clock[0] += 1e-6
+    best = serving.measure_row({"a": call, "b": call}, target=1e-4, repeats=2, settle=0.01)
+    assert best == {"a": pytest.approx(1e-6), "b": pytest.approx(1e-6)}
+
+
 def test_rest_goes_on_while_another_thread_of_the_process_spins():
     # a pool that spins after a call (OpenBLAS's, for about 0.1 s here) would take a core from
     # the next contestant: the rest lasts until it stops, and no longer than asked

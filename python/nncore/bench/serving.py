@@ -173,7 +173,10 @@ def measure_row(fns, target=0.02, repeats=7, settle=SETTLE):
     to about `target` seconds, then `repeats` rounds in which the contestants take turns, each
     round in another order (so that no contestant always follows the same one), each turn
     after `settle` seconds of rest, longer while threads of the process still spin
-    (``rest_until_idle``)."""
+    (``rest_until_idle``), and one untimed call: after the rest a library's threads are
+    asleep and the caches cold, which the first call pays for (2-4x a call's time at batch 1
+    on 784-1024-1024-10, for every contestant), and a turn of the quick mode's few calls
+    would count it as the time of a call."""
     for fn in fns.values():
         fn()
     calls = {c: _calibrate(fn, target) for c, fn in fns.items()}
@@ -184,6 +187,7 @@ def measure_row(fns, target=0.02, repeats=7, settle=SETTLE):
         for c in order[shift:] + order[:shift]:
             fn, n = fns[c], calls[c]
             rest_until_idle(settle)
+            fn()
             start = time.perf_counter()
             for _ in range(n):
                 fn()
