@@ -329,15 +329,23 @@ static inline void nn_tiles_split(nn_few_job* s, int mr, int nr)
                           : (panels + s->threads - 1) / s->threads * nr;
 }
 
-/* run `jb` shared out as `split` says (its chunks counted here), when that makes more than one
- * chunk and the pool takes it; 0 when the caller is to compute it alone */
-static inline int nn_pool_share(const nn_few_job* jb, nn_few_job* split)
+/* share `jb` among `threads` threads, split as the SIMD tiles' (mr x nr) when mr > 0, else as
+ * the few-row kernel's (`line` values per cache line); 0 when the caller is to compute it
+ * alone: one thread, a single chunk, or the pool in use */
+static inline int nn_share(const nn_few_job* jb, int threads, int mr, int nr, int line)
 {
-    split->chunks = ((split->by_rows ? split->m : split->n) + split->width - 1) / split->width;
+    nn_few_job split = *jb;
+    if (threads <= 1)
+        return 0;
+    split.threads = threads;
+    if (mr > 0)
+        nn_tiles_split(&split, mr, nr);
+    else
+        nn_few_split(&split, line);
+    split.chunks = ((split.by_rows ? split.m : split.n) + split.width - 1) / split.width;
 #if NN_HAVE_POOL
-    return split->chunks > 1 && nn_pool_run(split, jb);
+    return split.chunks > 1 && nn_pool_run(&split, jb);
 #else
-    (void)jb;
     return 0;
 #endif
 }
@@ -345,7 +353,7 @@ static inline int nn_pool_share(const nn_few_job* jb, nn_few_job* split)
 /* nn_few_parallel_{f32,f64}(kernel, threads, ...): the few-row kernel's product shared by
  * nn_few_split; nn_tiles_parallel_{f32,f64}(kernel, threads, mr, nr, ...): the SIMD tiles'
  * (kernel, with mr x nr tiles) shared by nn_tiles_split. Either runs on the caller alone when
- * threads is 1 or the pool does not take it (LINE: values per cache line). */
+ * nn_share does not share it (LINE: values per cache line). */
 #define NN_PARALLEL_PRODUCTS(T, SUFFIX, KERNEL_T, ITEMSIZE, F32, F64, LINE)                    \
     static inline nn_few_job nn_job_##SUFFIX(KERNEL_T kernel, int trans_a, int trans_b, int m, \
                                              int n, int k, T alpha, const T* A, int lda,       \
@@ -363,15 +371,9 @@ static inline int nn_pool_share(const nn_few_job* jb, nn_few_job* split)
     {                                                                                          \
         nn_few_job jb = nn_job_##SUFFIX(kernel, trans_a, trans_b, m, n, k, alpha, A, lda, B,   \
                                         ldb, beta, C, ldc, bias);                              \
-        nn_few_job split = jb;                                                                 \
-        split.threads = threads;                                                               \
-        if (threads > 1) {                                                                     \
-            nn_few_split(&split, LINE);                                                        \
-            if (nn_pool_share(&jb, &split))                                                    \
-                return;                                                                        \
-        }                                                                                      \
         /* one thread: the whole product as one chunk (through the same buffer of rows of C) */ \
-        nn_few_chunk(&jb, 0);                                                                  \
+        if (!nn_share(&jb, threads, 0, 0, LINE))                                               \
+            nn_few_chunk(&jb, 0);                                                              \
     }                                                                                          \
     static inline void nn_tiles_parallel_##SUFFIX(KERNEL_T kernel, int threads, int mr, int nr, \
                                                   int trans_a, int trans_b, int m, int n,      \
@@ -381,14 +383,8 @@ static inline int nn_pool_share(const nn_few_job* jb, nn_few_job* split)
     {                                                                                          \
         nn_few_job jb = nn_job_##SUFFIX(kernel, trans_a, trans_b, m, n, k, alpha, A, lda, B,   \
                                         ldb, beta, C, ldc, bias);                              \
-        nn_few_job split = jb;                                                                 \
-        split.threads = threads;                                                               \
-        if (threads > 1) {                                                                     \
-            nn_tiles_split(&split, mr, nr);                                                    \
-            if (nn_pool_share(&jb, &split))                                                    \
-                return;                                                                        \
-        }                                                                                      \
-        kernel(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);          \
+        if (!nn_share(&jb, threads, mr, nr, LINE))                                             \
+            kernel(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);      \
     }
 NN_PARALLEL_PRODUCTS(float, f32, nn_few_kernel_f32, 4, kernel, NULL, 16)
 NN_PARALLEL_PRODUCTS(double, f64, nn_few_kernel_f64, 8, NULL, kernel, 8)
