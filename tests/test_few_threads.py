@@ -127,19 +127,28 @@ def test_tiles_on_threads_keep_a_nan_in_its_own_values(dtype, simd_path, restore
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_dense_forward_of_one_row_on_threads_adds_the_bias(dtype, simd_path, restore_threads):
+@pytest.mark.parametrize("m, n_in, n_out", [(1, 784, 1000), (16, 784, 300), (1501, 100, 10)])
+def test_dense_forward_on_threads_adds_the_bias(m, n_in, n_out, dtype, simd_path,
+                                                restore_threads):
+    # one row: the few-row kernel's columns shared; 16 rows: the tiles' columns; 1501 rows of
+    # 10 outputs: the tiles' rows
     rng = np.random.default_rng(2)
-    z_prev = rng.normal(size=(1, 784)).astype(dtype)
-    W = rng.normal(size=(784, 1000)).astype(dtype)
-    b = rng.normal(size=1000).astype(dtype)
+    z_prev = rng.normal(size=(m, n_in)).astype(dtype)
+    W = rng.normal(size=(n_in, n_out)).astype(dtype)
+    b = rng.normal(size=n_out).astype(dtype)
     out = {}
     for threads in (1, 2):
         K.set_num_threads(threads)
-        a = np.full((1, 1000), np.nan, dtype)
-        K.dense_forward_into(z_prev, W, b, a)
+        for _ in range(50):     # until a call found the workers awake and shared the product
+            splits = K._few_splits()
+            a = np.full((m, n_out), np.nan, dtype)
+            K.dense_forward_into(z_prev, W, b, a)
+            if threads == 1 or K._few_splits() > splits:
+                break
+        assert threads == 1 or K._few_splits() > splits, "the product was never shared"
         out[threads] = a
     np.testing.assert_array_equal(out[2], out[1])
-    ref, scale = reference(z_prev, W, np.zeros((1, 1000)), False, False, 1.0, 0.0)
+    ref, scale = reference(z_prev, W, np.zeros((m, n_out)), False, False, 1.0, 0.0)
     check(out[2], ref + b, scale + np.abs(b), dtype)
 
 
