@@ -65,6 +65,8 @@ Differences
 """
 import importlib.abc
 import importlib.util
+import numbers
+import operator
 import sys
 import warnings
 
@@ -304,19 +306,35 @@ class _BaseMLP(BaseEstimator):
     # -- helpers ---------------------------------------------------------------------------
 
     def _layer_sizes(self):
+        """hidden_layer_sizes as a list of ints, refused as scikit-learn's fit refuses it: a
+        size <= 0 with its ValueError, a size that is not an integer (``7.0``, ``"7"``,
+        ``True``) with a TypeError (scikit-learn's fails on it with NumPy's TypeError, after
+        its parameter validation accepted it; this one names the parameter)."""
         sizes = self.hidden_layer_sizes
         if not hasattr(sizes, "__iter__"):
             sizes = [sizes]
         sizes = list(sizes)
-        if np.any(np.array(sizes) <= 0):
+        if all(isinstance(s, numbers.Real) for s in sizes) and any(s <= 0 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
-        return sizes
+        ints = []
+        for i, s in enumerate(sizes):
+            try:
+                if isinstance(s, (bool, np.bool_)):
+                    raise TypeError
+                ints.append(operator.index(s))   # an integer as NumPy takes it for a shape
+            except TypeError:
+                raise TypeError(f"hidden_layer_sizes must hold integers (the nodes of each "
+                                f"hidden layer), got {s} ({type(s).__name__}) at index {i} "
+                                f"of {self.hidden_layer_sizes!r}") from None
+        if any(s <= 0 for s in ints):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return ints
 
-    def _make_network(self, n_features, n_outputs, out_activation, loss, rs, dtype,
-                      weights=None):
+    def _make_network(self, n_features, hidden_sizes, n_outputs, out_activation, loss, rs,
+                      dtype, weights=None):
         """A new network; Glorot-uniform weights drawn from rs, or copies of ``weights`` (a
-        network whose W, b it takes)."""
-        sizes = [n_features] + self._layer_sizes() + [n_outputs]
+        network whose W, b it takes). ``hidden_sizes``: ``_layer_sizes()``."""
+        sizes = [n_features] + hidden_sizes + [n_outputs]
         hidden = _ACTIVATIONS[self.activation]
         layers = [Dense(sizes[i], sizes[i + 1],
                         out_activation if i == len(sizes) - 2 else hidden)
@@ -490,7 +508,7 @@ class _BaseMLP(BaseEstimator):
 
     def _fit(self, X, y, sample_weight, incremental):
         # refuse before anything is set
-        self._layer_sizes()
+        hidden_sizes = self._layer_sizes()
         if self.solver == "sgd" and self.momentum >= 1.0:
             raise ValueError("momentum = 1 is not supported by nncore's SGD (it must be < 1)")
         if sample_weight is not None:
@@ -522,9 +540,9 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"y has {Y.shape[1]} outputs but the network was fitted with "
                              f"{self.n_outputs_}")
         if not first and (self.network_.dtype != dtype
-                          or self.network_.sizes[1:-1] != self._layer_sizes()):
+                          or self.network_.sizes[1:-1] != hidden_sizes):
             raise ValueError(f"warm_start/partial_fit with a different dtype ({dtype.name}) or "
-                             f"hidden_layer_sizes ({self._layer_sizes()}) than the fitted "
+                             f"hidden_layer_sizes ({hidden_sizes}) than the fitted "
                              f"network ({self.network_.dtype.name}, "
                              f"{self.network_.sizes[1:-1]})")
         if not first and self.network_.layers[0].activation.name != \
@@ -532,7 +550,7 @@ class _BaseMLP(BaseEstimator):
             # set_params(activation=...) after a fit: the next fit continues from the fitted
             # weights with the new activation, as scikit-learn's does (a new optimizer)
             old = self.network_
-            self.network_ = self._make_network(X.shape[1], self.n_outputs_,
+            self.network_ = self._make_network(X.shape[1], hidden_sizes, self.n_outputs_,
                                                old.layers[-1].activation.name, old.loss_name,
                                                rs, dtype, weights=old)
             self._opt_key = None
@@ -541,14 +559,14 @@ class _BaseMLP(BaseEstimator):
             self.n_outputs_ = Y.shape[1]
             out, loss = self._output()
             self.out_activation_ = out
-            self.n_layers_ = len(self._layer_sizes()) + 2
+            self.n_layers_ = len(hidden_sizes) + 2
             self.n_iter_ = 0
             self.t_ = 0
             # the network's output layer: logistic is nncore's sigmoid; the Poisson loss's
             # network has an identity output, the log of the mean, and its predict gives
             # the mean exp(a) (the loss "poisson" of nncore's core)
             self.network_ = self._make_network(
-                X.shape[1], self.n_outputs_,
+                X.shape[1], hidden_sizes, self.n_outputs_,
                 {"logistic": "sigmoid", "exp": "identity"}.get(out, out), loss, rs, dtype)
             self._lr = float(self.learning_rate_init)
             # the new network's optimizer (_new_optimizer, fresh state) is the one sgd and adam
