@@ -200,8 +200,9 @@ def _plain_validated(est, X, reset):
 def _plain_labels(y):
     """For a 1-D ndarray of integers or str (see _plain_X): a LabelBinarizer as
     ``LabelBinarizer().fit(y)`` leaves it and ``transform(y)``, without the four passes of
-    type_of_target over y they make: (binarizer, Y), or None where this y is not the plain
-    case (a single class)."""
+    type_of_target over y they make: (binarizer, Y, labels), where labels (n,) int64 is the
+    index in ``classes_`` of each row's class (the column of its 1 in Y), or None where this
+    y is not the plain case (a single class)."""
     classes, inverse = np.unique(y, return_inverse=True)
     k = classes.shape[0]
     if k < 2:
@@ -215,12 +216,12 @@ def _plain_labels(y):
     lb.classes_ = classes
     # label_binarize's indicator: y's own dtype for signed integers, else intp
     dt = y.dtype if y.dtype.kind == "i" else np.intp
-    inverse = inverse.reshape(-1)
+    inverse = inverse.reshape(-1).astype(np.int64, copy=False)
     if k == 2:
-        return lb, inverse.astype(dt).reshape(-1, 1)
+        return lb, inverse.astype(dt).reshape(-1, 1), inverse
     Y = np.zeros((y.shape[0], k), dtype=dt)
     Y[np.arange(y.shape[0]), inverse] = 1
-    return lb, Y
+    return lb, Y, inverse
 
 
 def _chunks(n, size=_SPARSE_CHUNK):
@@ -524,7 +525,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         self._check_class_weight(incremental)
         first = not hasattr(self, "network_") or (not self.warm_start and not incremental)
-        X, Y = self._validate_input(X, y, incremental, reset=first)
+        X, Y, labels = self._validate_input(X, y, incremental, reset=first)
         sample_weight = self._with_class_weight(Y, sample_weight)
         # the dtype of the computation: dtype= when given, else X's (float32 stays float32,
         # anything else is float64, as scikit-learn), else the fitted network's
@@ -587,9 +588,9 @@ class _BaseMLP(BaseEstimator):
                 self.best_validation_score_ = None
         try:
             if self.solver in _STOCHASTIC:
-                self._fit_stochastic(X, Y, sample_weight, rs, incremental)
+                self._fit_stochastic(X, Y, labels, sample_weight, rs, incremental)
             else:
-                self._fit_lbfgs(X, Y, sample_weight)
+                self._fit_lbfgs(X, Y, labels, sample_weight)
         except FloatingPointError as exc:
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.") from exc
@@ -607,14 +608,15 @@ class _BaseMLP(BaseEstimator):
         class_weight); the regressor's unchanged."""
         return sample_weight
 
-    def _targets(self, Y):
+    def _targets(self, Y, labels=None):
         """What the network trains on: class labels (n,) int64 for a softmax output (the core
-        takes them without one-hot rows), else Y's rows."""
+        takes them without one-hot rows): ``labels`` when given (the column of each row's 1
+        in Y), else from Y; Y's rows for any other output."""
         if self.out_activation_ == "softmax":
-            return Y.argmax(axis=1).astype(np.int64)
+            return labels if labels is not None else Y.argmax(axis=1).astype(np.int64)
         return Y
 
-    def _fit_stochastic(self, X, Y, w, rs, incremental):
+    def _fit_stochastic(self, X, Y, labels, w, rs, incremental):
         net = self.network_
         key = self._optimizer_key()
         if getattr(self, "_opt_key", None) != key:
@@ -640,7 +642,8 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
             yv = self._decode(Yv)
-        T = self._targets(Y)
+            labels = None     # the rows of Y split: their labels from Y
+        T = self._targets(Y, labels)
         n = X.shape[0]
         if self.batch_size == "auto":
             bs = min(200, n)
@@ -786,13 +789,13 @@ class _BaseMLP(BaseEstimator):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _fit_lbfgs(self, X, Y, sample_weight):
+    def _fit_lbfgs(self, X, Y, labels, sample_weight):
         net = self.network_
         layers = net.layers
         shapes = [ly.W.shape for ly in layers] + [ly.b.shape for ly in layers]
         sizes = [int(np.prod(s)) for s in shapes]
         offsets = np.cumsum([0] + sizes)
-        T = self._targets(Y)
+        T = self._targets(Y, labels)
         scale = self._data_loss_scale()
         alpha = self.alpha
         sw_sum = float(X.shape[0] if sample_weight is None else sample_weight.sum())
@@ -1058,6 +1061,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return "logistic", "binary_cross_entropy"
 
     def _validate_input(self, X, y, incremental, reset):
+        """(X, Y, labels): X validated, Y the binarized y (n, n_classes) or (n, 1), labels
+        the class index of each row when at hand (the plain case), else None."""
         new_classes = not hasattr(self, "classes_") or (not self.warm_start and not incremental)
         if new_classes and _plain_X(self, X, y, reset):
             # the ordinary case (float ndarray X, 1-D integer or str labels): what the
@@ -1065,9 +1070,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             plain = _plain_labels(y)
             if plain is not None:
                 _plain_validated(self, X, reset)
-                self._label_binarizer, Y = plain
+                self._label_binarizer, Y, labels = plain
                 self.classes_ = self._label_binarizer.classes_
-                return X, Y
+                return X, Y, labels
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
                              accept_sparse=["csr", "csc"],
                              reset=reset)
@@ -1088,7 +1093,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
                                  f"has {self.classes_}. 'y' has {classes}.")
-        return X, self._label_binarizer.transform(y)
+        return X, self._label_binarizer.transform(y), None
 
     def _decode(self, Y):
         return self._label_binarizer.inverse_transform(Y.ravel() if Y.shape[1] == 1 else Y)
@@ -1380,6 +1385,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return ("exp", "poisson") if self.loss == "poisson" else ("identity", "mse")
 
     def _validate_input(self, X, y, incremental, reset):
+        """(X, y, None): X and y validated (no class labels)."""
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              accept_sparse=["csr", "csc"],
                              dtype=(np.float64, np.float32), reset=reset)
@@ -1389,7 +1395,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             at = [int(i) for i in np.argwhere(np.asarray(y) < 0)[0]]
             raise ValueError(f"loss='poisson' needs y >= 0 (counts, rates); y {y.shape} has "
                              f"{float(y[tuple(at)])!r} at index {at}")
-        return X, y
+        return X, y, None
 
     def _decode(self, Y):
         return Y.ravel() if Y.shape[1] == 1 else Y
