@@ -203,6 +203,32 @@ def test_fast_path_same_fit_with_other_settings(monkeypatch, kind, kw):
     np.testing.assert_array_equal(fast.predict_proba(X), general.predict_proba(X))
 
 
+@pytest.mark.parametrize("kind", ["int8", "int16", "uint16", "int64", "uint64"])
+@pytest.mark.parametrize("labels", [lambda y: y * 5 + 1, lambda y: y * 7 - 3,
+                                    lambda y: y * 500 + 1, lambda y: 2 - y])
+def test_fast_path_labels_counted_or_sorted_same_as_general(monkeypatch, kind, labels):
+    """Integer labels with gaps (counted), negative ones or ones beyond 4 n + 1024 (sorted,
+    by np.unique): the classes, their dtype and the fit are the general path's."""
+    X, y = _data(k=4)
+    y = labels(y)
+    if kind.startswith("u"):
+        y = y - y.min()
+    y = y.astype(kind)
+    classes, index = nsk._unique(y)
+    expected = np.unique(y, return_inverse=True)
+    assert classes.dtype == expected[0].dtype and index.dtype == expected[1].dtype
+    np.testing.assert_array_equal(classes, expected[0])
+    np.testing.assert_array_equal(index, expected[1])
+    fast = _fit(X, y)
+    with monkeypatch.context() as m:
+        _general(m)
+        general = _fit(X, y)
+    assert fast.classes_.dtype == general.classes_.dtype
+    np.testing.assert_array_equal(fast.classes_, general.classes_)
+    for a, b in zip(fast.coefs_ + fast.intercepts_, general.coefs_ + general.intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_warm_start_and_partial_fit_keep_their_checks():
     """warm_start with new classes, partial_fit with an unknown class: scikit-learn's errors
     (these fits do not take the fast path)."""

@@ -197,13 +197,25 @@ def _plain_validated(est, X, reset):
         est.n_features_in_ = X.shape[1]
 
 
+def _unique(y):
+    """``np.unique(y, return_inverse=True)`` of a 1-D y (n >= 1): for integers from 0 to a
+    few times n (class labels as they usually come) by counting them, a third of the time
+    of unique's sort; else unique's."""
+    if y.dtype.kind in "iu" and y.dtype != np.uint64:    # bincount takes them as intp
+        if y.min() >= 0 and y.max() <= 4 * y.shape[0] + 1024:
+            present = np.bincount(y) > 0
+            index = np.cumsum(present) - 1     # each present value's rank among them
+            return np.flatnonzero(present).astype(y.dtype), index[y]
+    return np.unique(y, return_inverse=True)
+
+
 def _plain_labels(y):
     """For a 1-D ndarray of integers or str (see _plain_X): a LabelBinarizer as
     ``LabelBinarizer().fit(y)`` leaves it and ``transform(y)``, without the four passes of
     type_of_target over y they make: (binarizer, Y, labels), where labels (n,) int64 is the
     index in ``classes_`` of each row's class (the column of its 1 in Y), or None where this
     y is not the plain case (a single class)."""
-    classes, inverse = np.unique(y, return_inverse=True)
+    classes, inverse = _unique(y)
     k = classes.shape[0]
     if k < 2:
         return None
