@@ -116,8 +116,11 @@ def _assert_same_outcome(monkeypatch, fn):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("at", [0, -1])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_bad_X_gets_scikit_learns_error(monkeypatch, dtype, at, bad):
-    X, y = _data(dtype=dtype)
+@pytest.mark.parametrize("strided", [False, True])
+def test_bad_X_gets_scikit_learns_error(monkeypatch, dtype, at, bad, strided):
+    X, y = _data(dtype=dtype, f=10 if strided else 5)
+    if strided:
+        X = X[:, ::2]        # not contiguous: the fast path's other check
     X[at, at] = bad
     outcome = _assert_same_outcome(monkeypatch, lambda: _fit(X, y))
     assert outcome[0] is ValueError and "Input X contains" in outcome[1]

@@ -94,6 +94,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
     raise ImportError(f"nncore.sklearn needs scikit-learn: pip install "
                       f"\"{DISTRIBUTION}[sklearn]\" (or pip install scikit-learn)") from exc
 
+from . import _kernels
 from .layers import Dense
 from .network import Network
 from .optimizers import SGD, Adam
@@ -182,6 +183,9 @@ def _plain_X(est, X, y, reset):
     if not reset and (getattr(est, "n_features_in_", None) != f
                       or hasattr(est, "feature_names_in_")):
         return False
+    if X.flags.c_contiguous and X.flags.aligned:
+        # the core's scan (what nncore's own validation uses): 2/3 of the time of the sum
+        return bool(_kernels.all_finite(X.reshape(-1)))
     # one pass: a sum is finite only when every term is (a finite sum that overflows
     # merely sends X to the general path)
     with np.errstate(over="ignore", invalid="ignore"):
