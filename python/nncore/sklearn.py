@@ -62,6 +62,9 @@ Differences
   raises ValueError: nncore's SGD needs momentum < 1.
 - scikit-learn >= 1.6 (``validate_data``); the parameter constraints are scikit-learn's own
   (``MLPClassifier._parameter_constraints``), so bad parameters raise its ValueError at fit.
+  ``hidden_layer_sizes`` holding a size that is not an integer (``(7.0,)``, which its
+  validation accepts as array-like) raises TypeError, as scikit-learn's fit does (NumPy's
+  there), with a message that names the parameter, before anything is set.
 """
 import importlib.abc
 import importlib.util
