@@ -458,6 +458,56 @@ def test_bad_parameters_raise_value_error_at_fit(iris, params, Est):
             Sk(**params).fit(X, y)
 
 
+@pytest.mark.parametrize("sizes, bad", [((7.0,), r"7\.0 \(float\) at index 0"),
+                                         ((4, 7.5), r"7\.5 \(float\) at index 1"),
+                                         (np.array([3.0]), r"3\.0 \(float64\)"),
+                                         ((True,), r"True \(bool\)"), (("7",), r"7 \(str\)"),
+                                         (((4,),), r"\(4,\) \(tuple\)")])
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_hidden_layer_sizes_not_integers_raise_type_error_before_anything_is_set(iris, sizes,
+                                                                                 bad, Est):
+    """scikit-learn's parameter validation accepts them (array-like); its fit then fails
+    with a TypeError (NumPy's). nncore's: a TypeError naming the parameter and the value,
+    before anything is set; a fitted estimator stays as it was."""
+    X, y = iris
+    Sk = SkMLPClassifier if Est is MLPClassifier else SkMLPRegressor
+    with pytest.raises(TypeError):
+        Sk(hidden_layer_sizes=sizes, max_iter=2).fit(X, y)
+    est = Est(hidden_layer_sizes=sizes, max_iter=2)
+    with pytest.raises(TypeError, match=rf"hidden_layer_sizes must hold integers.*got {bad}"):
+        est.fit(X, y)
+    assert [k for k in vars(est) if k.endswith("_")] == []
+    est = Est(hidden_layer_sizes=(5,), solver="sgd", max_iter=2, random_state=0).fit(X, y)
+    before, n_iter = [a.copy() for a in _params(est)], est.n_iter_
+    for warm in (False, True):
+        est.set_params(hidden_layer_sizes=sizes, warm_start=warm)
+        with pytest.raises(TypeError, match="hidden_layer_sizes must hold integers"):
+            est.fit(X, y)
+        assert est.n_iter_ == n_iter
+        for a, b in zip(before, _params(est)):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("sizes", [(0.0,), (4, -1.0), (4, np.array(0))])
+def test_hidden_layer_sizes_not_positive_floats_raise_value_error_as_sklearn(iris, sizes):
+    X, y = iris
+    for Est in (MLPClassifier, SkMLPClassifier):
+        with pytest.raises(ValueError, match="hidden_layer_sizes must be > 0"):
+            Est(hidden_layer_sizes=sizes).fit(X, y)
+
+
+@pytest.mark.parametrize("sizes", [(np.int64(6), np.uint8(3)), np.array([6, 3]), [6, 3],
+                                   (6, np.array(3))])
+def test_hidden_layer_sizes_of_any_integer_type_give_the_same_network(iris, sizes):
+    X, y = iris
+    common = dict(solver="sgd", max_iter=3, random_state=0)
+    ref = MLPClassifier(hidden_layer_sizes=(6, 3), **common).fit(X, y)
+    est = MLPClassifier(hidden_layer_sizes=sizes, **common).fit(X, y)
+    assert est.n_layers_ == 4 and est.network_.sizes == ref.network_.sizes
+    for a, b in zip(_params(ref), _params(est)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_poisson_loss_refuses_negative_targets_before_anything_is_set(iris):
     X, y = iris
     y = y.astype(float)

@@ -154,6 +154,30 @@ def test_diverging_fit_without_early_stopping_still_raises():
             est.fit(X, y)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("at", [0, -1])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_weights_at_the_end_of_a_fit_raise(monkeypatch, dtype, at, bad):
+    """The check after the solver (lbfgs here, whose result the fit copies in as it is):
+    a non-finite value in the first or the last parameter raises scikit-learn's error."""
+    import scipy.optimize
+    import nncore.sklearn as nsk
+    X, y = datasets.load_iris(return_X_y=True)
+    minimize = scipy.optimize.minimize
+
+    def spoiled(*args, **kwargs):
+        res = minimize(*args, **kwargs)
+        res.x[at] = bad
+        return res
+    est = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=3, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)    # unspoiled: no error
+        monkeypatch.setattr(nsk.scipy.optimize, "minimize", spoiled)
+        with pytest.raises(ValueError, match="non-finite parameter weights"):
+            est.fit(X, y)
+
+
 # -- the stratified split's error --------------------------------------------------------------
 
 def _split_error(Est, X, y):

@@ -116,8 +116,11 @@ def _assert_same_outcome(monkeypatch, fn):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("at", [0, -1])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_bad_X_gets_scikit_learns_error(monkeypatch, dtype, at, bad):
-    X, y = _data(dtype=dtype)
+@pytest.mark.parametrize("strided", [False, True])
+def test_bad_X_gets_scikit_learns_error(monkeypatch, dtype, at, bad, strided):
+    X, y = _data(dtype=dtype, f=10 if strided else 5)
+    if strided:
+        X = X[:, ::2]        # not contiguous: the fast path's other check
     X[at, at] = bad
     outcome = _assert_same_outcome(monkeypatch, lambda: _fit(X, y))
     assert outcome[0] is ValueError and "Input X contains" in outcome[1]
@@ -203,6 +206,32 @@ def test_fast_path_same_fit_with_other_settings(monkeypatch, kind, kw):
     np.testing.assert_array_equal(fast.predict_proba(X), general.predict_proba(X))
 
 
+@pytest.mark.parametrize("kind", ["int8", "int16", "uint16", "int64", "uint64"])
+@pytest.mark.parametrize("labels", [lambda y: y * 5 + 1, lambda y: y * 7 - 3,
+                                    lambda y: y * 500 + 1, lambda y: 2 - y])
+def test_fast_path_labels_counted_or_sorted_same_as_general(monkeypatch, kind, labels):
+    """Integer labels with gaps (counted), negative ones or ones beyond 4 n + 1024 (sorted,
+    by np.unique): the classes, their dtype and the fit are the general path's."""
+    X, y = _data(k=4)
+    y = labels(y)
+    if kind.startswith("u"):
+        y = y - y.min()
+    y = y.astype(kind)
+    classes, index = nsk._unique(y)
+    expected = np.unique(y, return_inverse=True)
+    assert classes.dtype == expected[0].dtype and index.dtype == expected[1].dtype
+    np.testing.assert_array_equal(classes, expected[0])
+    np.testing.assert_array_equal(index, expected[1])
+    fast = _fit(X, y)
+    with monkeypatch.context() as m:
+        _general(m)
+        general = _fit(X, y)
+    assert fast.classes_.dtype == general.classes_.dtype
+    np.testing.assert_array_equal(fast.classes_, general.classes_)
+    for a, b in zip(fast.coefs_ + fast.intercepts_, general.coefs_ + general.intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_warm_start_and_partial_fit_keep_their_checks():
     """warm_start with new classes, partial_fit with an unknown class: scikit-learn's errors
     (these fits do not take the fast path)."""
@@ -247,3 +276,79 @@ def test_parameters_validated_at_every_fit(name, good, bad):
     est.set_params(hidden_layer_sizes=[7])
     est.fit(X, y)
     assert nsk._params_key(est) is None
+
+
+# -- the fit's fixed costs: the same generator, the same network -------------------------------
+
+def _state(rs):
+    name, key, pos, has_gauss, gauss = rs.get_state()
+    return name, key.tolist(), pos, has_gauss, gauss
+
+
+def test_an_integer_random_state_gives_a_new_random_states_state():
+    """An integer random_state takes a RandomState of a pool, reseeded: the state of
+    RandomState(seed) whatever the pooled one drew before (a kept Gaussian included); other
+    random_state values are check_random_state's."""
+    from sklearn.utils import check_random_state
+    last = None
+    for seed in (0, 3, np.int64(7), 2**32 - 1, 3):
+        rs, pooled = nsk._random_state(seed)
+        assert pooled and type(rs) is np.random.RandomState
+        if last is not None:
+            assert rs is last       # the pool's, reused
+        assert _state(rs) == _state(np.random.RandomState(seed))
+        rs.standard_normal()        # keeps the second Gaussian of the pair
+        rs.uniform(size=5)
+        assert _state(rs)[3] == 1
+        nsk._release_state(rs)
+        last = rs
+    mine = np.random.RandomState(1)
+    assert nsk._random_state(mine) == (mine, False)
+    assert nsk._random_state(None) == (check_random_state(None), False)
+
+
+def test_fits_in_threads_with_integer_seeds_are_the_sequential_fits():
+    """Fits in several threads at once each get their own pooled generator."""
+    import threading
+    X, y = _data(n=90, k=4)
+    seeds = [0, 1, 2, 3, 0, 1]
+    alone = [_fit(X, y, random_state=s, max_iter=4) for s in seeds]
+    got, errors = [None] * len(seeds), []
+    start = threading.Barrier(len(seeds))
+
+    def run(i):
+        try:
+            start.wait(30)
+            for _ in range(3):
+                got[i] = _fit(X, y, random_state=seeds[i], max_iter=4)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(seeds))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    for a, b in zip(alone, got):
+        for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+            np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fitted_network_has_sklearns_initial_weights_and_default_init(dtype):
+    """The network is made without a draw of its own; its layers keep the default init."""
+    from sklearn.neural_network import MLPClassifier as Sk
+    X, y = _data(k=3, dtype=dtype)
+    params = dict(hidden_layer_sizes=(7, 4), solver="sgd", max_iter=1, learning_rate_init=1e-12,
+                  momentum=0.0, alpha=0.0, random_state=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours, theirs = MLPClassifier(**params).fit(X, y), Sk(**params).fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=1e-6 if dtype == np.float32 else 1e-12,
+                                   atol=1e-6 if dtype == np.float32 else 1e-12)
+    net = ours.network_
+    assert [ly.init for ly in net.layers] == [None] * 3
+    net.layers[0].reset_parameters(0)
+    assert np.count_nonzero(net.layers[0].W) == net.layers[0].W.size

@@ -87,7 +87,11 @@ def test_a_changed_setting_takes_effect_at_the_next_step_in_both_backends(dtype,
     ("sgd", "momentum", -0.1, ValueError), ("rmsprop", "weight_decay", float("nan"), ValueError),
     ("adam", "amsgrad", "yes", TypeError),
     ("sgd", "momentum", 0.9, ValueError),       # needs state this bound optimizer lacks
-    ("adam", "amsgrad", True, ValueError)])
+    ("adam", "amsgrad", True, ValueError),
+    # weight_decay, checked alone (see the next test)
+    ("sgd", "weight_decay", -1.0, ValueError), ("adamw", "weight_decay", float("inf"), ValueError),
+    ("adam", "weight_decay", "0.1", TypeError), ("rmsprop", "weight_decay", True, TypeError),
+    ("sgd", "weight_decay", None, TypeError)])
 def test_a_refused_setting_changes_nothing(opt, name, value, error):
     X, y = data()
     net, alone = make(optimizer=opt), make(optimizer=opt)
@@ -98,6 +102,30 @@ def test_a_refused_setting_changes_nothing(opt, name, value, error):
     for n in (net, alone):
         n.train_step(X, y, 0.1)
     np.testing.assert_array_equal(net.layers[0].W, alone.layers[0].W)
+
+
+@pytest.mark.parametrize("cls", [nncore.SGD, nncore.Adam, nncore.AdamW, nncore.RMSprop])
+@pytest.mark.parametrize("value", [0, 2, 0.25, np.float32(0.5), np.float64(1e-9)])
+def test_a_setting_checked_alone_is_normalised_as_the_constructor_does(cls, value):
+    """weight_decay is checked on its own when assigned (no other setting, no state array
+    depends on it): the same float as the constructor makes of the value, on a bound and
+    an unbound optimizer, and the same state kept."""
+    assert "weight_decay" in cls._alone
+    expected = cls(weight_decay=value).weight_decay
+    for bound in (False, True):
+        opt = cls(momentum=0.5) if cls in (nncore.SGD, nncore.RMSprop) else cls()
+        if bound:
+            make(optimizer=opt)
+        names = opt._state_names
+        opt.weight_decay = value
+        assert type(opt.weight_decay) is float and opt.weight_decay == expected
+        assert opt._state_names == names
+        assert opt.get_config() == {**type(opt)(**opt.get_config()).get_config(),
+                                    "weight_decay": expected}
+        for name in cls._alone:
+            # no state array depends on a setting checked alone
+            for v in (0.0, 0.5):
+                assert opt._names_of({**opt._settings, name: v}) == names
 
 
 def test_an_unbound_optimizer_takes_any_valid_setting():

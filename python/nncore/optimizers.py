@@ -31,6 +31,13 @@ from ._validate import real_in as _real
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer", "OPTIMIZER_NAMES"]
 
 
+# every setting the core takes (nncore/_optim.pxd, OptC), with its value where an optimizer
+# has no such setting
+_CORE_HYPER = {"momentum": 0.0, "nesterov": False, "beta1": 0.0, "beta2": 0.0, "alpha": 0.0,
+               "eps": 1.0, "weight_decay": 0.0, "amsgrad": False, "clip_norm": 0.0,
+               "clip_value": 0.0}
+
+
 class Optimizer:
     """Base class of the optimizers: hyper-parameters, one network's state, the step count.
 
@@ -63,6 +70,10 @@ class Optimizer:
 
     _kind = None          # nncore._optim.KIND_*, or -1 for plain gradient descent
     _settings_names = ()  # the hyper-parameters, in the constructor's order
+    # the settings whose check involves no other setting and on which no state array depends,
+    # each with its check (value, name) -> normalised value, the one _checked applies: an
+    # assignment of one of them checks that value alone
+    _alone = {"weight_decay": _real}
 
     def __init__(self, **settings):
         self._network = None    # a weak reference to the bound network, or None
@@ -83,10 +94,16 @@ class Optimizer:
             object.__setattr__(self, name, value)
             return
         new = dict(self._settings)
-        new[name] = value
-        self._checked(new)
+        alone = self._alone.get(name)
+        if alone is not None:
+            # a setting checked on its own, on which no state array depends: only its value
+            # needs checking (nncore.sklearn sets weight_decay twice an epoch)
+            new[name] = alone(value, name)
+        else:
+            new[name] = value
+            self._checked(new)
         if self._state is not None:
-            if self._names_of(new) != self._state_names:
+            if alone is None and self._names_of(new) != self._state_names:
                 raise ValueError(f"{name}={value!r} needs other optimizer state than this "
                                  f"bound {type(self).__name__} keeps; assign a new optimizer "
                                  f"to the network instead")
@@ -121,10 +138,10 @@ class Optimizer:
     def _hyper_of(settings):
         """The settings by name as the core takes them (nncore/_optim.pxd, OptC; a clip
         that is off, None, is 0 there)."""
-        hyper = {"momentum": 0.0, "nesterov": False, "beta1": 0.0, "beta2": 0.0, "alpha": 0.0,
-                 "eps": 1.0, "weight_decay": 0.0, "amsgrad": False, "clip_norm": 0.0,
-                 "clip_value": 0.0}
-        hyper.update((k, v) for k, v in settings.items() if k in hyper and v is not None)
+        hyper = dict(_CORE_HYPER)
+        for k, v in settings.items():
+            if v is not None and k in hyper:
+                hyper[k] = v
         return hyper
 
     def _hyper(self):

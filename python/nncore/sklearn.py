@@ -62,9 +62,14 @@ Differences
   raises ValueError: nncore's SGD needs momentum < 1.
 - scikit-learn >= 1.6 (``validate_data``); the parameter constraints are scikit-learn's own
   (``MLPClassifier._parameter_constraints``), so bad parameters raise its ValueError at fit.
+  ``hidden_layer_sizes`` holding a size that is not an integer (``(7.0,)``, which its
+  validation accepts as array-like) raises TypeError, as scikit-learn's fit does (NumPy's
+  there), with a message that names the parameter, before anything is set.
 """
 import importlib.abc
 import importlib.util
+import numbers
+import operator
 import sys
 import warnings
 
@@ -92,6 +97,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
     raise ImportError(f"nncore.sklearn needs scikit-learn: pip install "
                       f"\"{DISTRIBUTION}[sklearn]\" (or pip install scikit-learn)") from exc
 
+from . import _kernels
 from .layers import Dense
 from .network import Network
 from .optimizers import SGD, Adam
@@ -180,6 +186,9 @@ def _plain_X(est, X, y, reset):
     if not reset and (getattr(est, "n_features_in_", None) != f
                       or hasattr(est, "feature_names_in_")):
         return False
+    if X.flags.c_contiguous and X.flags.aligned:
+        # the core's scan (what nncore's own validation uses): 2/3 of the time of the sum
+        return bool(_kernels.all_finite(X.reshape(-1)))
     # one pass: a sum is finite only when every term is (a finite sum that overflows
     # merely sends X to the general path)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -195,12 +204,25 @@ def _plain_validated(est, X, reset):
         est.n_features_in_ = X.shape[1]
 
 
+def _unique(y):
+    """``np.unique(y, return_inverse=True)`` of a 1-D y (n >= 1): for integers from 0 to a
+    few times n (class labels as they usually come) by counting them, a third of the time
+    of unique's sort; else unique's."""
+    if y.dtype.kind in "iu" and y.dtype != np.uint64:    # bincount takes them as intp
+        if y.min() >= 0 and y.max() <= 4 * y.shape[0] + 1024:
+            present = np.bincount(y) > 0
+            index = np.cumsum(present) - 1     # each present value's rank among them
+            return np.flatnonzero(present).astype(y.dtype), index[y]
+    return np.unique(y, return_inverse=True)
+
+
 def _plain_labels(y):
     """For a 1-D ndarray of integers or str (see _plain_X): a LabelBinarizer as
     ``LabelBinarizer().fit(y)`` leaves it and ``transform(y)``, without the four passes of
-    type_of_target over y they make: (binarizer, Y), or None where this y is not the plain
-    case (a single class)."""
-    classes, inverse = np.unique(y, return_inverse=True)
+    type_of_target over y they make: (binarizer, Y, labels), where labels (n,) int64 is the
+    index in ``classes_`` of each row's class (the column of its 1 in Y), or None where this
+    y is not the plain case (a single class)."""
+    classes, inverse = _unique(y)
     k = classes.shape[0]
     if k < 2:
         return None
@@ -213,12 +235,40 @@ def _plain_labels(y):
     lb.classes_ = classes
     # label_binarize's indicator: y's own dtype for signed integers, else intp
     dt = y.dtype if y.dtype.kind == "i" else np.intp
-    inverse = inverse.reshape(-1)
+    inverse = inverse.reshape(-1).astype(np.int64, copy=False)
     if k == 2:
-        return lb, inverse.astype(dt).reshape(-1, 1)
+        return lb, inverse.astype(dt).reshape(-1, 1), inverse
     Y = np.zeros((y.shape[0], k), dtype=dt)
     Y[np.arange(y.shape[0]), inverse] = 1
-    return lb, Y
+    return lb, Y, inverse
+
+
+# RandomState objects free for another fit with an integer random_state. A new
+# RandomState(seed) first seeds a new MT19937 from the system's entropy (about 0.1 ms: more
+# than the rest of the fit's Python), then overwrites that state with the seed's; reseeding
+# one already made gives the same state in a few microseconds
+_FREE_STATES = []
+_FREE_STATES_MAX = 8
+
+
+def _random_state(seed):
+    """(rs, pooled): ``check_random_state(seed)``, the same generator in the same state; for
+    an integer seed a RandomState of the pool (or a new one) reseeded with it, which the
+    caller gives back with _release_state once it draws no more (a fit in another thread gets
+    another)."""
+    if isinstance(seed, numbers.Integral):
+        try:
+            rs = _FREE_STATES.pop()
+        except IndexError:
+            rs = np.random.RandomState()
+        rs.seed(seed)       # as RandomState(seed): the seed's state, no Gaussian kept
+        return rs, True
+    return check_random_state(seed), False
+
+
+def _release_state(rs):
+    if len(_FREE_STATES) < _FREE_STATES_MAX:
+        _FREE_STATES.append(rs)
 
 
 def _chunks(n, size=_SPARSE_CHUNK):
@@ -304,25 +354,45 @@ class _BaseMLP(BaseEstimator):
     # -- helpers ---------------------------------------------------------------------------
 
     def _layer_sizes(self):
+        """hidden_layer_sizes as a list of ints, refused as scikit-learn's fit refuses it: a
+        size <= 0 with its ValueError, a size that is not an integer (``7.0``, ``"7"``,
+        ``True``) with a TypeError (scikit-learn's fails on it with NumPy's TypeError, after
+        its parameter validation accepted it; this one names the parameter)."""
         sizes = self.hidden_layer_sizes
         if not hasattr(sizes, "__iter__"):
             sizes = [sizes]
         sizes = list(sizes)
-        if np.any(np.array(sizes) <= 0):
+        if all(isinstance(s, numbers.Real) for s in sizes) and any(s <= 0 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
-        return sizes
+        ints = []
+        for i, s in enumerate(sizes):
+            try:
+                if isinstance(s, (bool, np.bool_)):
+                    raise TypeError
+                ints.append(operator.index(s))   # an integer as NumPy takes it for a shape
+            except TypeError:
+                raise TypeError(f"hidden_layer_sizes must hold integers (the nodes of each "
+                                f"hidden layer), got {s} ({type(s).__name__}) at index {i} "
+                                f"of {self.hidden_layer_sizes!r}") from None
+        if any(s <= 0 for s in ints):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return ints
 
-    def _make_network(self, n_features, n_outputs, out_activation, loss, rs, dtype,
-                      weights=None):
+    def _make_network(self, n_features, hidden_sizes, n_outputs, out_activation, loss, rs,
+                      dtype, weights=None):
         """A new network; Glorot-uniform weights drawn from rs, or copies of ``weights`` (a
-        network whose W, b it takes)."""
-        sizes = [n_features] + self._layer_sizes() + [n_outputs]
+        network whose W, b it takes). ``hidden_sizes``: ``_layer_sizes()``."""
+        sizes = [n_features] + hidden_sizes + [n_outputs]
         hidden = _ACTIVATIONS[self.activation]
+        # the layers' own draw would be replaced at once: "zeros" draws nothing; then their
+        # init is the default again (the one reset_parameters uses), as for any Dense
         layers = [Dense(sizes[i], sizes[i + 1],
-                        out_activation if i == len(sizes) - 2 else hidden)
+                        out_activation if i == len(sizes) - 2 else hidden, init="zeros")
                   for i in range(len(sizes) - 1)]
         net = Network(layers, loss=loss, dtype=dtype, seed=0,
                       optimizer=self._new_optimizer(1.0))
+        for ly in layers:
+            ly._init = None
         if weights is not None:
             for ly, old in zip(net.layers, weights.layers):
                 np.copyto(ly.W, old.W, casting="unsafe")
@@ -490,7 +560,7 @@ class _BaseMLP(BaseEstimator):
 
     def _fit(self, X, y, sample_weight, incremental):
         # refuse before anything is set
-        self._layer_sizes()
+        hidden_sizes = self._layer_sizes()
         if self.solver == "sgd" and self.momentum >= 1.0:
             raise ValueError("momentum = 1 is not supported by nncore's SGD (it must be < 1)")
         if sample_weight is not None:
@@ -506,7 +576,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         self._check_class_weight(incremental)
         first = not hasattr(self, "network_") or (not self.warm_start and not incremental)
-        X, Y = self._validate_input(X, y, incremental, reset=first)
+        X, Y, labels = self._validate_input(X, y, incremental, reset=first)
         sample_weight = self._with_class_weight(Y, sample_weight)
         # the dtype of the computation: dtype= when given, else X's (float32 stays float32,
         # anything else is float64, as scikit-learn), else the fitted network's
@@ -516,15 +586,26 @@ class _BaseMLP(BaseEstimator):
             dtype = X.dtype if first else self.network_.dtype
         Y = Y.reshape(len(Y), -1).astype(dtype)
         X = _as_dtype(X, dtype)
-        rs = check_random_state(self.random_state)
+        rs, pooled = _random_state(self.random_state)
+        try:
+            return self._fit_from(X, Y, labels, sample_weight, rs, dtype, first, hidden_sizes,
+                                  incremental)
+        finally:
+            if pooled:
+                _release_state(rs)
+
+    def _fit_from(self, X, Y, labels, sample_weight, rs, dtype, first, hidden_sizes,
+                  incremental):
+        """_fit from validated (X, Y) of ``dtype`` on: ``labels`` the class index of each row
+        (or None: from Y where needed), ``rs`` the fit's RandomState."""
         if not first and (Y.shape[1] != self.n_outputs_ or
                           self.network_.layers[-1].n_out != Y.shape[1]):
             raise ValueError(f"y has {Y.shape[1]} outputs but the network was fitted with "
                              f"{self.n_outputs_}")
         if not first and (self.network_.dtype != dtype
-                          or self.network_.sizes[1:-1] != self._layer_sizes()):
+                          or self.network_.sizes[1:-1] != hidden_sizes):
             raise ValueError(f"warm_start/partial_fit with a different dtype ({dtype.name}) or "
-                             f"hidden_layer_sizes ({self._layer_sizes()}) than the fitted "
+                             f"hidden_layer_sizes ({hidden_sizes}) than the fitted "
                              f"network ({self.network_.dtype.name}, "
                              f"{self.network_.sizes[1:-1]})")
         if not first and self.network_.layers[0].activation.name != \
@@ -532,7 +613,7 @@ class _BaseMLP(BaseEstimator):
             # set_params(activation=...) after a fit: the next fit continues from the fitted
             # weights with the new activation, as scikit-learn's does (a new optimizer)
             old = self.network_
-            self.network_ = self._make_network(X.shape[1], self.n_outputs_,
+            self.network_ = self._make_network(X.shape[1], hidden_sizes, self.n_outputs_,
                                                old.layers[-1].activation.name, old.loss_name,
                                                rs, dtype, weights=old)
             self._opt_key = None
@@ -541,14 +622,14 @@ class _BaseMLP(BaseEstimator):
             self.n_outputs_ = Y.shape[1]
             out, loss = self._output()
             self.out_activation_ = out
-            self.n_layers_ = len(self._layer_sizes()) + 2
+            self.n_layers_ = len(hidden_sizes) + 2
             self.n_iter_ = 0
             self.t_ = 0
             # the network's output layer: logistic is nncore's sigmoid; the Poisson loss's
             # network has an identity output, the log of the mean, and its predict gives
             # the mean exp(a) (the loss "poisson" of nncore's core)
             self.network_ = self._make_network(
-                X.shape[1], self.n_outputs_,
+                X.shape[1], hidden_sizes, self.n_outputs_,
                 {"logistic": "sigmoid", "exp": "identity"}.get(out, out), loss, rs, dtype)
             self._lr = float(self.learning_rate_init)
             # the new network's optimizer (_new_optimizer, fresh state) is the one sgd and adam
@@ -569,13 +650,16 @@ class _BaseMLP(BaseEstimator):
                 self.best_validation_score_ = None
         try:
             if self.solver in _STOCHASTIC:
-                self._fit_stochastic(X, Y, sample_weight, rs, incremental)
+                self._fit_stochastic(X, Y, labels, sample_weight, rs, incremental)
             else:
-                self._fit_lbfgs(X, Y, sample_weight)
+                self._fit_lbfgs(X, Y, labels, sample_weight)
         except FloatingPointError as exc:
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.") from exc
-        if not all(np.isfinite(a).all() for a in self.coefs_ + self.intercepts_):
+        # the core's scan of every W and b (about 1 us; NumPy's isfinite over them costs 20),
+        # the arrays' own where it does not vouch for them
+        if not self.network_._parameters_usable() and \
+                not all(np.isfinite(a).all() for a in self.coefs_ + self.intercepts_):
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
         return self
@@ -589,14 +673,15 @@ class _BaseMLP(BaseEstimator):
         class_weight); the regressor's unchanged."""
         return sample_weight
 
-    def _targets(self, Y):
+    def _targets(self, Y, labels=None):
         """What the network trains on: class labels (n,) int64 for a softmax output (the core
-        takes them without one-hot rows), else Y's rows."""
+        takes them without one-hot rows): ``labels`` when given (the column of each row's 1
+        in Y), else from Y; Y's rows for any other output."""
         if self.out_activation_ == "softmax":
-            return Y.argmax(axis=1).astype(np.int64)
+            return labels if labels is not None else Y.argmax(axis=1).astype(np.int64)
         return Y
 
-    def _fit_stochastic(self, X, Y, w, rs, incremental):
+    def _fit_stochastic(self, X, Y, labels, w, rs, incremental):
         net = self.network_
         key = self._optimizer_key()
         if getattr(self, "_opt_key", None) != key:
@@ -622,7 +707,8 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
             yv = self._decode(Yv)
-        T = self._targets(Y)
+            labels = None     # the rows of Y split: their labels from Y
+        T = self._targets(Y, labels)
         n = X.shape[0]
         if self.batch_size == "auto":
             bs = min(200, n)
@@ -768,13 +854,13 @@ class _BaseMLP(BaseEstimator):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _fit_lbfgs(self, X, Y, sample_weight):
+    def _fit_lbfgs(self, X, Y, labels, sample_weight):
         net = self.network_
         layers = net.layers
         shapes = [ly.W.shape for ly in layers] + [ly.b.shape for ly in layers]
         sizes = [int(np.prod(s)) for s in shapes]
         offsets = np.cumsum([0] + sizes)
-        T = self._targets(Y)
+        T = self._targets(Y, labels)
         scale = self._data_loss_scale()
         alpha = self.alpha
         sw_sum = float(X.shape[0] if sample_weight is None else sample_weight.sum())
@@ -1040,6 +1126,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return "logistic", "binary_cross_entropy"
 
     def _validate_input(self, X, y, incremental, reset):
+        """(X, Y, labels): X validated, Y the binarized y (n, n_classes) or (n, 1), labels
+        the class index of each row when at hand (the plain case), else None."""
         new_classes = not hasattr(self, "classes_") or (not self.warm_start and not incremental)
         if new_classes and _plain_X(self, X, y, reset):
             # the ordinary case (float ndarray X, 1-D integer or str labels): what the
@@ -1047,9 +1135,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             plain = _plain_labels(y)
             if plain is not None:
                 _plain_validated(self, X, reset)
-                self._label_binarizer, Y = plain
+                self._label_binarizer, Y, labels = plain
                 self.classes_ = self._label_binarizer.classes_
-                return X, Y
+                return X, Y, labels
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
                              accept_sparse=["csr", "csc"],
                              reset=reset)
@@ -1070,7 +1158,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
                                  f"has {self.classes_}. 'y' has {classes}.")
-        return X, self._label_binarizer.transform(y)
+        return X, self._label_binarizer.transform(y), None
 
     def _decode(self, Y):
         return self._label_binarizer.inverse_transform(Y.ravel() if Y.shape[1] == 1 else Y)
@@ -1362,6 +1450,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return ("exp", "poisson") if self.loss == "poisson" else ("identity", "mse")
 
     def _validate_input(self, X, y, incremental, reset):
+        """(X, y, None): X and y validated (no class labels)."""
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              accept_sparse=["csr", "csc"],
                              dtype=(np.float64, np.float32), reset=reset)
@@ -1371,7 +1460,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             at = [int(i) for i in np.argwhere(np.asarray(y) < 0)[0]]
             raise ValueError(f"loss='poisson' needs y >= 0 (counts, rates); y {y.shape} has "
                              f"{float(y[tuple(at)])!r} at index {at}")
-        return X, y
+        return X, y, None
 
     def _decode(self, Y):
         return Y.ravel() if Y.shape[1] == 1 else Y
