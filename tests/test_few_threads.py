@@ -41,8 +41,8 @@ def restore_threads():
 def product(A, B, ta, tb, C0, alpha, beta, threads, path, tries=50):
     """The product, repeated until one was shared with the workers, at most `tries` times: the
     last result, checked equal to every one before it. A product that finds the workers
-    asleep runs alone and wakes them; so each try comes right after a few products into a
-    scratch array, which keep them awake."""
+    asleep runs alone and wakes them; so each try comes right after a few products by the
+    same path into a scratch array, which keep them awake (the few-row kernel's for "auto")."""
     K.set_num_threads(threads)
     first = None
     scratch = np.empty_like(C0)
@@ -50,7 +50,7 @@ def product(A, B, ta, tb, C0, alpha, beta, threads, path, tries=50):
         splits = K._few_splits()
         C = C0.copy()
         if threads > 1:
-            K.matmul_repeat(A, B, scratch, ta, tb, "few", 3)
+            K.matmul_repeat(A, B, scratch, ta, tb, "few" if path == "auto" else path, 3)
         K.matmul_into(A, B, C, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta, path=path)
         if first is None:
             first = C
