@@ -58,10 +58,10 @@
 # (benches/cutover_sweep.py): 1.3-1.4x at 256 KB (256 x 256 float32), 1.5-1.75x at 0.8 MB
 # (784 x 256), 1.7-2x from 4 MB (1024 x 1024); with the second core busy with other work, the
 # same products ran 0.7-0.9x, as any two-thread call does then (NNCORE_NUM_THREADS=1 keeps
-# them on one core). BLAS stays the path from a tile's rows on: at 8 rows of 784 x 1024 and
-# 1024 x 1024 its two threads were 1.1-1.4x faster than the few-row kernel's in float32, even
-# in float64 (later runs: the few-row kernel 0.85-1.15x BLAS there, within the machine's
-# noise).
+# them on one core). From a tile's rows on, only z_prev @ W of a large layer keeps the few-row
+# kernel (above): at 8 rows of 784 x 1024 and 1024 x 1024 one earlier run had BLAS's two
+# threads 1.1-1.4x faster than it, three later ones the kernel 1.2-2.7x faster in float32; on
+# this shared machine runs differ that much, and the rule follows the majority.
 # From TILES_PARALLEL_MIN_MNK multiply-adds the SIMD tiles share their product the same way:
 # columns of C in whole tiles (each thread reads its part of op(B)), or rows of C in whole row
 # tiles when op(B) is one tile wide. 8 and 16 rows of 784 x 256 (1.6 and 3.2 million): 1.7-2x

@@ -86,28 +86,27 @@ NN_TARGET NN_INLINE void NN_FN(nn_tile)(
 }
 
 /* All row tiles of one column panel: rows 0..m-1, in tiles of NN_MR and a last smaller one. */
-#define NN_TILE_CASE(MR_, TWO_, LF_, SF_) \
-    NN_FN(nn_tile)(MR_, TWO_, LF_, SF_, PF_, kc, A + i * a_r, a_r, a_p, B, ldb, C + i * ldc, ldc, \
-                   alpha, beta, bias, m0, m1)
-#define NN_TILE_ROWS(TWO_, LF_, SF_)                                        \
-    for (i = 0; i + NN_MR <= m; i += NN_MR)                                 \
-        NN_TILE_CASE(NN_MR, TWO_, LF_, SF_);                                \
-    switch (m - i) {                                                        \
-        case 11: NN_TILE_CASE(11, TWO_, LF_, SF_); break;                   \
-        case 10: NN_TILE_CASE(10, TWO_, LF_, SF_); break;                   \
-        case 9: NN_TILE_CASE(9, TWO_, LF_, SF_); break;                     \
-        case 8: NN_TILE_CASE(8, TWO_, LF_, SF_); break;                     \
-        case 7: NN_TILE_CASE(7, TWO_, LF_, SF_); break;                     \
-        case 6: NN_TILE_CASE(6, TWO_, LF_, SF_); break;                     \
-        case 5: NN_TILE_CASE(5, TWO_, LF_, SF_); break;                     \
-        case 4: NN_TILE_CASE(4, TWO_, LF_, SF_); break;                     \
-        case 3: NN_TILE_CASE(3, TWO_, LF_, SF_); break;                     \
-        case 2: NN_TILE_CASE(2, TWO_, LF_, SF_); break;                     \
-        case 1: NN_TILE_CASE(1, TWO_, LF_, SF_); break;                     \
-        default: break;                                                     \
+#define NN_TILE_CASE(MR_, TWO_, LF_, SF_, PF_)                                          \
+    NN_FN(nn_tile)(MR_, TWO_, LF_, SF_, PF_, kc, A + i * a_r, a_r, a_p, B, ldb, C + i * ldc, \
+                   ldc, alpha, beta, bias, m0, m1)
+#define NN_TILE_ROWS(TWO_, LF_, SF_, PF_)                                               \
+    for (i = 0; i + NN_MR <= m; i += NN_MR)                                             \
+        NN_TILE_CASE(NN_MR, TWO_, LF_, SF_, PF_);                                       \
+    switch (m - i) {                                                                    \
+        case 11: NN_TILE_CASE(11, TWO_, LF_, SF_, PF_); break;                          \
+        case 10: NN_TILE_CASE(10, TWO_, LF_, SF_, PF_); break;                          \
+        case 9: NN_TILE_CASE(9, TWO_, LF_, SF_, PF_); break;                            \
+        case 8: NN_TILE_CASE(8, TWO_, LF_, SF_, PF_); break;                            \
+        case 7: NN_TILE_CASE(7, TWO_, LF_, SF_, PF_); break;                            \
+        case 6: NN_TILE_CASE(6, TWO_, LF_, SF_, PF_); break;                            \
+        case 5: NN_TILE_CASE(5, TWO_, LF_, SF_, PF_); break;                            \
+        case 4: NN_TILE_CASE(4, TWO_, LF_, SF_, PF_); break;                            \
+        case 3: NN_TILE_CASE(3, TWO_, LF_, SF_, PF_); break;                            \
+        case 2: NN_TILE_CASE(2, TWO_, LF_, SF_, PF_); break;                            \
+        case 1: NN_TILE_CASE(1, TWO_, LF_, SF_, PF_); break;                            \
+        default: break;                                                                 \
     }
 
-#define PF_ 0
 NN_TARGET static void NN_FN(nn_panel)(
     int m, ptrdiff_t kc, int cols, int packed, const NN_T* A, ptrdiff_t a_r, ptrdiff_t a_p,
     const NN_T* B, ptrdiff_t ldb, NN_T* C, ptrdiff_t ldc, NN_T alpha, NN_T beta,
@@ -116,31 +115,26 @@ NN_TARGET static void NN_FN(nn_panel)(
     ptrdiff_t i;
     NN_MASK_T m0 = NN_MASK(cols), m1 = NN_MASK(cols - NN_VL);
     if (cols == NN_NR && !packed && ldb * (ptrdiff_t)sizeof(NN_T) >= NN_PF_MIN_STRIDE) {
-#undef PF_
-#define PF_ 1
-        NN_TILE_ROWS(1, 1, 1)
-#undef PF_
-#define PF_ 0
+        NN_TILE_ROWS(1, 1, 1, 1)
     } else if (cols == NN_NR) {
-        NN_TILE_ROWS(1, 1, 1)
+        NN_TILE_ROWS(1, 1, 1, 0)
     } else if (cols == NN_VL) {
-        NN_TILE_ROWS(0, 1, 1)
+        NN_TILE_ROWS(0, 1, 1, 0)
     } else if (cols < NN_VL) {
         if (packed) {
-            NN_TILE_ROWS(0, 1, 0)
+            NN_TILE_ROWS(0, 1, 0, 0)
         } else {
-            NN_TILE_ROWS(0, 0, 0)
+            NN_TILE_ROWS(0, 0, 0, 0)
         }
     } else if (packed) {
-        NN_TILE_ROWS(1, 1, 0)
+        NN_TILE_ROWS(1, 1, 0, 0)
     } else {
-        NN_TILE_ROWS(1, 0, 0)
+        NN_TILE_ROWS(1, 0, 0, 0)
     }
 }
 
 #undef NN_TILE_ROWS
 #undef NN_TILE_CASE
-#undef PF_
 
 NN_TARGET static void NN_FN(nn_gemm)(
     int trans_a, int trans_b, int m, int n, int k, NN_T alpha, const NN_T* A, int lda,
