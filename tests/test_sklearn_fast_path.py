@@ -34,6 +34,15 @@ def _fit(X, y, **kw):
     return MLPClassifier(**params).fit(X, y)
 
 
+def _fit_both(monkeypatch, X, y, **kw):
+    """(fast, general): the same fit by the fast path and by scikit-learn's validation."""
+    fast = _fit(X, y, **kw)
+    with monkeypatch.context() as m:
+        _general(m)
+        general = _fit(X, y, **kw)
+    return fast, general
+
+
 def _labels(y, kind):
     if kind.startswith("U"):
         names = np.array(["a", "bb", "c", "dddd"])
@@ -48,10 +57,7 @@ def _labels(y, kind):
 def test_fast_path_same_as_general(monkeypatch, dtype, k, kind):
     X, y = _data(k=k, dtype=dtype)
     y = _labels(y, kind)
-    fast = _fit(X, y)
-    with monkeypatch.context() as m:
-        _general(m)
-        general = _fit(X, y)
+    fast, general = _fit_both(monkeypatch, X, y)
     assert fast.classes_.dtype == general.classes_.dtype
     np.testing.assert_array_equal(fast.classes_, general.classes_)
     lf, lg = fast._label_binarizer, general._label_binarizer
@@ -194,10 +200,7 @@ def test_fast_path_same_fit_with_other_settings(monkeypatch, kind, kw):
     split and its scores, and every solver, as scikit-learn's own."""
     X, y = _data(n=90, k=3)
     y = _labels(y, kind)
-    fast = _fit(X, y, **kw)
-    with monkeypatch.context() as m:
-        _general(m)
-        general = _fit(X, y, **kw)
+    fast, general = _fit_both(monkeypatch, X, y, **kw)
     for a, b in zip(fast.coefs_ + fast.intercepts_, general.coefs_ + general.intercepts_):
         np.testing.assert_array_equal(a, b)
     assert fast.n_iter_ == general.n_iter_
@@ -222,10 +225,7 @@ def test_fast_path_labels_counted_or_sorted_same_as_general(monkeypatch, kind, l
     assert classes.dtype == expected[0].dtype and index.dtype == expected[1].dtype
     np.testing.assert_array_equal(classes, expected[0])
     np.testing.assert_array_equal(index, expected[1])
-    fast = _fit(X, y)
-    with monkeypatch.context() as m:
-        _general(m)
-        general = _fit(X, y)
+    fast, general = _fit_both(monkeypatch, X, y)
     assert fast.classes_.dtype == general.classes_.dtype
     np.testing.assert_array_equal(fast.classes_, general.classes_)
     for a, b in zip(fast.coefs_ + fast.intercepts_, general.coefs_ + general.intercepts_):
